@@ -1,0 +1,1 @@
+"""Cross-cutting building blocks: configuration, database, security, caching, rate limiting."""

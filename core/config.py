@@ -1,0 +1,108 @@
+"""Settings read once from the environment, with an embedded SQLite fallback."""
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///factory.db"
+DEFAULT_RATE_LIMITS = "login=10/60,read=600/60,write=120/60,analytics=60/60"
+MIN_SECRET_BYTES = 32
+SECRET_FILE = ".jwt_secret"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one line for the operator."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the application needs to run; built by `from_env` or by tests."""
+
+    database_url: str = DEFAULT_DATABASE_URL
+    jwt_secret: str = ""
+    admin_password: str | None = None
+    redis_url: str | None = None
+    log_dir: str = "logs"
+    rate_limits: str = DEFAULT_RATE_LIMITS
+    cache_ttl: float = 30.0
+    env: str = "development"
+    access_token_ttl: int = 900
+    refresh_token_ttl: int = 14 * 24 * 3600
+    display_token_ttl: int = 365 * 24 * 3600
+    jwt_issuer: str = "factory-management"
+    jwt_audience: str = "factory-management-api"
+    cors_origins: tuple[str, ...] = ()
+    trusted_proxies: tuple[str, ...] = ()
+    ws_origins: tuple[str, ...] = ()
+    max_body_bytes: int = 1024 * 1024
+    db_timeout: float = 2.0
+    extra: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, workdir: Path | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        mode = env.get("FACTORY_ENV", "development").strip() or "development"
+        if mode not in ("development", "production"):
+            raise ConfigError(f"FACTORY_ENV must be 'development' or 'production', not {mode!r}")
+        secret = env.get("FACTORY_JWT_SECRET", "")
+        if mode == "production":
+            if len(secret.encode()) < MIN_SECRET_BYTES:
+                raise ConfigError(
+                    f"FACTORY_ENV=production needs FACTORY_JWT_SECRET of at least {MIN_SECRET_BYTES} bytes"
+                )
+        elif not secret:
+            secret = load_or_create_secret(Path(workdir or ".") / SECRET_FILE)
+        elif len(secret.encode()) < MIN_SECRET_BYTES:
+            raise ConfigError(f"FACTORY_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+        try:
+            cache_ttl = float(env.get("FACTORY_CACHE_TTL", "30"))
+        except ValueError:
+            raise ConfigError("FACTORY_CACHE_TTL must be a number of seconds") from None
+        if cache_ttl < 0:
+            raise ConfigError("FACTORY_CACHE_TTL must not be negative")
+        return cls(
+            database_url=env.get("FACTORY_DATABASE_URL") or DEFAULT_DATABASE_URL,
+            jwt_secret=secret,
+            admin_password=env.get("FACTORY_ADMIN_PASSWORD") or None,
+            redis_url=env.get("FACTORY_REDIS_URL") or None,
+            log_dir=env.get("FACTORY_LOG_DIR") or "logs",
+            rate_limits=env.get("FACTORY_RATE_LIMITS") or DEFAULT_RATE_LIMITS,
+            cache_ttl=cache_ttl,
+            env=mode,
+            cors_origins=_csv(env.get("FACTORY_CORS_ORIGINS")),
+            trusted_proxies=_csv(env.get("FACTORY_TRUSTED_PROXIES")),
+            ws_origins=_csv(env.get("FACTORY_WS_ORIGINS")),
+        )
+
+
+def _csv(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def load_or_create_secret(path: Path) -> str:
+    """Return the signing key kept in `path`, creating it (mode 0600) on first use."""
+    if path.exists():
+        secret = path.read_text().strip()
+        if len(secret.encode()) >= MIN_SECRET_BYTES:
+            return secret
+    secret = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
+    os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+    return secret

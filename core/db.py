@@ -1,0 +1,156 @@
+"""The database: engine and sessions per request, and units of work that announce their commits."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
+
+log = logging.getLogger("factory.db")
+
+DOWN_ERRORS = (OperationalError, InterfaceError, PoolTimeoutError, ConnectionError, OSError,
+               asyncio.TimeoutError)
+
+
+class DatabaseUnavailable(Exception):
+    """The database did not answer; requests get 503 until it is back."""
+
+
+@dataclass
+class Change:
+    """What one committed unit of work changed: table names and the events to publish."""
+
+    tables: set[str] = field(default_factory=set)
+    events: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+
+
+CommitListener = Callable[[Change], Awaitable[None] | None]
+
+
+class UnitOfWork:
+    """A write transaction; `emit` queues a live event that goes out only after commit."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.change = Change()
+
+    def touch(self, *tables: str) -> None:
+        """Mark tables changed by Core statements the ORM flush does not see."""
+        self.change.tables.update(tables)
+
+    def emit(self, topic: str, name: str, data: dict[str, Any]) -> None:
+        self.change.events.append((topic, name, data))
+
+
+def _record_flushed_tables(session: Session, flush_context: object) -> None:
+    tables = session.info.setdefault("touched_tables", set())
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        table = getattr(obj, "__tablename__", None)
+        if table:
+            tables.add(table)
+
+
+class Database:
+    """Owns the engine for the application's lifetime; disposed at shutdown."""
+
+    def __init__(self, url: str, *, timeout: float = 2.0, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        self.engine: AsyncEngine = create_async_engine(url, echo=echo, **_engine_options(url, timeout))
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time: queue writers here instead of failing with SQLITE_BUSY.
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._listeners: list[CommitListener] = []
+        self.timeout = timeout
+
+    def on_commit(self, listener: CommitListener) -> None:
+        self._listeners.append(listener)
+
+    def session(self) -> AsyncSession:
+        return self.sessionmaker()
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[UnitOfWork]:
+        """Run a write transaction; listeners hear of it only once it has committed."""
+        if self._write_lock is not None:
+            await self._write_lock.acquire()
+        try:
+            async with self.sessionmaker() as session:
+                event.listen(session.sync_session, "after_flush", _record_flushed_tables)
+                uow = UnitOfWork(session)
+                async with session.begin():
+                    yield uow
+                uow.change.tables |= session.sync_session.info.get("touched_tables", set())
+        finally:
+            if self._write_lock is not None:
+                self._write_lock.release()
+        await self.announce(uow.change)
+
+    async def announce(self, change: Change) -> None:
+        for listener in self._listeners:
+            try:
+                result = listener(change)
+                if result is not None:
+                    await result
+            except Exception:
+                log.exception("commit listener failed")
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await asyncio.wait_for(conn.execute(text("SELECT 1")), self.timeout)
+            return True
+        except Exception:
+            return False
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _engine_options(url: str, timeout: float) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    return {
+        "pool_pre_ping": True,
+        "pool_recycle": 1800,
+        "pool_size": 10,
+        "max_overflow": 20,
+        "pool_timeout": timeout,
+        "connect_args": {"connect_timeout": max(1, int(timeout))},
+    }
+
+
+def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when the error means the database is unreachable rather than the query is wrong."""
+    if isinstance(exc, IntegrityError):
+        return False
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, DOWN_ERRORS)
+
+
+def integrity_field(exc: IntegrityError, candidates: Iterable[str]) -> str | None:
+    """Name the column a unique or foreign-key violation is about, from the driver's message."""
+    message = str(exc.orig)
+    for name in candidates:
+        if f".{name}" in message or f"_{name}'" in message or f"_{name}`" in message:
+            return name
+    return None

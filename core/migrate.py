@@ -1,0 +1,45 @@
+"""Schema migrations: alembic, driven from code so the server and tests need no ini file."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Upgrade the database at `url`; call only where no event loop is running."""
+    command.upgrade(alembic_config(url), revision)
+
+
+async def upgrade_on(connection: AsyncConnection, revision: str = "head") -> None:
+    """Upgrade through an open connection, for callers inside a running event loop."""
+
+    def run(sync_connection) -> None:
+        config = alembic_config(str(connection.engine.url))
+        config.attributes["connection"] = sync_connection
+        command.upgrade(config, revision)
+
+    await connection.run_sync(run)
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+async def current_revision(connection: AsyncConnection) -> str | None:
+    return await connection.run_sync(
+        lambda sync: MigrationContext.configure(sync).get_current_revision()
+    )

@@ -1,0 +1,54 @@
+"""Customer orders, their lines (prices snapshotted at placement) and lifecycle."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, Numeric, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.base import Row
+
+ORDER_STATUSES = ("pending", "confirmed", "in_production", "shipped", "delivered", "cancelled")
+
+
+class Order(Row):
+    __tablename__ = "orders"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'confirmed', 'in_production', 'shipped', 'delivered', 'cancelled')",
+            name="status",
+        ),
+        Index("ix_orders_created_at_status", "created_at", "status"),
+        Index("ix_orders_status_created_at", "status", "created_at"),
+        Index("ix_orders_customer_id_created_at", "customer_id", "created_at"),
+    )
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="RESTRICT"), nullable=False
+    )
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    total_price: Mapped[Decimal] = mapped_column(Numeric(14, 2), nullable=False)
+
+    items: Mapped[list[OrderItem]] = relationship(
+        back_populates="order", lazy="selectin", order_by="OrderItem.id", cascade="all, delete-orphan"
+    )
+
+
+class OrderItem(Row):
+    __tablename__ = "order_items"
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        Index("ix_order_items_product_id_order_id", "product_id", "order_id"),
+    )
+
+    order_id: Mapped[int] = mapped_column(
+        ForeignKey("orders.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="RESTRICT"), nullable=False
+    )
+    quantity: Mapped[int] = mapped_column(Integer, nullable=False)
+    unit_price: Mapped[Decimal] = mapped_column(Numeric(12, 2), nullable=False)
+    line_total: Mapped[Decimal] = mapped_column(Numeric(14, 2), nullable=False)
+
+    order: Mapped[Order] = relationship(back_populates="items")

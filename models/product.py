@@ -1,0 +1,55 @@
+"""What the factory makes, with its stock and the ledger that explains it."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Row
+
+STOCK_REASONS = ("opening", "production", "shipment", "adjustment", "reversal")
+
+
+class Product(Row):
+    __tablename__ = "products"
+    __table_args__ = (
+        CheckConstraint("price > 0", name="price_positive"),
+        CheckConstraint("stock_quantity >= 0", name="stock_not_negative"),
+        CheckConstraint("reorder_level >= 0", name="reorder_not_negative"),
+    )
+
+    sku: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(200), nullable=False, index=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    price: Mapped[Decimal] = mapped_column(Numeric(12, 2), nullable=False)
+    stock_quantity: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    reorder_level: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    ideal_cycle_seconds: Mapped[Decimal | None] = mapped_column(Numeric(10, 3))
+
+
+class StockMovement(Row):
+    """One change of a product's stock; their sum is the product's stock_quantity."""
+
+    __tablename__ = "stock_movements"
+    __table_args__ = (
+        CheckConstraint(
+            "reason IN ('opening', 'production', 'shipment', 'adjustment', 'reversal')",
+            name="reason",
+        ),
+    )
+
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    delta: Mapped[int] = mapped_column(Integer, nullable=False)
+    balance_after: Mapped[int] = mapped_column(Integer, nullable=False)
+    reason: Mapped[str] = mapped_column(String(16), nullable=False)
+    note: Mapped[str | None] = mapped_column(String(255))
+    order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("orders.id", ondelete="SET NULL"), index=True
+    )
+    production_record_id: Mapped[int | None] = mapped_column(
+        ForeignKey("production_records.id", ondelete="SET NULL"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

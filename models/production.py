@@ -1,0 +1,42 @@
+"""Production records: what was made, by whom, on which line and shift, and how well."""
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Row
+
+
+class ProductionRecord(Row):
+    __tablename__ = "production_records"
+    __table_args__ = (
+        CheckConstraint("quantity_produced >= 1", name="produced_positive"),
+        CheckConstraint(
+            "quantity_defective >= 0 AND quantity_defective <= quantity_produced",
+            name="defective_range",
+        ),
+        CheckConstraint("planned_minutes IS NULL OR planned_minutes >= 0", name="planned"),
+        CheckConstraint(
+            "downtime_minutes IS NULL OR downtime_minutes >= 0", name="downtime_not_negative"
+        ),
+        Index("ix_production_records_date_produced_product_id", "date_produced", "product_id"),
+        Index("ix_production_records_product_id_date_produced", "product_id", "date_produced"),
+        Index("ix_production_records_employee_id_date_produced", "employee_id", "date_produced"),
+        Index("ix_production_records_line_date_produced", "line", "date_produced"),
+    )
+
+    product_id: Mapped[int] = mapped_column(
+        ForeignKey("products.id", ondelete="RESTRICT"), nullable=False
+    )
+    employee_id: Mapped[int] = mapped_column(
+        ForeignKey("employees.id", ondelete="RESTRICT"), nullable=False
+    )
+    quantity_produced: Mapped[int] = mapped_column(Integer, nullable=False)
+    quantity_defective: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    date_produced: Mapped[date] = mapped_column(Date, nullable=False)
+    line: Mapped[str | None] = mapped_column(String(32))
+    shift: Mapped[str | None] = mapped_column(String(32))
+    planned_minutes: Mapped[int | None] = mapped_column(Integer)
+    downtime_minutes: Mapped[int | None] = mapped_column(Integer)

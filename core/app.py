@@ -1,0 +1,69 @@
+"""make_app: build the whole application from Settings; nothing global for a test to patch."""
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+
+import tornado.web
+
+from core.config import Settings
+from core.context import AppContext
+from core.db import Database
+from core.logs import log_request
+from core.security import TokenService
+from handlers.base import NotFoundHandler
+from handlers.routes import build_routes
+from services.auth import AuthService
+
+log = logging.getLogger("factory.app")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class FactoryApplication(tornado.web.Application):
+    """The Tornado application plus the context it owns; `close()` releases it."""
+
+    ctx: AppContext
+
+    async def close(self) -> None:
+        for closer in self.ctx.extras.get("closers", []):
+            await closer()
+        await self.ctx.db.dispose()
+
+
+def build_context(settings: Settings) -> AppContext:
+    db = Database(settings.database_url, timeout=settings.db_timeout)
+    tokens = TokenService(secret=settings.jwt_secret, issuer=settings.jwt_issuer,
+                          audience=settings.jwt_audience, access_ttl=settings.access_token_ttl,
+                          refresh_ttl=settings.refresh_token_ttl, display_ttl=settings.display_token_ttl)
+    return AppContext(settings=settings, db=db, auth=AuthService(db, tokens))
+
+
+def make_app(settings: Settings) -> FactoryApplication:
+    ctx = build_context(settings)
+    app = FactoryApplication(
+        build_routes(),
+        ctx=ctx,
+        default_handler_class=NotFoundHandler,
+        log_function=log_request,
+        static_path=str(ROOT / "static"),
+        compress_response=False,
+        xsrf_cookies=False,
+        websocket_ping_interval=20,
+        websocket_ping_timeout=30,
+        websocket_max_message_size=64 * 1024,
+        serve_traceback=False,
+        debug=False,
+    )
+    app.ctx = ctx
+    return app
+
+
+async def bootstrap_admin(ctx: AppContext) -> str | None:
+    """On first start with no users, create super_admin `admin`; returns a generated password."""
+    generated = None
+    password = ctx.settings.admin_password
+    if not password:
+        generated = password = secrets.token_urlsafe(12)
+    created = await ctx.auth.ensure_admin(password)
+    return generated if created else None

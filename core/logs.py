@@ -1,0 +1,48 @@
+"""Logging: a rotated file under FACTORY_LOG_DIR plus stderr; one access line per request."""
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import re
+from pathlib import Path
+from typing import Any
+
+LOG_FILE = "factory_management.log"
+_SECRET_QUERY = re.compile(r"((?:token|access_token|password)=)[^&\s]*", re.I)
+access_log = logging.getLogger("factory.access")
+
+
+def setup_logging(log_dir: str, *, level: int = logging.INFO, to_stderr: bool = True) -> Path:
+    """Send every `factory.*` and `tornado.*` record to the rotated log file (idempotent)."""
+    folder = Path(log_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOG_FILE
+    root = logging.getLogger()
+    root.setLevel(level)
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    if not any(getattr(h, "baseFilename", None) == str(path.resolve()) for h in root.handlers):
+        file_handler = logging.handlers.RotatingFileHandler(path, maxBytes=10 * 1024 * 1024, backupCount=5,
+                                                            encoding="utf-8")
+        file_handler.setFormatter(formatter)
+        root.addHandler(file_handler)
+    if to_stderr and not any(type(h) is logging.StreamHandler for h in root.handlers):
+        stream = logging.StreamHandler()
+        stream.setFormatter(formatter)
+        root.addHandler(stream)
+    return path
+
+
+def redact(uri: str) -> str:
+    """Hide tokens and passwords that clients put in query strings."""
+    return _SECRET_QUERY.sub(r"\1[redacted]", uri)
+
+
+def log_request(handler: Any) -> None:
+    """Tornado's `log_function`: method, path, status, duration, user, request id."""
+    status = handler.get_status()
+    principal = getattr(handler, "principal", None)
+    user = principal.username if principal else "-"
+    level = logging.INFO if status < 500 else logging.ERROR
+    access_log.log(level, "%s %s %d %.1fms user=%s rid=%s ip=%s", handler.request.method,
+                   redact(handler.request.uri), status, 1000.0 * handler.request.request_time(), user,
+                   getattr(handler, "request_id", "-"), handler.request.remote_ip)

@@ -1,0 +1,100 @@
+"""Sign-in, token refresh, sign-out, who-am-I and wall-display tokens."""
+from __future__ import annotations
+
+from core.errors import ApiError
+from core.security import TokenError
+from handlers.base import BaseHandler
+from schemas.common import iso_utc
+from schemas.user import DisplayTokenRequestSchema, LoginSchema, RefreshSchema
+
+INVALID_LOGIN = "Unknown username or wrong password."
+
+
+class LoginHandler(BaseHandler):
+    """`POST /auth/login`: username and password for an access and a refresh token."""
+
+    access = {"POST": None}
+    budgets = {"POST": "login"}
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        # The login budget counts per client and per username, so neither can be brute-forced.
+        data = self.load_body(LoginSchema())
+        await self.take_budget("login", f"login-user:{data['username'].lower()}")
+        self.credentials = data
+
+    async def post(self) -> None:
+        user = await self.ctx.auth.check_password(self.credentials["username"], self.credentials["password"])
+        if user is None:
+            raise ApiError(401, INVALID_LOGIN, headers={"WWW-Authenticate": 'Bearer realm="factory"'})
+        self.send_json(await self.ctx.auth.login(user))
+
+    def budget_name(self, method: str) -> str:
+        return "login"
+
+
+class RefreshHandler(BaseHandler):
+    """`POST /auth/refresh`: a refresh token for a new pair (the old one stops working)."""
+
+    access = {"POST": None}
+    budgets = {"POST": "login"}
+
+    async def post(self) -> None:
+        data = self.load_body(RefreshSchema())
+        try:
+            pair = await self.ctx.auth.refresh(data["refresh_token"])
+        except TokenError as exc:
+            challenge = 'Bearer realm="factory", error="invalid_token"'
+            raise ApiError(401, f"Refresh failed: {exc}.", headers={"WWW-Authenticate": challenge}) from None
+        self.send_json(pair)
+
+
+class LogoutHandler(BaseHandler):
+    """`POST /auth/logout`: revoke the session behind the presented token."""
+
+    access = {"POST": "user"}
+    allow_display = True
+
+    def parse_body(self) -> None:
+        return None
+
+    async def post(self) -> None:
+        await self.ctx.auth.logout(self.principal)
+        self.no_content()
+
+
+class MeHandler(BaseHandler):
+    """`GET /auth/me`: who the token belongs to."""
+
+    access = {"GET": "user"}
+    allow_display = True
+
+    async def get(self) -> None:
+        p = self.principal
+        self.send_json({"id": p.user_id, "username": p.username, "role": p.role, "token_kind": p.kind})
+
+
+class DisplayTokenCollectionHandler(BaseHandler):
+    """`POST /auth/display-tokens`: mint a long-lived token that can only watch the live feed."""
+
+    access = {"POST": "admin"}
+
+    async def post(self) -> None:
+        data = self.load_body(DisplayTokenRequestSchema())
+        minted = await self.ctx.auth.mint_display_token(self.principal, data["label"],
+                                                        data["expires_in_days"])
+        row = minted["auth_session"]
+        self.created({"id": row.id, "label": row.label, "token": minted["token"],
+                      "expires_at": iso_utc(row.expires_at), "created_at": iso_utc(row.created_at)},
+                     f"/auth/display-tokens/{row.id}")
+
+
+class DisplayTokenItemHandler(BaseHandler):
+    """`DELETE /auth/display-tokens/{id}`: revoke a display token at once."""
+
+    access = {"DELETE": "admin"}
+
+    async def delete(self, ident: str) -> None:
+        if not await self.ctx.auth.revoke_display_token(int(ident)):
+            raise ApiError(404, f"Display token {ident} does not exist.")
+        self.no_content()

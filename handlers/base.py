@@ -1,0 +1,306 @@
+"""BaseHandler: the one place that owns auth, roles, rate limits, JSON, caching and errors."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import traceback
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+from urllib.parse import urlencode
+
+import tornado.web
+from marshmallow import Schema, ValidationError
+from sqlalchemy.exc import IntegrityError
+
+from core.context import AppContext, Principal
+from core.db import is_unavailable
+from core.errors import ApiError, bad_query, invalid, problem
+from core.security import TokenError, role_at_least
+
+log = logging.getLogger("factory.http")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
+JSON_TYPE = "application/json; charset=UTF-8"
+PROBLEM_TYPE = "application/problem+json"
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+def dumps(payload: Any) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    """Handlers declare what they need as data; `prepare` enforces it before any work."""
+
+    # Minimum role per HTTP method; None means public. Methods absent here answer 405.
+    access: dict[str, str | None] = {}
+    # Rate-limit budget per method; the default is `read` for GET/HEAD and `write` otherwise.
+    budgets: dict[str, str] = {}
+    # Display (wall-screen) tokens may only reach handlers that say so.
+    allow_display: bool = False
+    # Tables a cached GET reads: their writes invalidate it. Empty means never cached.
+    cache_tags: tuple[str, ...] = ()
+
+    principal: Principal | None = None
+    body: Any = None
+
+    def initialize(self, access: dict[str, str | None] | None = None, **options: Any) -> None:
+        if access is not None:
+            self.access = access
+        self.options = options
+
+    @property
+    def ctx(self) -> AppContext:
+        return self.application.settings["ctx"]
+
+    def set_default_headers(self) -> None:
+        self.clear_header("Server")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "no-referrer")
+        self.set_header("X-Frame-Options", "DENY")
+        self.set_header("Cache-Control", "no-store")
+
+    # -- the request pipeline -------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        supplied = self.request.headers.get("X-Request-ID", "")
+        self.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        self.keep_header("X-Request-ID", self.request_id)
+        self.apply_cors()
+        method = self.request.method
+        if method == "OPTIONS" and "OPTIONS" not in self.access:
+            self.preflight()
+            return
+        if method == "HEAD" and "HEAD" not in self.access and "GET" in self.access:
+            method = "GET"
+        if method not in self.access:
+            allowed = ", ".join(sorted(self.access))
+            raise ApiError(405, f"{self.request.method} is not allowed here.", headers={"Allow": allowed})
+        required = self.access[method]
+        token_error = None
+        try:
+            self.principal = await self.authenticate()
+        except TokenError as exc:
+            token_error = str(exc)
+        identity = f"user:{self.principal.user_id}" if self.principal else f"ip:{self.client_ip}"
+        await self.take_budget(self.budget_name(method), identity)
+        if required is not None:
+            self.authorize(required, token_error)
+        if method in ("POST", "PUT", "PATCH"):
+            self.body = self.parse_body()
+
+    def keep_header(self, name: str, value: str) -> None:
+        """Set a header that error responses keep too (send_error clears the others)."""
+        self.__dict__.setdefault("_kept_headers", {})[name] = value
+        self.set_header(name, value)
+
+    def budget_name(self, method: str) -> str:
+        return self.budgets.get(method) or ("read" if method in ("GET", "HEAD") else "write")
+
+    async def take_budget(self, budget: str, identity: str) -> None:
+        limiter = self.ctx.limiter
+        if limiter is None:
+            return
+        decision = await limiter.take(budget, identity)
+        self.keep_header("RateLimit-Policy", limiter.policy_header(decision.budget))
+        self.keep_header("RateLimit", limiter.ratelimit_header(decision))
+        if not decision.allowed:
+            self.ctx.on_rate_limited(budget, identity)
+            raise ApiError(429, f"Too many {budget} requests; retry in {decision.retry_after} s.",
+                           headers={"Retry-After": str(decision.retry_after)})
+
+    async def authenticate(self) -> Principal | None:
+        header = self.request.headers.get("Authorization")
+        if not header:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise TokenError("Authorization must be 'Bearer <token>'")
+        return await self.ctx.auth.resolve(token.strip())
+
+    def authorize(self, required: str, token_error: str | None = None) -> None:
+        if self.principal is None:
+            detail = f"Authentication failed: {token_error}." if token_error else "Authentication required."
+            challenge = 'Bearer realm="factory"'
+            if token_error:
+                challenge += f', error="invalid_token", error_description="{token_error}"'
+            raise ApiError(401, detail, headers={"WWW-Authenticate": challenge})
+        if self.principal.kind == "display" and not self.allow_display:
+            raise ApiError(403, "A display token may only read the live feed and the dashboard.")
+        if not role_at_least(self.principal.role, required):
+            raise ApiError(403, f"This needs the {required} role.")
+
+    @property
+    def client_ip(self) -> str:
+        remote = self.request.remote_ip or ""
+        if remote in self.ctx.settings.trusted_proxies:
+            forwarded = self.request.headers.get("X-Forwarded-For", "")
+            hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+            if hops:
+                return hops[-1]
+        return remote
+
+    def parse_body(self) -> Any:
+        raw = self.request.body
+        if len(raw) > self.ctx.settings.max_body_bytes:
+            raise ApiError(413, f"The body is over {self.ctx.settings.max_body_bytes} bytes.")
+        content_type = self.request.headers.get("Content-Type", "application/json").lower()
+        # curl -d sends form encoding by default: accept it when the body is JSON anyway.
+        if raw and "json" not in content_type and not content_type.startswith(FORM_TYPE):
+            raise ApiError(415, "Send the body as application/json.")
+        if not raw:
+            raise ApiError(400, "The request needs a JSON body.")
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ApiError(400, f"The body is not valid UTF-8 JSON: {exc.__class__.__name__}.") from None
+
+    # -- input ----------------------------------------------------------------------------
+
+    def load_body(self, schema: Schema, *, partial: bool = False) -> dict[str, Any]:
+        if not isinstance(self.body, dict):
+            raise invalid({"_schema": ["The body must be a JSON object."]})
+        try:
+            return schema.load(self.body, partial=partial)
+        except ValidationError as exc:
+            raise invalid(exc.normalized_messages()) from None
+
+    def load_query(self, schema: Schema) -> dict[str, Any]:
+        args: dict[str, str] = {}
+        for name, values in self.request.query_arguments.items():
+            try:
+                args[name] = values[-1].decode("utf-8")
+            except UnicodeDecodeError:
+                raise bad_query({name: ["Not valid UTF-8."]}) from None
+            if "\x00" in args[name]:
+                raise bad_query({name: ["Must not contain NUL."]})
+        try:
+            return schema.load(args)
+        except ValidationError as exc:
+            raise bad_query(exc.normalized_messages()) from None
+
+    # -- output ---------------------------------------------------------------------------
+
+    def send_json(self, payload: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", JSON_TYPE)
+        self.finish(dumps(payload))
+
+    def send_page(self, items: list[Any], page: int, per_page: int, total: int) -> None:
+        self.set_header("Link", self.page_links(page, per_page, total))
+        self.send_json(page_envelope(items, page, per_page, total))
+
+    def page_links(self, page: int, per_page: int, total: int) -> str:
+        last = max(1, math.ceil(total / per_page))
+        base = f"{self.request.protocol}://{self.request.host}{self.request.path}"
+        query = {k: v[-1].decode("utf-8", "replace") for k, v in self.request.query_arguments.items()}
+
+        def link(number: int, rel: str) -> str:
+            return f'<{base}?{urlencode({**query, "page": number, "per_page": per_page})}>; rel="{rel}"'
+
+        rels = [link(1, "first"), link(last, "last")]
+        if page > 1:
+            rels.append(link(min(page - 1, last), "prev"))
+        if page < last:
+            rels.append(link(page + 1, "next"))
+        return ", ".join(rels)
+
+    def created(self, payload: dict[str, Any], location: str) -> None:
+        self.set_header("Location", location)
+        self.send_json(payload, 201)
+
+    def no_content(self) -> None:
+        self.set_status(204)
+        self.finish()
+
+    async def send_cached(self, compute: Callable[[], Awaitable[Any]],
+                          tags: Iterable[str] | None = None) -> None:
+        """Answer a GET from the response cache, computing (once) on a miss."""
+        payload = await compute()
+        self.send_json(payload)
+
+    async def send_list(self, compute: Callable[[], Awaitable[Any]],
+                        tags: Iterable[str] | None = None) -> None:
+        """Answer a paged GET (a `services.crud.Page`) with the envelope and Link header."""
+        page = await compute()
+        self.send_page(page.items, page.page, page.per_page, page.total)
+
+    # -- CORS -----------------------------------------------------------------------------
+
+    def apply_cors(self) -> None:
+        origin = self.request.headers.get("Origin")
+        if origin and origin in self.ctx.settings.cors_origins:
+            self.keep_header("Access-Control-Allow-Origin", origin)
+            self.keep_header("Vary", "Origin")
+            self.keep_header("Access-Control-Expose-Headers",
+                            "Location, Link, ETag, RateLimit, RateLimit-Policy, Retry-After, X-Request-ID")
+
+    def preflight(self) -> None:
+        if "Access-Control-Allow-Origin" in self._headers:
+            self.set_header("Access-Control-Allow-Methods", ", ".join(sorted(self.access)))
+            self.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type, If-None-Match")
+            self.set_header("Access-Control-Max-Age", "600")
+        self.set_status(204)
+        self.finish()
+
+    # -- errors ---------------------------------------------------------------------------
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        headers: dict[str, str] = {}
+        if isinstance(exc, ApiError):
+            status, body, headers = exc.status, problem(exc.status, exc.detail, title=exc.title,
+                                                        errors=exc.errors), exc.headers
+        elif isinstance(exc, tornado.web.HTTPError) and status_code < 500:
+            status = status_code
+            body = problem(status, exc.log_message or self._reason)
+            if status == 405:
+                headers = {"Allow": ", ".join(sorted(self.access))}
+        elif exc is not None and is_unavailable(exc):
+            status, headers = 503, {"Retry-After": "5"}
+            body = problem(503, "The database is unavailable; try again shortly.")
+        elif isinstance(exc, IntegrityError):
+            status = 409
+            body = problem(409, "The change conflicts with existing data.")
+        else:
+            status = status_code if status_code >= 400 else 500
+            body = problem(status, "Something went wrong on our side; quote the request id to support.")
+        body["instance"] = getattr(self, "request_id", None) and f"urn:request:{self.request_id}"
+        self.clear_header("Content-Type")
+        for name in ("ETag", "Content-Encoding", "Location", "Link"):
+            self.clear_header(name)
+        for name, value in {**self.__dict__.get("_kept_headers", {}), **headers}.items():
+            self.set_header(name, value)
+        self.set_status(status)
+        self.set_header("Content-Type", PROBLEM_TYPE)
+        self.set_header("Cache-Control", "no-store")
+        self.finish(dumps(body))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, ApiError) or (isinstance(value, tornado.web.HTTPError)
+                                           and value.status_code < 500):
+            return
+        if value is not None and is_unavailable(value):
+            log.warning("database unavailable [%s] %s %s: %s", getattr(self, "request_id", "-"),
+                        self.request.method, self.request.path, value.__class__.__name__)
+            return
+        log.error("unhandled error [%s] %s %s\n%s", getattr(self, "request_id", "-"),
+                  self.request.method, self.request.path,
+                  "".join(traceback.format_exception(typ, value, tb)))
+
+
+def page_envelope(items: list[Any], page: int, per_page: int, total: int) -> dict[str, Any]:
+    return {"items": items,
+            "meta": {"page": page, "per_page": per_page, "total": total,
+                     "pages": math.ceil(total / per_page) if total else 0}}
+
+
+class NotFoundHandler(BaseHandler):
+    """Every unknown path: a problem+json 404, whatever the method."""
+
+    async def prepare(self) -> None:
+        self.request_id = uuid.uuid4().hex
+        self.set_header("X-Request-ID", self.request_id)
+        raise ApiError(404, f"No resource at {self.request.path}.")

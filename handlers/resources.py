@@ -1,0 +1,73 @@
+"""Generic collection and item handlers, driven by a CrudService named in the route table."""
+from __future__ import annotations
+
+from typing import Any
+
+from handlers.base import BaseHandler
+from services.crud import CrudService
+
+
+class ResourceHandler(BaseHandler):
+    service: CrudService
+
+    def initialize(self, service: CrudService, **kwargs: Any) -> None:
+        super().initialize(**kwargs)
+        self.service = service
+        self.cache_tags = service.tags
+
+    def location(self, ident: int) -> str:
+        return f"/{self.service.name.replace('_', '-')}/{ident}"
+
+
+class CollectionHandler(ResourceHandler):
+    """`GET /things` (paged list) and `POST /things` (create)."""
+
+    async def get(self) -> None:
+        params = self.load_query(self.service.list_query())
+        self.service.sort_clause(params)  # an unknown sort_by is a 400 before any work
+
+        async def compute() -> dict[str, Any]:
+            async with self.ctx.db.session() as session:
+                return await self.service.list(session, params)
+
+        await self.send_list(compute)
+
+    async def post(self) -> None:
+        data = self.load_body(self.service.schema())
+        async with self.ctx.db.write() as uow:
+            row = await self.service.create(uow, data, self.principal)
+            payload = self.service.dump(row)
+            self.after_write(uow, "created", payload)
+        self.created(payload, self.location(payload["id"]))
+
+    def after_write(self, uow: Any, action: str, payload: dict[str, Any]) -> None:
+        """Hook for resources whose writes are live events."""
+
+
+class ItemHandler(ResourceHandler):
+    """`GET|PATCH|PUT|DELETE /things/{id}`."""
+
+    async def get(self, ident: str) -> None:
+        async def compute() -> dict[str, Any]:
+            async with self.ctx.db.session() as session:
+                return self.service.dump(await self.service.get(session, int(ident)))
+
+        await self.send_cached(compute)
+
+    async def patch(self, ident: str) -> None:
+        await self._update(int(ident), partial=True)
+
+    async def put(self, ident: str) -> None:
+        await self._update(int(ident), partial=False)
+
+    async def _update(self, ident: int, *, partial: bool) -> None:
+        data = self.load_body(self.service.schema(), partial=partial)
+        async with self.ctx.db.write() as uow:
+            row = await self.service.update(uow, ident, data, self.principal)
+            payload = self.service.dump(row)
+        self.send_json(payload)
+
+    async def delete(self, ident: str) -> None:
+        async with self.ctx.db.write() as uow:
+            await self.service.delete(uow, int(ident), self.principal)
+        self.no_content()

@@ -1,0 +1,46 @@
+"""The route table: one list drives the server, the OpenAPI document and the role-matrix test."""
+from __future__ import annotations
+
+from typing import Any
+
+from tornado.web import URLSpec, url
+
+from handlers import auth, ops
+from handlers.resources import CollectionHandler, ItemHandler
+from services.customers import CustomerService
+from services.employees import EmployeeService
+from services.products import ProductService
+from services.users import UserService
+
+ID = r"(?P<ident>[0-9]{1,18})"
+
+
+def resource(service: Any, *, read: str, create: str, write: str,
+             collection: type = CollectionHandler, item: type = ItemHandler) -> list[URLSpec]:
+    """The two routes of a resource: `/things` and `/things/{id}`, with a role per method."""
+    path = "/" + service.name.replace("_", "-")
+    return [
+        url(path, collection, {"service": service, "access": {"GET": read, "POST": create}},
+            name=f"{service.name}"),
+        url(rf"{path}/{ID}", item,
+            {"service": service, "access": {"GET": read, "PATCH": write, "PUT": write, "DELETE": write}},
+            name=f"{service.name}_item"),
+    ]
+
+
+def build_routes() -> list[URLSpec]:
+    return [
+        url(r"/healthz", ops.HealthHandler, name="healthz"),
+        url(r"/readyz", ops.ReadyHandler, name="readyz"),
+        url(r"/auth/login", auth.LoginHandler, name="login"),
+        url(r"/login", auth.LoginHandler, name="login_alias"),
+        url(r"/auth/refresh", auth.RefreshHandler, name="refresh"),
+        url(r"/auth/logout", auth.LogoutHandler, name="logout"),
+        url(r"/auth/me", auth.MeHandler, name="me"),
+        url(r"/auth/display-tokens", auth.DisplayTokenCollectionHandler, name="display_tokens"),
+        url(rf"/auth/display-tokens/{ID}", auth.DisplayTokenItemHandler, name="display_token"),
+        *resource(UserService(), read="super_admin", create="super_admin", write="super_admin"),
+        *resource(EmployeeService(), read="admin", create="admin", write="admin"),
+        *resource(CustomerService(), read="user", create="admin", write="admin"),
+        *resource(ProductService(), read="user", create="admin", write="admin"),
+    ]

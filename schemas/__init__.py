@@ -1,0 +1,1 @@
+"""Marshmallow schemas: the single source for validation, serialization and the OpenAPI document."""

@@ -1,0 +1,113 @@
+"""Field types and base schemas every resource shares: clean text, money, UTC times, list queries."""
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_PHONE = re.compile(r"^\+?[1-9][0-9]{6,14}$")
+MAX_INT = 2**31 - 1
+
+
+class Text(fields.String):
+    """A trimmed string with no control characters (NUL included)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs).strip()
+        if _CONTROL.search(text):
+            raise ValidationError("Must not contain control characters.")
+        return text
+
+
+class Phone(Text):
+    """E.164-like phone number; spaces, dots, dashes and brackets are dropped."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = re.sub(r"[\s.\-()]", "", super()._deserialize(value, attr, data, **kwargs))
+        if not _PHONE.match(text):
+            raise ValidationError("Not a valid phone number: use international format like +4915112345678.")
+        return text
+
+
+class Email(fields.Email):
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return super()._deserialize(value, attr, data, **kwargs).strip().lower()
+
+
+class UtcDateTime(fields.DateTime):
+    """Naive-UTC database timestamps out as `2026-11-26T16:00:00Z`; aware or Z input in."""
+
+    def _serialize(self, value: datetime | None, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        if value is None:
+            return None
+        if value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_utc(value: datetime) -> str:
+    return UtcDateTime()._serialize(value, None, None)
+
+
+class Money(fields.Decimal):
+    """Money: exact Decimal in, two-decimal string out."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(places=2, as_string=True, allow_nan=False, **kwargs)
+
+
+class StrictInteger(fields.Integer):
+    """Integers only (no 1.5, no "7", no true), within a 32-bit column's range."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("validate", validate.Range(min=-MAX_INT, max=MAX_INT))
+        super().__init__(strict=True, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class ApiSchema(Schema):
+    """Unknown fields are refused; every row carries id and timestamps."""
+
+    class Meta:
+        unknown = RAISE
+
+    id = fields.Integer(dump_only=True)
+    created_at = UtcDateTime(dump_only=True)
+    updated_at = UtcDateTime(dump_only=True)
+
+
+class ListQuerySchema(Schema):
+    """Query parameters every list accepts; resources add their filters."""
+
+    class Meta:
+        unknown = RAISE
+
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_INT))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    sort_by = fields.String(load_default=None)
+    sort_order = fields.String(load_default="asc", validate=validate.OneOf(["asc", "desc"]))
+
+
+class DateRangeMixin(Schema):
+    """`from`/`to` as dates (inclusive); `from` after `to` is refused."""
+
+    from_ = fields.Date(data_key="from", load_default=None)
+    to = fields.Date(load_default=None)
+
+    @validates_schema
+    def _range_in_order(self, data: dict[str, Any], **kwargs: Any) -> None:
+        start, end = data.get("from_"), data.get("to")
+        if isinstance(start, date) and isinstance(end, date) and start > end:
+            raise ValidationError("'from' must not be after 'to'.", field_name="from")
+
+
+def money(value: Decimal | int | str) -> Decimal:
+    return Decimal(value).quantize(Decimal("0.01"))

@@ -1,0 +1,57 @@
+"""Users, logins and tokens as the API reads and writes them."""
+from marshmallow import Schema, fields, validate
+
+from models.user import ROLES
+from schemas.common import ApiSchema, ListQuerySchema, Text
+
+USERNAME = validate.Regexp(r"^[A-Za-z0-9_.\-]{3,64}$", error="3 to 64 letters, digits, '.', '_' or '-'.")
+PASSWORD = validate.Length(min=8, max=256)
+
+
+class UserSchema(ApiSchema):
+    username = Text(required=True, validate=USERNAME)
+    password = fields.String(required=True, load_only=True, validate=PASSWORD)
+    role = fields.String(load_default="user", validate=validate.OneOf(ROLES))
+    is_active = fields.Boolean(load_default=True, truthy={True}, falsy={False})
+
+
+class UserListQuery(ListQuerySchema):
+    role = fields.String(validate=validate.OneOf(ROLES))
+    is_active = fields.Boolean()
+    q = Text(validate=validate.Length(max=64), metadata={"description": "Search username"})
+
+
+class LoginSchema(Schema):
+    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    password = fields.String(required=True, validate=validate.Length(min=1, max=256))
+
+
+class RefreshSchema(Schema):
+    refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=4096))
+
+
+class TokenPairSchema(Schema):
+    access_token = fields.String()
+    token_type = fields.String(dump_default="Bearer")
+    expires_in = fields.Integer()
+    refresh_token = fields.String()
+
+
+class DisplayTokenRequestSchema(Schema):
+    label = Text(required=True, validate=validate.Length(min=1, max=120))
+    expires_in_days = fields.Integer(load_default=365, strict=True, validate=validate.Range(min=1, max=3650))
+
+
+class DisplayTokenSchema(Schema):
+    id = fields.Integer()
+    label = fields.String()
+    token = fields.String(metadata={"description": "Shown once; store it on the wall screen."})
+    expires_at = fields.String()
+    created_at = fields.String()
+
+
+class MeSchema(Schema):
+    id = fields.Integer()
+    username = fields.String()
+    role = fields.String()
+    token_kind = fields.String()

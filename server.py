@@ -1,0 +1,170 @@
+"""Command line: serve the Factory Management System, or migrate, seed and create users."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import signal
+import sys
+
+import tornado.httpserver
+import tornado.netutil
+import tornado.process
+
+from core import migrate
+from core.app import bootstrap_admin, build_context, make_app
+from core.config import ConfigError, Settings
+from core.logs import setup_logging
+
+log = logging.getLogger("factory.server")
+SHUTDOWN_GRACE = 10.0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="server.py", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8888, help="port to listen on (default 8888)")
+    parser.add_argument("--processes", type=int, default=1,
+                        help="worker processes sharing the port (0 = one per core; >1 needs MySQL)")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="serve HTTP and the live feed (the default)")
+    sub.add_parser("migrate", help="upgrade the database schema to the latest revision")
+    seed = sub.add_parser("seed", help="fill an empty database with a demo factory")
+    seed.add_argument("--size", type=int, default=1, help="scale factor (1 = a small factory)")
+    user = sub.add_parser("create-user", help="create a user (prompts for the password)")
+    user.add_argument("username")
+    user.add_argument("--role", choices=["user", "admin", "super_admin"], default="user")
+    user.add_argument("--password", help="password (default: prompt; or FACTORY_NEW_USER_PASSWORD)")
+    return parser.parse_args(argv)
+
+
+async def check_schema(settings: Settings) -> str | None:
+    """One-line error when the database is not at the code's schema revision."""
+    ctx = build_context(settings)
+    try:
+        async with ctx.db.engine.connect() as conn:
+            current = await migrate.current_revision(conn)
+    except Exception as exc:
+        return f"cannot reach the database ({exc.__class__.__name__}); check FACTORY_DATABASE_URL"
+    finally:
+        await ctx.db.dispose()
+    head = migrate.head_revision()
+    if current != head:
+        return (f"database schema is at revision {current or 'none'}, this code needs {head}: "
+                "run 'python server.py migrate' first")
+    return None
+
+
+async def first_start(settings: Settings) -> None:
+    ctx = build_context(settings)
+    try:
+        generated = await bootstrap_admin(ctx)
+    finally:
+        await ctx.db.dispose()
+    if generated:
+        print(f"Created super_admin 'admin' with password: {generated}\n"
+              "(shown once; set FACTORY_ADMIN_PASSWORD to choose it, and change it after signing in)",
+              flush=True)
+
+
+async def run_server(settings: Settings, sockets: list, max_body: int) -> None:
+    app = make_app(settings)
+    server = tornado.httpserver.HTTPServer(app, max_body_size=max_body, idle_connection_timeout=120)
+    server.add_sockets(sockets)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    for starter in app.ctx.extras.get("starters", []):
+        await starter()
+    log.info("serving on %s", ", ".join(f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in sockets))
+    await stop.wait()
+    log.info("shutting down")
+    server.stop()
+    for closer in app.ctx.extras.get("on_shutdown", []):
+        await closer()
+    try:
+        await asyncio.wait_for(server.close_all_connections(), SHUTDOWN_GRACE)
+    except TimeoutError:
+        log.warning("connections still open after %.0f s; closing anyway", SHUTDOWN_GRACE)
+    await app.close()
+
+
+def serve(args: argparse.Namespace, settings: Settings) -> int:
+    setup_logging(settings.log_dir)
+    if settings.is_sqlite:
+        if args.processes != 1:
+            print("error: --processes > 1 needs MySQL/MariaDB (FACTORY_DATABASE_URL); SQLite has one writer",
+                  file=sys.stderr)
+            return 2
+        migrate.upgrade(settings.database_url)
+    else:
+        problem = asyncio.run(check_schema(settings))
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 1
+    asyncio.run(first_start(settings))
+    sockets = tornado.netutil.bind_sockets(args.port, args.host)
+    if args.processes != 1:
+        tornado.process.fork_processes(args.processes)
+    asyncio.run(run_server(settings, sockets, max_body=16 * settings.max_body_bytes))
+    return 0
+
+
+async def create_user(settings: Settings, username: str, role: str, password: str) -> str | None:
+    from marshmallow import ValidationError
+
+    from core.errors import ApiError
+    from schemas.user import UserSchema
+    from services.users import UserService
+
+    try:
+        data = UserSchema().load({"username": username, "password": password, "role": role})
+    except ValidationError as exc:
+        return "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.normalized_messages().items())
+    ctx = build_context(settings)
+    try:
+        async with ctx.db.write() as uow:
+            await UserService().create(uow, data)
+    except ApiError as exc:
+        return exc.detail
+    finally:
+        await ctx.db.dispose()
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    command = args.command or "serve"
+    if command == "serve":
+        return serve(args, settings)
+    if command == "migrate":
+        migrate.upgrade(settings.database_url)
+        print(f"database is at revision {migrate.head_revision()}")
+        return 0
+    if command == "create-user":
+        import os
+        password = args.password or os.environ.get("FACTORY_NEW_USER_PASSWORD") or getpass.getpass()
+        if settings.is_sqlite:
+            migrate.upgrade(settings.database_url)
+        error = asyncio.run(create_user(settings, args.username, args.role, password))
+        if error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        print(f"created {args.role} {args.username!r}")
+        return 0
+    if command == "seed":
+        from services.seed import run_seed
+
+        return run_seed(settings, size=args.size)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

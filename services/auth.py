@@ -1,0 +1,151 @@
+"""Sign-in, token refresh and revocation, and resolving a token to the caller's current rights."""
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from cachetools import TTLCache
+from sqlalchemy import func, select
+
+from core.context import Principal
+from core.db import Change, Database, UnitOfWork
+from core.security import DUMMY_HASH, TokenError, TokenService, hash_password, verify_password
+from models import AuthSession, User, utcnow
+
+ACCESS_KINDS = ("access", "display")
+
+
+class AuthService:
+    """Owns the token rules; caches resolved principals until users or sessions change."""
+
+    def __init__(self, db: Database, tokens: TokenService, principal_ttl: float = 60.0) -> None:
+        self.db = db
+        self.tokens = tokens
+        self._principals: TTLCache = TTLCache(maxsize=50_000, ttl=principal_ttl)
+        db.on_commit(self._forget_on_change)
+
+    def _forget_on_change(self, change: Change) -> None:
+        if change.tables & {"users", "auth_sessions"}:
+            self.forget()
+
+    def forget(self) -> None:
+        """Drop every resolved principal: the next request re-reads user and session state."""
+        self._principals.clear()
+
+    async def resolve(self, token: str) -> Principal:
+        claims = self.tokens.decode(token, typ=ACCESS_KINDS)
+        key = (claims["sid"], claims["sub"], claims["ver"], claims["typ"])
+        principal = self._principals.get(key)
+        if principal is None:
+            principal = await self._load_principal(claims)
+            self._principals[key] = principal
+        return principal
+
+    async def _load_principal(self, claims: dict[str, Any]) -> Principal:
+        async with self.db.session() as session:
+            row = (await session.execute(
+                select(User, AuthSession).join(AuthSession, AuthSession.user_id == User.id)
+                .where(AuthSession.id == claims["sid"], User.id == int(claims["sub"]))
+            )).first()
+        if row is None:
+            raise TokenError("token revoked")
+        user, auth_session = row
+        kind = "display" if claims["typ"] == "display" else "login"
+        if (not user.is_active or user.token_version != claims["ver"] or auth_session.revoked_at
+                or auth_session.expires_at <= utcnow() or auth_session.kind != kind):
+            raise TokenError("token revoked")
+        return Principal(user.id, user.username, user.role, auth_session.id, kind)
+
+    # -- sign-in and sessions -------------------------------------------------------------
+
+    async def check_password(self, username: str, password: str) -> User | None:
+        """The user if the password matches and the account is active; same cost either way."""
+        async with self.db.session() as session:
+            user = (await session.execute(select(User).where(User.username == username))).scalar()
+        stored = user.password_hash if user is not None else DUMMY_HASH
+        matches = await asyncio.get_running_loop().run_in_executor(None, verify_password, password, stored)
+        if user is None or not matches or not user.is_active:
+            return None
+        return user
+
+    async def login(self, user: User) -> dict[str, Any]:
+        async with self.db.write() as uow:
+            auth_session = AuthSession(user_id=user.id, kind="login",
+                                       expires_at=utcnow() + timedelta(seconds=self.tokens.refresh_ttl))
+            uow.session.add(auth_session)
+            await uow.session.flush()
+            return self._token_pair(uow, user, auth_session)
+
+    def _token_pair(self, uow: UnitOfWork, user: User, auth_session: AuthSession) -> dict[str, Any]:
+        access, _ = self.tokens.issue(typ="access", user_id=user.id, role=user.role,
+                                      session_id=auth_session.id, version=user.token_version,
+                                      ttl=self.tokens.access_ttl)
+        refresh, jti = self.tokens.issue(typ="refresh", user_id=user.id, role=user.role,
+                                         session_id=auth_session.id, version=user.token_version,
+                                         ttl=self.tokens.refresh_ttl)
+        auth_session.refresh_jti = jti
+        return {"access_token": access, "token_type": "Bearer",
+                "expires_in": self.tokens.access_ttl, "refresh_token": refresh}
+
+    async def refresh(self, refresh_token: str) -> dict[str, Any]:
+        """Rotate a refresh token; replaying an old one revokes the whole session."""
+        claims = self.tokens.decode(refresh_token, typ="refresh")
+        reused = False
+        async with self.db.write() as uow:
+            auth_session = (await uow.session.execute(
+                select(AuthSession).where(AuthSession.id == claims["sid"]).with_for_update()
+            )).scalar()
+            user = await uow.session.get(User, int(claims["sub"]))
+            if (auth_session is None or user is None or auth_session.user_id != user.id
+                    or auth_session.kind != "login" or auth_session.revoked_at is not None
+                    or auth_session.expires_at <= utcnow() or not user.is_active
+                    or user.token_version != claims["ver"]):
+                raise TokenError("refresh token revoked")
+            if auth_session.refresh_jti != claims["jti"]:
+                auth_session.revoked_at = utcnow()
+                reused = True
+            else:
+                pair = self._token_pair(uow, user, auth_session)
+        if reused:
+            raise TokenError("refresh token already used; the session is revoked")
+        return pair
+
+    async def logout(self, principal: Principal) -> None:
+        async with self.db.write() as uow:
+            auth_session = await uow.session.get(AuthSession, principal.session_id)
+            if auth_session is not None and auth_session.revoked_at is None:
+                auth_session.revoked_at = utcnow()
+
+    async def mint_display_token(self, principal: Principal, label: str, days: int) -> dict[str, Any]:
+        async with self.db.write() as uow:
+            user = await uow.session.get(User, principal.user_id)
+            ttl = days * 24 * 3600
+            auth_session = AuthSession(user_id=user.id, kind="display", label=label,
+                                       expires_at=utcnow() + timedelta(seconds=ttl))
+            uow.session.add(auth_session)
+            await uow.session.flush()
+            token, jti = self.tokens.issue(typ="display", user_id=user.id, role=user.role,
+                                           session_id=auth_session.id, version=user.token_version,
+                                           ttl=ttl)
+            auth_session.refresh_jti = jti
+            return {"auth_session": auth_session, "token": token}
+
+    async def revoke_display_token(self, session_id: int) -> bool:
+        async with self.db.write() as uow:
+            auth_session = await uow.session.get(AuthSession, session_id)
+            if auth_session is None or auth_session.kind != "display":
+                return False
+            if auth_session.revoked_at is None:
+                auth_session.revoked_at = utcnow()
+            return True
+
+    async def ensure_admin(self, password: str) -> bool:
+        """Create super_admin `admin` when there are no users yet; True if it did."""
+        async with self.db.write() as uow:
+            if await uow.session.scalar(select(func.count()).select_from(User)):
+                return False
+            uow.session.add(User(username="admin", role="super_admin", is_active=True,
+                                 password_hash=await asyncio.get_running_loop().run_in_executor(
+                                     None, hash_password, password)))
+            return True

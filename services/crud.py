@@ -1,0 +1,191 @@
+"""CrudService: list, read, create, update and delete for one model, with its rules as data."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from marshmallow import Schema
+from sqlalchemy import Select, asc, desc, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db import UnitOfWork, integrity_field
+from core.errors import ApiError, bad_query, conflict, not_found
+from models import Row
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Rows elsewhere that point at this one: deleting it while they exist is a 409."""
+
+    model: type[Row]
+    column: str
+    label: str
+
+
+@dataclass
+class Page:
+    items: list[dict[str, Any]]
+    page: int
+    per_page: int
+    total: int
+
+
+class CrudService:
+    """Subclasses name their model, schemas and rules; hooks cover what differs."""
+
+    name: ClassVar[str]                      # "products": the path segment and the cache tag
+    label: ClassVar[str]                     # "Product": used in messages
+    model: ClassVar[type[Row]]
+    schema: ClassVar[type[Schema]]
+    list_query: ClassVar[type[Schema]]
+    sort_fields: ClassVar[tuple[str, ...]] = ("id", "created_at", "updated_at")
+    default_sort: ClassVar[str] = "id"
+    unique_fields: ClassVar[tuple[str, ...]] = ()
+    search_fields: ClassVar[tuple[str, ...]] = ()
+    references: ClassVar[tuple[Reference, ...]] = ()
+    immutable_fields: ClassVar[tuple[str, ...]] = ()
+    # Tables a read of this resource depends on (its own table at least).
+    reads: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self) -> None:
+        self._dump = self.schema()
+        self.tags = self.reads or (self.model.__tablename__,)
+
+    # -- reading --------------------------------------------------------------------------
+
+    def dump(self, row: Row) -> dict[str, Any]:
+        return self._dump.dump(row)
+
+    def base_query(self) -> Select:
+        return select(self.model)
+
+    def apply_filters(self, query: Select, params: dict[str, Any]) -> Select:
+        """Equality filters for plain columns; `q` searches `search_fields`."""
+        for key, value in params.items():
+            if key in ("page", "per_page", "sort_by", "sort_order") or value is None:
+                continue
+            if key == "q":
+                pattern = f"%{_escape_like(value)}%"
+                query = query.where(or_(*(getattr(self.model, f).ilike(pattern, escape="\\")
+                                          for f in self.search_fields)))
+            elif custom := getattr(self, f"filter_{key}", None):
+                query = custom(query, value)
+            else:
+                query = query.where(getattr(self.model, key) == value)
+        return query
+
+    def sort_clause(self, params: dict[str, Any]) -> list[Any]:
+        field = params.get("sort_by") or self.default_sort
+        if field not in self.sort_fields:
+            raise bad_query({"sort_by": [f"Must be one of: {', '.join(self.sort_fields)}."]})
+        direction = desc if params.get("sort_order") == "desc" else asc
+        clauses = [direction(getattr(self.model, field))]
+        if field != "id":
+            clauses.append(direction(self.model.id))
+        return clauses
+
+    async def list(self, session: AsyncSession, params: dict[str, Any]) -> Page:
+        query = self.apply_filters(self.base_query(), params)
+        page, per_page = params["page"], params["per_page"]
+        total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+        rows = (await session.execute(
+            query.order_by(*self.sort_clause(params)).limit(per_page).offset((page - 1) * per_page)
+        )).scalars().all()
+        return Page([self.dump(row) for row in rows], page, per_page, total or 0)
+
+    async def get(self, session: AsyncSession, ident: int, *, for_update: bool = False) -> Row:
+        query = self.base_query().where(self.model.id == ident)
+        if for_update:
+            query = query.with_for_update()
+        row = (await session.execute(query)).scalar()
+        if row is None:
+            raise not_found(self.label, ident)
+        return row
+
+    # -- writing --------------------------------------------------------------------------
+
+    async def create(self, uow: UnitOfWork, data: dict[str, Any], actor: Any = None) -> Row:
+        await self.check_unique(uow.session, data)
+        row = self.model(**self.prepare_create(data))
+        uow.session.add(row)
+        await self.flush(uow)
+        await self.after_create(uow, row, data, actor)
+        return row
+
+    def prepare_create(self, data: dict[str, Any]) -> dict[str, Any]:
+        return data
+
+    async def after_create(self, uow: UnitOfWork, row: Row, data: dict[str, Any], actor: Any) -> None:
+        """Hook: ledger rows, events."""
+
+    async def update(self, uow: UnitOfWork, ident: int, data: dict[str, Any], actor: Any = None) -> Row:
+        row = await self.get(uow.session, ident, for_update=True)
+        for name in self.immutable_fields:
+            if name in data and data[name] != getattr(row, name):
+                raise ApiError(422, f"{name} cannot be changed here.",
+                               errors={name: [self.immutable_message(name)]})
+        await self.check_unique(uow.session, data, exclude_id=ident)
+        await self.before_update(uow, row, data, actor)
+        for key, value in data.items():
+            if key not in self.immutable_fields:
+                setattr(row, key, value)
+        await self.flush(uow)
+        return row
+
+    def immutable_message(self, name: str) -> str:
+        return "Cannot be changed."
+
+    async def before_update(self, uow: UnitOfWork, row: Row, data: dict[str, Any], actor: Any) -> None:
+        """Hook: rules that depend on the current row."""
+
+    async def delete(self, uow: UnitOfWork, ident: int, actor: Any = None) -> Row:
+        row = await self.get(uow.session, ident, for_update=True)
+        await self.check_references(uow.session, ident)
+        await self.before_delete(uow, row, actor)
+        await uow.session.delete(row)
+        await self.flush(uow)
+        return row
+
+    async def before_delete(self, uow: UnitOfWork, row: Row, actor: Any) -> None:
+        """Hook: reverse effects of the row before it goes."""
+
+    async def check_references(self, session: AsyncSession, ident: int) -> None:
+        for ref in self.references:
+            count = await session.scalar(
+                select(func.count()).select_from(ref.model).where(getattr(ref.model, ref.column) == ident)
+            )
+            if count:
+                raise conflict(f"{self.label} {ident} is referenced by {count} {ref.label}; "
+                               "it cannot be deleted.")
+
+    async def check_unique(self, session: AsyncSession, data: dict[str, Any],
+                           exclude_id: int | None = None) -> None:
+        for name in self.unique_fields:
+            if name not in data:
+                continue
+            query = select(self.model.id).where(getattr(self.model, name) == data[name])
+            if exclude_id is not None:
+                query = query.where(self.model.id != exclude_id)
+            if await session.scalar(query.limit(1)) is not None:
+                raise conflict(f"Another {self.label.lower()} already has this {name}.",
+                               errors={name: ["Already in use."]})
+
+    async def flush(self, uow: UnitOfWork) -> None:
+        """Flush, turning a unique race lost to another request into a 409."""
+        try:
+            await uow.session.flush()
+        except IntegrityError as exc:
+            field = integrity_field(exc, self.unique_fields)
+            if field:
+                raise conflict(f"Another {self.label.lower()} already has this {field}.",
+                               errors={field: ["Already in use."]}) from None
+            raise
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+Filter = Callable[[Select, Any], Select]

@@ -1,0 +1,55 @@
+"""Products: CRUD where stock is set once at creation and then moves only through the ledger."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from core.db import UnitOfWork
+from models import OrderItem, Product, ProductionRecord, StockMovement
+from schemas.product import ProductListQuery, ProductSchema, StockMovementListQuery, StockMovementSchema
+from services.crud import CrudService, Reference
+from services.stock import emit_stock_events
+
+
+class ProductService(CrudService):
+    name = "products"
+    label = "Product"
+    model = Product
+    schema = ProductSchema
+    list_query = ProductListQuery
+    sort_fields = ("id", "sku", "name", "price", "stock_quantity", "reorder_level", "created_at",
+                   "updated_at")
+    unique_fields = ("sku",)
+    search_fields = ("name", "sku")
+    immutable_fields = ("stock_quantity",)
+    references = (Reference(OrderItem, "product_id", "order items"),
+                  Reference(ProductionRecord, "product_id", "production records"))
+
+    def immutable_message(self, name: str) -> str:
+        return ("Stock changes only through production, shipping and "
+                "POST /products/{id}/stock-adjustments.")
+
+    def filter_low_stock(self, query, value: bool):
+        low = Product.stock_quantity <= Product.reorder_level
+        return query.where(low if value else ~low)
+
+    async def after_create(self, uow: UnitOfWork, row: Product, data: dict[str, Any], actor: Any) -> None:
+        if row.stock_quantity:
+            uow.session.add(StockMovement(product_id=row.id, delta=row.stock_quantity,
+                                          balance_after=row.stock_quantity, reason="opening",
+                                          note="Opening balance", user_id=getattr(actor, "user_id", None)))
+            emit_stock_events(uow, row, row.stock_quantity, "opening")
+
+
+class StockMovementService(CrudService):
+    name = "stock_movements"
+    label = "Stock movement"
+    model = StockMovement
+    schema = StockMovementSchema
+    list_query = StockMovementListQuery
+    sort_fields = ("id", "created_at", "delta")
+    reads = ("stock_movements", "products")
+
+    def for_product(self, product_id: int):
+        return select(StockMovement).where(StockMovement.product_id == product_id)

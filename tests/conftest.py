@@ -1,0 +1,274 @@
+"""Fixtures: a real server on a real port over a fresh database (SQLite, and MariaDB when asked)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import tornado.httpclient
+import tornado.httpserver
+import tornado.testing
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from core import migrate
+from core.app import make_app
+from core.config import Settings
+from models import Base, User
+from services.users import UserService
+
+MYSQL_URL = os.environ.get("FACTORY_TEST_MYSQL_URL")
+REDIS_URL = os.environ.get("FACTORY_TEST_REDIS_URL")
+SECRET = "test-secret-" + "x" * 40
+PASSWORDS = {"user": "user-pass-123", "admin": "admin-pass-123", "super_admin": "super-pass-123"}
+# Tests get generous budgets unless they ask for tight ones with @pytest.mark.settings(...).
+TEST_RATE_LIMITS = "login=1000/60,read=100000/60,write=100000/60,analytics=100000/60"
+BACKENDS = ["sqlite", "mysql"]
+# CI sets this: a test that would skip for want of a backend fails instead.
+STRICT = os.environ.get("FACTORY_TEST_STRICT") == "1"
+
+
+def skip_unless_available(available: bool, reason: str) -> None:
+    """Skip with a one-line reason when a backend is not configured; fail instead under CI."""
+    if available:
+        return
+    if STRICT:
+        pytest.fail(f"FACTORY_TEST_STRICT=1 but {reason}")
+    pytest.skip(reason)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "settings(**overrides): Settings fields for this test's app")
+    config.addinivalue_line("markers", "sqlite_only: runs on the embedded database only")
+
+
+# -- databases --------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A SQLite file migrated once; each test copies it instead of migrating again."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    migrate.upgrade(f"sqlite+aiosqlite:///{path}")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def mysql_database() -> Any:
+    """A MariaDB database of this test session's own, migrated once and dropped at the end."""
+    if not MYSQL_URL:
+        yield None
+        return
+    base = make_url(MYSQL_URL)
+    name = f"{base.database or 'factory_test'}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    server_url = base.set(database="")
+
+    async def run(sql: str) -> None:
+        engine = create_async_engine(server_url)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text(sql))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    migrate.upgrade(url)
+    yield url
+    asyncio.run(run(f"DROP DATABASE IF EXISTS `{name}`"))
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Any, sqlite_template: str,
+                 mysql_database: str | None) -> str:
+    """A fresh, migrated, empty database for one test."""
+    if request.param == "sqlite":
+        path = tmp_path / "factory.db"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    if request.node.get_closest_marker("sqlite_only"):
+        pytest.skip("sqlite_only test")
+    skip_unless_available(mysql_database is not None, "MariaDB tests need FACTORY_TEST_MYSQL_URL "
+                          "(e.g. mysql+aiomysql://root@127.0.0.1:3306/factory_test)")
+    return mysql_database
+
+
+async def empty_tables(url: str) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("SET FOREIGN_KEY_CHECKS=0"))
+            for table in reversed(Base.metadata.sorted_tables):
+                await conn.execute(text(f"DELETE FROM `{table.name}`"))
+            await conn.execute(text("SET FOREIGN_KEY_CHECKS=1"))
+    finally:
+        await engine.dispose()
+
+
+# -- the application and its server -----------------------------------------------------------
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest, database_url: str, tmp_path: Any) -> Settings:
+    marker = request.node.get_closest_marker("settings")
+    overrides = dict(marker.kwargs) if marker else {}
+    base = Settings(database_url=database_url, jwt_secret=SECRET, log_dir=str(tmp_path / "logs"),
+                    rate_limits=TEST_RATE_LIMITS, cache_ttl=30.0, admin_password=PASSWORDS["super_admin"])
+    return base.with_(**overrides)
+
+
+@pytest.fixture
+def app(io_loop: Any, settings: Settings) -> Any:
+    if not settings.is_sqlite:
+        io_loop.run_sync(lambda: empty_tables(settings.database_url))
+    application = make_app(settings)
+    io_loop.run_sync(lambda: _create_role_users(application))
+    for starter in application.ctx.extras.get("starters", []):
+        io_loop.run_sync(starter)
+    yield application
+    io_loop.run_sync(application.close)
+
+
+async def _create_role_users(application: Any) -> None:
+    service = UserService()
+    async with application.ctx.db.write() as uow:
+        for role, password in PASSWORDS.items():
+            await service.create(uow, {"username": f"test_{role}", "password": password, "role": role,
+                                       "is_active": True})
+
+
+@pytest.fixture
+def http_server(io_loop: Any, app: Any, http_server_port: Any) -> Any:
+    server = tornado.httpserver.HTTPServer(app, max_body_size=16 * app.ctx.settings.max_body_bytes)
+    server.add_socket(http_server_port[0])
+    yield server
+    server.stop()
+    io_loop.run_sync(server.close_all_connections)
+
+
+@pytest.fixture
+def base_url(http_server: Any, http_server_port: Any) -> str:
+    return f"http://127.0.0.1:{http_server_port[1]}"
+
+
+# -- a client that speaks the API -------------------------------------------------------------
+
+@dataclass
+class Response:
+    status: int
+    headers: Any
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status} {self.body[:300]!r}>"
+
+
+class Api:
+    """HTTP client bound to the test server; `role=` signs the request in as that role."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.client = tornado.httpclient.AsyncHTTPClient(force_instance=True)
+        self.tokens: dict[str, str] = {}
+
+    async def request(self, method: str, path: str, *, json_body: Any = None, body: bytes | str | None = None,
+                      role: str | None = None, token: str | None = None,
+                      headers: dict[str, str] | None = None) -> Response:
+        all_headers = dict(headers or {})
+        if role is not None:
+            token = await self.token(role)
+        if token is not None:
+            all_headers["Authorization"] = f"Bearer {token}"
+        if json_body is not None:
+            body = json.dumps(json_body)
+            all_headers.setdefault("Content-Type", "application/json")
+        if body is None and method in ("POST", "PUT", "PATCH"):
+            body = b""
+        response = await self.client.fetch(self.base_url + path, method=method, body=body,
+                                           headers=all_headers, raise_error=False,
+                                           allow_nonstandard_methods=True, request_timeout=60)
+        return Response(response.code, response.headers, response.body or b"")
+
+    async def get(self, path: str, **kw: Any) -> Response:
+        return await self.request("GET", path, **kw)
+
+    async def post(self, path: str, json_body: Any = None, **kw: Any) -> Response:
+        return await self.request("POST", path, json_body=json_body, **kw)
+
+    async def patch(self, path: str, json_body: Any = None, **kw: Any) -> Response:
+        return await self.request("PATCH", path, json_body=json_body, **kw)
+
+    async def put(self, path: str, json_body: Any = None, **kw: Any) -> Response:
+        return await self.request("PUT", path, json_body=json_body, **kw)
+
+    async def delete(self, path: str, **kw: Any) -> Response:
+        return await self.request("DELETE", path, **kw)
+
+    async def login(self, username: str, password: str) -> Response:
+        return await self.post("/auth/login", {"username": username, "password": password})
+
+    async def token(self, role: str) -> str:
+        if role not in self.tokens:
+            response = await self.login(f"test_{role}", PASSWORDS[role])
+            assert response.status == 200, response
+            self.tokens[role] = response.json["access_token"]
+        return self.tokens[role]
+
+    async def create(self, resource: str, data: dict[str, Any], role: str = "admin") -> dict[str, Any]:
+        response = await self.post(f"/{resource}", data, role=role)
+        assert response.status == 201, response
+        return response.json
+
+
+@pytest.fixture
+def api(base_url: str) -> Any:
+    client = Api(base_url)
+    yield client
+    client.client.close()
+
+
+class Factory:
+    """Row factories through the real API, with unique values per call."""
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        self.n = 0
+
+    def _next(self) -> int:
+        self.n += 1
+        return self.n
+
+    async def product(self, **overrides: Any) -> dict[str, Any]:
+        n = self._next()
+        data = {"sku": f"SKU-{n:04d}", "name": f"Product {n}", "price": "10.00", "stock_quantity": 0,
+                "reorder_level": 0, **overrides}
+        return await self.api.create("products", data)
+
+    async def customer(self, **overrides: Any) -> dict[str, Any]:
+        n = self._next()
+        data = {"name": f"Customer {n}", "email": f"customer{n}@example.com",
+                "phone": f"+4930{1000000 + n}", **overrides}
+        return await self.api.create("customers", data)
+
+    async def employee(self, **overrides: Any) -> dict[str, Any]:
+        n = self._next()
+        data = {"name": f"Employee {n}", "position": "Operator", "email": f"employee{n}@example.com",
+                "phone": f"+4940{1000000 + n}", **overrides}
+        return await self.api.create("employees", data)
+
+
+@pytest.fixture
+def make(api: Api) -> Factory:
+    return Factory(api)
+
+
+ROLES = ("user", "admin", "super_admin")
+__all__ = ["Api", "Factory", "Response", "PASSWORDS", "ROLES", "REDIS_URL", "MYSQL_URL", "User"]

@@ -1,0 +1,1 @@
+"""Live feed core: committed domain events fanned out to WebSocket subscribers."""

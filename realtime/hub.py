@@ -1,0 +1,531 @@
+"""Numbers committed domain events, keeps a bounded replay buffer and fans them out to subscribers.
+
+The hub knows nothing of HTTP or Tornado: a connection hands it two callables,
+``send(text)`` (awaitable, writes one text frame) and ``close(code, reason)``.
+Every frame is serialized once, at publish time, and the same ``str`` goes to
+every subscriber; ``publish`` is synchronous and never waits for a client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import struct
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import partial
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+TOPICS: frozenset[str] = frozenset({"production", "orders", "inventory"})
+
+EVENT_TOPICS: Mapping[str, str] = {
+    "production.recorded": "production",
+    "production.updated": "production",
+    "production.deleted": "production",
+    "order.created": "orders",
+    "order.status_changed": "orders",
+    "stock.changed": "inventory",
+    "stock.low": "inventory",
+}
+
+FILTER_KEYS: frozenset[str] = frozenset({"product_id", "line"})
+
+CLOSE_TOO_SLOW = 1013
+CLOSE_GOING_AWAY = 1001
+CLOSE_INTERNAL_ERROR = 1011
+
+SendFrame = Callable[[str], Awaitable[Any]]
+CloseConnection = Callable[[int, str], Any]
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The current instant, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def format_instant(moment: datetime) -> str:
+    """ISO 8601 UTC with milliseconds and a ``Z``, e.g. ``2026-11-26T16:00:00.000Z``."""
+    if moment.tzinfo is None:  # naive datetimes in this service are UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, datetime):
+        return format_instant(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)  # Decimal money, UUIDs and the like
+
+
+def encode_frame(message: Mapping[str, Any]) -> str:
+    """Compact JSON text for one WebSocket frame."""
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+
+
+class SubscriptionError(ValueError):
+    """A subscribe request the feed can't honour (unknown topic, bad since or filter)."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Event:
+    """One committed domain event and its wire frame, serialized once."""
+
+    id: int
+    topic: str
+    event: str
+    at: str
+    data: dict[str, Any]
+    frame: str = field(repr=False)
+
+    @classmethod
+    def create(
+        cls, id: int, topic: str, event: str, data: dict[str, Any], at: str | datetime
+    ) -> Event:
+        """Build an event and serialize its ``{"type":"event",…}`` frame."""
+        if isinstance(at, datetime):
+            at = format_instant(at)
+        frame = encode_frame(
+            {"type": "event", "id": id, "topic": topic, "event": event, "at": at, "data": data}
+        )
+        return cls(id, topic, event, at, data, frame)
+
+    @classmethod
+    def from_frame(cls, frame: str) -> Event:
+        """Rebuild an event from its frame text (e.g. from a Redis Stream), keeping that text."""
+        message = json.loads(frame)
+        if not isinstance(message, dict) or message.get("type") != "event":
+            raise ValueError("not an event frame")
+        return cls(
+            int(message["id"]), message["topic"], message["event"], message["at"],
+            message["data"], frame,
+        )
+
+
+class Subscriber:
+    """One live-feed connection: its topics, filters, bounded queue and single writer task."""
+
+    __slots__ = (
+        "_close",
+        "_controls",
+        "_hub",
+        "_position",
+        "_queue",
+        "_replay_backlog",
+        "_send",
+        "_waiter",
+        "_writer",
+        "attached",
+        "line",
+        "product_id",
+        "topics",
+    )
+
+    def __init__(self, hub: EventHub, send: SendFrame, close: CloseConnection) -> None:
+        self.topics: set[str] = set()
+        self.product_id: int | None = None
+        self.line: str | None = None
+        self.attached = True
+        self._hub = hub
+        self._send = send
+        self._close = close
+        self._queue: deque[str] = deque()
+        self._controls = 0  # replies queued among the events; not counted as deliveries
+        self._replay_backlog = 0  # a replay may exceed queue_size without counting as slowness
+        self._position = 0  # newest event id this subscriber was given or passed over
+        self._waiter: asyncio.Future[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Subscriber topics={sorted(self.topics)} queued={len(self._queue)}>"
+
+    @property
+    def queued(self) -> int:
+        """Frames waiting for the writer."""
+        return len(self._queue)
+
+    def subscribe(
+        self,
+        topics: Iterable[str],
+        since: int | None = None,
+        filters: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Add topics, replace filters, queue ``subscribed`` then the replay (or ``resync``).
+
+        Returns the hub's ``last_id``. Replay and registration happen with no
+        await in between, so nothing is lost or repeated at the seam. A
+        subscriber's ids only ever increase: replay starts after both ``since``
+        and the newest id it has already been given.
+        Raises ``SubscriptionError`` for an unknown topic, a bad ``since`` or bad filters.
+        """
+        if not self.attached:
+            raise RuntimeError("subscriber is detached")
+        wanted = _check_topics(topics)
+        product_id, line = _check_filters(filters)
+        if since is not None and (type(since) is not int or since < 0):
+            raise SubscriptionError("since must be a non-negative integer")
+
+        hub = self._hub
+        for topic in wanted - self.topics:
+            hub._by_topic[topic][self] = None
+        self.topics |= wanted
+        self.product_id, self.line = product_id, line
+        last_id = hub.last_id
+        subscribed = {"type": "subscribed", "topics": sorted(self.topics), "last_id": last_id}
+        if not self.push(encode_frame(subscribed)):
+            return last_id
+
+        start = None if since is None else max(since, self._position)
+        replay = None if start is None else hub._events_after(start)
+        if since is not None and (replay is None or since > last_id):
+            reason = (
+                f"since={since} is ahead of this feed (last id {last_id})"
+                if since > last_id
+                else f"since={since} is older than the replay buffer (oldest id {hub.first_id})"
+            )
+            self.push(encode_frame({"type": "resync", "reason": reason}))
+        elif replay:
+            frames = [
+                event.frame for event in replay
+                if event.topic in self.topics and self._passes(event)
+            ]
+            self._replay_backlog += len(frames)
+            self._queue.extend(frames)
+            self._wake()
+        self._position = max(self._position, last_id)
+        return last_id
+
+    def unsubscribe(self, topics: Iterable[str]) -> None:
+        """Stop live delivery of these topics; unknown or absent ones are ignored."""
+        for topic in set(topics) & self.topics:
+            self.topics.discard(topic)
+            self._hub._by_topic[topic].pop(self, None)
+
+    def push(self, frame: str) -> bool:
+        """Queue a reply frame (pong, error…) behind what is already queued; False if closed."""
+        if not self.attached:
+            return False
+        if self._full():
+            self._drop_too_slow()
+            return False
+        self._queue.append(frame)
+        self._controls += 1
+        self._wake()
+        return True
+
+    def detach(self) -> None:
+        """Unregister from the hub and stop the writer; safe to call more than once."""
+        if not self.attached:
+            return
+        self.attached = False
+        self._hub._remove(self)
+        self._queue.clear()
+        self._controls = 0
+        writer, self._writer = self._writer, None
+        if writer is not None and writer is not _current_task():
+            writer.cancel()
+
+    def _passes(self, event: Event) -> bool:
+        # An event passes a filter when its data has the key with that value, or lacks the key.
+        data = event.data
+        product_id = self.product_id
+        if product_id is not None and data.get("product_id", product_id) != product_id:
+            return False
+        return self.line is None or data.get("line", self.line) == self.line
+
+    def _full(self) -> bool:
+        return len(self._queue) >= self._hub.queue_size + self._replay_backlog
+
+    def _offer(self, event: Event) -> bool:
+        """Queue a live event without blocking; False means the queue is full."""
+        if self._full():
+            return False
+        self._queue.append(event.frame)
+        self._position = event.id
+        self._wake()
+        return True
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        elif self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+
+    async def _write_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        send = self._send
+        while self.attached:
+            queue = self._queue
+            if not queue:
+                self._waiter = waiter = loop.create_future()
+                await waiter
+                continue
+            # Take everything queued at once and start every send before awaiting any:
+            # a transport that buffers on call (Tornado's write_message) then flushes
+            # the whole batch in one loop turn instead of one turn per frame.
+            if len(queue) == 1:
+                batch: Iterable[str] = (queue.popleft(),)
+            else:
+                batch, self._queue = queue, deque()
+            sent = len(batch) - self._controls
+            self._controls = 0
+            self._replay_backlog = max(0, self._replay_backlog - len(batch))
+            pending: list[Awaitable[Any]] = []
+            try:
+                for frame in batch:
+                    pending.append(send(frame))
+                for waitable in pending:
+                    await waitable
+            except asyncio.CancelledError:
+                _discard(pending)
+                raise
+            except Exception as exc:  # noqa: BLE001 - a transport error ends this connection only
+                _discard(pending)
+                log.info("live feed send failed, dropping subscriber: %r", exc)
+                self._abandon(CLOSE_INTERNAL_ERROR, "send failed")
+                return
+            self._hub.delivered += sent
+
+    def _drop_too_slow(self) -> None:
+        self._hub.dropped += 1
+        log.warning("live feed subscriber closed: over %d frames queued", self._hub.queue_size)
+        self._abandon(CLOSE_TOO_SLOW, "client too slow")
+
+    def _abandon(self, code: int, reason: str) -> None:
+        self.detach()
+        try:
+            self._close(code, reason)
+        except Exception:  # a failing close must never break publish for the others
+            log.exception("closing a live feed connection failed")
+
+
+class FrameWriter:
+    """A hub ``send``/``close`` pair writing each loop turn's frames in one call.
+
+    Tornado's ``write_message`` costs a task and a socket write per frame; with
+    ``FrameWriter(stream.write, handler.close)`` every frame sent in one loop
+    turn becomes one RFC 6455 server text frame in a single ``write`` call.
+    ``write`` must take the bytes on call (as ``IOStream.write`` does) and return
+    an awaitable; ``close`` writes what is pending first, so no data follows the
+    close frame.
+    """
+
+    __slots__ = ("_chunks", "_close", "_flushed", "_write")
+
+    def __init__(
+        self, write: Callable[[bytes], Awaitable[Any]], close: CloseConnection
+    ) -> None:
+        self._write = write
+        self._close = close
+        self._chunks: list[bytes] = []
+        self._flushed: asyncio.Future[None] | None = None
+
+    def send(self, text: str) -> asyncio.Future[None]:
+        """Frame ``text``; the returned future resolves once this turn's write completes."""
+        payload = text.encode()
+        size = len(payload)
+        if size < 126:
+            header = bytes((0x81, size))  # FIN + text opcode, unmasked (server to client)
+        elif size <= 0xFFFF:
+            header = struct.pack("!BBH", 0x81, 126, size)
+        else:
+            header = struct.pack("!BBQ", 0x81, 127, size)
+        self._chunks += (header, payload)
+        flushed = self._flushed
+        if flushed is None:
+            loop = asyncio.get_running_loop()
+            self._flushed = flushed = loop.create_future()
+            loop.call_soon(self._flush)
+        return flushed
+
+    def close(self, code: int, reason: str) -> None:
+        """Write what is pending, then close the connection."""
+        self._flush()
+        self._close(code, reason)
+
+    def _flush(self) -> None:
+        flushed, self._flushed = self._flushed, None
+        if flushed is None:  # already flushed by close()
+            return
+        data = b"".join(self._chunks)
+        self._chunks.clear()
+        try:
+            written = asyncio.ensure_future(self._write(data))
+        except Exception as exc:  # noqa: BLE001 - handed to whoever awaits the send
+            if not flushed.done():
+                flushed.set_exception(exc)
+            return
+        written.add_done_callback(partial(_settle, flushed))
+
+
+def _settle(target: asyncio.Future[None], source: asyncio.Future[Any]) -> None:
+    if target.done():  # the awaiting writer was cancelled
+        if not source.cancelled():
+            source.exception()
+    elif source.cancelled():
+        target.cancel()
+    elif (exc := source.exception()) is not None:
+        target.set_exception(exc)
+    else:
+        target.set_result(None)
+
+
+def _discard(pending: list[Awaitable[Any]]) -> None:
+    """Release sends that will never be awaited now, without warnings about them."""
+    for waitable in pending:
+        if asyncio.iscoroutine(waitable):
+            waitable.close()  # a no-op for the ones already awaited
+        elif isinstance(waitable, asyncio.Future):
+            waitable.add_done_callback(_consume_outcome)
+
+
+def _consume_outcome(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running loop
+        return None
+
+
+def _check_topics(topics: Iterable[str]) -> set[str]:
+    if isinstance(topics, str):
+        raise SubscriptionError("topics must be a list of topic names")
+    try:
+        wanted = set(topics)
+    except TypeError:
+        raise SubscriptionError("topics must be a list of topic names") from None
+    unknown = sorted(str(topic) for topic in wanted - TOPICS)
+    if unknown:
+        raise SubscriptionError(f"unknown topic(s): {', '.join(unknown)}")
+    return wanted
+
+
+def _check_filters(filters: Mapping[str, Any] | None) -> tuple[int | None, str | None]:
+    if not filters:
+        return None, None
+    unknown = sorted(set(filters) - FILTER_KEYS)
+    if unknown:
+        raise SubscriptionError(f"unknown filter(s): {', '.join(map(str, unknown))}")
+    product_id = filters.get("product_id")
+    line = filters.get("line")
+    if product_id is not None and (type(product_id) is not int or product_id < 1):
+        raise SubscriptionError("filter product_id must be a positive integer")
+    if line is not None and not isinstance(line, str):
+        raise SubscriptionError("filter line must be a string")
+    return product_id, line
+
+
+class EventHub:
+    """Assigns event ids, keeps the replay buffer and fans frames out to subscribers."""
+
+    def __init__(
+        self, replay_size: int = 10_000, queue_size: int = 1_000, clock: Clock = utc_now
+    ) -> None:
+        if replay_size < 0 or queue_size < 1:
+            raise ValueError("replay_size must be >= 0 and queue_size >= 1")
+        self.replay_size = replay_size
+        self.queue_size = queue_size
+        self._clock = clock
+        self._buffer: deque[Event] = deque(maxlen=replay_size)
+        self._last_id = 0
+        self._by_topic: dict[str, dict[Subscriber, None]] = {topic: {} for topic in TOPICS}
+        self._attached: dict[Subscriber, None] = {}
+        self.published = 0
+        self.delivered = 0
+        self.dropped = 0
+
+    @property
+    def last_id(self) -> int:
+        """Id of the newest event published here (0 before the first)."""
+        return self._last_id
+
+    @property
+    def first_id(self) -> int | None:
+        """Id of the oldest event still in the replay buffer."""
+        return self._buffer[0].id if self._buffer else None
+
+    @property
+    def subscribers(self) -> int:
+        """Connections currently attached."""
+        return len(self._attached)
+
+    def metrics(self) -> dict[str, int]:
+        """Counters for /metrics."""
+        return {
+            "published": self.published,
+            "delivered": self.delivered,
+            "dropped": self.dropped,
+            "subscribers": self.subscribers,
+            "buffered": len(self._buffer),
+            "last_id": self._last_id,
+        }
+
+    def subscriber(self, send: SendFrame, close: CloseConnection) -> Subscriber:
+        """Attach a connection; it receives nothing until it subscribes."""
+        subscriber = Subscriber(self, send, close)
+        self._attached[subscriber] = None
+        return subscriber
+
+    def publish(self, topic: str, event: str, data: dict[str, Any]) -> Event:
+        """Number, buffer and fan out one committed event; never waits for a client."""
+        if topic not in TOPICS:
+            raise ValueError(f"unknown topic: {topic}")
+        built = Event.create(self._last_id + 1, topic, event, data, self._clock())
+        self._accept(built)
+        return built
+
+    def publish_event(self, event: Event) -> bool:
+        """Fan out an event numbered elsewhere; duplicates and older ids are skipped (False)."""
+        if event.id <= self._last_id:
+            return False
+        self._accept(event)
+        return True
+
+    def shutdown(self, code: int = CLOSE_GOING_AWAY, reason: str = "server shutting down") -> None:
+        """Detach and close every subscriber."""
+        for subscriber in list(self._attached):
+            subscriber._abandon(code, reason)
+
+    def _accept(self, event: Event) -> None:
+        self._last_id = event.id
+        self._buffer.append(event)
+        self.published += 1
+        too_slow: list[Subscriber] = []
+        for subscriber in self._by_topic.get(event.topic, ()):
+            if subscriber._passes(event) and not subscriber._offer(event):
+                too_slow.append(subscriber)
+        for subscriber in too_slow:  # closed after the loop: it changes the topic index
+            subscriber._drop_too_slow()
+
+    def _events_after(self, start: int) -> list[Event] | None:
+        """Buffered events with id > start, oldest first; None if some were evicted."""
+        buffer = self._buffer
+        if start >= self._last_id:
+            return []
+        if not buffer or start < buffer[0].id - 1:
+            return None
+        newer: list[Event] = []
+        for event in reversed(buffer):
+            if event.id <= start:
+                break
+            newer.append(event)
+        newer.reverse()
+        return newer
+
+    def _remove(self, subscriber: Subscriber) -> None:
+        self._attached.pop(subscriber, None)
+        for topic in subscriber.topics:
+            self._by_topic[topic].pop(subscriber, None)

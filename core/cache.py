@@ -155,15 +155,11 @@ class ResponseCache:
     def _launch(self, key: Hashable, tags: frozenset[str], compute: Compute) -> _Flight:
         flight = _Flight(tags, self._stamp(tags))
         # The task only starts on the next loop turn, after it is registered.
-        flight.task = asyncio.get_running_loop().create_task(
-            self._fill(key, flight, compute)
-        )
+        flight.task = asyncio.get_running_loop().create_task(self._fill(key, flight, compute))
         self._flights[key] = flight
         return flight
 
-    async def _fill(
-        self, key: Hashable, flight: _Flight, compute: Compute
-    ) -> CachedResponse:
+    async def _fill(self, key: Hashable, flight: _Flight, compute: Compute) -> CachedResponse:
         try:
             response = await compute()
             if flight.stamp == self._stamp(flight.tags):
@@ -173,9 +169,7 @@ class ResponseCache:
             if self._flights.get(key) is flight:
                 del self._flights[key]
 
-    def _store(
-        self, key: Hashable, tags: frozenset[str], response: CachedResponse
-    ) -> None:
+    def _store(self, key: Hashable, tags: frozenset[str], response: CachedResponse) -> None:
         old = self._entries.pop(key, None)
         if old is not None:
             self._unindex(key, old)

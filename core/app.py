@@ -7,10 +7,12 @@ from pathlib import Path
 
 import tornado.web
 
+from core.cache import ResponseCache
 from core.config import Settings
 from core.context import AppContext
-from core.db import Database
+from core.db import Change, Database
 from core.logs import log_request
+from core.ratelimit import MemoryRateLimiter, parse_budgets
 from core.security import TokenService
 from handlers.base import NotFoundHandler
 from handlers.routes import build_routes
@@ -36,7 +38,16 @@ def build_context(settings: Settings) -> AppContext:
     tokens = TokenService(secret=settings.jwt_secret, issuer=settings.jwt_issuer,
                           audience=settings.jwt_audience, access_ttl=settings.access_token_ttl,
                           refresh_ttl=settings.refresh_token_ttl, display_ttl=settings.display_token_ttl)
-    return AppContext(settings=settings, db=db, auth=AuthService(db, tokens))
+    ctx = AppContext(settings=settings, db=db, auth=AuthService(db, tokens),
+                     cache=ResponseCache(settings.cache_ttl),
+                     limiter=MemoryRateLimiter(parse_budgets(settings.rate_limits)))
+
+    def invalidate(change: Change) -> None:
+        if change.tables and ctx.cache is not None:
+            ctx.cache.invalidate(change.tables)
+
+    db.on_commit(invalidate)
+    return ctx
 
 
 def make_app(settings: Settings) -> FactoryApplication:

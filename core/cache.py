@@ -22,12 +22,14 @@ class CachedResponse:
     body: bytes
     content_type: str
     etag: str
+    headers: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def build(cls, body: bytes, content_type: str) -> CachedResponse:
-        """Wrap a rendered body, computing its strong, quoted ETag once."""
+    def build(cls, body: bytes, content_type: str,
+              headers: tuple[tuple[str, str], ...] = ()) -> CachedResponse:
+        """Wrap a rendered body (and headers such as Link), computing its strong ETag once."""
         digest = hashlib.blake2b(body, digest_size=16).hexdigest()
-        return cls(body, content_type, f'"{digest}"')
+        return cls(body, content_type, f'"{digest}"', headers)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from core.ratelimit import DEFAULT_RATE_LIMITS, parse_budgets
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///factory.db"
-DEFAULT_RATE_LIMITS = "login=10/60,read=600/60,write=120/60,analytics=60/60"
 MIN_SECRET_BYTES = 32
 SECRET_FILE = ".jwt_secret"
 
@@ -75,13 +76,18 @@ class Settings:
             raise ConfigError("FACTORY_CACHE_TTL must be a number of seconds") from None
         if cache_ttl < 0:
             raise ConfigError("FACTORY_CACHE_TTL must not be negative")
+        rate_limits = env.get("FACTORY_RATE_LIMITS") or DEFAULT_RATE_LIMITS
+        try:
+            parse_budgets(rate_limits)
+        except ValueError as exc:
+            raise ConfigError(f"FACTORY_RATE_LIMITS: {exc}") from None
         return cls(
             database_url=env.get("FACTORY_DATABASE_URL") or DEFAULT_DATABASE_URL,
             jwt_secret=secret,
             admin_password=env.get("FACTORY_ADMIN_PASSWORD") or None,
             redis_url=env.get("FACTORY_REDIS_URL") or None,
             log_dir=env.get("FACTORY_LOG_DIR") or "logs",
-            rate_limits=env.get("FACTORY_RATE_LIMITS") or DEFAULT_RATE_LIMITS,
+            rate_limits=rate_limits,
             cache_ttl=cache_ttl,
             env=mode,
             cors_origins=_csv(env.get("FACTORY_CORS_ORIGINS")),

@@ -15,6 +15,7 @@ import tornado.web
 from marshmallow import Schema, ValidationError
 from sqlalchemy.exc import IntegrityError
 
+from core.cache import CachedResponse
 from core.context import AppContext, Principal
 from core.db import is_unavailable
 from core.errors import ApiError, bad_query, invalid, problem
@@ -218,14 +219,56 @@ class BaseHandler(tornado.web.RequestHandler):
     async def send_cached(self, compute: Callable[[], Awaitable[Any]],
                           tags: Iterable[str] | None = None) -> None:
         """Answer a GET from the response cache, computing (once) on a miss."""
-        payload = await compute()
-        self.send_json(payload)
+
+        async def render() -> CachedResponse:
+            return CachedResponse.build(dumps(await compute()), JSON_TYPE)
+
+        await self.send_rendered(render, tags)
 
     async def send_list(self, compute: Callable[[], Awaitable[Any]],
                         tags: Iterable[str] | None = None) -> None:
         """Answer a paged GET (a `services.crud.Page`) with the envelope and Link header."""
-        page = await compute()
-        self.send_page(page.items, page.page, page.per_page, page.total)
+
+        async def render() -> CachedResponse:
+            page = await compute()
+            return CachedResponse.build(
+                dumps(page_envelope(page.items, page.page, page.per_page, page.total)), JSON_TYPE,
+                (("Link", self.page_links(page.page, page.per_page, page.total)),))
+
+        await self.send_rendered(render, tags)
+
+    async def send_rendered(self, render: Callable[[], Awaitable[CachedResponse]],
+                            tags: Iterable[str] | None = None) -> None:
+        """Serve a rendered body, through the cache when the handler names the tables it reads.
+
+        Only reached after prepare() has checked the token and role, so the cache never
+        answers an unauthorized request. Keyed by role: every caller of one role sees the same data.
+        """
+        tags = tuple(tags or self.cache_tags)
+        cache = self.ctx.cache
+        if cache is not None and tags and cache.ttl > 0:
+            key = (self.principal.role if self.principal else None, self.request.path,
+                   tuple(sorted(self.request.query_arguments.items())),
+                   self.request.headers.get("Accept", ""))
+            response, hit = await cache.get_or_compute(key, tags, render)
+        else:
+            response, hit = await render(), False
+        self.set_header("X-Cache", "hit" if hit else "miss")
+        self.set_header("Cache-Control", "private, no-cache")
+        self.set_header("Vary", "Authorization, Accept")
+        for name, value in response.headers:
+            self.set_header(name, value)
+        self.set_header("Content-Type", response.content_type)
+        self.set_header("ETag", response.etag)
+        if self.check_etag_header():
+            self.set_status(304)
+            self.finish()
+            return
+        self.finish(response.body)
+
+    def compute_etag(self) -> str | None:
+        """ETags come from the rendered (possibly cached) body, never recomputed per write."""
+        return None
 
     # -- CORS -----------------------------------------------------------------------------
 

@@ -43,6 +43,8 @@ class BaseHandler(tornado.web.RequestHandler):
     allow_display: bool = False
     # Tables a cached GET reads: their writes invalidate it. Empty means never cached.
     cache_tags: tuple[str, ...] = ()
+    # OpenAPI per method (keys in core/openapi.py): {"POST": {"summary", "body", "responses", "errors"}}.
+    docs: dict[str, dict[str, Any]] = {}
 
     principal: Principal | None = None
     body: Any = None

@@ -249,8 +249,10 @@ class BaseHandler(tornado.web.RequestHandler):
         tags = tuple(tags or self.cache_tags)
         cache = self.ctx.cache
         if cache is not None and tags and cache.ttl > 0:
-            key = (self.principal.role if self.principal else None, self.request.path,
-                   tuple(sorted(self.request.query_arguments.items())),
+            # Query values are lists: make them tuples so the key hashes.
+            query = tuple(sorted((name, tuple(values))
+                                 for name, values in self.request.query_arguments.items()))
+            key = (self.principal.role if self.principal else None, self.request.path, query,
                    self.request.headers.get("Accept", ""))
             response, hit = await cache.get_or_compute(key, tags, render)
         else:

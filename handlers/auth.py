@@ -5,7 +5,14 @@ from core.errors import ApiError
 from core.security import TokenError
 from handlers.base import BaseHandler
 from schemas.common import iso_utc
-from schemas.user import DisplayTokenRequestSchema, LoginSchema, RefreshSchema
+from schemas.user import (
+    DisplayTokenRequestSchema,
+    DisplayTokenSchema,
+    LoginSchema,
+    MeSchema,
+    RefreshSchema,
+    TokenPairSchema,
+)
 
 INVALID_LOGIN = "Unknown username or wrong password."
 
@@ -15,6 +22,10 @@ class LoginHandler(BaseHandler):
 
     access = {"POST": None}
     budgets = {"POST": "login"}
+    docs = {"POST": {"summary": "Sign in for an access and a refresh token", "tags": ["auth"],
+                     "body": LoginSchema, "responses": {200: TokenPairSchema}, "errors": (401,),
+                     "description": "Unknown user and wrong password get the same 401. The login budget "
+                                    "counts per client and per username."}}
 
     async def prepare(self) -> None:
         await super().prepare()
@@ -38,6 +49,9 @@ class RefreshHandler(BaseHandler):
 
     access = {"POST": None}
     budgets = {"POST": "login"}
+    docs = {"POST": {"summary": "Swap a refresh token for a new pair", "tags": ["auth"],
+                     "body": RefreshSchema, "responses": {200: TokenPairSchema}, "errors": (401,),
+                     "description": "The old refresh token stops working; replaying it revokes the session."}}
 
     async def post(self) -> None:
         data = self.load_body(RefreshSchema())
@@ -54,6 +68,8 @@ class LogoutHandler(BaseHandler):
 
     access = {"POST": "user"}
     allow_display = True
+    docs = {"POST": {"summary": "Sign out: revoke this token's session", "tags": ["auth"],
+                     "responses": {204: None}}}
 
     def parse_body(self) -> None:
         return None
@@ -68,6 +84,7 @@ class MeHandler(BaseHandler):
 
     access = {"GET": "user"}
     allow_display = True
+    docs = {"GET": {"summary": "Who the token belongs to", "tags": ["auth"], "responses": {200: MeSchema}}}
 
     async def get(self) -> None:
         p = self.principal
@@ -78,6 +95,9 @@ class DisplayTokenCollectionHandler(BaseHandler):
     """`POST /auth/display-tokens`: mint a long-lived token that can only watch the live feed."""
 
     access = {"POST": "admin"}
+    docs = {"POST": {"summary": "Mint a display token for a wall screen", "tags": ["auth"],
+                     "body": DisplayTokenRequestSchema, "responses": {201: DisplayTokenSchema},
+                     "description": "The token may only read the live feed and the dashboard."}}
 
     async def post(self) -> None:
         data = self.load_body(DisplayTokenRequestSchema())
@@ -93,6 +113,7 @@ class DisplayTokenItemHandler(BaseHandler):
     """`DELETE /auth/display-tokens/{id}`: revoke a display token at once."""
 
     access = {"DELETE": "admin"}
+    docs = {"DELETE": {"summary": "Revoke a display token", "tags": ["auth"], "responses": {204: None}}}
 
     async def delete(self, ident: str) -> None:
         if not await self.ctx.auth.revoke_display_token(int(ident)):

@@ -3,11 +3,18 @@ from __future__ import annotations
 
 from handlers.base import BaseHandler
 
+READINESS = {"type": "object", "required": ["ready", "checks"], "properties": {
+    "ready": {"type": "boolean"},
+    "checks": {"type": "object", "additionalProperties": {"type": "boolean"}}}}
+
 
 class HealthHandler(BaseHandler):
     """`GET /healthz`: the process is up and serving."""
 
     access = {"GET": None}
+    docs = {"GET": {"summary": "Liveness probe", "tags": ["operations"], "rate_limited": False,
+                    "database": False, "responses": {200: {"type": "object", "properties": {
+                        "status": {"type": "string", "enum": ["ok"]}}}}}}
 
     async def take_budget(self, budget: str, identity: str) -> None:
         """Probes are not rate limited: a throttled probe would take a healthy node out."""
@@ -18,6 +25,11 @@ class HealthHandler(BaseHandler):
 
 class ReadyHandler(HealthHandler):
     """`GET /readyz`: the database (and Redis in cluster mode) answers; 503 otherwise."""
+
+    docs = {"GET": {"summary": "Readiness probe: the database (and Redis) answer", "tags": ["operations"],
+                    "rate_limited": False, "database": False,
+                    "responses": {200: READINESS, 503: {"description": "Not ready.", "content": {
+                        "application/json": {"schema": READINESS}}}}}}
 
     async def get(self) -> None:
         checks = {"database": await self.ctx.db.ping()}

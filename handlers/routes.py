@@ -5,7 +5,7 @@ from typing import Any
 
 from tornado.web import URLSpec, url
 
-from handlers import auth, ops
+from handlers import auth, docs, ops
 from handlers.resources import CollectionHandler, ItemHandler
 from services.customers import CustomerService
 from services.employees import EmployeeService
@@ -32,6 +32,9 @@ def build_routes() -> list[URLSpec]:
     return [
         url(r"/healthz", ops.HealthHandler, name="healthz"),
         url(r"/readyz", ops.ReadyHandler, name="readyz"),
+        url(r"/openapi.json", docs.OpenApiHandler, name="openapi"),
+        url(r"/docs", docs.SwaggerPageHandler, name="docs"),
+        url(r"/docs/static/(?P<asset>[A-Za-z0-9._\-]{1,64})", docs.SwaggerAssetHandler, name="docs_asset"),
         url(r"/auth/login", auth.LoginHandler, name="login"),
         url(r"/login", auth.LoginHandler, name="login_alias"),
         url(r"/auth/refresh", auth.RefreshHandler, name="refresh"),

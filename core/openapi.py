@@ -1,0 +1,397 @@
+"""The OpenAPI 3.0.3 document, built by apispec from the route table and the handlers' own schemas."""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from marshmallow import Schema
+from tornado.web import URLSpec
+
+from schemas.common import Money, StrictInteger, Text
+
+OPENAPI_VERSION = "3.0.3"
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+JSON = "application/json"
+PROBLEM = "application/problem+json"
+ROLE_TEXT = {"user": "any signed-in user", "admin": "the `admin` role or higher",
+             "super_admin": "the `super_admin` role"}
+# The path's first segment names its tag unless a handler's docs say otherwise.
+TAG_OF_SEGMENT = {"login": "auth", "healthz": "operations", "readyz": "operations",
+                  "metrics": "operations", "openapi.json": "docs"}
+TAG_TEXT = {
+    "auth": "Sign-in, tokens and display tokens.",
+    "operations": "Probes and metrics for operators.",
+    "docs": "This document and the Swagger UI page.",
+}
+
+_GROUP = re.compile(r"\(\?P<(?P<name>\w+)>")
+
+# Error statuses as reusable responses: (name, meaning, headers it always carries).
+ERRORS: dict[int, tuple[str, str]] = {
+    400: ("BadRequest", "Malformed JSON body or invalid query parameters (named in `errors`)."),
+    401: ("Unauthorized", "No token, or a bad, expired or revoked one."),
+    403: ("Forbidden", "The token's role (or a display token) may not do this."),
+    404: ("NotFound", "No such resource."),
+    405: ("MethodNotAllowed", "The method is not allowed on this path."),
+    409: ("Conflict", "Duplicate, in use, bad status change or short stock; nothing changed."),
+    413: ("PayloadTooLarge", "The body is over 1 MiB."),
+    415: ("UnsupportedMediaType", "The body must be sent as application/json."),
+    422: ("UnprocessableEntity", "The body failed validation; `errors` maps each field to messages."),
+    429: ("TooManyRequests", "Rate limited; retry after `Retry-After` seconds."),
+    503: ("ServiceUnavailable", "The database is unavailable; retry shortly."),
+}
+
+HEADERS: dict[str, dict[str, Any]] = {
+    "X-Request-ID": {"description": "Identifies the request in the server's log.",
+                     "schema": {"type": "string"}},
+    "RateLimit": {"description": "Remaining requests in the current window (IETF httpapi draft).",
+                  "schema": {"type": "string"}},
+    "RateLimit-Policy": {"description": "The budget this request counted against.",
+                         "schema": {"type": "string"}},
+    "Retry-After": {"description": "Seconds to wait before retrying.", "required": True,
+                    "schema": {"type": "integer", "minimum": 0}},
+    "WWW-Authenticate": {"description": "The Bearer challenge.", "required": True,
+                         "schema": {"type": "string"}},
+    "ETag": {"description": "Entity tag of the body; send it back in `If-None-Match`.",
+             "schema": {"type": "string"}},
+    "Location": {"description": "URL of the created resource.", "required": True,
+                 "schema": {"type": "string"}},
+    "Link": {"description": "RFC 8288 links: first, last, prev, next.", "schema": {"type": "string"}},
+}
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "example": "about:blank"},
+        "title": {"type": "string", "example": "Unprocessable Entity"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599, "example": 422},
+        "detail": {"type": "string", "example": "The request body failed validation."},
+        "instance": {"type": "string", "nullable": True, "example": "urn:request:4f1c2a"},
+        "errors": {"type": "object", "additionalProperties": True,
+                   "description": "Field name → list of messages (nested for nested objects).",
+                   "example": {"price": ["Missing data for required field."]}},
+    },
+}
+
+PAGE_META_SCHEMA = {
+    "type": "object",
+    "required": ["page", "per_page", "total", "pages"],
+    "properties": {
+        "page": {"type": "integer", "minimum": 1},
+        "per_page": {"type": "integer", "minimum": 1, "maximum": 100},
+        "total": {"type": "integer", "minimum": 0},
+        "pages": {"type": "integer", "minimum": 0},
+    },
+}
+
+# Request bodies Swagger's "Try it out" starts from; they pass validation on an empty database.
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "Login": {"username": "admin", "password": "change-me-now"},
+    "Product": {"sku": "GEAR-12", "name": "Gear 12T", "price": "12.50", "stock_quantity": 40,
+                "reorder_level": 10},
+    "Customer": {"name": "Acme Tools", "email": "buyer@acme.example", "phone": "+4930123456"},
+    "Employee": {"name": "Dana Smith", "position": "Line operator", "email": "dana@factory.example",
+                 "phone": "+4940123456"},
+    "User": {"username": "line.lead", "password": "a-long-passphrase", "role": "user", "is_active": True},
+}
+
+
+def page_of(item: Any) -> dict[str, Any]:
+    """The list envelope around `item` (a schema class or a JSON schema)."""
+    return {"type": "object", "required": ["items", "meta"],
+            "properties": {"items": {"type": "array", "items": item},
+                           "meta": {"$ref": "#/components/schemas/PageMeta"}}}
+
+
+@dataclass
+class Operation:
+    """What the builder knows about one method of one route before it becomes OpenAPI."""
+
+    path: str
+    method: str
+    role: str | None
+    doc: dict[str, Any]
+    params: list[str]
+    path_schemas: dict[str, dict[str, Any]]
+    documented: bool = True
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def openapi_path(pattern: str) -> tuple[str, list[str], dict[str, dict[str, Any]]]:
+    """`/products/(?P<ident>[0-9]{1,18})$` → (`/products/{ident}`, ["ident"], {ident: schema})."""
+    pattern = pattern.removeprefix("^").removesuffix("$")
+    out, names, schemas, pos = [], [], {}, 0
+    for match in _GROUP.finditer(pattern):
+        if match.start() < pos:
+            continue
+        depth, end = 1, match.end()
+        while depth and end < len(pattern):
+            depth += {"(": 1, ")": -1}.get(pattern[end], 0) if pattern[end - 1] != "\\" else 0
+            end += 1
+        name, inner = match["name"], pattern[match.end():end - 1]
+        out.append(pattern[pos:match.start()] + "{" + name + "}")
+        names.append(name)
+        schemas[name] = _param_schema(inner)
+        pos = end
+    out.append(pattern[pos:])
+    return re.sub(r"\\(.)", r"\1", "".join(out)), names, schemas
+
+
+def _param_schema(inner: str) -> dict[str, Any]:
+    digits = re.fullmatch(r"\[0-9\]\{1,(\d+)\}|\\d\{1,(\d+)\}", inner)
+    if digits:
+        width = int(digits.group(1) or digits.group(2))
+        return {"type": "integer", "minimum": 0, "maximum": 10**width - 1}
+    return {"type": "string", "pattern": f"^{inner}$"}
+
+
+def route_access(route: URLSpec) -> dict[str, str | None]:
+    return dict((route.kwargs or {}).get("access") or getattr(route.handler_class, "access", {}) or {})
+
+
+def route_operations(route: URLSpec) -> list[Operation]:
+    """The operations one route serves, with the docs that describe each."""
+    path, params, path_schemas = openapi_path(route.regex.pattern)
+    kwargs = route.kwargs or {}
+    service = kwargs.get("service")
+    handler_docs = kwargs.get("docs") or getattr(route.handler_class, "docs", {}) or {}
+    operations = []
+    for method, role in route_access(route).items():
+        if method not in METHODS:
+            continue
+        doc = handler_docs.get(method)
+        documented = doc is not None and bool(doc.get("summary"))
+        if doc is None and service is not None:
+            doc = resource_doc(service, method, item=bool(params))
+            documented = True
+        doc = dict(doc or {})
+        if method == "GET":
+            doc.setdefault("cached", bool(getattr(route.handler_class, "cache_tags", ())))
+        operations.append(Operation(path, method, role, doc, params, path_schemas, documented=documented))
+    return operations
+
+
+def resource_doc(service: Any, method: str, *, item: bool) -> dict[str, Any]:
+    """The docs of a generic CRUD route, read off its CrudService."""
+    label, schema = service.label, service.schema
+    tag = service.name.replace("_", "-")
+    if not item and method == "GET":
+        query = service.list_query
+        return {"summary": f"List {tag}", "tags": [tag], "query": query, "cached": True,
+                "sort_fields": service.sort_fields, "responses": {200: page_of(schema)},
+                "description": f"Paged; sort by one of: {', '.join(service.sort_fields)}."}
+    if not item and method == "POST":
+        return {"summary": f"Create a {label.lower()}", "tags": [tag], "body": schema,
+                "responses": {201: schema}, "errors": (409,)}
+    if method == "GET":
+        return {"summary": f"Read a {label.lower()}", "tags": [tag], "cached": True,
+                "responses": {200: schema}}
+    if method == "DELETE":
+        return {"summary": f"Delete a {label.lower()}", "tags": [tag], "responses": {204: None},
+                "errors": (409,),
+                "description": "409 while other rows reference it."}
+    partial = method == "PATCH"
+    return {"summary": f"{'Change' if partial else 'Replace'} a {label.lower()}", "tags": [tag],
+            "body": schema(partial=True) if partial else schema, "responses": {200: schema},
+            "errors": (409,)}
+
+
+def schema_name(schema: Any) -> str:
+    cls = schema if isinstance(schema, type) else type(schema)
+    name = cls.__name__.removesuffix("Schema")
+    if not isinstance(schema, type) and schema.partial is True:
+        name += "Patch"
+    return name
+
+
+class DocumentBuilder:
+    """Turns operations into an apispec document; `undocumented` lists what had no docs."""
+
+    def __init__(self, title: str, version: str) -> None:
+        self.plugin = MarshmallowPlugin(schema_name_resolver=schema_name)
+        self.spec = APISpec(title=title, version=version, openapi_version=OPENAPI_VERSION,
+                            plugins=[self.plugin], info={"description": DESCRIPTION})
+        self.plugin.map_to_openapi_type(Text, "string", None)
+        self.plugin.map_to_openapi_type(StrictInteger, "integer", None)
+        self.plugin.map_to_openapi_type(Money, "string", "decimal")
+        self.undocumented: list[str] = []
+        self.tags: set[str] = set()
+        self._components()
+
+    def _components(self) -> None:
+        comp = self.spec.components
+        comp.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                                            "description": "An access token from POST /auth/login."})
+        comp.schema("Problem", PROBLEM_SCHEMA)
+        comp.schema("PageMeta", PAGE_META_SCHEMA)
+        for name, header in HEADERS.items():
+            comp.header(name, header)
+        for status, (name, text) in ERRORS.items():
+            comp.response(name, self._problem_response(status, text))
+        comp.response("NotModified", {"description": "The `If-None-Match` ETag still matches.",
+                                      "headers": self._headers("ETag")})
+
+    def _headers(self, *names: str) -> dict[str, Any]:
+        return {name: {"$ref": f"#/components/headers/{name}"} for name in names}
+
+    def _problem_response(self, status: int, text: str) -> dict[str, Any]:
+        headers = {401: ("WWW-Authenticate",), 429: ("Retry-After", "RateLimit", "RateLimit-Policy"),
+                   503: ("Retry-After",)}.get(status, ())
+        return {"description": text, "headers": self._headers("X-Request-ID", *headers),
+                "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+    # -- operations -----------------------------------------------------------------------
+
+    def add(self, routes: Iterable[URLSpec]) -> dict[str, Any]:
+        paths: dict[str, dict[str, Any]] = {}
+        for route in routes:
+            operations = route_operations(route)
+            if not operations and not route_access(route):
+                self.undocumented.append(f"{route.regex.pattern} (no access table)")
+            for op in operations:
+                if not op.documented:
+                    self.undocumented.append(f"{op.method} {op.path}")
+                paths.setdefault(op.path, {})[op.method.lower()] = self.operation(op, route)
+        for path, operations in paths.items():
+            self.spec.path(path=path, operations=operations)
+        for tag in sorted(self.tags):
+            self.spec.tag({"name": tag, **({"description": TAG_TEXT[tag]} if tag in TAG_TEXT else {})})
+        return self.spec.to_dict()
+
+    def operation(self, op: Operation, route: URLSpec) -> dict[str, Any]:
+        doc, handler = op.doc, route.handler_class
+        tags = doc.get("tags") or [TAG_OF_SEGMENT.get(op.path.split("/")[1], op.path.split("/")[1])]
+        self.tags.update(tags)
+        name = route.name or op.path.strip("/").replace("/", "_")
+        operation: dict[str, Any] = {
+            "operationId": f"{op.method.lower()}_{name}",
+            "summary": doc.get("summary") or (handler.__doc__ or op.path).strip().splitlines()[0],
+            "tags": tags,
+            "parameters": self.parameters(op),
+            "responses": self.responses(op, handler),
+        }
+        description = doc.get("description", "")
+        if op.role is not None:
+            operation["security"] = [{"bearerAuth": []}]
+            operation["x-required-role"] = op.role
+            description = f"Requires {ROLE_TEXT[op.role]} (bearer token). {description}".strip()
+        if description:
+            operation["description"] = description
+        if doc.get("body") is not None:
+            operation["requestBody"] = self.request_body(doc["body"])
+        if not operation["parameters"]:
+            del operation["parameters"]
+        return operation
+
+    def parameters(self, op: Operation) -> list[dict[str, Any]]:
+        path_schemas = {**op.path_schemas, **op.doc.get("path", {})}
+        params = [{"in": "path", "name": name, "required": True, "schema": path_schemas[name]}
+                  for name in op.params]
+        query = op.doc.get("query")
+        if query is not None:
+            converted = self.plugin.converter.schema2parameters(query, location="query")
+            for param in converted:
+                if param["name"] == "sort_by" and op.doc.get("sort_fields"):
+                    param["schema"] = {"type": "string", "enum": list(op.doc["sort_fields"])}
+            params.extend(converted)
+        if op.method == "GET" and self.cached(op):
+            params.append({"in": "header", "name": "If-None-Match", "required": False,
+                           "description": "An ETag from an earlier response: 304 when unchanged.",
+                           "schema": {"type": "string"}})
+        return params
+
+    def cached(self, op: Operation) -> bool:
+        """Cached GETs carry an ETag and answer a matching If-None-Match with 304."""
+        return bool(op.doc.get("cached"))
+
+    def request_body(self, schema: Any) -> dict[str, Any]:
+        media: dict[str, Any] = {"schema": schema}
+        if isinstance(schema, dict):
+            return {"required": True, "content": {JSON: media}}
+        example = EXAMPLES.get(schema_name(schema))
+        if example is not None:
+            media["example"] = example
+        return {"required": True, "content": {JSON: media}}
+
+    def responses(self, op: Operation, handler: type) -> dict[str, Any]:
+        doc = op.doc
+        responses: dict[str, Any] = {}
+        for status, body in (doc.get("responses") or {200: None}).items():
+            responses[str(status)] = self.success(op, int(status), body)
+        errors = set(doc.get("errors", ()))
+        if op.method in ("POST", "PUT", "PATCH") and doc.get("body") is not None:
+            errors |= {400, 413, 415, 422}
+        if doc.get("query") is not None:
+            errors.add(400)
+        if op.params:
+            errors.add(404)
+        if op.role is not None:
+            errors |= {401, 403}
+        if doc.get("rate_limited", True):
+            errors.add(429)
+        if doc.get("database", True):
+            errors.add(503)
+        for status in sorted(errors):
+            if str(status) not in responses:
+                responses[str(status)] = {"$ref": f"#/components/responses/{ERRORS[status][0]}"}
+        if op.method == "GET" and self.cached(op) and "304" not in responses:
+            responses["304"] = {"$ref": "#/components/responses/NotModified"}
+        return dict(sorted(responses.items()))
+
+    def success(self, op: Operation, status: int, body: Any) -> dict[str, Any]:
+        if isinstance(body, dict) and "description" in body:
+            return body  # a complete response object (HTML, CSV, …)
+        headers = ["X-Request-ID", "RateLimit", "RateLimit-Policy"]
+        if status == 201:
+            headers.append("Location")
+        if op.method == "GET" and status == 200 and self.cached(op):
+            headers.append("ETag")
+            if op.doc.get("query") is not None and op.doc.get("sort_fields"):
+                headers.append("Link")
+        response: dict[str, Any] = {"description": _STATUS_TEXT.get(status, "Success."),
+                                    "headers": self._headers(*headers)}
+        if body is not None and status != 204:
+            response["content"] = {JSON: {"schema": body}}
+        return response
+
+
+_STATUS_TEXT = {200: "Success.", 201: "Created; `Location` names the new resource.",
+                202: "Accepted.", 204: "Done; no body."}
+
+DESCRIPTION = (
+    "The Factory Management System's REST API. Sign in with `POST /auth/login` and send the "
+    "access token as `Authorization: Bearer <token>` (the **Authorize** button here). "
+    "Errors are RFC 9457 `application/problem+json`. Lists are paged with `page`/`per_page` and "
+    "answer `{items, meta}` with a `Link` header. Every response carries `X-Request-ID` and the "
+    "rate-limit headers `RateLimit` and `RateLimit-Policy`."
+)
+
+
+def build_document(routes: Iterable[URLSpec], *, title: str = "Factory Management System",
+                   version: str = "1.0.0") -> tuple[dict[str, Any], list[str]]:
+    """The OpenAPI document for `routes`, and the routes or methods that lack docs."""
+    builder = DocumentBuilder(title, version)
+    document = builder.add(routes)
+    return _plain(document), builder.undocumented
+
+
+def _plain(value: Any) -> Any:
+    """Decimal bounds from validators become JSON numbers."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def is_schema(value: Any) -> bool:
+    return isinstance(value, Schema) or (isinstance(value, type) and issubclass(value, Schema))

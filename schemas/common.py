@@ -73,6 +73,15 @@ class StrictInteger(fields.Integer):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only: 1, 0 and "yes" are refused (1 == True would slip through a truthy set)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
 class ApiSchema(Schema):
     """Unknown fields are refused; every row carries id and timestamps."""
 

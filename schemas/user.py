@@ -2,7 +2,7 @@
 from marshmallow import Schema, fields, validate
 
 from models.user import ROLES
-from schemas.common import ApiSchema, ListQuerySchema, Text
+from schemas.common import ApiSchema, ListQuerySchema, StrictBoolean, Text
 
 USERNAME = validate.Regexp(r"^[A-Za-z0-9_.\-]{3,64}$", error="3 to 64 letters, digits, '.', '_' or '-'.")
 PASSWORD = validate.Length(min=8, max=256)
@@ -12,7 +12,7 @@ class UserSchema(ApiSchema):
     username = Text(required=True, validate=USERNAME)
     password = fields.String(required=True, load_only=True, validate=PASSWORD)
     role = fields.String(load_default="user", validate=validate.OneOf(ROLES))
-    is_active = fields.Boolean(load_default=True, truthy={True}, falsy={False})
+    is_active = StrictBoolean(load_default=True)
 
 
 class UserListQuery(ListQuerySchema):

@@ -12,6 +12,7 @@ from core.context import Principal
 from core.db import Change, Database, UnitOfWork
 from core.security import DUMMY_HASH, TokenError, TokenService, hash_password, verify_password
 from models import AuthSession, User, utcnow
+from services.crud import same_text
 
 ACCESS_KINDS = ("access", "display")
 
@@ -62,7 +63,8 @@ class AuthService:
     async def check_password(self, username: str, password: str) -> User | None:
         """The user if the password matches and the account is active; same cost either way."""
         async with self.db.session() as session:
-            user = (await session.execute(select(User).where(User.username == username))).scalar()
+            match = same_text(User.username, username, self.db.engine.dialect.name)
+            user = (await session.execute(select(User).where(match))).scalar()
         stored = user.password_hash if user is not None else DUMMY_HASH
         matches = await asyncio.get_running_loop().run_in_executor(None, verify_password, password, stored)
         if user is None or not matches or not user.is_active:

@@ -165,7 +165,8 @@ class CrudService:
         for name in self.unique_fields:
             if name not in data:
                 continue
-            query = select(self.model.id).where(getattr(self.model, name) == data[name])
+            query = select(self.model.id).where(
+                same_text(getattr(self.model, name), data[name], session.bind.dialect.name))
             if exclude_id is not None:
                 query = query.where(self.model.id != exclude_id)
             if await session.scalar(query.limit(1)) is not None:
@@ -182,6 +183,13 @@ class CrudService:
                 raise conflict(f"Another {self.label.lower()} already has this {field}.",
                                errors={field: ["Already in use."]}) from None
             raise
+
+
+def same_text(column: Any, value: Any, dialect: str) -> Any:
+    """Equality that ignores ASCII case on SQLite too, as MariaDB's _ci collation does."""
+    if isinstance(value, str) and dialect == "sqlite":
+        return func.lower(column) == value.lower()
+    return column == value
 
 
 def _escape_like(value: str) -> str:

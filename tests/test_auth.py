@@ -60,6 +60,11 @@ async def test_wrong_password_and_unknown_user_get_the_same_401(api):
     assert "access_token" not in wrong.body.decode()
 
 
+async def test_username_at_login_ignores_case_on_every_backend(api):
+    pair = await login(api, "TEST_User", PASSWORDS["user"])
+    assert (await api.get("/auth/me", token=pair["access_token"])).json["username"] == "test_user"
+
+
 @pytest.mark.parametrize("body", [{}, {"username": "test_user"}, {"password": "x"},
                                   {"username": "", "password": ""}])
 async def test_login_with_missing_fields_is_422(api, body):

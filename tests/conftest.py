@@ -19,7 +19,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from core import migrate
 from core.app import make_app
+from core.cache import ResponseCache
 from core.config import Settings
+from core.ratelimit import MemoryRateLimiter, parse_budgets
 from models import Base, User
 from services.users import UserService
 
@@ -270,5 +272,27 @@ def make(api: Api) -> Factory:
     return Factory(api)
 
 
+class FakeClock:
+    """A monotonic clock that moves only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(app: Any) -> FakeClock:
+    """Swap in a response cache and rate limiter that read this clock, so tests move time, not sleep."""
+    fake = FakeClock()
+    app.ctx.cache = ResponseCache(app.ctx.settings.cache_ttl, clock=fake)
+    app.ctx.limiter = MemoryRateLimiter(parse_budgets(app.ctx.settings.rate_limits), clock=fake)
+    return fake
+
+
 ROLES = ("user", "admin", "super_admin")
-__all__ = ["Api", "Factory", "Response", "PASSWORDS", "ROLES", "REDIS_URL", "MYSQL_URL", "User"]
+__all__ = ["Api", "Factory", "FakeClock", "Response", "PASSWORDS", "ROLES", "REDIS_URL", "MYSQL_URL", "User"]

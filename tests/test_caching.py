@@ -10,31 +10,7 @@ import jwt
 import pytest
 from sqlalchemy import event
 
-from core.cache import ResponseCache
-from core.ratelimit import MemoryRateLimiter, parse_budgets
-from tests.conftest import PASSWORDS, SECRET, Api, Factory
-
-
-class FakeClock:
-    """A monotonic clock that moves only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-def clock(app: Any) -> FakeClock:
-    """Give the app a cache and limiter that read this clock (the commit listener finds them)."""
-    fake = FakeClock()
-    app.ctx.cache = ResponseCache(app.ctx.settings.cache_ttl, clock=fake)
-    app.ctx.limiter = MemoryRateLimiter(parse_budgets(app.ctx.settings.rate_limits), clock=fake)
-    return fake
+from tests.conftest import PASSWORDS, SECRET, Api, Factory, FakeClock
 
 
 async def get_twice(api: Api, path: str, role: str) -> Any:

@@ -41,6 +41,11 @@ class Settings:
     ws_origins: tuple[str, ...] = ()
     max_body_bytes: int = 1024 * 1024
     db_timeout: float = 2.0
+    # Live feed (/ws): first-message auth deadline, token re-check period, replay and per-client queue.
+    ws_auth_timeout: float = 5.0
+    ws_token_check_interval: float = 30.0
+    ws_replay_size: int = 10_000
+    ws_queue_size: int = 1_000
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @property

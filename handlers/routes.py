@@ -5,10 +5,13 @@ from typing import Any
 
 from tornado.web import URLSpec, url
 
-from handlers import auth, docs, ops
+from handlers import auth, docs, ops, products
+from handlers.orders import OrderItemHandler
 from handlers.resources import CollectionHandler, ItemHandler
 from services.customers import CustomerService
 from services.employees import EmployeeService
+from services.orders import OrderService
+from services.production import ProductionService
 from services.products import ProductService
 from services.users import UserService
 
@@ -46,4 +49,10 @@ def build_routes() -> list[URLSpec]:
         *resource(EmployeeService(), read="admin", create="admin", write="admin"),
         *resource(CustomerService(), read="user", create="admin", write="admin"),
         *resource(ProductService(), read="user", create="admin", write="admin"),
+        url(rf"/products/{ID}/stock-adjustments", products.StockAdjustmentHandler,
+            {"access": {"POST": "admin"}}, name="stock_adjustments"),
+        url(rf"/products/{ID}/stock-movements", products.StockMovementListHandler,
+            {"access": {"GET": "user"}}, name="stock_movements"),
+        *resource(OrderService(), read="user", create="user", write="admin", item=OrderItemHandler),
+        *resource(ProductionService(), read="user", create="user", write="admin"),
     ]

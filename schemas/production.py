@@ -1,0 +1,36 @@
+"""Production records as the API reads and writes them."""
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from schemas.common import MAX_INT, ApiSchema, DateRangeMixin, ListQuerySchema, StrictInteger, Text
+
+ID = validate.Range(min=1, max=MAX_INT, error="Must be a positive id.")
+MINUTES_PER_DAY = 24 * 60
+MINUTES = validate.Range(min=0, max=MINUTES_PER_DAY, error="Must be between {min} and {max} minutes.")
+LABEL = validate.Length(min=1, max=32)
+
+
+class ProductionRecordSchema(ApiSchema):
+    """Cross-field rules (defective ≤ produced, downtime ≤ planned) are checked on the merged row."""
+
+    product_id = StrictInteger(required=True, validate=ID)
+    employee_id = StrictInteger(required=True, validate=ID)
+    quantity_produced = StrictInteger(required=True, validate=validate.Range(
+        min=1, max=MAX_INT, error="Must be at least {min}."))
+    quantity_defective = StrictInteger(load_default=0, validate=validate.Range(
+        min=0, max=MAX_INT, error="Must not be negative."),
+        metadata={"description": "0 … quantity_produced"})
+    date_produced = fields.Date(required=True, metadata={"description": "YYYY-MM-DD"})
+    line = Text(load_default=None, allow_none=True, validate=LABEL)
+    shift = Text(load_default=None, allow_none=True, validate=LABEL)
+    planned_minutes = StrictInteger(load_default=None, allow_none=True, validate=MINUTES)
+    downtime_minutes = StrictInteger(load_default=None, allow_none=True, validate=MINUTES,
+                                     metadata={"description": "0 … planned_minutes; needs planned_minutes"})
+
+
+class ProductionListQuery(DateRangeMixin, ListQuerySchema):
+    product_id = fields.Integer(validate=ID)
+    employee_id = fields.Integer(validate=ID)
+    line = Text(validate=LABEL)
+    shift = Text(validate=LABEL)

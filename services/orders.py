@@ -1,0 +1,135 @@
+"""Orders: placement with snapshotted prices, the status lifecycle, and shipping that takes stock."""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, exists, select
+from sqlalchemy.orm import selectinload
+
+from core.db import UnitOfWork
+from core.errors import ApiError, conflict, invalid
+from models import Customer, Order, OrderItem, Product
+from schemas.common import money
+from schemas.order import OrderListQuery, OrderSchema
+from services.crud import CrudService
+from services.stock import move_stock
+
+# The lifecycle: where each status may go next. Everything else is a 409.
+NEXT_STATUSES: dict[str, tuple[str, ...]] = {
+    "pending": ("confirmed", "cancelled"),
+    "confirmed": ("in_production", "cancelled"),
+    "in_production": ("shipped", "cancelled"),
+    "shipped": ("delivered",),
+    "delivered": (),
+    "cancelled": (),
+}
+DELETABLE = ("pending", "cancelled")
+MAX_TOTAL = Decimal("999999999999.99")
+
+
+class OrderService(CrudService):
+    name = "orders"
+    label = "Order"
+    model = Order
+    schema = OrderSchema
+    list_query = OrderListQuery
+    sort_fields = ("id", "created_at", "total_price", "status", "updated_at")
+    reads = ("orders", "order_items")
+
+    def base_query(self) -> Select:
+        return select(Order).options(selectinload(Order.items))
+
+    # -- lists ----------------------------------------------------------------------------
+
+    def filter_from_(self, query: Select, value: Any) -> Select:
+        return query.where(Order.created_at >= datetime.combine(value, time.min))
+
+    def filter_to(self, query: Select, value: Any) -> Select:
+        # `to` is a whole day, inclusive: everything before the next midnight.
+        return query.where(Order.created_at < datetime.combine(value, time.min) + timedelta(days=1))
+
+    def filter_product_id(self, query: Select, value: int) -> Select:
+        return query.where(exists().where(OrderItem.order_id == Order.id, OrderItem.product_id == value))
+
+    # -- placing --------------------------------------------------------------------------
+
+    async def create(self, uow: UnitOfWork, data: dict[str, Any], actor: Any = None) -> Order:
+        """Place an order: prices come from the products now, totals are computed here."""
+        session, items = uow.session, data["items"]
+        errors: dict[str, Any] = {}
+        if await session.get(Customer, data["customer_id"]) is None:
+            errors["customer_id"] = [f"Customer {data['customer_id']} does not exist."]
+        # Share-lock the products in id order: the foreign-key checks of the inserts below take the
+        # same locks, and taking them in one order everywhere keeps shipments from deadlocking us.
+        prices = dict((await session.execute(
+            select(Product.id, Product.price)
+            .where(Product.id.in_({item["product_id"] for item in items}))
+            .order_by(Product.id).with_for_update(read=True)
+        )).all())
+        for index, item in enumerate(items):
+            if item["product_id"] not in prices:
+                message = [f"Product {item['product_id']} does not exist."]
+                if data.get("one_line"):
+                    errors["product_id"] = message
+                else:
+                    errors.setdefault("items", {})[index] = {"product_id": message}
+        if errors:
+            raise invalid(errors)
+        lines = [OrderItem(product_id=item["product_id"], quantity=item["quantity"],
+                           unit_price=money(prices[item["product_id"]]),
+                           line_total=money(prices[item["product_id"]] * item["quantity"]))
+                 for item in items]
+        total = sum((line.line_total for line in lines), Decimal("0.00"))
+        if total > MAX_TOTAL:
+            raise invalid({"items": [f"The order total {total} is over the limit of {MAX_TOTAL}."]})
+        order = Order(customer_id=data["customer_id"], status="pending", total_price=total, items=lines)
+        session.add(order)
+        await session.flush()
+        uow.emit("orders", "order.created", self.dump(order))
+        return order
+
+    # -- the lifecycle --------------------------------------------------------------------
+
+    async def update(self, uow: UnitOfWork, ident: int, data: dict[str, Any], actor: Any = None) -> Order:
+        """Only the status changes, one step along the lifecycle; shipping takes the stock."""
+        order = await self.get(uow.session, ident, for_update=True)
+        previous, status = order.status, data["status"]
+        if status not in NEXT_STATUSES[previous]:
+            allowed = " or ".join(NEXT_STATUSES[previous]) or "nothing (it is final)"
+            raise conflict(f"Order {ident} cannot change from {previous} to {status}; "
+                           f"from {previous} it can change to {allowed}.",
+                           errors={"status": [f"{previous} → {status} is not allowed."]})
+        if status == "shipped":
+            await self.take_stock(uow, order, actor)
+        order.status = status
+        await uow.session.flush()
+        uow.emit("orders", "order.status_changed", {**self.dump(order), "previous_status": previous})
+        return order
+
+    async def take_stock(self, uow: UnitOfWork, order: Order, actor: Any) -> None:
+        """Take every item's stock or none: a short product aborts the whole transaction."""
+        needed: dict[int, int] = defaultdict(int)
+        for item in order.items:
+            needed[item.product_id] += item.quantity
+        # One lock order (product id) for every shipment, so two shipments never deadlock.
+        for product_id in sorted(needed):
+            try:
+                await move_stock(uow, product_id, -needed[product_id], "shipment", order_id=order.id,
+                                 user_id=getattr(actor, "user_id", None), note=f"Order {order.id} shipped")
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise
+                raise conflict(f"Order {order.id} cannot ship: {exc.detail} Nothing was changed.",
+                               errors=exc.errors) from None
+
+    async def delete(self, uow: UnitOfWork, ident: int, actor: Any = None) -> Order:
+        order = await self.get(uow.session, ident, for_update=True)
+        if order.status not in DELETABLE:
+            raise conflict(f"Order {ident} is {order.status}; only pending or cancelled orders can be "
+                           "deleted (cancel it first if it has not shipped).")
+        await uow.session.delete(order)
+        await uow.session.flush()
+        return order

@@ -1,0 +1,148 @@
+"""Production records: good units go into stock through the ledger, and come out again on change."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, select
+
+from core.db import UnitOfWork
+from core.errors import ApiError, invalid
+from models import Employee, Product, ProductionRecord
+from schemas.production import ProductionListQuery, ProductionRecordSchema
+from services.crud import CrudService
+from services.stock import move_stock
+
+RANGE_FIELDS = ("quantity_produced", "quantity_defective", "planned_minutes", "downtime_minutes")
+
+
+def good_units(values: dict[str, Any]) -> int:
+    return values["quantity_produced"] - values["quantity_defective"]
+
+
+def check_ranges(values: dict[str, Any]) -> None:
+    """Rules across fields, on the record as it will be stored (422 naming the field)."""
+    errors: dict[str, list[str]] = {}
+    if values["quantity_defective"] > values["quantity_produced"]:
+        errors["quantity_defective"] = [
+            f"Must not exceed quantity_produced ({values['quantity_produced']})."]
+    planned, downtime = values.get("planned_minutes"), values.get("downtime_minutes")
+    if downtime is not None and planned is None:
+        errors["downtime_minutes"] = ["Needs planned_minutes: downtime is part of the planned time."]
+    elif downtime is not None and downtime > planned:
+        errors["downtime_minutes"] = [f"Must not exceed planned_minutes ({planned})."]
+    if errors:
+        raise invalid(errors)
+
+
+class ProductionService(CrudService):
+    name = "production"
+    label = "Production record"
+    model = ProductionRecord
+    schema = ProductionRecordSchema
+    list_query = ProductionListQuery
+    sort_fields = ("id", "date_produced", "quantity_produced", "quantity_defective", "created_at",
+                   "updated_at")
+    default_sort = "id"
+
+    # -- lists ----------------------------------------------------------------------------
+
+    def filter_from_(self, query: Select, value: Any) -> Select:
+        return query.where(ProductionRecord.date_produced >= value)
+
+    def filter_to(self, query: Select, value: Any) -> Select:
+        return query.where(ProductionRecord.date_produced <= value)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    async def create(self, uow: UnitOfWork, data: dict[str, Any], actor: Any = None) -> ProductionRecord:
+        check_ranges(data)
+        await self.lock_references(uow, [data["product_id"]], data["employee_id"])
+        record = ProductionRecord(**data)
+        uow.session.add(record)
+        await uow.session.flush()
+        if good_units(data):
+            await move_stock(uow, record.product_id, good_units(data), "production",
+                             production_record_id=record.id, user_id=_user_id(actor),
+                             note=f"Production record {record.id}")
+        uow.emit("production", "production.recorded", self.dump(record))
+        return record
+
+    async def update(self, uow: UnitOfWork, ident: int, data: dict[str, Any],
+                     actor: Any = None) -> ProductionRecord:
+        record = await self.get(uow.session, ident, for_update=True)
+        before = {name: getattr(record, name) for name in ("product_id", *RANGE_FIELDS)}
+        after = {**before, **{k: v for k, v in data.items() if k in before}}
+        check_ranges(after)
+        await self.lock_references(uow, sorted({before["product_id"], after["product_id"]}),
+                                   data.get("employee_id"))
+        await self.move_difference(uow, record.id, before, after, actor)
+        for key, value in data.items():
+            setattr(record, key, value)
+        await uow.session.flush()
+        uow.emit("production", "production.updated", self.dump(record))
+        return record
+
+    async def delete(self, uow: UnitOfWork, ident: int, actor: Any = None) -> ProductionRecord:
+        record = await self.get(uow.session, ident, for_update=True)
+        payload = self.dump(record)
+        units = good_units(payload)
+        if units:
+            await self.take_back(uow, record.product_id, units, record.id, actor,
+                                 f"Production record {record.id} deleted")
+            await uow.session.flush()  # the reversal row first; deleting the record then unlinks it
+        await uow.session.delete(record)
+        await uow.session.flush()
+        uow.emit("production", "production.deleted", payload)
+        return record
+
+    async def move_difference(self, uow: UnitOfWork, record_id: int, before: dict[str, Any],
+                              after: dict[str, Any], actor: Any) -> None:
+        """Move stock by what the change adds or removes; reversals first so a 409 changes nothing."""
+        old, new = good_units(before), good_units(after)
+        note = f"Production record {record_id} changed"
+        if before["product_id"] != after["product_id"]:
+            if old:
+                await self.take_back(uow, before["product_id"], old, record_id, actor, note)
+            if new:
+                await move_stock(uow, after["product_id"], new, "production", note=note,
+                                 production_record_id=record_id, user_id=_user_id(actor))
+        elif new < old:
+            await self.take_back(uow, before["product_id"], old - new, record_id, actor, note)
+        elif new > old:
+            await move_stock(uow, before["product_id"], new - old, "production", note=note,
+                             production_record_id=record_id, user_id=_user_id(actor))
+
+    async def take_back(self, uow: UnitOfWork, product_id: int, units: int, record_id: int,
+                        actor: Any, note: str) -> None:
+        try:
+            await move_stock(uow, product_id, -units, "reversal", note=note,
+                             production_record_id=record_id, user_id=_user_id(actor))
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+            raise ApiError(409, f"Production record {record_id}: {units} good units of product "
+                                f"{product_id} cannot be taken back out of stock. {exc.detail}",
+                           errors=exc.errors) from None
+
+    async def lock_references(self, uow: UnitOfWork, product_ids: list[int], employee_id: int | None) -> None:
+        """Check the product and employee exist (422 naming the field) and lock the products first.
+
+        Locking the product row before the insert keeps InnoDB from upgrading the foreign-key
+        check's shared lock later, which deadlocks two writers of the same product.
+        """
+        session = uow.session
+        found = set((await session.execute(
+            select(Product.id).where(Product.id.in_(product_ids)).order_by(Product.id).with_for_update()
+        )).scalars())
+        errors: dict[str, list[str]] = {}
+        missing = [pid for pid in product_ids if pid not in found]
+        if missing:
+            errors["product_id"] = [f"Product {missing[0]} does not exist."]
+        if employee_id is not None and await session.get(Employee, employee_id) is None:
+            errors["employee_id"] = [f"Employee {employee_id} does not exist."]
+        if errors:
+            raise invalid(errors)
+
+
+def _user_id(actor: Any) -> int | None:
+    return getattr(actor, "user_id", None)

@@ -59,6 +59,17 @@ class Money(fields.Decimal):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(places=2, as_string=True, allow_nan=False, **kwargs)
 
+    def _validated(self, value: Any) -> Decimal:
+        # Quantizing "12.345" would silently charge 12.34: refuse sub-cent input instead.
+        if isinstance(value, str | int | float | Decimal) and not isinstance(value, bool):
+            try:
+                exact = Decimal(str(value))
+            except ArithmeticError:
+                exact = None
+            if exact is not None and exact.is_finite() and exact != exact.quantize(Decimal("0.01")):
+                raise ValidationError("At most two decimal places.")
+        return super()._validated(value)
+
 
 class StrictInteger(fields.Integer):
     """Integers only (no 1.5, no "7", no true), within a 32-bit column's range."""

@@ -9,18 +9,29 @@ SKU = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$",
                       error="Letters, digits, '.', '_' or '-', up to 64.")
 
 
+class Seconds(fields.Decimal):
+    """A duration: exact Decimal in, a JSON number out (not money; our dumps writes Decimal as a string)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        number = super()._serialize(value, attr, obj, **kwargs)
+        return None if number is None else float(number)
+
+
 class ProductSchema(ApiSchema):
     sku = Text(required=True, validate=SKU)
     name = Text(required=True, validate=validate.Length(min=1, max=200))
     description = Text(load_default=None, allow_none=True, validate=validate.Length(max=5000))
     price = Money(required=True, validate=validate.Range(min=Decimal("0.01"), max=Decimal("9999999999.99")))
+    # No load_default: a PUT that leaves stock out must not read as "set stock to 0" (the model
+    # defaults it to 0 at creation).
     stock_quantity = StrictInteger(
-        load_default=0, validate=validate.Range(min=0, max=MAX_INT),
-        metadata={"description": "Opening balance at creation; afterwards changes only through "
+        validate=validate.Range(min=0, max=MAX_INT),
+        metadata={"default": 0,
+                  "description": "Opening balance at creation; afterwards changes only through "
                                  "production, shipping and stock adjustments."},
     )
     reorder_level = StrictInteger(load_default=0, validate=validate.Range(min=0, max=MAX_INT))
-    ideal_cycle_seconds = fields.Decimal(
+    ideal_cycle_seconds = Seconds(
         load_default=None, allow_none=True, as_string=False, places=3, allow_nan=False,
         validate=validate.Range(min=Decimal("0.001"), max=Decimal("9999999")),
         metadata={"description": "Ideal seconds per unit, for OEE performance."},

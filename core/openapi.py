@@ -9,10 +9,10 @@ from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from marshmallow import Schema
+from marshmallow import Schema, fields, validate
 from tornado.web import URLSpec
 
-from schemas.common import Money, StrictInteger, Text
+from schemas.common import _CONTROL, _PHONE, Money, Phone, StrictInteger, Text
 
 OPENAPI_VERSION = "3.0.3"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -101,6 +101,30 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                  "phone": "+4940123456"},
     "User": {"username": "line.lead", "password": "a-long-passphrase", "role": "user", "is_active": True},
 }
+
+
+# What Text refuses (control characters) and, when it must not be empty, what stripping leaves.
+_NO_CONTROL = _CONTROL.pattern[1:-1]
+TEXT_PATTERN = f"^[^{_NO_CONTROL}]*$"
+NONBLANK_TEXT_PATTERN = f"^[^{_NO_CONTROL}]*[^\\s{_NO_CONTROL}][^{_NO_CONTROL}]*$"
+
+
+def input_rules(self: Any, field: fields.Field, ret: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """Rules the custom fields enforce, as JSON schema, so the document promises no more than they accept."""
+    extra: dict[str, Any] = {}
+    if isinstance(field, Phone):
+        extra["pattern"] = _PHONE.pattern
+    elif isinstance(field, Text) and "pattern" not in ret:
+        extra["pattern"] = NONBLANK_TEXT_PATTERN if ret.get("minLength", 0) >= 1 else TEXT_PATTERN
+    if isinstance(field, Money):
+        low = ret.get("x-minimum")
+        extra["pattern"] = (r"^(0\.(0[1-9]|[1-9][0-9]?)|[1-9][0-9]{0,9}(\.[0-9]{1,2})?)$"
+                            if low is not None and float(low) > 0 else r"^[0-9]{1,10}(\.[0-9]{1,2})?$")
+        extra["example"] = "12.50"
+    refused = [v for v in field.validators if isinstance(v, validate.NoneOf)]
+    if refused:
+        extra["not"] = {"enum": [item for v in refused for item in v.iterable]}
+    return extra
 
 
 def page_of(item: Any) -> dict[str, Any]:
@@ -198,16 +222,21 @@ def resource_doc(service: Any, method: str, *, item: bool) -> dict[str, Any]:
                 "errors": (409,),
                 "description": "409 while other rows reference it."}
     partial = method == "PATCH"
+    # Fields fixed after creation (stock) are left out: sending a different value is a 422.
+    fixed = tuple(service.immutable_fields)
+    body = schema(partial=True, exclude=fixed) if partial else (schema(exclude=fixed) if fixed else schema)
     return {"summary": f"{'Change' if partial else 'Replace'} a {label.lower()}", "tags": [tag],
-            "body": schema(partial=True) if partial else schema, "responses": {200: schema},
-            "errors": (409,)}
+            "body": body, "responses": {200: schema}, "errors": (409,)}
 
 
 def schema_name(schema: Any) -> str:
     cls = schema if isinstance(schema, type) else type(schema)
     name = cls.__name__.removesuffix("Schema")
-    if not isinstance(schema, type) and schema.partial is True:
-        name += "Patch"
+    if not isinstance(schema, type):
+        if schema.partial is True:
+            name += "Patch"
+        elif schema.exclude:
+            name += "Update"
     return name
 
 
@@ -221,6 +250,7 @@ class DocumentBuilder:
         self.plugin.map_to_openapi_type(Text, "string", None)
         self.plugin.map_to_openapi_type(StrictInteger, "integer", None)
         self.plugin.map_to_openapi_type(Money, "string", "decimal")
+        self.plugin.converter.add_attribute_function(input_rules)
         self.undocumented: list[str] = []
         self.tags: set[str] = set()
         self._components()

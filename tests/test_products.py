@@ -1,7 +1,9 @@
 """/products CRUD (DESIGN §4): create, read, update, delete, validation, lists and stock rules."""
 from __future__ import annotations
 
+import json
 import re
+from decimal import Decimal
 
 import pytest
 
@@ -118,7 +120,7 @@ async def test_required_fields(api, missing):
 
 @pytest.mark.parametrize("body", [[], "widget", 5, None])
 async def test_body_must_be_an_object(api, body):
-    response = await api.request("POST", "/products", body=__import__("json").dumps(body),
+    response = await api.request("POST", "/products", body=json.dumps(body),
                                  headers={"Content-Type": "application/json"}, role="admin")
     assert response.status == 422
 
@@ -327,7 +329,6 @@ async def test_sorting_by_each_allowed_field(api, make, field):
 
 
 def _sort_key(value):
-    from decimal import Decimal
     return Decimal(value) if isinstance(value, str) and re.fullmatch(r"-?\d+\.\d\d", value) else value
 
 

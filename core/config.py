@@ -27,6 +27,8 @@ class Settings:
     jwt_secret: str = ""
     admin_password: str | None = None
     redis_url: str | None = None
+    # Every Redis key and channel starts with this: clusters (or test runs) sharing a Redis stay apart.
+    redis_prefix: str = "factory"
     log_dir: str = "logs"
     rate_limits: str = DEFAULT_RATE_LIMITS
     cache_ttl: float = 30.0
@@ -91,6 +93,7 @@ class Settings:
             jwt_secret=secret,
             admin_password=env.get("FACTORY_ADMIN_PASSWORD") or None,
             redis_url=env.get("FACTORY_REDIS_URL") or None,
+            redis_prefix=env.get("FACTORY_REDIS_PREFIX") or "factory",
             log_dir=env.get("FACTORY_LOG_DIR") or "logs",
             rate_limits=rate_limits,
             cache_ttl=cache_ttl,

@@ -1,9 +1,11 @@
 """make_app: build the whole application from Settings; nothing global for a test to patch."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from pathlib import Path
+from typing import Any
 
 import tornado.web
 
@@ -12,6 +14,7 @@ from core.config import Settings
 from core.context import AppContext
 from core.db import Change, Database
 from core.logs import log_request
+from core.metrics import install_metrics
 from core.ratelimit import MemoryRateLimiter, parse_budgets
 from core.security import TokenService
 from handlers.base import NotFoundHandler
@@ -26,6 +29,25 @@ class FactoryApplication(tornado.web.Application):
     """The Tornado application plus the context it owns; `close()` releases it."""
 
     ctx: AppContext
+    in_flight = 0  # requests routed but not yet answered; shutdown waits for them
+
+    def find_handler(self, request: Any, **kwargs: Any) -> Any:
+        self.in_flight += 1
+        self.ctx.metrics.request_started()
+        return super().find_handler(request, **kwargs)
+
+    def log_request(self, handler: Any) -> None:
+        super().log_request(handler)
+        self.in_flight = max(0, self.in_flight - 1)
+        self.ctx.metrics.request_finished(handler)
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until no request is being answered (True) or `timeout` seconds pass (False)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.in_flight and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        return not self.in_flight
 
     async def close(self) -> None:
         for closer in self.ctx.extras.get("closers", []):
@@ -52,6 +74,7 @@ def build_context(settings: Settings) -> AppContext:
 
 def make_app(settings: Settings) -> FactoryApplication:
     ctx = build_context(settings)
+    install_metrics(ctx)
     app = FactoryApplication(
         build_routes(),
         ctx=ctx,

@@ -6,6 +6,7 @@ from typing import Any
 from tornado.web import URLSpec, url
 
 from handlers import auth, docs, ops, products
+from handlers.metrics import MetricsHandler
 from handlers.orders import OrderItemHandler
 from handlers.resources import CollectionHandler, ItemHandler
 from services.customers import CustomerService
@@ -35,6 +36,7 @@ def build_routes() -> list[URLSpec]:
     return [
         url(r"/healthz", ops.HealthHandler, name="healthz"),
         url(r"/readyz", ops.ReadyHandler, name="readyz"),
+        url(r"/metrics", MetricsHandler, name="metrics"),
         url(r"/openapi.json", docs.OpenApiHandler, name="openapi"),
         url(r"/docs", docs.SwaggerPageHandler, name="docs"),
         url(r"/docs/static/(?P<asset>[A-Za-z0-9._\-]{1,64})", docs.SwaggerAssetHandler, name="docs_asset"),

@@ -68,20 +68,33 @@ class BaseHandler(tornado.web.RequestHandler):
     # -- the request pipeline -------------------------------------------------------------
 
     async def prepare(self) -> None:
-        supplied = self.request.headers.get("X-Request-ID", "")
-        self.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
-        self.keep_header("X-Request-ID", self.request_id)
-        self.apply_cors()
+        self.begin()
         method = self.request.method
+        if method == "HEAD" and "HEAD" not in self.access and "GET" in self.access:
+            method = "GET"
+        # Every answer, a 405 or a preflight included, spends the caller's budget and says so.
+        token_error = await self.admit(method)
         if method == "OPTIONS" and "OPTIONS" not in self.access:
             self.preflight()
             return
-        if method == "HEAD" and "HEAD" not in self.access and "GET" in self.access:
-            method = "GET"
         if method not in self.access:
             allowed = ", ".join(sorted(self.access))
             raise ApiError(405, f"{self.request.method} is not allowed here.", headers={"Allow": allowed})
         required = self.access[method]
+        if required is not None:
+            self.authorize(required, token_error)
+        if method in ("POST", "PUT", "PATCH"):
+            self.body = self.parse_body()
+
+    def begin(self) -> None:
+        """Name the request and answer CORS before anything can fail."""
+        supplied = self.request.headers.get("X-Request-ID", "")
+        self.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        self.keep_header("X-Request-ID", self.request_id)
+        self.apply_cors()
+
+    async def admit(self, method: str) -> str | None:
+        """Resolve the token if one is sent, then spend the caller's budget; returns why a token failed."""
         token_error = None
         try:
             self.principal = await self.authenticate()
@@ -89,10 +102,7 @@ class BaseHandler(tornado.web.RequestHandler):
             token_error = str(exc)
         identity = f"user:{self.principal.user_id}" if self.principal else f"ip:{self.client_ip}"
         await self.take_budget(self.budget_name(method), identity)
-        if required is not None:
-            self.authorize(required, token_error)
-        if method in ("POST", "PUT", "PATCH"):
-            self.body = self.parse_body()
+        return token_error
 
     def keep_header(self, name: str, value: str) -> None:
         """Set a header that error responses keep too (send_error clears the others)."""
@@ -100,7 +110,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_header(name, value)
 
     def budget_name(self, method: str) -> str:
-        return self.budgets.get(method) or ("read" if method in ("GET", "HEAD") else "write")
+        return self.budgets.get(method) or ("read" if method in ("GET", "HEAD", "OPTIONS") else "write")
 
     async def take_budget(self, budget: str, identity: str) -> None:
         limiter = self.ctx.limiter
@@ -348,6 +358,6 @@ class NotFoundHandler(BaseHandler):
     """Every unknown path: a problem+json 404, whatever the method."""
 
     async def prepare(self) -> None:
-        self.request_id = uuid.uuid4().hex
-        self.set_header("X-Request-ID", self.request_id)
+        self.begin()
+        await self.admit(self.request.method)  # probing unknown paths is rate limited too
         raise ApiError(404, f"No resource at {self.request.path}.")

@@ -306,6 +306,8 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
+        if "request_id" not in self.__dict__:
+            self.begin()  # Tornado refuses unknown methods (PROPFIND) before prepare() runs
         headers: dict[str, str] = {}
         if isinstance(exc, ApiError):
             status, body, headers = exc.status, problem(exc.status, exc.detail, title=exc.title,
@@ -340,8 +342,10 @@ class BaseHandler(tornado.web.RequestHandler):
                                            and value.status_code < 500):
             return
         if value is not None and is_unavailable(value):
-            log.warning("database unavailable [%s] %s %s: %s", getattr(self, "request_id", "-"),
-                        self.request.method, self.request.path, value.__class__.__name__)
+            # The driver's own message (not str(value): that carries the SQL parameters).
+            reason = (str(getattr(value, "orig", None) or value) or "-").splitlines()[0][:500]
+            log.warning("database unavailable [%s] %s %s: %s: %s", getattr(self, "request_id", "-"),
+                        self.request.method, self.request.path, value.__class__.__name__, reason)
             return
         log.error("unhandled error [%s] %s %s\n%s", getattr(self, "request_id", "-"),
                   self.request.method, self.request.path,

@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from core.db import UnitOfWork
 from core.errors import conflict, not_found
 from models import Product, StockMovement
+from schemas.common import MAX_INT
 from schemas.product import ProductSchema
 
 _product_schema = ProductSchema()
@@ -17,12 +18,14 @@ async def move_stock(uow: UnitOfWork, product_id: int, delta: int, reason: str, 
                      note: str | None = None, order_id: int | None = None,
                      production_record_id: int | None = None, user_id: int | None = None,
                      ) -> Product:
-    """Change stock by `delta` atomically; refuse (409) to go below zero; record the movement."""
+    """Change stock by `delta` atomically; refuse (409) to leave 0 … MAX_INT; record the movement."""
     session = uow.session
-    # A conditional UPDATE is atomic on both backends: no check-then-write race.
+    # A conditional UPDATE is atomic on both backends: no check-then-write race. The upper bound
+    # keeps the INT column from overflowing (MariaDB refuses, SQLite would store it silently).
     result = await session.execute(
         update(Product)
-        .where(Product.id == product_id, Product.stock_quantity + delta >= 0)
+        .where(Product.id == product_id, Product.stock_quantity + delta >= 0,
+               Product.stock_quantity + delta <= MAX_INT)
         .values(stock_quantity=Product.stock_quantity + delta)
         .execution_options(synchronize_session=False)
     )
@@ -31,6 +34,10 @@ async def move_stock(uow: UnitOfWork, product_id: int, delta: int, reason: str, 
         if product is None:
             raise not_found("Product", product_id)
         await session.refresh(product)
+        if delta > 0:
+            raise conflict(f"Stock of product {product_id} ({product.sku}) cannot exceed {MAX_INT}: "
+                           f"{product.stock_quantity} in stock, {delta} more.",
+                           errors={"stock_quantity": [f"Would exceed {MAX_INT}."]})
         raise conflict(f"Not enough stock of product {product_id} ({product.sku}): "
                        f"{product.stock_quantity} in stock, {-delta} needed.",
                        errors={"stock_quantity": ["Insufficient stock."]})

@@ -7,6 +7,7 @@ from tornado.web import URLSpec, url
 
 from handlers import auth, docs, ops, products
 from handlers.metrics import MetricsHandler
+from handlers.analytics import analytics_routes
 from handlers.orders import OrderItemHandler
 from handlers.resources import CollectionHandler, ItemHandler
 from services.customers import CustomerService
@@ -57,4 +58,5 @@ def build_routes() -> list[URLSpec]:
             {"access": {"GET": "user"}}, name="stock_movements"),
         *resource(OrderService(), read="user", create="user", write="admin", item=OrderItemHandler),
         *resource(ProductionService(), read="user", create="user", write="admin"),
+        *analytics_routes(),
     ]

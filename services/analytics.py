@@ -1,0 +1,280 @@
+"""Analytics: each report is one SQL query (GROUP BY, SUM, CASE), the same text on SQLite and MariaDB.
+
+Aggregation happens in the database; Python only formats the few rows that come back.
+Money is summed in whole cents (`SUM(ROUND(x * 100))`) because SQLite keeps NUMERIC as REAL;
+ratios divide by a DOUBLE (`1e0`) because MariaDB's DECIMAL division keeps only four places
+and SQLite's integer division truncates.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, Float, Select, and_, case, func, literal_column, or_, select
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import Customer, Employee, Order, OrderItem, Product, ProductionRecord
+from schemas.common import iso_utc
+from services.crud import Page
+
+CENT = Decimal("0.01")
+FLOAT_ONE = literal_column("1e0", Float)
+RATIO_DIGITS = 6
+SALES_TABLES = ("orders", "order_items")
+PRODUCTION_TABLES = ("production_records",)
+
+
+@dataclass(frozen=True)
+class Analytic:
+    """One report: its query, the row shape it answers with, and the tables whose writes change it."""
+
+    name: str
+    build: Callable[[dict[str, Any]], Select]
+    shape: Callable[[Row], dict[str, Any]]
+    columns: Callable[[dict[str, Any]], tuple[str, ...]]
+    tables: tuple[str, ...]
+
+    def statement(self, params: dict[str, Any]) -> Select:
+        """The whole report as one SELECT: the page's rows, each carrying the count of all rows."""
+        limit, page = params.get("limit", 100), params.get("page", 1)
+        return (self.build(params).add_columns(func.count().over().label("total"))
+                .limit(limit).offset((page - 1) * limit))
+
+
+async def run_report(session: AsyncSession, analytic: Analytic, params: dict[str, Any]) -> Page:
+    rows = (await session.execute(analytic.statement(params))).all()
+    limit, page = params.get("limit", 100), params.get("page", 1)
+    if rows:
+        total = rows[0].total
+    elif page > 1:
+        # Past the last page the window count has no row to ride on: ask for the first row only.
+        first = (await session.execute(analytic.statement({**params, "page": 1, "limit": 1}))).first()
+        total = first.total if first else 0
+    else:
+        total = 0
+    return Page([analytic.shape(row) for row in rows], page, limit, int(total))
+
+
+# -- SQL building blocks ----------------------------------------------------------------------
+
+def cents(column: Any) -> ColumnElement:
+    """Exact money sum, in whole cents."""
+    return func.sum(func.round(column * 100))
+
+
+def count_if(condition: ColumnElement) -> ColumnElement:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def ratio(numerator: Any, denominator: Any, missing: Any = None) -> ColumnElement:
+    """numerator / denominator as a float; NULL when an input is missing or the denominator is 0."""
+    usable = denominator > 0 if missing is None else and_(missing == 0, denominator > 0)
+    return case((usable, numerator * FLOAT_ONE / denominator), else_=None)
+
+
+def at_most_one(value: ColumnElement) -> ColumnElement:
+    return case((value > 1, FLOAT_ONE), else_=value)
+
+
+def order_window(params: dict[str, Any]) -> list[ColumnElement]:
+    """Sales in the date range: placed (orders.created_at) from `from` through `to`, not cancelled."""
+    conditions = [Order.status != "cancelled"]
+    start, end = params.get("from_"), params.get("to")
+    if start is not None:
+        conditions.append(Order.created_at >= datetime.combine(start, time.min))
+    if end is not None and end < date.max:
+        conditions.append(Order.created_at < datetime.combine(end + timedelta(days=1), time.min))
+    return conditions
+
+
+def production_window(params: dict[str, Any]) -> list[ColumnElement]:
+    conditions = []
+    if params.get("from_") is not None:
+        conditions.append(ProductionRecord.date_produced >= params["from_"])
+    if params.get("to") is not None:
+        conditions.append(ProductionRecord.date_produced <= params["to"])
+    return conditions
+
+
+def money(whole_cents: Any) -> str:
+    return str((Decimal(int(whole_cents)) / 100).quantize(CENT))
+
+
+def fraction(value: Any) -> float | None:
+    return None if value is None else round(float(value), RATIO_DIGITS)
+
+
+# -- employee performance ---------------------------------------------------------------------
+
+def employee_performance_query(params: dict[str, Any]) -> Select:
+    pr = ProductionRecord
+    per_employee = (
+        select(pr.employee_id, func.sum(pr.quantity_produced).label("produced"),
+               func.sum(pr.quantity_defective).label("defective"), func.count().label("records"))
+        .where(*production_window(params))
+        .group_by(pr.employee_id)
+        .subquery("per_employee"))
+    g = per_employee.c
+    return (select(g.employee_id, Employee.name.label("employee_name"), g.produced, g.defective,
+                   ratio(g.defective, g.produced).label("defect_rate"), g.records)
+            .select_from(per_employee).join(Employee, Employee.id == g.employee_id)
+            .order_by(g.produced.desc(), g.employee_id))
+
+
+def employee_performance_row(row: Row) -> dict[str, Any]:
+    return {"employee_id": row.employee_id, "employee_name": row.employee_name,
+            "units_produced": int(row.produced), "units_defective": int(row.defective),
+            "defect_rate": fraction(row.defect_rate), "records": int(row.records)}
+
+
+# -- top products -----------------------------------------------------------------------------
+
+def top_products_query(params: dict[str, Any]) -> Select:
+    per_product = (
+        select(OrderItem.product_id, func.sum(OrderItem.quantity).label("units"),
+               cents(OrderItem.line_total).label("revenue_cents"))
+        .select_from(Order).join(OrderItem, OrderItem.order_id == Order.id)
+        .where(*order_window(params))
+        .group_by(OrderItem.product_id)
+        .subquery("per_product"))
+    g = per_product.c
+    return (select(g.product_id, Product.name.label("product_name"), g.units, g.revenue_cents)
+            .select_from(per_product).join(Product, Product.id == g.product_id)
+            .order_by(g.units.desc(), g.revenue_cents.desc(), g.product_id))
+
+
+def top_products_row(row: Row) -> dict[str, Any]:
+    return {"product_id": row.product_id, "product_name": row.product_name,
+            "units_sold": int(row.units), "revenue": money(row.revenue_cents)}
+
+
+# -- customer lifetime value ------------------------------------------------------------------
+
+def customer_value_query(params: dict[str, Any]) -> Select:
+    threshold = Decimal(params.get("threshold") or 0) * 100
+    value = cents(Order.total_price)
+    per_customer = (
+        select(Order.customer_id, func.count().label("orders"), value.label("value_cents"),
+               func.min(Order.created_at).label("first_order_at"),
+               func.max(Order.created_at).label("last_order_at"))
+        .where(*order_window(params))
+        .group_by(Order.customer_id)
+        # Whole cents compare exactly with the threshold rounded up to the next cent.
+        .having(value >= int(threshold.to_integral_value(ROUND_CEILING)))
+        .subquery("per_customer"))
+    g = per_customer.c
+    return (select(g.customer_id, Customer.name.label("customer_name"), g.orders, g.value_cents,
+                   g.first_order_at, g.last_order_at)
+            .select_from(per_customer).join(Customer, Customer.id == g.customer_id)
+            .order_by(g.value_cents.desc(), g.customer_id))
+
+
+def customer_value_row(row: Row) -> dict[str, Any]:
+    orders, value = int(row.orders), Decimal(int(row.value_cents))
+    average = (value / orders / 100).quantize(CENT, ROUND_HALF_UP)
+    return {"customer_id": row.customer_id, "customer_name": row.customer_name, "orders": orders,
+            "lifetime_value": money(value), "average_order_value": str(average),
+            "first_order_at": iso_utc(row.first_order_at), "last_order_at": iso_utc(row.last_order_at)}
+
+
+# -- production efficiency (OEE) --------------------------------------------------------------
+
+GROUP_KEYS: dict[str, tuple[str, ...]] = {
+    "product": ("product_id", "product_name"), "line": ("line",),
+    "employee": ("employee_id", "employee_name"), "day": ("day",),
+}
+EFFICIENCY_FIELDS = ("produced", "defective", "good", "availability", "performance", "quality", "oee")
+
+
+def production_efficiency_query(params: dict[str, Any]) -> Select:
+    """OEE per group, summed over the group's records.
+
+    Records are first summed per (group, product), so the product's ideal cycle time joins a
+    handful of rows instead of every record; a factor is NULL when any record lacks its inputs.
+    """
+    pr = ProductionRecord
+    group_by = params.get("group_by", "product")
+    key = {"product": [], "line": [pr.line], "employee": [pr.employee_id],
+           "day": [pr.date_produced.label("day")]}[group_by]
+    per_product = (
+        select(*key, pr.product_id,
+               func.sum(pr.quantity_produced).label("produced"),
+               func.sum(pr.quantity_defective).label("defective"),
+               count_if(or_(pr.planned_minutes.is_(None), pr.downtime_minutes.is_(None))).label("no_time"),
+               func.sum(pr.planned_minutes).label("planned"),
+               func.sum(pr.planned_minutes - pr.downtime_minutes).label("running"))
+        .where(*production_window(params))
+        .group_by(*key, pr.product_id)
+        .subquery("per_product"))
+    p = per_product.c
+    if group_by == "product":
+        keys: list[Any] = [p.product_id, Product.name.label("product_name")]
+    elif group_by == "employee":
+        keys = [p.employee_id, Employee.name.label("employee_name")]
+    else:
+        keys = [p[group_by]]
+    per_group_query = (
+        select(*keys,
+               func.sum(p.produced).label("produced"), func.sum(p.defective).label("defective"),
+               func.sum(p.no_time).label("no_time"),
+               count_if(Product.ideal_cycle_seconds.is_(None)).label("no_ideal"),
+               func.sum(p.planned).label("planned"), func.sum(p.running).label("running"),
+               func.sum(Product.ideal_cycle_seconds * p.produced).label("ideal_seconds"))
+        .select_from(per_product).join(Product, Product.id == p.product_id))
+    if group_by == "employee":
+        per_group_query = per_group_query.join(Employee, Employee.id == p.employee_id)
+    per_group = per_group_query.group_by(*keys).subquery("per_group")
+    g = per_group.c
+    names = GROUP_KEYS[group_by]
+    factors = (
+        select(*(g[name] for name in names), g.produced, g.defective,
+               ratio(g.running, g.planned, g.no_time).label("availability"),
+               ratio(g.ideal_seconds, g.running * 60, g.no_time + g.no_ideal).label("performance"),
+               ratio(g.produced - g.defective, g.produced).label("quality"))
+        .subquery("factors"))
+    f = factors.c
+    # Faster than the ideal cycle means the ideal is set too slow; the contract keeps ratios in 0…1.
+    performance = at_most_one(f.performance)
+    out_keys = [f[name] for name in names]
+    return (select(*out_keys, f.produced, f.defective, (f.produced - f.defective).label("good"),
+                   f.availability, performance.label("performance"), f.quality,
+                   (f.availability * performance * f.quality).label("oee"))
+            .order_by(*out_keys))
+
+
+def production_efficiency_row(row: Row) -> dict[str, Any]:
+    item: dict[str, Any] = {}
+    for name in ("product_id", "product_name", "line", "employee_id", "employee_name", "day"):
+        if name in row._fields:
+            value = getattr(row, name)
+            item[name] = value.isoformat() if isinstance(value, date) else value
+    item.update(produced=int(row.produced), defective=int(row.defective), good=int(row.good))
+    for name in ("availability", "performance", "quality", "oee"):
+        item[name] = fraction(getattr(row, name))
+    return item
+
+
+ANALYTICS: dict[str, Analytic] = {
+    "employee-performance": Analytic(
+        "employee-performance", employee_performance_query, employee_performance_row,
+        lambda params: ("employee_id", "employee_name", "units_produced", "units_defective", "defect_rate",
+                        "records"),
+        (*PRODUCTION_TABLES, "employees")),
+    "top-products": Analytic(
+        "top-products", top_products_query, top_products_row,
+        lambda params: ("product_id", "product_name", "units_sold", "revenue"),
+        (*SALES_TABLES, "products")),
+    "customer-lifetime-value": Analytic(
+        "customer-lifetime-value", customer_value_query, customer_value_row,
+        lambda params: ("customer_id", "customer_name", "orders", "lifetime_value", "average_order_value",
+                        "first_order_at", "last_order_at"),
+        ("orders", "customers")),
+    "production-efficiency": Analytic(
+        "production-efficiency", production_efficiency_query, production_efficiency_row,
+        lambda params: (*GROUP_KEYS[params.get("group_by", "product")], *EFFICIENCY_FIELDS),
+        (*PRODUCTION_TABLES, "products", "employees")),
+}

@@ -6,8 +6,8 @@ from typing import Any
 from tornado.web import URLSpec, url
 
 from handlers import auth, docs, ops, products
-from handlers.metrics import MetricsHandler
 from handlers.analytics import analytics_routes
+from handlers.metrics import MetricsHandler
 from handlers.orders import OrderItemHandler
 from handlers.resources import CollectionHandler, ItemHandler
 from services.customers import CustomerService

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from datetime import date
 from typing import Any
 
 import jwt
@@ -345,3 +346,147 @@ async def test_reads_after_successive_writes_always_show_the_latest_state(api: A
         assert (await api.get(item, role="user")).json["price"] == price
         assert (await api.get("/products", role="user")).json["items"][0]["price"] == price
         assert (await api.get(item, role="user")).headers["X-Cache"] == "hit"
+
+
+# -- orders, production, stock and analytics --------------------------------------------------
+
+TODAY = date.today().isoformat()
+SALES = [("admin", "/analytics/top-products"), ("admin", "/analytics/customer-lifetime-value")]
+PRODUCTION_REPORTS = [("admin", "/analytics/production-efficiency"),
+                      ("admin", "/analytics/production-efficiency?group_by=line"),
+                      ("admin", "/analytics/employee-performance")]
+
+
+@pytest.fixture
+def floor(io_loop: Any, make: Factory) -> dict[str, Any]:
+    """A product in stock, a customer and an employee: what orders and production need."""
+
+    async def build() -> dict[str, Any]:
+        return {"product": await make.product(stock_quantity=100, ideal_cycle_seconds=30),
+                "customer": await make.customer(), "employee": await make.employee()}
+
+    return io_loop.run_sync(build)
+
+
+async def place_order(api: Api, floor: dict[str, Any], quantity: int = 2) -> dict[str, Any]:
+    body = {"customer_id": floor["customer"]["id"],
+            "items": [{"product_id": floor["product"]["id"], "quantity": quantity}]}
+    return await api.create("orders", body, role="user")
+
+
+def production_body(floor: dict[str, Any], **overrides: Any) -> dict[str, Any]:
+    return {"product_id": floor["product"]["id"], "employee_id": floor["employee"]["id"],
+            "quantity_produced": 10, "quantity_defective": 1, "date_produced": TODAY, "line": "A",
+            "planned_minutes": 60, "downtime_minutes": 5, **overrides}
+
+
+def stock_views(floor: dict[str, Any]) -> list[tuple[str, str]]:
+    product = f"/products/{floor['product']['id']}"
+    return [("user", product), ("admin", product), ("user", "/products"),
+            ("user", f"{product}/stock-movements")]
+
+
+async def test_placing_an_order_invalidates_orders_their_filtered_views_and_sales(
+        api: Api, floor: dict[str, Any]) -> None:
+    await place_order(api, floor)
+    reads = [("user", "/orders"), ("admin", "/orders"),
+             ("user", f"/orders?customer_id={floor['customer']['id']}"),
+             ("user", f"/orders?product_id={floor['product']['id']}"), *SALES]
+    await assert_write_refreshes(api, reads, lambda: api.post("/orders", {
+        "customer_id": floor["customer"]["id"], "product_id": floor["product"]["id"], "quantity": 3},
+        role="user"))
+
+
+async def test_cancelling_an_order_invalidates_it_and_the_sales_it_no_longer_counts(
+        api: Api, floor: dict[str, Any]) -> None:
+    order = await place_order(api, floor)
+    item = f"/orders/{order['id']}"
+    await assert_write_refreshes(api, [("user", item), ("user", "/orders"), *SALES],
+                                 lambda: api.patch(item, {"status": "cancelled"}, role="admin"))
+    assert (await api.get("/analytics/top-products", role="admin")).json["items"] == []
+
+
+async def test_shipping_an_order_invalidates_the_order_and_the_products_stock(
+        api: Api, floor: dict[str, Any]) -> None:
+    order = await place_order(api, floor, quantity=4)
+    item = f"/orders/{order['id']}"
+    for status in ("confirmed", "in_production"):
+        assert (await api.patch(item, {"status": status}, role="admin")).status == 200
+    await assert_write_refreshes(api, [("user", item), ("user", "/orders"), *stock_views(floor)],
+                                 lambda: api.put(item, {"status": "shipped"}, role="admin"))
+    assert (await api.get(f"/products/{floor['product']['id']}", role="user")).json["stock_quantity"] == 96
+
+
+async def test_deleting_an_order_invalidates_orders_and_sales(api: Api, floor: dict[str, Any]) -> None:
+    order = await place_order(api, floor)
+    item = f"/orders/{order['id']}"
+    await assert_write_refreshes(api, [("user", item), ("user", "/orders"), *SALES],
+                                 lambda: api.delete(item, role="admin"))
+
+
+async def test_recording_production_invalidates_production_stock_and_production_analytics(
+        api: Api, floor: dict[str, Any]) -> None:
+    await api.create("production", production_body(floor, line="B"), role="user")
+    reads = [("user", "/production"), ("admin", "/production"), *stock_views(floor), *PRODUCTION_REPORTS]
+    await assert_write_refreshes(api, reads, lambda: api.post("/production", production_body(floor),
+                                                              role="user"))
+    assert (await api.get(f"/products/{floor['product']['id']}", role="user")).json["stock_quantity"] == 118
+
+
+@pytest.mark.parametrize("method,body", [
+    ("PATCH", {"quantity_defective": 4}),
+    ("PUT", {"quantity_produced": 20, "quantity_defective": 0, "line": "C"}),
+])
+async def test_changing_a_production_record_invalidates_it_the_stock_and_the_analytics(
+        api: Api, floor: dict[str, Any], method: str, body: dict[str, Any]) -> None:
+    record = await api.create("production", production_body(floor), role="user")
+    item = f"/production/{record['id']}"
+    full = body if method == "PATCH" else production_body(floor, **body)
+    reads = [("user", item), ("user", "/production"), *stock_views(floor), *PRODUCTION_REPORTS]
+    await assert_write_refreshes(api, reads, lambda: api.request(method, item, json_body=full, role="admin"))
+
+
+async def test_deleting_a_production_record_invalidates_it_the_stock_and_the_analytics(
+        api: Api, floor: dict[str, Any]) -> None:
+    record = await api.create("production", production_body(floor), role="user")
+    item = f"/production/{record['id']}"
+    reads = [("user", item), ("user", "/production"), *stock_views(floor), *PRODUCTION_REPORTS]
+    await assert_write_refreshes(api, reads, lambda: api.delete(item, role="admin"))
+
+
+async def test_a_stock_adjustment_invalidates_the_product_and_its_ledger(
+        api: Api, floor: dict[str, Any]) -> None:
+    path = f"/products/{floor['product']['id']}/stock-adjustments"
+    await assert_write_refreshes(api, stock_views(floor), lambda: api.post(
+        path, {"delta": -7, "reason": "Cycle count"}, role="admin"))
+
+
+async def test_renaming_master_data_invalidates_the_analytics_that_show_the_name(
+        api: Api, floor: dict[str, Any]) -> None:
+    await place_order(api, floor)
+    await api.create("production", production_body(floor), role="user")
+    renames = [
+        (f"/products/{floor['product']['id']}", [SALES[0], *PRODUCTION_REPORTS[:1]]),
+        (f"/customers/{floor['customer']['id']}", [SALES[1]]),
+        (f"/employees/{floor['employee']['id']}", [PRODUCTION_REPORTS[2],
+                                                   ("admin", "/analytics/production-efficiency"
+                                                             "?group_by=employee")]),
+    ]
+    for path, reads in renames:
+        await assert_write_refreshes(api, reads, lambda path=path: api.patch(
+            path, {"name": "Renamed " + path}, role="admin"))
+
+
+async def test_analytics_as_csv_are_cached_apart_from_json_and_invalidated_too(
+        api: Api, floor: dict[str, Any]) -> None:
+    csv_reads = [("admin", "/analytics/top-products")]
+    headers = {"Accept": "text/csv"}
+    first = await api.get(csv_reads[0][1], role="admin", headers=headers)
+    cached = await api.get(csv_reads[0][1], role="admin", headers=headers)
+    assert cached.headers["X-Cache"] == "hit" and cached.headers["Content-Type"].startswith("text/csv")
+    as_json = await api.get(csv_reads[0][1], role="admin")
+    assert as_json.headers["X-Cache"] == "miss"
+    assert as_json.headers["Content-Type"].startswith("application/json")
+    await place_order(api, floor)
+    after = await api.get(csv_reads[0][1], role="admin", headers=headers)
+    assert after.headers["X-Cache"] == "miss" and after.body != first.body

@@ -104,6 +104,20 @@ async def test_writes_past_the_write_budget_are_refused_and_change_nothing(
     assert (await api.get(item, role="admin")).json["name"] == "W"
 
 
+@pytest.mark.settings(rate_limits="analytics=2/60")
+async def test_analytics_have_a_budget_of_their_own(api: Api, clock: FakeClock) -> None:
+    for remaining in (1, 0):
+        report = await api.get("/analytics/top-products", role="admin")
+        assert report.status == 200
+        assert report.headers["RateLimit-Policy"] == '"analytics";q=2;w=60'
+        assert report.headers["RateLimit"].startswith(f'"analytics";r={remaining};')
+    assert_refused(await api.get("/analytics/production-efficiency", role="admin"), "analytics", 30)
+    assert_refused(await api.get("/analytics/top-products", role="admin", headers={"Accept": "text/csv"}),
+                   "analytics")
+    listed = await api.get("/products", role="admin")  # reads still pass
+    assert listed.status == 200 and listed.headers["RateLimit-Policy"].startswith('"read";')
+
+
 @pytest.mark.settings(rate_limits="read=2/60,write=2/60")
 async def test_budgets_are_separate(api: Api, clock: FakeClock) -> None:
     for _ in range(2):
@@ -268,3 +282,25 @@ async def test_refusals_are_counted_and_logged_once_per_client_per_window(
     assert_refused(await api.get("/products", role="user"), "read")
     assert len(refusal_lines(log_file)) == 3
     assert app.ctx.limiter.refusals["read"] == 9
+
+
+def metric(text: str, name: str) -> float:
+    line = next(line for line in text.splitlines() if line.startswith(name + " "))
+    return float(line.split()[-1])
+
+
+@pytest.mark.settings(rate_limits="read=3/60")
+async def test_metrics_count_cache_hits_misses_and_refusals(
+        api: Api, make: Factory, clock: FakeClock) -> None:
+    await make.product()
+    await api.token("admin")
+    before = (await api.get("/metrics")).body.decode()
+    for _ in range(3):
+        assert (await api.get("/products", role="admin")).status == 200
+    for _ in range(2):
+        assert_refused(await api.get("/products", role="admin"), "read")
+    after = (await api.get("/metrics")).body.decode()
+    for name, delta in (("factory_cache_misses_total", 1), ("factory_cache_hits_total", 2),
+                        ('factory_rate_limit_refusals_total{budget="read"}', 2),
+                        ('factory_rate_limit_refusals_total{budget="login"}', 0)):
+        assert metric(after, name) - metric(before, name) == delta, name

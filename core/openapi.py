@@ -85,7 +85,7 @@ PAGE_META_SCHEMA = {
     "required": ["page", "per_page", "total", "pages"],
     "properties": {
         "page": {"type": "integer", "minimum": 1},
-        "per_page": {"type": "integer", "minimum": 1, "maximum": 100},
+        "per_page": {"type": "integer", "minimum": 1},
         "total": {"type": "integer", "minimum": 0},
         "pages": {"type": "integer", "minimum": 0},
     },

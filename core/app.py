@@ -19,6 +19,7 @@ from core.ratelimit import MemoryRateLimiter, parse_budgets
 from core.security import TokenService
 from handlers.base import NotFoundHandler
 from handlers.routes import build_routes
+from realtime.ws import install_live_feed
 from services.auth import AuthService
 
 log = logging.getLogger("factory.app")
@@ -74,6 +75,7 @@ def build_context(settings: Settings) -> AppContext:
 
 def make_app(settings: Settings) -> FactoryApplication:
     ctx = build_context(settings)
+    install_live_feed(ctx)
     install_metrics(ctx)
     app = FactoryApplication(
         build_routes(),

@@ -5,11 +5,12 @@ from typing import Any
 
 from tornado.web import URLSpec, url
 
-from handlers import auth, docs, ops, products
+from handlers import auth, dashboard, docs, ops, products
 from handlers.analytics import analytics_routes
 from handlers.metrics import MetricsHandler
 from handlers.orders import OrderItemHandler
 from handlers.resources import CollectionHandler, ItemHandler
+from realtime.ws import LiveFeedHandler
 from services.customers import CustomerService
 from services.employees import EmployeeService
 from services.orders import OrderService
@@ -59,4 +60,7 @@ def build_routes() -> list[URLSpec]:
         *resource(OrderService(), read="user", create="user", write="admin", item=OrderItemHandler),
         *resource(ProductionService(), read="user", create="user", write="admin"),
         *analytics_routes(),
+        url(r"/ws", LiveFeedHandler, name="live_feed"),
+        url(r"/dashboard", dashboard.DashboardPageHandler, name="dashboard"),
+        url(r"/dashboard/state", dashboard.DashboardStateHandler, name="dashboard_state"),
     ]

@@ -1,0 +1,78 @@
+"""The shop-floor display: `GET /dashboard` (the static page) and `GET /dashboard/state` (its data)."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+
+from handlers.base import BaseHandler
+from services.dashboard import dashboard_state
+
+PAGE = Path(__file__).resolve().parent.parent / "static" / "dashboard.html"
+# Everything from this origin only: no inline script or style, no framing, forms never submit.
+DASHBOARD_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self' ws: wss:; "
+                 "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'none'; "
+                 "frame-ancestors 'none'")
+
+_COUNTS = {"produced": {"type": "integer"}, "defective": {"type": "integer"}, "good": {"type": "integer"}}
+STATE_SCHEMA = {"type": "object", "properties": {
+    "date": {"type": "string", "format": "date", "description": "Today (UTC), as in date_produced."},
+    "generated_at": {"type": "string", "format": "date-time"},
+    "last_event_id": {"type": "integer", "description": "Subscribe with since=this to follow on."},
+    "production_today": {"type": "object", "properties": {
+        "by_product": {"type": "array", "items": {"type": "object", "properties": {
+            "product_id": {"type": "integer"}, "product_name": {"type": "string"}, **_COUNTS}}},
+        "by_line": {"type": "array", "items": {"type": "object", "properties": {
+            "line": {"type": "string", "nullable": True}, **_COUNTS}}}}},
+    "recent_production": {"type": "array", "items": {"$ref": "#/components/schemas/ProductionRecord"},
+                          "description": "Newest first, at most 20."},
+    "orders_by_status": {"type": "object", "additionalProperties": {"type": "integer"}},
+    "stock": {"type": "array", "items": {"type": "object", "properties": {
+        "id": {"type": "integer"}, "sku": {"type": "string"}, "name": {"type": "string"},
+        "stock_quantity": {"type": "integer"}, "reorder_level": {"type": "integer"},
+        "low": {"type": "boolean"}}}, "description": "Low stock first, then by name; at most 200."},
+}}
+
+
+@cache
+def page_body() -> bytes:
+    return PAGE.read_bytes()
+
+
+class DashboardPageHandler(BaseHandler):
+    """`GET /dashboard`: the wall-screen page; it signs in itself, so the page is public."""
+
+    access = {"GET": None}
+    docs = {"GET": {
+        "summary": "The shop-floor dashboard (HTML)", "tags": ["live feed"], "database": False,
+        "responses": {200: {"description": "The page; it loads /static/dashboard.js and .css.",
+                            "content": {"text/html": {"schema": {"type": "string"}}}}},
+    }}
+
+    async def get(self) -> None:
+        self.set_header("Content-Type", "text/html; charset=UTF-8")
+        self.set_header("Content-Security-Policy", DASHBOARD_CSP)
+        self.set_header("Cache-Control", "no-cache")
+        self.finish(page_body())
+
+
+class DashboardStateHandler(BaseHandler):
+    """`GET /dashboard/state`: what the dashboard shows, and the event id to follow on from."""
+
+    access = {"GET": "user"}
+    allow_display = True
+    docs = {"GET": {
+        "summary": "The dashboard's state", "tags": ["live feed"], "responses": {200: STATE_SCHEMA},
+        "description": "Display tokens may read this. Not cached: it is read once per screen connection, "
+                       "and a cached copy would outlive midnight.",
+    }}
+
+    async def get(self) -> None:
+        async def compute() -> dict:
+            # Read before the queries: every later event is either in the state or replayed after it.
+            last_event_id = self.ctx.hub.last_id
+            now = datetime.now(UTC)
+            async with self.ctx.db.session() as session:
+                return await dashboard_state(session, today=now.date(), now=now, last_event_id=last_event_id)
+
+        await self.send_cached(compute)

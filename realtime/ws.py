@@ -1,0 +1,316 @@
+"""`/ws`: the live feed over WebSocket — first-message auth, a topic ACL, subscriptions and replay.
+
+Protocol (DESIGN.md §5): the client's first message is `{"type":"auth","token":…}` (or it connects
+with `?token=` or an `Authorization: Bearer` header); then `subscribe`/`unsubscribe`/`ping`. Every
+frame to the client goes through the connection's hub `Subscriber`: one bounded queue and one
+writer, so replies and events keep their order and a slow client only ever delays itself.
+
+Close codes: 4401 missing, bad, expired or revoked token (also when it stops being valid later);
+4403 a topic the token may not read; 1013 the client fell too far behind; 1001 server shutdown;
+1009 a message over the size limit. An unknown topic, bad JSON or an unknown message type gets an
+`error` frame and the connection stays open.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+from collections.abc import Mapping
+from typing import Any
+
+import tornado.ioloop
+import tornado.websocket
+
+from core.context import AppContext, Principal
+from core.errors import ApiError
+from core.logs import redact
+from core.security import TokenError, role_at_least
+from handlers.base import BaseHandler
+from realtime.hub import TOPICS, EventHub, FrameWriter, Subscriber, SubscriptionError, encode_frame
+from realtime.publisher import CommitPublisher
+
+log = logging.getLogger("factory.realtime")
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_FORBIDDEN = 4403
+# The kernel's send buffer is part of what a stalled client can hold: left to autotuning it grows to
+# megabytes per socket and hides a dead reader for minutes. Linux doubles this value.
+SEND_BUFFER_BYTES = 128 * 1024
+
+# Who may read each topic: the minimum role, and whether wall-display tokens may.
+TOPIC_READERS: Mapping[str, tuple[str, bool]] = {
+    "production": ("user", True),
+    "orders": ("user", True),
+    "inventory": ("user", True),
+}
+assert set(TOPIC_READERS) == TOPICS, "every hub topic needs an entry in TOPIC_READERS"
+
+
+class LiveFeedConnections:
+    """Every open `/ws` connection, and the one timer that re-checks their tokens."""
+
+    def __init__(self, auth: Any, hub: EventHub, check_interval: float) -> None:
+        self.auth = auth
+        self.hub = hub
+        self.check_interval = check_interval
+        self.topic_readers = TOPIC_READERS
+        self._open: dict[LiveFeedHandler, None] = {}
+        self._timer: tornado.ioloop.PeriodicCallback | None = None
+        self._checked = asyncio.Event()  # clear while a token check runs, so stop() can wait for it
+        self._checked.set()
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def add(self, handler: LiveFeedHandler) -> None:
+        self._open[handler] = None
+
+    def discard(self, handler: LiveFeedHandler) -> None:
+        self._open.pop(handler, None)
+
+    def may_read(self, principal: Principal, topic: str) -> bool:
+        """True when the principal may receive the topic's events."""
+        min_role, display = self.topic_readers[topic]
+        if principal.kind == "display" and not display:
+            return False
+        return role_at_least(principal.role, min_role)
+
+    async def start(self) -> None:
+        if self._timer is None:
+            self._timer = tornado.ioloop.PeriodicCallback(self.check_tokens, self.check_interval * 1000)
+            self._timer.start()
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        await self._checked.wait()  # the database may be disposed next: let a running check finish
+        self.close_all(1001, "server shutting down")
+
+    def close_all(self, code: int, reason: str) -> None:
+        """Close every connection: subscribers get what is queued for them first."""
+        self.hub.shutdown(code, reason)
+        for handler in list(self._open):
+            handler.close(code, reason)
+
+    async def check_tokens(self) -> None:
+        """Close (4401) every connection whose token expired, was revoked or lost its user."""
+        self._checked.clear()
+        try:
+            verdicts: dict[str, str | None] = {}
+            for handler in list(self._open):
+                token = handler.token
+                if token is None:
+                    continue
+                if token not in verdicts:
+                    verdicts[token] = await self._verdict(token)
+                if verdicts[token] is not None and handler.token == token:
+                    handler.close(CLOSE_UNAUTHORIZED, f"token no longer valid: {verdicts[token]}")
+        finally:
+            self._checked.set()
+
+    async def _verdict(self, token: str) -> str | None:
+        try:
+            await self.auth.resolve(token)
+        except TokenError as exc:
+            return str(exc)
+        except Exception as exc:  # noqa: BLE001 - a database outage must not drop every screen
+            log.warning("live feed token check skipped: %s", exc.__class__.__name__)
+        return None
+
+
+class LiveFeedHandler(tornado.websocket.WebSocketHandler, BaseHandler):
+    """`GET /ws`: the live feed; BaseHandler's prepare takes one `read` budget per connection."""
+
+    # The handshake is public: the token comes in the first message (or ?token=) and is checked there.
+    access = {"GET": None}
+    budgets = {"GET": "read"}
+    allow_display = True
+    docs = {"GET": {
+        "summary": "Live feed (WebSocket upgrade)", "tags": ["live feed"], "database": False,
+        "responses": {101: {"description": (
+            'Switching to the WebSocket protocol. Authenticate with a first message {"type":"auth",'
+            '"token":…} within 5 s, then subscribe; README "Live feed" has the frames and close codes.')}},
+        "errors": (400,),
+    }}
+
+    token: str | None = None
+    token_error: str | None = None
+    subscriber: Subscriber | None = None
+    _deadline: object | None = None
+
+    # -- the handshake ----------------------------------------------------------------------
+
+    async def authenticate(self) -> Principal | None:
+        """A bearer header or `?token=` at the handshake; otherwise the first message brings it."""
+        header = self.request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        token = token.strip() if scheme.lower() == "bearer" else ""
+        token = token or self.get_query_argument("token", "").strip()
+        if not token:
+            return None
+        try:
+            principal = await self.ctx.auth.resolve(token)
+        except TokenError as exc:
+            self.token_error = str(exc)
+            raise
+        self.token = token
+        return principal
+
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        if self.request.headers.get("Upgrade", "").lower() != "websocket":
+            raise ApiError(400, "/ws is the live feed: connect with a WebSocket client.")
+        await super().get(*args, **kwargs)
+
+    def check_origin(self, origin: str) -> bool:
+        """Cross-origin browsers only from the configured origins (same host is always allowed)."""
+        return origin in self.ctx.settings.ws_origins or super().check_origin(origin)
+
+    def open(self, *args: str, **kwargs: str) -> None:
+        self.connections.add(self)
+        self.set_nodelay(True)
+        sock = self.ws_connection.stream.socket
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
+        if self.token_error is not None:
+            self.close(CLOSE_UNAUTHORIZED, f"authentication failed: {self.token_error}")
+        elif self.principal is not None:
+            self.start_feed()
+        else:
+            self._deadline = tornado.ioloop.IOLoop.current().call_later(
+                self.ctx.settings.ws_auth_timeout, self.close, CLOSE_UNAUTHORIZED, "authentication timed out")
+
+    @property
+    def connections(self) -> LiveFeedConnections:
+        return self.ctx.extras["live_feed"]
+
+    def start_feed(self) -> None:
+        self._cancel_deadline()
+        frames = FrameWriter(self.ws_connection.stream.write, self.close)
+        self.subscriber = self.ctx.hub.subscriber(frames.send, frames.close)
+
+    # -- messages ---------------------------------------------------------------------------
+
+    async def on_message(self, message: str | bytes) -> None:
+        request = self.parse(message)
+        if self.subscriber is None:  # not signed in yet: only an auth message will do
+            if request is None or request.get("type") != "auth":
+                self.close(CLOSE_UNAUTHORIZED, 'the first message must be {"type":"auth","token":…}')
+                return
+            await self.sign_in(request.get("token"))
+            return
+        if request is None:
+            return
+        kind = request.get("type")
+        if kind == "subscribe":
+            self.subscribe(request)
+        elif kind == "unsubscribe":
+            topics = request.get("topics")
+            if not _is_name_list(topics):
+                self.reply_error("unsubscribe needs topics: a list of topic names")
+                return
+            self.subscriber.unsubscribe(topics)
+            self.reply({"type": "unsubscribed", "topics": sorted(self.subscriber.topics)})
+        elif kind == "ping":
+            self.reply({"type": "pong"})
+        elif kind == "auth":  # a fresh token for a long-lived link, before the old one expires
+            await self.sign_in(request.get("token"))
+        else:
+            self.reply_error(f"unknown message type {str(kind)[:40]!r}; expected subscribe, unsubscribe, "
+                             "ping or auth")
+
+    def parse(self, message: str | bytes) -> dict[str, Any] | None:
+        """The message as a JSON object with a string `type`; None (after an error frame) if not."""
+        if isinstance(message, bytes):
+            self.reply_error("send JSON text frames, not binary ones")
+            return None
+        try:
+            request = json.loads(message)
+        except ValueError:
+            self.reply_error("the message is not valid JSON")
+            return None
+        if not isinstance(request, dict) or not isinstance(request.get("type"), str):
+            self.reply_error('a message is a JSON object with a "type"')
+            return None
+        return request
+
+    async def sign_in(self, token: Any) -> None:
+        if not isinstance(token, str) or not token.strip():
+            self.close(CLOSE_UNAUTHORIZED, "authentication failed: missing token")
+            return
+        try:
+            principal = await self.ctx.auth.resolve(token.strip())
+        except TokenError as exc:
+            self.close(CLOSE_UNAUTHORIZED, f"authentication failed: {exc}")
+            return
+        if self.ws_connection is None:  # closed (auth deadline, shutdown) while the token was checked
+            return
+        self.principal, self.token = principal, token.strip()
+        if self.subscriber is None:
+            self.start_feed()
+            return
+        may_read = self.connections.may_read
+        forbidden = sorted(topic for topic in self.subscriber.topics if not may_read(principal, topic))
+        if forbidden:
+            self.close(CLOSE_FORBIDDEN, f"not allowed to read topic {forbidden[0]}")
+
+    def subscribe(self, request: dict[str, Any]) -> None:
+        topics, filters = request.get("topics"), request.get("filters")
+        if not _is_name_list(topics) or not topics:
+            self.reply_error("subscribe needs topics: a list of topic names")
+            return
+        if filters is not None and not isinstance(filters, dict):
+            self.reply_error("filters must be an object with product_id and/or line")
+            return
+        may_read = self.connections.may_read
+        forbidden = sorted(t for t in set(topics) & TOPICS if not may_read(self.principal, t))
+        if forbidden:
+            self.close(CLOSE_FORBIDDEN, f"not allowed to read topic {forbidden[0]}")
+            return
+        try:
+            self.subscriber.subscribe(topics, request.get("since"), filters)
+        except SubscriptionError as exc:
+            self.reply_error(str(exc))
+
+    def reply(self, message: dict[str, Any]) -> None:
+        if self.subscriber is not None:
+            self.subscriber.push(encode_frame(message))
+
+    def reply_error(self, text: str) -> None:
+        self.reply({"type": "error", "message": text})
+
+    # -- the end ----------------------------------------------------------------------------
+
+    def on_close(self) -> None:
+        self._cancel_deadline()
+        if self.subscriber is not None:
+            self.subscriber.detach()
+        self.connections.discard(self)
+
+    def _cancel_deadline(self) -> None:
+        if self._deadline is not None:
+            tornado.ioloop.IOLoop.current().remove_timeout(self._deadline)
+            self._deadline = None
+
+    def _request_summary(self) -> str:
+        # Tornado's own log lines name the request: never with the ?token= in them.
+        return f"{self.request.method} {redact(self.request.uri or '')} ({self.request.remote_ip})"
+
+
+def _is_name_list(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def install_live_feed(ctx: AppContext) -> None:
+    """Give the context its hub, the commit publisher, and the /ws connections with their lifetime."""
+    settings = ctx.settings
+    ctx.hub = EventHub(replay_size=settings.ws_replay_size, queue_size=settings.ws_queue_size)
+    publisher = CommitPublisher(ctx.hub.publish)
+    ctx.extras["publisher"] = publisher  # cluster mode replaces publisher.sink, nothing else
+    ctx.db.on_commit(publisher)
+    connections = LiveFeedConnections(ctx.auth, ctx.hub, settings.ws_token_check_interval)
+    ctx.extras["live_feed"] = connections
+    ctx.extras.setdefault("starters", []).append(connections.start)
+    ctx.extras.setdefault("on_shutdown", []).append(connections.stop)
+    ctx.extras.setdefault("closers", []).append(connections.stop)

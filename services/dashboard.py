@@ -1,0 +1,94 @@
+"""The shop-floor dashboard's state: today's production, recent records, orders and stock, in SQL."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import ORDER_STATUSES, Order, Product, ProductionRecord
+from schemas.common import iso_utc
+from schemas.production import ProductionRecordSchema
+
+RECENT_LIMIT = 20
+# Low stock first, then by name: a wall screen shows the products that need attention.
+STOCK_LIMIT = 200
+
+_record_schema = ProductionRecordSchema()
+
+
+async def dashboard_state(session: AsyncSession, *, today: date, now: datetime,
+                          last_event_id: int) -> dict[str, Any]:
+    """Everything the dashboard shows, as of `last_event_id` (read before these queries run)."""
+    return {
+        "date": today.isoformat(),
+        "generated_at": iso_utc(now),
+        "last_event_id": last_event_id,
+        "production_today": {
+            "by_product": await production_by_product(session, today),
+            "by_line": await production_by_line(session, today),
+        },
+        "recent_production": await recent_production(session),
+        "orders_by_status": await orders_by_status(session),
+        "stock": await stock_levels(session),
+    }
+
+
+def _totals() -> tuple[Any, Any]:
+    produced = func.coalesce(func.sum(ProductionRecord.quantity_produced), 0)
+    defective = func.coalesce(func.sum(ProductionRecord.quantity_defective), 0)
+    return produced.label("produced"), defective.label("defective")
+
+
+def _counts(row: Any) -> dict[str, int]:
+    produced, defective = int(row.produced), int(row.defective)
+    return {"produced": produced, "defective": defective, "good": produced - defective}
+
+
+async def production_by_product(session: AsyncSession, day: date) -> list[dict[str, Any]]:
+    produced, defective = _totals()
+    rows = await session.execute(
+        select(ProductionRecord.product_id, Product.name, produced, defective)
+        .join(Product, Product.id == ProductionRecord.product_id)
+        .where(ProductionRecord.date_produced == day)
+        .group_by(ProductionRecord.product_id, Product.name)
+        .order_by(produced.desc(), ProductionRecord.product_id)
+    )
+    return [{"product_id": row.product_id, "product_name": row.name, **_counts(row)} for row in rows]
+
+
+async def production_by_line(session: AsyncSession, day: date) -> list[dict[str, Any]]:
+    produced, defective = _totals()
+    rows = await session.execute(
+        select(ProductionRecord.line, produced, defective)
+        .where(ProductionRecord.date_produced == day)
+        .group_by(ProductionRecord.line)
+        .order_by(produced.desc(), ProductionRecord.line)
+    )
+    return [{"line": row.line, **_counts(row)} for row in rows]
+
+
+async def recent_production(session: AsyncSession) -> list[dict[str, Any]]:
+    """The newest production records, as `GET /production/{id}` returns them."""
+    records = await session.scalars(
+        select(ProductionRecord).order_by(ProductionRecord.id.desc()).limit(RECENT_LIMIT))
+    return [_record_schema.dump(record) for record in records]
+
+
+async def orders_by_status(session: AsyncSession) -> dict[str, int]:
+    counts = dict((await session.execute(
+        select(Order.status, func.count(Order.id)).group_by(Order.status))).all())
+    return {status: int(counts.get(status, 0)) for status in ORDER_STATUSES}
+
+
+async def stock_levels(session: AsyncSession) -> list[dict[str, Any]]:
+    low = Product.stock_quantity <= Product.reorder_level
+    rows = await session.execute(
+        select(Product.id, Product.sku, Product.name, Product.stock_quantity, Product.reorder_level)
+        .order_by(case((low, 0), else_=1), Product.name, Product.id)
+        .limit(STOCK_LIMIT)
+    )
+    return [{"id": row.id, "sku": row.sku, "name": row.name, "stock_quantity": row.stock_quantity,
+             "reorder_level": row.reorder_level, "low": row.stock_quantity <= row.reorder_level}
+            for row in rows]

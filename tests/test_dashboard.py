@@ -1,0 +1,136 @@
+"""/dashboard (the wall-screen page) and /dashboard/state (what it shows), through the real server."""
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from handlers.dashboard import DASHBOARD_CSP
+
+TODAY = datetime.now(UTC).date()
+STATUSES = ["pending", "confirmed", "in_production", "shipped", "delivered", "cancelled"]
+
+
+async def record(api, product, employee, day=TODAY, **fields):
+    body = {"product_id": product["id"], "employee_id": employee["id"], "quantity_produced": 10,
+            "date_produced": day.isoformat(), **fields}
+    response = await api.post("/production", body, role="user")
+    assert response.status == 201, response
+    return response.json
+
+
+async def state(api, **kw):
+    response = await api.get("/dashboard/state", **kw)
+    assert response.status == 200, response
+    return response.json
+
+
+async def test_the_page_is_public_html_with_a_strict_csp(api):
+    response = await api.get("/dashboard")
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "text/html; charset=UTF-8"
+    assert response.headers["Content-Security-Policy"] == DASHBOARD_CSP
+    for directive in ("default-src 'self'", "script-src 'self'", "frame-ancestors 'none'"):
+        assert directive in DASHBOARD_CSP
+    assert "'unsafe-inline'" not in DASHBOARD_CSP and "http" not in DASHBOARD_CSP
+    page = response.body.decode()
+    assert '<script src="/static/dashboard.js" defer></script>' in page
+    assert 'id="units-today-total"' in page
+    for asset, kind in (("/static/dashboard.js", "javascript"), ("/static/dashboard.css", "text/css")):
+        served = await api.get(asset)
+        assert served.status == 200 and kind in served.headers["Content-Type"], asset
+
+
+async def test_state_needs_a_token(api):
+    response = await api.get("/dashboard/state")
+    assert response.status == 401
+    assert response.headers["Content-Type"] == "application/problem+json"
+
+
+async def test_an_empty_factory(api):
+    body = await state(api, role="user")
+    assert set(body) == {"date", "generated_at", "last_event_id", "production_today", "recent_production",
+                         "orders_by_status", "stock"}
+    assert body["date"] == TODAY.isoformat()
+    assert body["generated_at"].endswith("Z")
+    assert body["production_today"] == {"by_product": [], "by_line": []}
+    assert body["recent_production"] == []
+    assert body["orders_by_status"] == dict.fromkeys(STATUSES, 0)
+    assert body["stock"] == []
+
+
+async def test_todays_totals_per_product_and_line(api, make):
+    widget = await make.product(name="Widget")
+    gadget = await make.product(name="Gadget")
+    employee = await make.employee()
+    await record(api, widget, employee, quantity_produced=10, quantity_defective=2, line="L1")
+    await record(api, widget, employee, quantity_produced=5, line="L2")
+    await record(api, gadget, employee, quantity_produced=7, quantity_defective=1, line="L1")
+    await record(api, gadget, employee, quantity_produced=4)  # no line
+    await record(api, gadget, employee, day=TODAY - timedelta(days=1), quantity_produced=99, line="L1")
+
+    today = (await state(api, role="user"))["production_today"]
+    assert today["by_product"] == [
+        {"product_id": widget["id"], "product_name": "Widget", "produced": 15, "defective": 2, "good": 13},
+        {"product_id": gadget["id"], "product_name": "Gadget", "produced": 11, "defective": 1, "good": 10},
+    ]
+    assert sorted(today["by_line"], key=lambda row: row["line"] or "") == [
+        {"line": None, "produced": 4, "defective": 0, "good": 4},
+        {"line": "L1", "produced": 17, "defective": 3, "good": 14},
+        {"line": "L2", "produced": 5, "defective": 0, "good": 5},
+    ]
+
+
+async def test_recent_production_is_the_newest_twenty_as_the_api_returns_them(api, make):
+    product, employee = await make.product(), await make.employee()
+    created = [await record(api, product, employee, quantity_produced=n + 1) for n in range(22)]
+    recent = (await state(api, role="user"))["recent_production"]
+    assert [row["id"] for row in recent] == [row["id"] for row in reversed(created)][:20]
+    assert recent[0] == (await api.get(f"/production/{created[-1]['id']}", role="user")).json
+
+
+async def test_orders_by_status_counts_every_status(api, make):
+    product, customer = await make.product(stock_quantity=10), await make.customer()
+    ids = []
+    for _ in range(4):
+        order = await api.create("orders", {"customer_id": customer["id"],
+                                            "items": [{"product_id": product["id"], "quantity": 1}]})
+        ids.append(order["id"])
+    for order_id, status in ((ids[0], "confirmed"), (ids[1], "cancelled")):
+        assert (await api.patch(f"/orders/{order_id}", {"status": status}, role="admin")).status == 200
+    counts = (await state(api, role="user"))["orders_by_status"]
+    assert counts == {**dict.fromkeys(STATUSES, 0), "pending": 2, "confirmed": 1, "cancelled": 1}
+
+
+async def test_stock_lists_low_products_first(api, make):
+    plenty = await make.product(name="Axle", stock_quantity=50, reorder_level=10)
+    at_level = await make.product(name="Bolt", stock_quantity=10, reorder_level=10)
+    below = await make.product(name="Cog", stock_quantity=2, reorder_level=10)
+    stock = (await state(api, role="user"))["stock"]
+    assert [(row["id"], row["low"]) for row in stock] == [
+        (at_level["id"], True), (below["id"], True), (plenty["id"], False)]
+    assert stock[0] == {"id": at_level["id"], "sku": at_level["sku"], "name": "Bolt", "stock_quantity": 10,
+                        "reorder_level": 10, "low": True}
+
+
+async def test_last_event_id_is_where_the_live_feed_follows_on(api, make):
+    before = (await state(api, role="user"))["last_event_id"]
+    product, employee = await make.product(), await make.employee()
+    await record(api, product, employee)  # stock.changed + production.recorded
+    assert (await state(api, role="user"))["last_event_id"] == before + 2
+
+
+async def test_a_display_token_reads_the_dashboard_and_nothing_else(api):
+    minted = await api.post("/auth/display-tokens", {"label": "Hall 3"}, role="admin")
+    token = minted.json["token"]
+    assert (await state(api, token=token))["date"] == TODAY.isoformat()
+    refused = await api.get("/products", token=token)
+    assert refused.status == 403
+    assert "display token" in refused.json["detail"]
+    assert (await api.delete(f"/auth/display-tokens/{minted.json['id']}", role="admin")).status == 204
+    assert (await api.get("/dashboard/state", token=token)).status == 401
+
+
+@pytest.mark.parametrize("role", ["user", "admin", "super_admin"])
+async def test_every_role_reads_the_state(api, role):
+    assert (await state(api, role=role))["orders_by_status"]["pending"] == 0

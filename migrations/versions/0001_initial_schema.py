@@ -182,44 +182,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('stock_movements', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_stock_movements_production_record_id'))
-        batch_op.drop_index(batch_op.f('ix_stock_movements_product_id'))
-        batch_op.drop_index(batch_op.f('ix_stock_movements_order_id'))
-
-    op.drop_table('stock_movements')
-    with op.batch_alter_table('order_items', schema=None) as batch_op:
-        batch_op.drop_index('ix_order_items_product_id_order_id')
-        batch_op.drop_index(batch_op.f('ix_order_items_order_id'))
-
-    op.drop_table('order_items')
-    with op.batch_alter_table('production_records', schema=None) as batch_op:
-        batch_op.drop_index('ix_production_records_product_id_date_produced')
-        batch_op.drop_index('ix_production_records_line_date_produced')
-        batch_op.drop_index('ix_production_records_employee_id_date_produced')
-        batch_op.drop_index('ix_production_records_date_produced_product_id')
-
-    op.drop_table('production_records')
-    with op.batch_alter_table('orders', schema=None) as batch_op:
-        batch_op.drop_index('ix_orders_status_created_at')
-        batch_op.drop_index('ix_orders_customer_id_created_at')
-        batch_op.drop_index('ix_orders_created_at_status')
-
-    op.drop_table('orders')
-    with op.batch_alter_table('auth_sessions', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_auth_sessions_user_id'))
-
-    op.drop_table('auth_sessions')
-    op.drop_table('users')
-    with op.batch_alter_table('products', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_products_name'))
-
-    op.drop_table('products')
-    with op.batch_alter_table('employees', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_employees_name'))
-
-    op.drop_table('employees')
-    with op.batch_alter_table('customers', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_customers_name'))
-
-    op.drop_table('customers')
+    # Dropping a table drops its indexes; dropping them first fails on MariaDB (error 1553) where
+    # an index backs a foreign key.
+    for table in ('stock_movements', 'order_items', 'production_records', 'orders', 'auth_sessions',
+                  'users', 'products', 'employees', 'customers'):
+        op.drop_table(table)

@@ -1,6 +1,7 @@
 """Settings read once from the environment, with an embedded SQLite fallback."""
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import stat
@@ -78,9 +79,11 @@ class Settings:
         elif len(secret.encode()) < MIN_SECRET_BYTES:
             raise ConfigError(f"FACTORY_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
         try:
-            cache_ttl = float(env.get("FACTORY_CACHE_TTL", "30"))
+            cache_ttl = float(env.get("FACTORY_CACHE_TTL") or "30")
         except ValueError:
             raise ConfigError("FACTORY_CACHE_TTL must be a number of seconds") from None
+        if not math.isfinite(cache_ttl):  # "nan" and "inf" parse as floats
+            raise ConfigError("FACTORY_CACHE_TTL must be a number of seconds")
         if cache_ttl < 0:
             raise ConfigError("FACTORY_CACHE_TTL must not be negative")
         rate_limits = env.get("FACTORY_RATE_LIMITS") or DEFAULT_RATE_LIMITS

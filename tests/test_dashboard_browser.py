@@ -1,0 +1,85 @@
+"""/dashboard in headless Debian Chromium: sign in, watch production arrive live, resume after a drop."""
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+import pytest
+from playwright.async_api import async_playwright, expect
+
+from tests.conftest import PASSWORDS, skip_unless_available
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+# How long the page may take to show something; a guard against a hang, not a speed assertion.
+WAIT_MS = 15_000
+
+
+@pytest.fixture
+def browser(io_loop, base_url):
+    """Chromium on the test's own loop (the async API), so the server in that loop keeps serving."""
+    skip_unless_available(os.path.exists(CHROMIUM), f"browser tests need Debian's chromium at {CHROMIUM}")
+
+    async def launch():
+        playwright = await async_playwright().start()
+        return playwright, await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+    playwright, browser = io_loop.run_sync(launch)
+    expect.set_options(timeout=WAIT_MS)
+    yield browser
+    io_loop.run_sync(browser.close)
+    io_loop.run_sync(playwright.stop)
+
+
+async def record(api, product, employee, produced, defective=0, line="L1"):
+    response = await api.post("/production", {
+        "product_id": product["id"], "employee_id": employee["id"], "quantity_produced": produced,
+        "quantity_defective": defective, "date_produced": datetime.now(UTC).date().isoformat(),
+        "line": line}, role="user")
+    assert response.status == 201, response
+    return response.json
+
+
+async def test_signed_in_screen_shows_production_as_it_is_recorded_and_after_a_drop(
+        browser, base_url, api, make, app):
+    product, employee = await make.product(name="Gearbox", reorder_level=5), await make.employee()
+    page = await browser.new_page()
+    await page.goto(f"{base_url}/dashboard")
+    await expect(page.locator("#connection-state")).to_have_attribute("data-state", "signed-out")
+    await page.fill("#username", "test_user")
+    await page.fill("#password", PASSWORDS["user"])
+    await page.click("#signin-submit")
+    await expect(page.locator("#connection-state")).to_have_attribute("data-state", "live")
+    await expect(page.locator("#units-today-total")).to_have_text("0")
+
+    first = await record(api, product, employee, produced=12, defective=2)
+    await expect(page.locator("#units-today-total")).to_have_text("10")
+    await expect(page.locator(f'#by-product tr[data-product-id="{product["id"]}"]')).to_have_attribute(
+        "data-good", "10")
+    await expect(page.locator(f'#latest-events li[data-record-id="{first["id"]}"]')).to_have_count(1)
+    await expect(page.locator(f'#stock tr[data-product-id="{product["id"]}"]')).to_have_attribute(
+        "data-low", "false")
+
+    # The server drops every link; the page reconnects by itself and resumes with `since`.
+    app.ctx.extras["live_feed"].close_all(1012, "restarting")
+    second = await record(api, product, employee, produced=5)
+    await expect(page.locator("#units-today-total")).to_have_text("15")
+    await expect(page.locator(f'#latest-events li[data-record-id="{second["id"]}"]')).to_have_count(1)
+    await expect(page.locator("#connection-state")).to_have_attribute("data-state", "live")
+    last_id = (await api.get("/dashboard/state", role="user")).json["last_event_id"]
+    await expect(page.locator("body")).to_have_attribute("data-last-event-id", str(last_id))
+
+
+async def test_a_wall_screen_signs_in_with_a_display_token(browser, base_url, api, make):
+    page = await browser.new_page()
+    minted = await api.post("/auth/display-tokens", {"label": "Hall 3"}, role="admin")
+    product, employee = await make.product(), await make.employee()
+    await record(api, product, employee, produced=7)
+    await page.goto(f"{base_url}/dashboard")
+    await page.fill("#display-token", minted.json["token"])
+    await page.click("#display-token-submit")
+    await expect(page.locator("#connection-state")).to_have_attribute("data-state", "live")
+    await expect(page.locator("#units-today-total")).to_have_text("7")
+    await record(api, product, employee, produced=3)
+    await expect(page.locator("#units-today-total")).to_have_text("10")

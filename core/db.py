@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,14 +14,12 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
+from core.dbguard import DatabaseGuard, DatabaseUnavailable
+
 log = logging.getLogger("factory.db")
 
 DOWN_ERRORS = (OperationalError, InterfaceError, PoolTimeoutError, ConnectionError, OSError,
-               asyncio.TimeoutError)
-
-
-class DatabaseUnavailable(Exception):
-    """The database did not answer; requests get 503 until it is back."""
+               asyncio.TimeoutError, DatabaseUnavailable)
 
 
 @dataclass
@@ -64,7 +62,14 @@ class Database:
     def __init__(self, url: str, *, timeout: float = 2.0, echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        self.engine: AsyncEngine = create_async_engine(url, echo=echo, **_engine_options(url, timeout))
+        options = _engine_options(url, timeout)
+        # A networked database can vanish mid-query: the guard turns that into fast 503s (core/dbguard.py).
+        self.guard = None if self.is_sqlite else DatabaseGuard(url, timeout)
+        if self.guard is not None:
+            options["connect_args"] = self.guard.connect_args(options.get("connect_args", {}))
+        self.engine: AsyncEngine = create_async_engine(url, echo=echo, **options)
+        if self.guard is not None:
+            self.guard.attach(self.engine)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
@@ -76,8 +81,19 @@ class Database:
     def on_commit(self, listener: CommitListener) -> None:
         self._listeners.append(listener)
 
-    def session(self) -> AsyncSession:
-        return self.sessionmaker()
+    @property
+    def available(self) -> bool:
+        """False during a detected outage (requests get 503 without waiting)."""
+        return self.guard is None or self.guard.available
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A read session: `async with db.session() as session`."""
+        async with self._guarded(), self.sessionmaker() as session:
+            yield session
+
+    def _guarded(self) -> AbstractAsyncContextManager[None]:
+        return self.guard.operation() if self.guard is not None else nullcontext()
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[UnitOfWork]:
@@ -85,7 +101,7 @@ class Database:
         if self._write_lock is not None:
             await self._write_lock.acquire()
         try:
-            async with self.sessionmaker() as session:
+            async with self._guarded(), self.sessionmaker() as session:
                 event.listen(session.sync_session, "after_flush", _record_flushed_tables)
                 uow = UnitOfWork(session)
                 async with session.begin():
@@ -107,13 +123,15 @@ class Database:
 
     async def ping(self) -> bool:
         try:
-            async with self.engine.connect() as conn:
+            async with self._guarded(), self.engine.connect() as conn:
                 await asyncio.wait_for(conn.execute(text("SELECT 1")), self.timeout)
             return True
         except Exception:
             return False
 
     async def dispose(self) -> None:
+        if self.guard is not None:
+            await self.guard.close()
         await self.engine.dispose()
 
 

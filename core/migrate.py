@@ -1,6 +1,7 @@
 """Schema migrations: alembic, driven from code so the server and tests need no ini file."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -40,6 +41,14 @@ def head_revision() -> str:
 
 
 async def current_revision(connection: AsyncConnection) -> str | None:
-    return await connection.run_sync(
-        lambda sync: MigrationContext.configure(sync).get_current_revision()
-    )
+    def read(sync_connection) -> str | None:
+        # Only reading: keep alembic's "Context impl ..." INFO lines off the operator's terminal.
+        chatty = logging.getLogger("alembic.runtime.migration")
+        level = chatty.level
+        chatty.setLevel(logging.WARNING)
+        try:
+            return MigrationContext.configure(sync_connection).get_current_revision()
+        finally:
+            chatty.setLevel(level)
+
+    return await connection.run_sync(read)

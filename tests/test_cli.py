@@ -1,0 +1,317 @@
+"""`python server.py` as an operator runs it (DESIGN §3): serve, migrate, create-user, and the log."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from core.logs import LOG_FILE
+from tests.conftest import MYSQL_URL, skip_unless_available
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER = ROOT / "server.py"
+STARTUP_DEADLINE = 60.0  # generous: the machine is shared; nothing here measures speed
+PASSWORD_LINE = re.compile(r"Created super_admin 'admin' with password: (\S+)")
+ACCESS_LINE = re.compile(r"factory\.access (?P<method>[A-Z]+) (?P<path>\S+) (?P<status>\d{3}) "
+                         r"(?P<ms>\d+(?:\.\d+)?)ms user=(?P<user>\S+) rid=(?P<rid>\S+)")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def clean_env(workdir: Path, **extra: str) -> dict[str, str]:
+    """The parent's environment without any FACTORY_* setting, plus the test's own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACTORY_")}
+    env.update({"FACTORY_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'factory.db'}",
+                "FACTORY_LOG_DIR": str(workdir / "logs"), "PYTHONUNBUFFERED": "1", **extra})
+    return env
+
+
+def run_cli(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SERVER), *args], cwd=workdir, env=env or clean_env(workdir),
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+
+
+class ServerProcess:
+    """`python server.py --port N` in a temporary working directory; stopped with SIGTERM."""
+
+    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self.proc = subprocess.Popen([sys.executable, str(SERVER), "--port", str(self.port)], cwd=workdir,
+                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     stdin=subprocess.DEVNULL)
+        for stream, sink in ((self.proc.stdout, self.stdout), (self.proc.stderr, self.stderr)):
+            threading.Thread(target=lambda s=stream, k=sink: k.extend(iter(s.readline, "")),
+                             daemon=True).start()
+
+    def wait_until_serving(self) -> None:
+        deadline = time.monotonic() + STARTUP_DEADLINE
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited with {self.proc.returncode}: {''.join(self.stderr)}")
+            try:
+                if self.request("GET", "/healthz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"server did not answer /healthz: {''.join(self.stderr)[-2000:]}")
+
+    def request(self, method: str, path: str, body: object = None,
+                headers: dict[str, str] | None = None) -> tuple[int, Any, object]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json", **(headers or {})})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                status, head, raw = response.status, response.headers, response.read()
+        except urllib.error.HTTPError as error:
+            status, head, raw = error.code, error.headers, error.read()
+        return status, head, json.loads(raw) if raw else None
+
+    def login(self, username: str, password: str) -> tuple[int, object]:
+        status, _, body = self.request("POST", "/auth/login", {"username": username, "password": password})
+        return status, body
+
+    def me(self, access_token: str) -> tuple[int, object]:
+        status, _, body = self.request("GET", "/auth/me", headers={"Authorization": f"Bearer {access_token}"})
+        return status, body
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def generated_password(self) -> str | None:
+        found = [PASSWORD_LINE.search(line) for line in self.stdout]
+        passwords = [m.group(1) for m in found if m]
+        assert len(passwords) <= 1
+        return passwords[0] if passwords else None
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    return tmp_path
+
+
+@pytest.fixture
+def start_server(workdir):
+    started: list[ServerProcess] = []
+
+    def start(env: dict[str, str] | None = None) -> ServerProcess:
+        server = ServerProcess(workdir, env or clean_env(workdir))
+        started.append(server)
+        server.wait_until_serving()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def access_lines(workdir: Path) -> list[re.Match]:
+    log = workdir / "logs" / LOG_FILE
+    return [m for m in map(ACCESS_LINE.search, log.read_text().splitlines()) if m]
+
+
+# -- serve ------------------------------------------------------------------------------------
+
+def test_first_start_migrates_creates_admin_and_serves(workdir, start_server):
+    server = start_server()
+    password = server.generated_password()
+    assert password, f"no generated password on stdout: {server.stdout}"
+    assert (workdir / "factory.db").exists()
+    secret = workdir / ".jwt_secret"
+    assert secret.exists() and oct(secret.stat().st_mode & 0o777) == "0o600"
+
+    status, _, body = server.request("GET", "/healthz")
+    assert (status, body) == (200, {"status": "ok"})
+    status, _, body = server.request("GET", "/readyz")
+    assert status == 200 and body["ready"] is True
+    status, pair = server.login("admin", password)
+    assert status == 200
+    status, me = server.me(pair["access_token"])
+    assert status == 200 and me["username"] == "admin" and me["role"] == "super_admin"
+    assert server.stop() == 0
+
+    # The second start finds its users and its key: no new password, old tokens still valid.
+    again = start_server()
+    assert again.generated_password() is None
+    assert again.me(pair["access_token"])[0] == 200
+    assert again.stop() == 0
+
+
+def test_admin_password_from_the_environment(workdir, start_server):
+    server = start_server(clean_env(workdir, FACTORY_ADMIN_PASSWORD="chosen-admin-pass-1"))
+    assert server.generated_password() is None
+    assert "chosen-admin-pass-1" not in "".join(server.stdout + server.stderr)
+    status, _, _ = server.request("POST", "/login", {"username": "admin", "password": "chosen-admin-pass-1"})
+    assert status == 200
+
+
+def test_access_log_has_one_line_per_request_and_no_secrets(workdir, start_server):
+    server = start_server(clean_env(workdir, FACTORY_ADMIN_PASSWORD="chosen-admin-pass-1"))
+    status, pair = server.login("admin", "chosen-admin-pass-1")
+    assert status == 200
+    bearer = {"Authorization": f"Bearer {pair['access_token']}"}
+    assert server.login("admin", "wrong-password-9")[0] == 401
+    sent = [
+        ("GET", "/products", bearer, 200),
+        ("GET", "/products?per_page=5", {**bearer, "X-Request-ID": "cli-trace-7"}, 200),
+        ("GET", "/missing", {"X-Request-ID": "cli-missing-1"}, 404),
+        ("GET", "/employees", {}, 401),
+        ("POST", "/auth/refresh", {}, 200),
+        ("GET", f"/ws?token={pair['access_token']}", {}, 400),  # no upgrade: still logged, redacted
+    ]
+    answers = []
+    for method, path, headers, expected in sent:
+        body = {"refresh_token": pair["refresh_token"]} if path == "/auth/refresh" else None
+        status, head, answer = server.request(method, path, body, headers)
+        assert status == expected, (path, answer)
+        answers.append((head, answer))
+    server.stop()  # flushes and closes the log
+
+    # Everything but the start-up probes of wait_until_serving, in order.
+    lines = [m for m in access_lines(workdir) if m["path"] != "/healthz"]
+    assert len(lines) == 2 + len(sent), [m.group(0) for m in lines]
+    for line, (method, path, _, status), (head, _) in zip(lines[2:], sent, answers, strict=True):
+        assert line["method"] == method
+        assert line["path"] == path.split("?token=")[0] + ("?token=[redacted]" if "?token=" in path else "")
+        assert int(line["status"]) == status
+        assert float(line["ms"]) >= 0
+        assert line["rid"] == head["X-Request-ID"]
+    assert [m["user"] for m in lines[2:4]] == ["admin", "admin"]
+    assert lines[4]["rid"] == "cli-missing-1" and lines[3]["rid"] == "cli-trace-7"
+    assert lines[5]["user"] == "-"
+
+    log = (workdir / "logs" / LOG_FILE).read_text()
+    refreshed = answers[4][1]
+    for secret in ("chosen-admin-pass-1", "wrong-password-9", pair["access_token"], pair["refresh_token"],
+                   refreshed["access_token"], refreshed["refresh_token"]):
+        assert secret not in log
+        assert secret.split(".")[-1] not in log  # not even a token's signature
+
+
+# -- migrate and create-user ------------------------------------------------------------------
+
+def test_migrate_subcommand(workdir):
+    first = run_cli(workdir, "migrate")
+    assert first.returncode == 0, first.stderr
+    assert re.search(r"revision \w+", first.stdout)
+    assert (workdir / "factory.db").exists()
+    again = run_cli(workdir, "migrate")
+    assert again.returncode == 0
+    assert again.stdout == first.stdout
+
+
+def test_create_user_then_sign_in(workdir, start_server):
+    created = run_cli(workdir, "create-user", "alice", "--role", "admin", "--password", "alice-pass-123")
+    assert created.returncode == 0, created.stderr
+    assert "alice" in created.stdout
+    assert "alice-pass-123" not in created.stdout + created.stderr
+    bob_env = clean_env(workdir, FACTORY_NEW_USER_PASSWORD="bob-pass-1234")
+    from_env = run_cli(workdir, "create-user", "bob", env=bob_env)
+    assert from_env.returncode == 0, from_env.stderr
+
+    duplicate = run_cli(workdir, "create-user", "alice", "--password", "another-pass-1")
+    assert duplicate.returncode != 0
+    assert "username" in duplicate.stderr
+    for bad in (["create-user", "x", "--password", "long-enough-1"],
+                ["create-user", "carol", "--password", "short"],
+                ["create-user", "dave", "--role", "boss", "--password", "long-enough-1"]):
+        refused = run_cli(workdir, *bad)
+        assert refused.returncode != 0, bad
+        assert "Traceback" not in refused.stderr
+
+    server = start_server(clean_env(workdir, FACTORY_ADMIN_PASSWORD="unused-admin-pass"))
+    # Users existed, so no admin was created on this first serve.
+    assert server.login("admin", "unused-admin-pass")[0] == 401
+    status, pair = server.login("alice", "alice-pass-123")
+    assert status == 200
+    assert server.me(pair["access_token"])[1]["role"] == "admin"
+    assert server.login("bob", "bob-pass-1234")[0] == 200
+
+
+def test_bad_configuration_is_a_one_line_error(workdir):
+    result = run_cli(workdir, "migrate", env=clean_env(workdir, FACTORY_ENV="production"))
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "FACTORY_JWT_SECRET" in lines[0]
+
+
+# -- MariaDB: serving refuses an un-migrated database -----------------------------------------
+
+@pytest.fixture
+def empty_mariadb():
+    skip_unless_available(bool(MYSQL_URL), "MariaDB tests need FACTORY_TEST_MYSQL_URL")
+    base = make_url(MYSQL_URL)
+    name = f"factory_cli_{uuid.uuid4().hex[:10]}"
+    server = base.set(database="").render_as_string(hide_password=False)
+
+    async def run(sql: str) -> None:
+        engine = create_async_engine(server)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text(sql))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(run(f"DROP DATABASE IF EXISTS `{name}`"))
+
+
+def test_mariadb_serve_refuses_an_unmigrated_database_until_migrate(workdir, empty_mariadb, start_server):
+    env = clean_env(workdir, FACTORY_DATABASE_URL=empty_mariadb, FACTORY_ADMIN_PASSWORD="maria-admin-pass")
+    refused = run_cli(workdir, "--port", str(free_port()), env=env)
+    assert refused.returncode != 0
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1, refused.stderr
+    assert "migrate" in lines[0]
+    assert "Traceback" not in refused.stderr
+
+    migrated = run_cli(workdir, "migrate", env=env)
+    assert migrated.returncode == 0, migrated.stderr
+    server = start_server(env)
+    assert server.login("admin", "maria-admin-pass")[0] == 200
+    assert server.stop() == 0
+
+
+def test_mariadb_unreachable_is_a_one_line_error(workdir):
+    skip_unless_available(bool(MYSQL_URL), "MariaDB tests need FACTORY_TEST_MYSQL_URL")
+    url = make_url(MYSQL_URL).set(port=free_port()).render_as_string(hide_password=False)
+    result = run_cli(workdir, "--port", str(free_port()), env=clean_env(workdir, FACTORY_DATABASE_URL=url))
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "FACTORY_DATABASE_URL" in lines[0]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +25,9 @@ class AuthService:
         self.db = db
         self.tokens = tokens
         self._principals: TTLCache = TTLCache(maxsize=50_000, ttl=principal_ttl)
+        # Token string → its verified claims: an HS256 check costs more than a cached GET. Only
+        # the signature check is skipped; expiry is checked here and revocation by the principal.
+        self._verified: TTLCache = TTLCache(maxsize=50_000, ttl=principal_ttl)
         db.on_commit(self._forget_on_change)
 
     def _forget_on_change(self, change: Change) -> None:
@@ -35,7 +39,10 @@ class AuthService:
         self._principals.clear()
 
     async def resolve(self, token: str) -> Principal:
-        claims = self.tokens.decode(token, typ=ACCESS_KINDS)
+        claims = self._verified.get(token)
+        if claims is None or claims["exp"] <= time.time():
+            claims = self.tokens.decode(token, typ=ACCESS_KINDS)  # raises on a bad or expired token
+            self._verified[token] = claims
         key = (claims["sid"], claims["sub"], claims["ver"], claims["typ"])
         principal = self._principals.get(key)
         if principal is None:

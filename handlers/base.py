@@ -1,12 +1,14 @@
 """BaseHandler: the one place that owns auth, roles, rate limits, JSON, caching and errors."""
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
+import os
 import re
+import secrets
 import traceback
-import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import urlencode
@@ -23,6 +25,22 @@ from core.security import TokenError, role_at_least
 
 log = logging.getLogger("factory.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
+_request_ids = itertools.count(1)
+_request_id_prefix = secrets.token_hex(6)
+
+
+def _new_id_prefix() -> None:
+    """A forked worker (--processes N) draws its own prefix, so ids stay unique across workers."""
+    global _request_id_prefix, _request_ids
+    _request_id_prefix, _request_ids = secrets.token_hex(6), itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_new_id_prefix)
+
+
+def new_request_id() -> str:
+    """A random per-process prefix and a counter: unique, and a tenth of what uuid4 costs."""
+    return f"{_request_id_prefix}{next(_request_ids):010x}"
 JSON_TYPE = "application/json; charset=UTF-8"
 PROBLEM_TYPE = "application/problem+json"
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -89,7 +107,7 @@ class BaseHandler(tornado.web.RequestHandler):
     def begin(self) -> None:
         """Name the request and answer CORS before anything can fail."""
         supplied = self.request.headers.get("X-Request-ID", "")
-        self.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        self.request_id = supplied if supplied and _REQUEST_ID.match(supplied) else new_request_id()
         self.keep_header("X-Request-ID", self.request_id)
         self.apply_cors()
 
@@ -274,7 +292,7 @@ class BaseHandler(tornado.web.RequestHandler):
             self.set_header(name, value)
         self.set_header("Content-Type", response.content_type)
         self.set_header("ETag", response.etag)
-        if self.check_etag_header():
+        if "If-None-Match" in self.request.headers and self.check_etag_header():
             self.set_status(304)
             self.finish()
             return

@@ -1,0 +1,213 @@
+"""Shared bench helpers: server subprocesses on a pinned core, and an HTTP load generator in another.
+
+The load comes from wrk (Debian's `wrk` package) when it is installed, else from the asyncio
+generator below (`python bench/common.py load …`), which runs in its own process with a pool of
+keep-alive connections. Either way the generator and the server under test never share a process,
+and with `cpu=` they sit on different cores, so one number is one server process's throughput.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """One load run against one URL."""
+
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int  # non-2xx/3xx answers and socket errors
+
+
+# -- servers ------------------------------------------------------------------------------------
+
+class ServerProcess:
+    """A child process that binds a free port on 127.0.0.1 and prints `PORT <n>` once it serves."""
+
+    def __init__(self, name: str, argv: list[str], *, cpu: int | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.name = name
+        preexec = (lambda: os.sched_setaffinity(0, {cpu})) if cpu is not None else None
+        self.process = subprocess.Popen([PYTHON, *argv], stdout=subprocess.PIPE, stderr=None, text=True,
+                                        cwd=ROOT, env={**os.environ, **(env or {})}, preexec_fn=preexec)
+        self.port = self._read_port()
+
+    def _read_port(self) -> int:
+        line = self.process.stdout.readline() if self.process.stdout else ""
+        match = re.fullmatch(r"PORT (\d+)\s*", line)
+        if match is None:
+            self.stop()
+            raise RuntimeError(f"{self.name} did not start (said {line!r})")
+        return int(match.group(1))
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server has used so far: its cost, whatever the neighbours do."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def announce_port(port: int) -> None:
+    """Tell the parent `ServerProcess` which port this child serves on."""
+    print(f"PORT {port}", flush=True)
+
+
+def pin_to(cpu: int | None) -> None:
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+
+
+# -- load ---------------------------------------------------------------------------------------
+
+def have_wrk() -> bool:
+    return shutil.which("wrk") is not None
+
+
+def run_load(url: str, *, connections: int, seconds: float, headers: dict[str, str],
+             tool: str = "auto", cpu: int | None = None) -> LoadResult:
+    """Drive `url` for `seconds` with `connections` keep-alive connections from another process."""
+    if tool == "auto":
+        tool = "wrk" if have_wrk() else "python"
+    if tool == "wrk":
+        return _run_wrk(url, connections=connections, seconds=seconds, headers=headers, cpu=cpu)
+    argv = [PYTHON, str(Path(__file__).resolve()), "load", url, "--connections", str(connections),
+            "--seconds", str(seconds)]
+    for name, value in headers.items():
+        argv += ["--header", f"{name}: {value}"]
+    if cpu is not None:
+        argv += ["--cpu", str(cpu)]
+    out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=seconds + 60).stdout
+    return LoadResult(**json.loads(out))
+
+
+def _run_wrk(url: str, *, connections: int, seconds: float, headers: dict[str, str],
+             cpu: int | None) -> LoadResult:
+    argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "10s"]
+    for name, value in headers.items():
+        argv += ["-H", f"{name}: {value}"]
+    argv.append(url)
+    if cpu is not None:
+        argv = ["taskset", "-c", str(cpu), *argv]
+    out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=seconds + 60).stdout
+    return parse_wrk(out)
+
+
+_WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _wrk_ms(text: str) -> float:
+    match = re.fullmatch(r"([0-9.]+)(us|ms|s)", text)
+    if match is None:
+        raise ValueError(f"unexpected wrk latency {text!r}")
+    return float(match.group(1)) * _WRK_UNITS[match.group(2)]
+
+
+def parse_wrk(out: str) -> LoadResult:
+    """Read requests, duration, rate, p50/p99 and errors from `wrk --latency` output."""
+    done = re.search(r"(\d+) requests in ([0-9.]+)(us|ms|s)", out)
+    rps = re.search(r"Requests/sec:\s+([0-9.]+)", out)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+    if not (done and rps and p50 and p99):
+        raise ValueError(f"cannot read wrk output:\n{out}")
+    errors = 0
+    if non_2xx := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        errors += int(non_2xx.group(1))
+    if sockets := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
+        errors += sum(int(n) for n in sockets.groups())
+    seconds = _wrk_ms(done.group(2) + done.group(3)) / 1000.0
+    return LoadResult(int(done.group(1)), seconds, float(rps.group(1)), _wrk_ms(p50.group(1)),
+                      _wrk_ms(p99.group(1)), errors)
+
+
+# -- the asyncio generator, for machines without wrk -------------------------------------------
+
+async def _connection(host: str, port: int, request: bytes, deadline: float,
+                      latencies: list[float], errors: list[int]) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            writer.write(request)
+            status_line = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            if length:
+                await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            if not status_line.startswith((b"HTTP/1.1 2", b"HTTP/1.1 3")):
+                errors[0] += 1
+    finally:
+        writer.close()
+
+
+async def generate_load(url: str, connections: int, seconds: float, headers: dict[str, str]) -> LoadResult:
+    parts = urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}",
+             *(f"{name}: {value}" for name, value in headers.items())]
+    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    latencies: list[float] = []
+    errors = [0]
+    started = time.perf_counter()
+    deadline = started + seconds
+    await asyncio.gather(*(_connection(parts.hostname or "127.0.0.1", parts.port or 80, request, deadline,
+                                       latencies, errors) for _ in range(connections)))
+    elapsed = time.perf_counter() - started
+    quantiles = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+    return LoadResult(len(latencies), elapsed, len(latencies) / elapsed, quantiles[49] * 1000,
+                      quantiles[98] * 1000, errors[0])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="asyncio HTTP/1.1 keep-alive load generator")
+    sub = parser.add_subparsers(dest="command", required=True)
+    load = sub.add_parser("load")
+    load.add_argument("url")
+    load.add_argument("--connections", type=int, default=32)
+    load.add_argument("--seconds", type=float, default=5.0)
+    load.add_argument("--header", action="append", default=[])
+    load.add_argument("--cpu", type=int)
+    args = parser.parse_args(argv)
+    pin_to(args.cpu)
+    headers = dict(h.split(": ", 1) for h in args.header)
+    result = asyncio.run(generate_load(args.url, args.connections, args.seconds, headers))
+    print(json.dumps(result.__dict__))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -77,6 +77,10 @@ def make_app(settings: Settings) -> FactoryApplication:
     ctx = build_context(settings)
     install_live_feed(ctx)
     install_metrics(ctx)
+    if settings.redis_url:  # cluster mode: nothing of it is imported without FACTORY_REDIS_URL
+        from core.cluster import install_cluster
+
+        install_cluster(ctx)
     app = FactoryApplication(
         build_routes(),
         ctx=ctx,

@@ -5,17 +5,21 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
+import shutil
 import signal
 import sys
+import tempfile
 
 import tornado.httpserver
 import tornado.netutil
-import tornado.process
 
 from core import migrate
 from core.app import bootstrap_admin, build_context, make_app
 from core.config import ConfigError, Settings
 from core.logs import setup_logging
+from core.metrics import MULTIPROC_ENV, use_multiprocess_dir
+from core.workers import cpu_count, run_workers
 
 log = logging.getLogger("factory.server")
 SHUTDOWN_GRACE = 10.0
@@ -80,11 +84,13 @@ async def run_server(settings: Settings, sockets: list, max_body: int) -> None:
         await starter()
     log.info("serving on %s", ", ".join(f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in sockets))
     await stop.wait()
-    log.info("shutting down")
+    log.info("shutting down: no new connections; finishing requests in flight")
     server.stop()
-    for closer in app.ctx.extras.get("on_shutdown", []):
+    for closer in app.ctx.extras.get("on_shutdown", []):  # live feed: close every WebSocket with 1001
         await closer()
-    try:
+    if not await app.drain(SHUTDOWN_GRACE):
+        log.warning("%d requests still running after %.0f s; closing anyway", app.in_flight, SHUTDOWN_GRACE)
+    try:  # what is left are idle keep-alive connections
         await asyncio.wait_for(server.close_all_connections(), SHUTDOWN_GRACE)
     except TimeoutError:
         log.warning("connections still open after %.0f s; closing anyway", SHUTDOWN_GRACE)
@@ -106,10 +112,22 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
             return 1
     asyncio.run(first_start(settings))
     sockets = tornado.netutil.bind_sockets(args.port, args.host)
-    if args.processes != 1:
-        tornado.process.fork_processes(args.processes)
-    asyncio.run(run_server(settings, sockets, max_body=16 * settings.max_body_bytes))
-    return 0
+
+    def serve_worker(worker_id: int = 0) -> int:
+        asyncio.run(run_server(settings, sockets, max_body=16 * settings.max_body_bytes))
+        return 0
+
+    if args.processes == 1:
+        return serve_worker()
+    metrics_dir = None
+    if not os.environ.get(MULTIPROC_ENV):  # workers' metrics meet in files here; /metrics sums them
+        metrics_dir = tempfile.mkdtemp(prefix="factory-metrics-")
+        use_multiprocess_dir(metrics_dir)
+    try:
+        return run_workers(args.processes if args.processes > 0 else cpu_count(), serve_worker)
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 async def create_user(settings: Settings, username: str, role: str, password: str) -> str | None:
@@ -149,7 +167,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"database is at revision {migrate.head_revision()}")
         return 0
     if command == "create-user":
-        import os
         password = args.password or os.environ.get("FACTORY_NEW_USER_PASSWORD") or getpass.getpass()
         if settings.is_sqlite:
             migrate.upgrade(settings.database_url)

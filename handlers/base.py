@@ -61,6 +61,9 @@ class BaseHandler(tornado.web.RequestHandler):
     allow_display: bool = False
     # Tables a cached GET reads: their writes invalidate it. Empty means never cached.
     cache_tags: tuple[str, ...] = ()
+    # Entries are shared by every caller of one role; a handler whose answer depends on who asks
+    # (not only on the role) sets this, and its entries are keyed by user as well.
+    cache_per_user: bool = False
     # OpenAPI per method (keys in core/openapi.py): {"POST": {"summary", "body", "responses", "errors"}}.
     docs: dict[str, dict[str, Any]] = {}
 
@@ -280,8 +283,9 @@ class BaseHandler(tornado.web.RequestHandler):
             # Query values are lists: make them tuples so the key hashes.
             query = tuple(sorted((name, tuple(values))
                                  for name, values in self.request.query_arguments.items()))
-            key = (self.principal.role if self.principal else None, self.request.path, query,
-                   self.request.headers.get("Accept", ""))
+            principal = self.principal
+            caller = principal and (principal.role, principal.user_id if self.cache_per_user else None)
+            key = (caller, self.request.path, query, self.request.headers.get("Accept", ""))
             response, hit = await cache.get_or_compute(key, tags, render)
         else:
             response, hit = await render(), False

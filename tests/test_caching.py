@@ -11,6 +11,7 @@ import jwt
 import pytest
 from sqlalchemy import event
 
+from handlers.base import BaseHandler
 from tests.conftest import PASSWORDS, SECRET, Api, Factory, FakeClock
 
 
@@ -153,6 +154,33 @@ async def test_a_cached_entry_is_never_served_to_a_role_below_the_route(
     response = await api.get(path, role=refused)
     assert response.status == 403
     assert "X-Cache" not in response.headers and b"items" not in response.body
+
+
+class CallerHandler(BaseHandler):
+    """A cached answer that depends on who asks, not only on the role."""
+
+    access = {"GET": "user"}
+    cache_tags = ("users",)
+    cache_per_user = True
+
+    async def get(self) -> None:
+        await self.send_cached(self.caller)
+
+    async def caller(self) -> dict[str, Any]:
+        return {"username": self.principal.username}
+
+
+async def test_a_per_user_answer_is_cached_per_user(app: Any, api: Api) -> None:
+    app.wildcard_router.add_rules([(r"/test/caller", CallerHandler)])
+    second = await api.create("users", {"username": "second_user", "password": "second-pass-1",
+                                        "role": "user"}, role="super_admin")
+    login = await api.login(second["username"], "second-pass-1")
+    other_token = login.json["access_token"]
+    mine = [await api.get("/test/caller", role="user") for _ in range(2)]
+    theirs = [await api.get("/test/caller", token=other_token) for _ in range(2)]
+    assert [r.json["username"] for r in mine] == ["test_user", "test_user"]
+    assert [r.json["username"] for r in theirs] == ["second_user", "second_user"]
+    assert [r.headers["X-Cache"] for r in mine + theirs] == ["miss", "hit", "miss", "hit"]
 
 
 def forged_token(**claims: Any) -> str:

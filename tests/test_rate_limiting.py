@@ -237,6 +237,7 @@ async def test_idle_buckets_expire(app: Any, api: Api, clock: FakeClock) -> None
     for _ in range(3):
         await api.get("/products", headers=from_client("198.51.100.0"))
     clock.advance(61)
+    assert limiter.bucket_count == 0  # all idle a whole window: forgotten
     back = await api.get("/products", headers=from_client("198.51.100.0"))
     assert back.status == 401
     assert back.headers["RateLimit"] == '"read";r=2;t=20'  # a forgotten bucket comes back full

@@ -92,7 +92,7 @@ class Cluster:
         if was_available or not self._warned:
             self._warned = True
             log.warning("Redis unavailable (%s): live events, cache invalidation and rate limits are "
-                        "local to this process until it is back", _describe(reason))
+                        "local to node %s until it is back", _describe(reason), self.node[:8])
         for task in self._runs:
             task.cancel()
         self._runs = []
@@ -139,7 +139,7 @@ class Cluster:
         loop = asyncio.get_running_loop()
         self._runs = [loop.create_task(self._follow(member)) for member in self.members]
         if self._warned:
-            log.warning("Redis is back: cluster mode resumed")
+            log.warning("Redis is back: node %s resumed cluster mode", self.node[:8])
             self._warned = False
         else:
             log.info("cluster mode: joined through Redis as node %s", self.node[:8])

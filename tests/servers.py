@@ -115,8 +115,8 @@ class Feed:
         self.conn = conn
 
     @classmethod
-    async def open(cls, server: ServerProcess, token: str) -> Feed:
-        feed = cls(await tornado.websocket.websocket_connect(server.ws_url))
+    async def open(cls, ws_url: str, token: str) -> Feed:
+        feed = cls(await tornado.websocket.websocket_connect(ws_url))
         feed.send(type="auth", token=token)
         return feed
 

@@ -124,8 +124,8 @@ async def test_an_event_written_through_one_process_reaches_websockets_on_both(c
     a, b = await cluster.pair()
     api_a, api_b = await clients(a, b)
     gear = await product(api_a, "GEAR-1")
-    on_a = await Feed.open(a, await api_a.token("user"))
-    on_b = await Feed.open(b, await api_b.token("user"))
+    on_a = await Feed.open(a.ws_url, await api_a.token("user"))
+    on_b = await Feed.open(b.ws_url, await api_b.token("user"))
     await on_a.subscribe(TOPICS)
     await on_b.subscribe(TOPICS)
 
@@ -192,7 +192,7 @@ async def test_replay_after_reconnecting_to_the_other_process_has_no_gap(cluster
     gear = await product(api_a, "GEAR-9", stock=100)
     token = await api_a.token("user")
 
-    on_a = await Feed.open(a, token)
+    on_a = await Feed.open(a.ws_url, token)
     await on_a.subscribe(["inventory"])
     for n, api in enumerate((api_a, api_b, api_a)):
         await adjust(api, gear["id"], n + 1)
@@ -201,7 +201,7 @@ async def test_replay_after_reconnecting_to_the_other_process_has_no_gap(cluster
 
     for n, api in enumerate((api_b, api_a, api_b, api_b)):  # missed while away, written through both
         await adjust(api, gear["id"], -(n + 1))
-    on_b = await Feed.open(b, token)
+    on_b = await Feed.open(b.ws_url, token)
     reply = await on_b.subscribe(["inventory"], since=seen[-1]["id"])
     missed = await on_b.events(4)
     assert [e["data"]["delta"] for e in missed] == [-1, -2, -3, -4]
@@ -223,7 +223,8 @@ async def test_processes_flag_runs_workers_that_share_one_port_and_stop_on_sigte
     served = re.search(r'factory_http_requests_total\{method="GET",route="healthz",status="200"\} (\S+)',
                        metrics)
     assert served and float(served.group(1)) == 30, metrics[:2000]
-    feed = await Feed.open(server, (await api.login("admin", PASSWORDS["super_admin"])).json["access_token"])
+    token = (await api.login("admin", PASSWORDS["super_admin"])).json["access_token"]
+    feed = await Feed.open(server.ws_url, token)
     await feed.subscribe(TOPICS)
 
     server.terminate()

@@ -8,17 +8,26 @@ client hangs). The shared MariaDB and Redis are never touched.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import time
+import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import redis
+import tornado.httpserver
+import tornado.testing
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from core.app import make_app
 from models import Product
+from tests.conftest import PASSWORDS, REDIS_URL, Api, skip_unless_available
+from tests.servers import Feed, ServerProcess, server_env
 
 WAIT = 20.0  # guards against a hang only
 # DESIGN §8 / issue 8: during an outage a request is answered 503 within this many seconds.
@@ -55,6 +64,7 @@ class TcpProxy:
 
     def stop(self) -> None:
         self._run(self._shut())
+        self._run(self._cancel_relays())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
         self._loop.close()
@@ -73,6 +83,12 @@ class TcpProxy:
         for writer in list(self._writers):
             writer.transport.abort()
         self._writers.clear()
+
+    async def _cancel_relays(self) -> None:
+        relays = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in relays:
+            task.cancel()
+        await asyncio.gather(*relays, return_exceptions=True)
 
     async def _reopen(self) -> None:
         for writer in list(self._writers):
@@ -128,8 +144,39 @@ def db_proxy(direct_url: str) -> Any:
 
 
 @pytest.fixture
-def settings(settings: Any, db_proxy: TcpProxy, direct_url: str) -> Any:
-    return settings.with_(database_url=proxied(direct_url, db_proxy))
+def redis_proxy() -> Any:
+    skip_unless_available(bool(REDIS_URL), "Redis outage tests need FACTORY_TEST_REDIS_URL "
+                          "(e.g. redis://127.0.0.1:6379/15)")
+    url = urlsplit(REDIS_URL)
+    proxy = TcpProxy(url.hostname or "127.0.0.1", url.port or 6379).start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+def redis_prefix() -> Any:
+    prefix = f"factory-test-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def settings(settings: Any, request: pytest.FixtureRequest) -> Any:
+    """The app reaches MariaDB and/or Redis through the proxies the test asks for."""
+    changes: dict[str, Any] = {}
+    if "db_proxy" in request.fixturenames:
+        changes["database_url"] = proxied(request.getfixturevalue("direct_url"),
+                                          request.getfixturevalue("db_proxy"))
+    if "redis_proxy" in request.fixturenames:
+        proxy = request.getfixturevalue("redis_proxy")
+        database = urlsplit(REDIS_URL).path.strip("/") or "0"
+        changes.update(redis_url=f"redis://127.0.0.1:{proxy.port}/{database}",
+                       redis_prefix=request.getfixturevalue("redis_prefix"))
+    return settings.with_(**changes)
 
 
 @pytest.fixture
@@ -234,3 +281,136 @@ async def test_requests_during_outage_do_not_pile_up(api, db_proxy):
     db_proxy.restore()
     await wait_ready(api)
     assert (await api.get("/products?page=1", role="user")).status == 200
+
+
+# -- Redis ------------------------------------------------------------------------------------
+
+class InProcessNode:
+    """A second application on the same database and Redis prefix, served on its own port."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        sock, port = tornado.testing.bind_unused_port()
+        self.server = tornado.httpserver.HTTPServer(app)
+        self.server.add_sockets([sock])
+        self.base_url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}/ws"
+
+    @classmethod
+    async def start(cls, settings: Any) -> InProcessNode:
+        app = make_app(settings)
+        for starter in app.ctx.extras.get("starters", []):
+            await starter()
+        return cls(app)
+
+    async def stop(self) -> None:
+        self.server.stop()
+        await self.server.close_all_connections()
+        await self.app.close()
+
+
+async def stock_change(feed: Feed, delta: int) -> dict[str, Any]:
+    while True:
+        event = (await feed.events(1))[0]
+        if event["event"] == "stock.changed" and event["data"]["delta"] == delta:
+            return event
+
+
+async def adjust(api: Any, product_id: int, delta: int) -> Any:
+    return await api.post(f"/products/{product_id}/stock-adjustments", {"delta": delta, "reason": "count"},
+                          role="admin")
+
+
+async def wait_for(condition: Any, what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while not await condition():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.1)
+
+
+@pytest.mark.parametrize("mode", ["refuse", "blackhole"])
+async def test_redis_outage_degrades_to_local_delivery_and_cluster_mode_resumes(
+        api, app, settings, make, redis_proxy, caplog, mode):
+    caplog.set_level(logging.INFO, logger="factory.cluster")
+    a = app.ctx.extras["cluster"]
+    other = await InProcessNode.start(settings)
+    api_b = Api(other.base_url)
+    try:
+        gear = await make.product(stock_quantity=100)
+        token = await api.token("user")
+        feed_a = await Feed.open(api.base_url.replace("http", "ws", 1) + "/ws", token)
+        feed_b = await Feed.open(other.ws_url, token)
+        await feed_a.subscribe(["inventory"])
+        await feed_b.subscribe(["inventory"])
+        assert (await adjust(api, gear["id"], 1)).status == 201
+        assert await stock_change(feed_b, 1) == await stock_change(feed_a, 1)  # cluster mode works
+
+        redis_proxy.cut(mode)
+        # HTTP keeps working on both, rate limits included (local buckets meanwhile).
+        assert (await api.get("/products", role="user")).status == 200
+        assert (await api_b.get("/products?per_page=5", role="user")).status == 200
+        assert (await adjust(api, gear["id"], 2)).status == 201
+        local = await stock_change(feed_a, 2)  # delivered on the process that wrote it
+        assert local["id"] > 0
+        assert (await adjust(api, gear["id"], 3)).status == 201
+        assert (await stock_change(feed_a, 3))["id"] == local["id"] + 1
+        assert [f for f in await feed_b.quiet() if f["type"] == "event"] == []  # B can't hear A meanwhile
+        ready = await api.get("/readyz")
+        assert ready.status == 503 and ready.json["checks"] == {"database": True, "redis": False}
+        warnings = [r.getMessage() for r in caplog.records
+                    if r.levelno == logging.WARNING and "Redis unavailable" in r.getMessage()]
+        assert len([w for w in warnings if a.node[:8] in w]) == 1, warnings  # one warning, not one per call
+
+        redis_proxy.restore()
+
+        async def both_ready() -> bool:
+            return all([(await api.get("/readyz")).status == 200, (await api_b.get("/readyz")).status == 200])
+
+        await wait_for(both_ready, "cluster mode did not resume after Redis came back")
+        assert (await adjust(api_b, gear["id"], 4)).status == 201
+        resumed = await stock_change(feed_a, 4)
+        assert resumed == await stock_change(feed_b, 4)
+        assert resumed["id"] > local["id"] + 1  # global ids carry on above the local ones
+        listed = await api_b.get("/products", role="user")
+        await make.product(sku="AFTER-REDIS")
+        assert "AFTER-REDIS" in [p["sku"] for p in (await api_b.get("/products", role="user")).json["items"]]
+        assert listed.status == 200
+        feed_a.close()
+        feed_b.close()
+    finally:
+        api_b.client.close()
+        await other.stop()
+
+
+# -- graceful shutdown --------------------------------------------------------------------------
+
+async def test_sigterm_finishes_requests_in_flight_and_closes_websockets_with_1001(tmp_path):
+    server = ServerProcess(tmp_path, server_env(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'factory.db'}"))
+    try:
+        await server.wait_ready()
+        api = Api(server.base_url)
+        token = (await api.login("admin", PASSWORDS["super_admin"])).json["access_token"]
+        feed = await Feed.open(server.ws_url, token)
+        await feed.subscribe(["production"])
+
+        # A request in flight: its headers are in (the server said 100 Continue), its body is not.
+        body = json.dumps({"sku": "LATE-1", "name": "Late", "price": "1.00"}).encode()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"POST /products HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     b"Authorization: Bearer " + token.encode() + b"\r\nExpect: 100-continue\r\n"
+                     b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        assert (await asyncio.wait_for(reader.readline(), WAIT)).startswith(b"HTTP/1.1 100")
+
+        server.terminate()
+        assert await feed.receive() is None
+        assert feed.conn.close_code == 1001
+        with pytest.raises(OSError):  # no new connections once shutdown has begun
+            await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(body)
+        response = await asyncio.wait_for(reader.read(), WAIT)
+        assert response.lstrip(b"\r\n").startswith(b"HTTP/1.1 201"), response
+        writer.close()
+        assert await server.exit_code() == 0, server.output()[-3000:]
+        api.client.close()
+    finally:
+        server.stop()

@@ -191,6 +191,10 @@ class BaseHandler(tornado.web.RequestHandler):
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ApiError(400, f"The body is not valid UTF-8 JSON: {exc.__class__.__name__}.") from None
 
+    async def head(self, *args: Any, **kwargs: Any) -> None:
+        """HEAD is GET without the body (Tornado writes only the headers); prepare() checked GET's role."""
+        await self.get(*args, **kwargs)
+
     # -- input ----------------------------------------------------------------------------
 
     def load_body(self, schema: Schema, *, partial: bool = False) -> dict[str, Any]:

@@ -101,6 +101,12 @@ async def test_wrong_method_is_405_with_allow(api, method, path, allowed):
     assert allowed <= listed <= allowed | {"HEAD", "OPTIONS"}
 
 
+async def test_head_where_there_is_no_get_is_405(api):
+    response = await api.request("HEAD", "/auth/login")
+    assert response.status == 405
+    assert response.headers["Allow"] == "POST"
+
+
 async def test_unsupported_http_method_is_405(api):
     response = await api.request("PROPFIND", "/products", role="admin")
     assert_problem(response, 405)

@@ -63,6 +63,19 @@ async def test_opening_balance_is_the_first_stock_movement(api, make):
     assert [(m["delta"], m["balance_after"], m["reason"]) for m in moves] == [(12, 12, "opening")]
 
 
+async def test_head_answers_like_get_without_a_body(api, make):
+    product = await make.product()
+    for path in ("/products", f"/products/{product['id']}"):
+        get = await api.get(path, role="user")
+        head = await api.request("HEAD", path, role="user")
+        assert head.status == 200, path
+        assert head.body == b""
+        assert head.headers["Content-Type"] == get.headers["Content-Type"]
+        assert head.headers["ETag"] == get.headers["ETag"]
+        assert int(head.headers["Content-Length"]) == len(get.body)
+    assert (await api.request("HEAD", "/products")).status == 401
+
+
 async def test_get_unknown_product_is_404(api):
     response = await api.get("/products/999999", role="user")
     assert response.status == 404

@@ -28,6 +28,7 @@ class AuthService:
         # Token string → its verified claims: an HS256 check costs more than a cached GET. Only
         # the signature check is skipped; expiry is checked here and revocation by the principal.
         self._verified: TTLCache = TTLCache(maxsize=50_000, ttl=principal_ttl)
+        self._generation = 0  # bumped by forget(): a load that straddles a change is not kept
         db.on_commit(self._forget_on_change)
 
     def _forget_on_change(self, change: Change) -> None:
@@ -36,6 +37,7 @@ class AuthService:
 
     def forget(self) -> None:
         """Drop every resolved principal: the next request re-reads user and session state."""
+        self._generation += 1
         self._principals.clear()
 
     async def resolve(self, token: str) -> Principal:
@@ -46,8 +48,11 @@ class AuthService:
         key = (claims["sid"], claims["sub"], claims["ver"], claims["typ"])
         principal = self._principals.get(key)
         if principal is None:
+            generation = self._generation
             principal = await self._load_principal(claims)
-            self._principals[key] = principal
+            # A deactivation committed while we read may have been missed: use it once, don't cache it.
+            if generation == self._generation:
+                self._principals[key] = principal
         return principal
 
     async def _load_principal(self, claims: dict[str, Any]) -> Principal:

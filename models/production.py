@@ -21,7 +21,9 @@ class ProductionRecord(Row):
         CheckConstraint(
             "downtime_minutes IS NULL OR downtime_minutes >= 0", name="downtime_not_negative"
         ),
-        Index("ix_production_records_date_produced_product_id", "date_produced", "product_id"),
+        # Covering for every OEE report: a date range is read from this index alone.
+        Index("ix_production_records_date_produced_covering", "date_produced", "product_id", "employee_id",
+              "line", "quantity_produced", "quantity_defective", "planned_minutes", "downtime_minutes"),
         Index("ix_production_records_product_id_date_produced", "product_id", "date_produced"),
         Index("ix_production_records_employee_id_date_produced", "employee_id", "date_produced"),
         Index("ix_production_records_line_date_produced", "line", "date_produced"),

@@ -27,7 +27,8 @@ from core.errors import ApiError
 from core.logs import redact
 from core.security import TokenError, role_at_least
 from handlers.base import BaseHandler
-from realtime.hub import TOPICS, EventHub, FrameWriter, Subscriber, SubscriptionError, encode_frame
+from realtime.frames import StreamFrames
+from realtime.hub import TOPICS, EventHub, Subscriber, SubscriptionError, encode_frame
 from realtime.publisher import CommitPublisher
 
 log = logging.getLogger("factory.realtime")
@@ -187,7 +188,7 @@ class LiveFeedHandler(tornado.websocket.WebSocketHandler, BaseHandler):
 
     def start_feed(self) -> None:
         self._cancel_deadline()
-        frames = FrameWriter(self.ws_connection.stream.write, self.close)
+        frames = StreamFrames(self.ws_connection.stream, self.close)
         self.subscriber = self.ctx.hub.subscriber(frames.send, frames.close)
 
     # -- messages ---------------------------------------------------------------------------

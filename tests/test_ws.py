@@ -15,6 +15,7 @@ import pytest
 import tornado.httpclient
 import tornado.websocket
 
+from realtime.frames import text_frame
 from realtime.ws import TOPIC_READERS
 from tests.conftest import PASSWORDS
 
@@ -587,3 +588,20 @@ async def test_a_stalled_client_is_closed_1013_and_never_delays_the_others(api, 
         assert await stalled.close_code() == 1013
     finally:
         stalled.close()
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65_535, 65_536])
+def test_text_frames_carry_every_length(size):
+    text = "é" * (size // 2) + "x" * (size % 2)
+    frame = text_frame(text)
+    first, second = frame[0], frame[1]
+    assert first == 0x81 and not second & 0x80  # FIN + text, unmasked
+    if second < 126:
+        length, start = second, 2
+    elif second == 126:
+        length, start = struct.unpack("!H", frame[2:4])[0], 4
+    else:
+        length, start = struct.unpack("!Q", frame[2:10])[0], 10
+    assert length == len(text.encode()) == len(frame) - start
+    assert frame[start:].decode() == text
+    assert text_frame(text) is frame  # the same text is framed once for every subscriber

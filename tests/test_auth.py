@@ -1,6 +1,7 @@
 """Auth contract (DESIGN §4): login, refresh rotation, logout, /auth/me, token claims and revocation."""
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -46,6 +47,15 @@ async def test_login_returns_a_bearer_token_pair(api, path):
     assert me.status == 200
     assert me.json["username"] == "test_user"
     assert me.json["role"] == "user"
+
+
+async def test_login_as_curl_sends_it(api):
+    # `curl -d '{"username":…}'` labels a JSON body as a form; it is still read as JSON.
+    body = json.dumps({"username": "test_user", "password": PASSWORDS["user"]})
+    response = await api.request("POST", "/auth/login", body=body,
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status == 200
+    assert response.json["token_type"] == "Bearer"
 
 
 async def test_wrong_password_and_unknown_user_get_the_same_401(api):

@@ -66,7 +66,12 @@ class Money(fields.Decimal):
                 exact = Decimal(str(value))
             except ArithmeticError:
                 exact = None
-            if exact is not None and exact.is_finite() and exact != exact.quantize(Decimal("0.01")):
+            try:
+                sub_cent = (exact is not None and exact.is_finite()
+                            and exact != exact.quantize(Decimal("0.01")))
+            except ArithmeticError:  # too many digits to quantize (a 500 before): refused as invalid below
+                sub_cent = False
+            if sub_cent:
                 raise ValidationError("At most two decimal places.")
         return super()._validated(value)
 

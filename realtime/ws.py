@@ -45,7 +45,8 @@ TOPIC_READERS: Mapping[str, tuple[str, bool]] = {
     "orders": ("user", True),
     "inventory": ("user", True),
 }
-assert set(TOPIC_READERS) == TOPICS, "every hub topic needs an entry in TOPIC_READERS"
+if set(TOPIC_READERS) != TOPICS:
+    raise RuntimeError("every hub topic needs an entry in TOPIC_READERS, and only those")
 
 
 class LiveFeedConnections:

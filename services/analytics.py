@@ -8,12 +8,24 @@ and SQLite's integer division truncates.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Select, and_, case, func, literal_column, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Integer,
+    Select,
+    and_,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,30 +41,72 @@ PRODUCTION_TABLES = ("production_records",)
 
 
 @dataclass(frozen=True)
+class Shape:
+    """What changes a report's SQL text: which date bounds are given, and the grouping."""
+
+    start: bool
+    end: bool
+    group_by: str = "product"
+
+    @classmethod
+    def of(cls, params: dict[str, Any]) -> Shape:
+        end = params.get("to")
+        return cls(params.get("from_") is not None, end is not None and end < date.max,
+                   params.get("group_by", "product"))
+
+
+@dataclass(frozen=True)
 class Analytic:
     """One report: its query, the row shape it answers with, and the tables whose writes change it."""
 
     name: str
-    build: Callable[[dict[str, Any]], Select]
+    build: Callable[[Shape], Select]
     shape: Callable[[Row], dict[str, Any]]
     columns: Callable[[dict[str, Any]], tuple[str, ...]]
     tables: tuple[str, ...]
+    # Built once per shape and reused with new parameter values: building a nested Core
+    # statement costs more Python time than a small report costs the database.
+    _queries: dict[Shape, Select] = field(default_factory=dict, compare=False, repr=False)
+
+    def query(self, shape: Shape) -> Select:
+        """The whole report as one SELECT: the page's rows, each carrying the count of all rows."""
+        if shape not in self._queries:
+            self._queries[shape] = (self.build(shape).add_columns(func.count().over().label("total"))
+                                    .limit(bindparam("limit", type_=Integer))
+                                    .offset(bindparam("offset", type_=Integer)))
+        return self._queries[shape]
 
     def statement(self, params: dict[str, Any]) -> Select:
-        """The whole report as one SELECT: the page's rows, each carrying the count of all rows."""
-        limit, page = params.get("limit", 100), params.get("page", 1)
-        return (self.build(params).add_columns(func.count().over().label("total"))
-                .limit(limit).offset((page - 1) * limit))
+        """The query with these parameters' values bound in (to show or EXPLAIN it)."""
+        return self.query(Shape.of(params)).params(bind_values(params))
+
+
+def bind_values(params: dict[str, Any]) -> dict[str, Any]:
+    """Values for the query's named parameters; the date range is inclusive of both days."""
+    limit, page = params.get("limit", 100), params.get("page", 1)
+    values: dict[str, Any] = {"limit": limit, "offset": (page - 1) * limit}
+    start, end = params.get("from_"), params.get("to")
+    if start is not None:
+        values["start_day"] = start
+        values["start_time"] = datetime.combine(start, time.min)
+    if end is not None and end < date.max:
+        values["end_day"] = end
+        values["end_time"] = datetime.combine(end + timedelta(days=1), time.min)
+    threshold = Decimal(params.get("threshold") or 0) * 100
+    # Whole cents compare exactly with the threshold rounded up to the next cent.
+    values["threshold_cents"] = int(threshold.to_integral_value(ROUND_CEILING))
+    return values
 
 
 async def run_report(session: AsyncSession, analytic: Analytic, params: dict[str, Any]) -> Page:
-    rows = (await session.execute(analytic.statement(params))).all()
+    query, values = analytic.query(Shape.of(params)), bind_values(params)
+    rows = (await session.execute(query, values)).all()
     limit, page = params.get("limit", 100), params.get("page", 1)
     if rows:
         total = rows[0].total
     elif page > 1:
         # Past the last page the window count has no row to ride on: ask for the first row only.
-        first = (await session.execute(analytic.statement({**params, "page": 1, "limit": 1}))).first()
+        first = (await session.execute(query, {**values, "limit": 1, "offset": 0})).first()
         total = first.total if first else 0
     else:
         total = 0
@@ -80,23 +134,22 @@ def at_most_one(value: ColumnElement) -> ColumnElement:
     return case((value > 1, FLOAT_ONE), else_=value)
 
 
-def order_window(params: dict[str, Any]) -> list[ColumnElement]:
+def order_window(shape: Shape) -> list[ColumnElement]:
     """Sales in the date range: placed (orders.created_at) from `from` through `to`, not cancelled."""
     conditions = [Order.status != "cancelled"]
-    start, end = params.get("from_"), params.get("to")
-    if start is not None:
-        conditions.append(Order.created_at >= datetime.combine(start, time.min))
-    if end is not None and end < date.max:
-        conditions.append(Order.created_at < datetime.combine(end + timedelta(days=1), time.min))
+    if shape.start:
+        conditions.append(Order.created_at >= bindparam("start_time"))
+    if shape.end:
+        conditions.append(Order.created_at < bindparam("end_time"))
     return conditions
 
 
-def production_window(params: dict[str, Any]) -> list[ColumnElement]:
+def production_window(shape: Shape) -> list[ColumnElement]:
     conditions = []
-    if params.get("from_") is not None:
-        conditions.append(ProductionRecord.date_produced >= params["from_"])
-    if params.get("to") is not None:
-        conditions.append(ProductionRecord.date_produced <= params["to"])
+    if shape.start:
+        conditions.append(ProductionRecord.date_produced >= bindparam("start_day"))
+    if shape.end:
+        conditions.append(ProductionRecord.date_produced <= bindparam("end_day"))
     return conditions
 
 
@@ -110,12 +163,12 @@ def fraction(value: Any) -> float | None:
 
 # -- employee performance ---------------------------------------------------------------------
 
-def employee_performance_query(params: dict[str, Any]) -> Select:
+def employee_performance_query(shape: Shape) -> Select:
     pr = ProductionRecord
     per_employee = (
         select(pr.employee_id, func.sum(pr.quantity_produced).label("produced"),
                func.sum(pr.quantity_defective).label("defective"), func.count().label("records"))
-        .where(*production_window(params))
+        .where(*production_window(shape))
         .group_by(pr.employee_id)
         .subquery("per_employee"))
     g = per_employee.c
@@ -133,12 +186,12 @@ def employee_performance_row(row: Row) -> dict[str, Any]:
 
 # -- top products -----------------------------------------------------------------------------
 
-def top_products_query(params: dict[str, Any]) -> Select:
+def top_products_query(shape: Shape) -> Select:
     per_product = (
         select(OrderItem.product_id, func.sum(OrderItem.quantity).label("units"),
                cents(OrderItem.line_total).label("revenue_cents"))
         .select_from(Order).join(OrderItem, OrderItem.order_id == Order.id)
-        .where(*order_window(params))
+        .where(*order_window(shape))
         .group_by(OrderItem.product_id)
         .subquery("per_product"))
     g = per_product.c
@@ -154,17 +207,15 @@ def top_products_row(row: Row) -> dict[str, Any]:
 
 # -- customer lifetime value ------------------------------------------------------------------
 
-def customer_value_query(params: dict[str, Any]) -> Select:
-    threshold = Decimal(params.get("threshold") or 0) * 100
+def customer_value_query(shape: Shape) -> Select:
     value = cents(Order.total_price)
     per_customer = (
         select(Order.customer_id, func.count().label("orders"), value.label("value_cents"),
                func.min(Order.created_at).label("first_order_at"),
                func.max(Order.created_at).label("last_order_at"))
-        .where(*order_window(params))
+        .where(*order_window(shape))
         .group_by(Order.customer_id)
-        # Whole cents compare exactly with the threshold rounded up to the next cent.
-        .having(value >= int(threshold.to_integral_value(ROUND_CEILING)))
+        .having(value >= bindparam("threshold_cents", type_=Integer))
         .subquery("per_customer"))
     g = per_customer.c
     return (select(g.customer_id, Customer.name.label("customer_name"), g.orders, g.value_cents,
@@ -190,14 +241,14 @@ GROUP_KEYS: dict[str, tuple[str, ...]] = {
 EFFICIENCY_FIELDS = ("produced", "defective", "good", "availability", "performance", "quality", "oee")
 
 
-def production_efficiency_query(params: dict[str, Any]) -> Select:
+def production_efficiency_query(shape: Shape) -> Select:
     """OEE per group, summed over the group's records.
 
     Records are first summed per (group, product), so the product's ideal cycle time joins a
     handful of rows instead of every record; a factor is NULL when any record lacks its inputs.
     """
     pr = ProductionRecord
-    group_by = params.get("group_by", "product")
+    group_by = shape.group_by
     key = {"product": [], "line": [pr.line], "employee": [pr.employee_id],
            "day": [pr.date_produced.label("day")]}[group_by]
     per_product = (
@@ -207,7 +258,7 @@ def production_efficiency_query(params: dict[str, Any]) -> Select:
                count_if(or_(pr.planned_minutes.is_(None), pr.downtime_minutes.is_(None))).label("no_time"),
                func.sum(pr.planned_minutes).label("planned"),
                func.sum(pr.planned_minutes - pr.downtime_minutes).label("running"))
-        .where(*production_window(params))
+        .where(*production_window(shape))
         .group_by(*key, pr.product_id)
         .subquery("per_product"))
     p = per_product.c

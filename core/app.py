@@ -17,7 +17,7 @@ from core.logs import log_request
 from core.metrics import install_metrics
 from core.ratelimit import MemoryRateLimiter, parse_budgets
 from core.security import TokenService
-from handlers.base import NotFoundHandler
+from handlers.base import NotFoundHandler, StaticHandler
 from handlers.routes import build_routes
 from realtime.ws import install_live_feed
 from services.auth import AuthService
@@ -87,6 +87,7 @@ def make_app(settings: Settings) -> FactoryApplication:
         default_handler_class=NotFoundHandler,
         log_function=log_request,
         static_path=str(ROOT / "static"),
+        static_handler_class=StaticHandler,
         compress_response=False,
         xsrf_cookies=False,
         websocket_ping_interval=20,

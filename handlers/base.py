@@ -295,7 +295,7 @@ class BaseHandler(tornado.web.RequestHandler):
             response, hit = await render(), False
         self.set_header("X-Cache", "hit" if hit else "miss")
         self.set_header("Cache-Control", "private, no-cache")
-        self.set_header("Vary", "Authorization, Accept")
+        self.set_header("Vary", "Authorization, Accept, Origin")  # Origin: the CORS headers differ
         for name, value in response.headers:
             self.set_header(name, value)
         self.set_header("Content-Type", response.content_type)
@@ -391,3 +391,18 @@ class NotFoundHandler(BaseHandler):
         self.begin()
         await self.admit(self.request.method)  # probing unknown paths is rate limited too
         raise ApiError(404, f"No resource at {self.request.path}.")
+
+
+class StaticHandler(tornado.web.StaticFileHandler):
+    """`/static/…` files with the headers every other response has, and problem+json errors."""
+
+    def set_default_headers(self) -> None:
+        self.clear_header("Server")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "no-referrer")
+        self.set_header("X-Frame-Options", "DENY")
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        detail = "No such static file." if status_code == 404 else self._reason
+        self.set_header("Content-Type", PROBLEM_TYPE)
+        self.finish(dumps(problem(status_code, detail)))

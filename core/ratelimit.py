@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import functools
 import math
 import re
 import time
@@ -81,6 +82,7 @@ def parse_budgets(spec: str) -> dict[str, Budget]:
     return budgets
 
 
+@functools.lru_cache(maxsize=64)
 def policy_header(budget: Budget) -> str:
     """RateLimit-Policy item `"name";q=<capacity>;w=<window seconds>` (draft-08+)."""
     return f'"{budget.name}";q={budget.capacity};w={math.ceil(budget.window)}'
@@ -182,7 +184,13 @@ class RateLimiter(abc.ABC):
 
 
 class MemoryRateLimiter(RateLimiter):
-    """Buckets in this process; an idle bucket is dropped once it would be full again."""
+    """Buckets in this process; an idle bucket is dropped once it would be full again.
+
+    Each budget's buckets sit in a dict in least-recently-used order (a take moves its bucket to
+    the end), so the idle ones are always at the front: a take drops those in O(1) amortised,
+    and a flood past `max_identities` evicts the least recently used.  This is the per-request
+    path, so it avoids TTLCache's timer and linked-list bookkeeping.
+    """
 
     def __init__(
         self,
@@ -193,24 +201,35 @@ class MemoryRateLimiter(RateLimiter):
     ) -> None:
         super().__init__(budgets, clock=clock)
         self._clock = clock
-        # ttl = window: a bucket untouched that long has refilled completely, so
-        # forgetting it changes nothing; maxsize bounds memory under a flood.
-        self._buckets: dict[str, TTLCache] = {
-            name: TTLCache(max_identities, budget.window, timer=clock)
-            for name, budget in self.budgets.items()
-        }
+        self._max_identities = max_identities
+        self._buckets: dict[str, dict[str, TokenBucket]] = {name: {} for name in self.budgets}
 
     @property
     def bucket_count(self) -> int:
         """Buckets currently held, over all budgets."""
+        now = self._clock()
+        for name, buckets in self._buckets.items():
+            self._drop_idle(buckets, self.budgets[name], now)
         return sum(len(buckets) for buckets in self._buckets.values())
 
     async def _consume(self, budget: Budget, identity: str, cost: int) -> tuple[bool, float]:
         buckets = self._buckets[budget.name]
         now = self._clock()
-        bucket = buckets.get(identity)
+        bucket = buckets.pop(identity, None)
+        self._drop_idle(buckets, budget, now)
         if bucket is None:
+            if len(buckets) >= self._max_identities:
+                del buckets[next(iter(buckets))]  # a flood of identities: forget the least recent
             bucket = TokenBucket(float(budget.capacity), now)
         allowed = bucket.take(budget, now, cost)
-        buckets[identity] = bucket  # re-set so the idle timer counts from now
+        buckets[identity] = bucket  # to the end: most recently used
         return allowed, bucket.tokens
+
+    @staticmethod
+    def _drop_idle(buckets: dict[str, TokenBucket], budget: Budget, now: float) -> None:
+        # Untouched for a whole window, a bucket has refilled completely: forgetting it changes nothing.
+        while buckets:
+            identity, oldest = next(iter(buckets.items()))
+            if now - oldest.updated < budget.window:
+                return
+            del buckets[identity]

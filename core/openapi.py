@@ -14,6 +14,17 @@ from tornado.web import URLSpec
 
 from schemas.common import _CONTROL, _PHONE, Money, Phone, StrictInteger, Text
 
+# The docs convention. A handler (or a route's kwargs) may carry `docs = {METHOD: {...}}` with:
+#   summary (required)  description  tags
+#   body      the request's Schema (JSON)         query  the Schema of its query parameters
+#   path      {name: JSON schema} for a path parameter the regex cannot say (e.g. an enum)
+#   responses {status: Schema | JSON schema | None (no body) | a full response object with "description"}
+#   errors    extra error statuses it can answer, e.g. (404, 409)
+#   cached    GET answers with ETag and 304 (default: the handler has cache_tags)
+#   sort_fields  the sort_by enum;  rate_limited / database = False drop the 429 / 503 responses
+# Derived for every operation: 400/413/415/422 with a body, 400 with a query, 404 with a path
+# parameter, bearer security with 401/403 for a role, 429 and 503. CRUD routes need no docs:
+# they are read off their CrudService (schema, list_query, sort_fields, immutable_fields).
 OPENAPI_VERSION = "3.0.3"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 JSON = "application/json"

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
-from marshmallow import Schema, fields, validate
+from marshmallow import fields, validate
 from tornado.web import URLSpec
 
 from schemas.common import _CONTROL, _PHONE, Money, Phone, StrictInteger, Text
@@ -156,7 +156,6 @@ class Operation:
     params: list[str]
     path_schemas: dict[str, dict[str, Any]]
     documented: bool = True
-    extras: dict[str, Any] = field(default_factory=dict)
 
 
 def openapi_path(pattern: str) -> tuple[str, list[str], dict[str, dict[str, Any]]]:
@@ -432,7 +431,3 @@ def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     return value
-
-
-def is_schema(value: Any) -> bool:
-    return isinstance(value, Schema) or (isinstance(value, type) and issubclass(value, Schema))

@@ -14,6 +14,7 @@ DASHBOARD_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; conne
                  "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'none'; "
                  "frame-ancestors 'none'")
 
+STATE_ATTEMPTS = 3
 _COUNTS = {"produced": {"type": "integer"}, "defective": {"type": "integer"}, "good": {"type": "integer"}}
 STATE_SCHEMA = {"type": "object", "properties": {
     "date": {"type": "string", "format": "date", "description": "Today (UTC), as in date_produced."},
@@ -68,11 +69,21 @@ class DashboardStateHandler(BaseHandler):
     }}
 
     async def get(self) -> None:
-        async def compute() -> dict:
-            # Read before the queries: every later event is either in the state or replayed after it.
-            last_event_id = self.ctx.hub.last_id
+        await self.send_cached(self.consistent_state)
+
+    async def consistent_state(self) -> dict:
+        """The state with the id of the last event it includes.
+
+        `last_event_id` is read before the queries, so nothing is missed: every later event is either
+        in the state or replayed after it. An event published while the queries ran may be in both,
+        and the page would count it twice, so then the state is read again (a few times at most).
+        """
+        hub = self.ctx.hub
+        for _ in range(STATE_ATTEMPTS):
+            last_event_id = hub.last_id
             now = datetime.now(UTC)
             async with self.ctx.db.session() as session:
-                return await dashboard_state(session, today=now.date(), now=now, last_event_id=last_event_id)
-
-        await self.send_cached(compute)
+                state = await dashboard_state(session, today=now.date(), now=now, last_event_id=last_event_id)
+            if hub.last_id == last_event_id:
+                break
+        return state

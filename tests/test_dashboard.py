@@ -1,9 +1,12 @@
 """/dashboard (the wall-screen page) and /dashboard/state (what it shows), through the real server."""
 from __future__ import annotations
 
+import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import tornado.websocket
 
 from handlers.dashboard import DASHBOARD_CSP
 
@@ -134,3 +137,29 @@ async def test_a_display_token_reads_the_dashboard_and_nothing_else(api):
 @pytest.mark.parametrize("role", ["user", "admin", "super_admin"])
 async def test_every_role_reads_the_state(api, role):
     assert (await state(api, role=role))["orders_by_status"]["pending"] == 0
+
+
+async def test_state_and_the_events_after_its_last_event_id_add_up(api, make, base_url):
+    """Loaded while production is being recorded, no state counts an event twice or misses one."""
+    product, employee = await make.product(), await make.employee()
+    feed = await tornado.websocket.websocket_connect(base_url.replace("http://", "ws://") + "/ws")
+    feed.write_message(json.dumps({"type": "auth", "token": await api.token("user")}))
+    feed.write_message(json.dumps({"type": "subscribe", "topics": ["production"]}))
+    assert json.loads(await asyncio.wait_for(feed.read_message(), 15))["type"] == "subscribed"
+
+    async def keep_recording() -> None:
+        for n in range(1, 13):
+            await record(api, product, employee, quantity_produced=n)
+
+    writer = asyncio.ensure_future(keep_recording())
+    snapshots = []
+    while not writer.done():
+        snapshots.append(await state(api, role="user"))
+    await writer
+    events = [json.loads(await asyncio.wait_for(feed.read_message(), 15)) for _ in range(12)]
+    feed.close()
+    assert sum(e["data"]["quantity_produced"] for e in events) == sum(range(1, 13))
+    for snapshot in snapshots:
+        counted = sum(row["produced"] for row in snapshot["production_today"]["by_product"])
+        later = sum(e["data"]["quantity_produced"] for e in events if e["id"] > snapshot["last_event_id"])
+        assert counted + later == sum(range(1, 13)), snapshot["last_event_id"]

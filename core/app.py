@@ -90,8 +90,10 @@ def make_app(settings: Settings) -> FactoryApplication:
         static_handler_class=StaticHandler,
         compress_response=False,
         xsrf_cookies=False,
+        # Ping every live-feed link each 20 s; one that has not answered by the next ping is dead.
+        # (Tornado caps the timeout at the interval and warns about anything longer.)
         websocket_ping_interval=20,
-        websocket_ping_timeout=30,
+        websocket_ping_timeout=20,
         websocket_max_message_size=64 * 1024,
         serve_traceback=False,
         debug=False,

@@ -241,60 +241,89 @@ GROUP_KEYS: dict[str, tuple[str, ...]] = {
 EFFICIENCY_FIELDS = ("produced", "defective", "good", "availability", "performance", "quality", "oee")
 
 
-def production_efficiency_query(shape: Shape) -> Select:
-    """OEE per group, summed over the group's records.
+KEY_COLUMN = {"product": "product_id", "line": "line", "employee": "employee_id", "day": "day"}
 
-    Records are first summed per (group, product), so the product's ideal cycle time joins a
-    handful of rows instead of every record; a factor is NULL when any record lacks its inputs.
-    """
-    pr = ProductionRecord
+
+def production_efficiency_query(shape: Shape) -> Select:
+    """OEE per group, summed over the group's records; a factor is NULL when any record lacks its inputs."""
     group_by = shape.group_by
-    key = {"product": [], "line": [pr.line], "employee": [pr.employee_id],
-           "day": [pr.date_produced.label("day")]}[group_by]
-    per_product = (
-        select(*key, pr.product_id,
-               func.sum(pr.quantity_produced).label("produced"),
-               func.sum(pr.quantity_defective).label("defective"),
-               count_if(or_(pr.planned_minutes.is_(None), pr.downtime_minutes.is_(None))).label("no_time"),
-               func.sum(pr.planned_minutes).label("planned"),
-               func.sum(pr.planned_minutes - pr.downtime_minutes).label("running"))
-        .where(*production_window(shape))
-        .group_by(*key, pr.product_id)
-        .subquery("per_product"))
-    p = per_product.c
-    if group_by == "product":
-        keys: list[Any] = [p.product_id, Product.name.label("product_name")]
-    elif group_by == "employee":
-        keys = [p.employee_id, Employee.name.label("employee_name")]
-    else:
-        keys = [p[group_by]]
-    per_group_query = (
-        select(*keys,
-               func.sum(p.produced).label("produced"), func.sum(p.defective).label("defective"),
-               func.sum(p.no_time).label("no_time"),
-               count_if(Product.ideal_cycle_seconds.is_(None)).label("no_ideal"),
-               func.sum(p.planned).label("planned"), func.sum(p.running).label("running"),
-               func.sum(Product.ideal_cycle_seconds * p.produced).label("ideal_seconds"))
-        .select_from(per_product).join(Product, Product.id == p.product_id))
-    if group_by == "employee":
-        per_group_query = per_group_query.join(Employee, Employee.id == p.employee_id)
-    per_group = per_group_query.group_by(*keys).subquery("per_group")
+    # Records are first summed per (group, product), then joined to the product's ideal cycle time:
+    # few pairs for product, line and day. Per employee the pairs come close to one per record, so
+    # over a date range each record is joined to its product instead. Without a range that join
+    # could steer MariaDB off the covering date index, so all history keeps the pairs.
+    per_record = group_by == "employee" and (shape.start or shape.end)
+    sums = sums_per_record(shape) if per_record else sums_per_product(shape)
+    per_group = sums.subquery("per_group")
     g = per_group.c
-    names = GROUP_KEYS[group_by]
+    key = g[KEY_COLUMN[group_by]]
+    keys: list[Any] = [key]
+    source: Any = per_group
+    if group_by == "product":
+        keys.append(Product.name.label("product_name"))
+        source = per_group.join(Product, Product.id == key)
+    elif group_by == "employee":
+        keys.append(Employee.name.label("employee_name"))
+        source = per_group.join(Employee, Employee.id == key)
     factors = (
-        select(*(g[name] for name in names), g.produced, g.defective,
+        select(*keys, g.produced, g.defective,
                ratio(g.running, g.planned, g.no_time).label("availability"),
                ratio(g.ideal_seconds, g.running * 60, g.no_time + g.no_ideal).label("performance"),
                ratio(g.produced - g.defective, g.produced).label("quality"))
+        .select_from(source)
         .subquery("factors"))
     f = factors.c
     # Faster than the ideal cycle means the ideal is set too slow; the contract keeps ratios in 0…1.
     performance = at_most_one(f.performance)
-    out_keys = [f[name] for name in names]
+    out_keys = [f[name] for name in GROUP_KEYS[group_by]]
     return (select(*out_keys, f.produced, f.defective, (f.produced - f.defective).label("good"),
                    f.availability, performance.label("performance"), f.quality,
                    (f.availability * performance * f.quality).label("oee"))
             .order_by(*out_keys))
+
+
+def record_key(group_by: str) -> list[Any]:
+    pr = ProductionRecord
+    return {"product": [], "line": [pr.line], "employee": [pr.employee_id],
+            "day": [pr.date_produced.label("day")]}[group_by]
+
+
+def time_sums(pr: Any) -> list[ColumnElement]:
+    return [func.sum(pr.quantity_produced).label("produced"),
+            func.sum(pr.quantity_defective).label("defective"),
+            count_if(or_(pr.planned_minutes.is_(None), pr.downtime_minutes.is_(None))).label("no_time"),
+            func.sum(pr.planned_minutes).label("planned"),
+            func.sum(pr.planned_minutes - pr.downtime_minutes).label("running")]
+
+
+def sums_per_record(shape: Shape) -> Select:
+    """The group's sums, each record joined to its product's ideal cycle time."""
+    pr = ProductionRecord
+    key = record_key(shape.group_by)
+    return (select(*key, *time_sums(pr),
+                   count_if(Product.ideal_cycle_seconds.is_(None)).label("no_ideal"),
+                   func.sum(Product.ideal_cycle_seconds * pr.quantity_produced).label("ideal_seconds"))
+            .select_from(pr).join(Product, Product.id == pr.product_id)
+            .where(*production_window(shape))
+            .group_by(*key))
+
+
+def sums_per_product(shape: Shape) -> Select:
+    """The group's sums, from records first summed per (group, product) and then joined to products."""
+    pr = ProductionRecord
+    key = record_key(shape.group_by)
+    per_product = (select(*key, pr.product_id, *time_sums(pr))
+                   .where(*production_window(shape))
+                   .group_by(*key, pr.product_id)
+                   .subquery("per_product"))
+    p = per_product.c
+    group = p[KEY_COLUMN[shape.group_by]]
+    return (select(group, func.sum(p.produced).label("produced"), func.sum(p.defective).label("defective"),
+                   func.sum(p.no_time).label("no_time"), func.sum(p.planned).label("planned"),
+                   func.sum(p.running).label("running"),
+                   count_if(Product.ideal_cycle_seconds.is_(None)).label("no_ideal"),
+                   func.sum(Product.ideal_cycle_seconds * p.produced).label("ideal_seconds"))
+            .select_from(per_product).join(Product, Product.id == p.product_id)
+            .group_by(group))
 
 
 def production_efficiency_row(row: Row) -> dict[str, Any]:

@@ -247,6 +247,26 @@ async def test_production_efficiency_by_employee(api, make, app):
         "quality": approx(917 / 950), "oee": approx(780 / 840 * 12300 / 46800 * 917 / 950)}
 
 
+async def test_production_efficiency_by_employee_in_a_date_range(api, make, app):
+    ids = await build_dataset(app, make)
+    items = await report(api, f"/analytics/production-efficiency?group_by=employee&{MARCH}")
+    by_id = {item["employee_id"]: item for item in items}
+    assert by_id[ids["alice"]]["availability"] is None and by_id[ids["alice"]]["produced"] == 150
+    # Bob without R6: R2 + R3. Running 200 + 100 = 300 of 360; ideal 12 × 600 + 30 × 50 = 8700 s.
+    assert by_id[ids["bob"]] == {
+        "employee_id": ids["bob"], "employee_name": "Bob", "produced": 650, "defective": 30, "good": 620,
+        "availability": approx(300 / 360), "performance": approx(8700 / 18000),
+        "quality": approx(620 / 650), "oee": approx(300 / 360 * 8700 / 18000 * 620 / 650)}
+    # One day: R3 (Bob, Gear) and R4 (Alice, Housing: no ideal cycle time).
+    assert await report(api, "/analytics/production-efficiency?group_by=employee&date=2026-03-02") == [
+        {"employee_id": ids["alice"], "employee_name": "Alice", "produced": 10, "defective": 1, "good": 9,
+         "availability": approx(1.0), "performance": None, "quality": approx(0.9), "oee": None},
+        {"employee_id": ids["bob"], "employee_name": "Bob", "produced": 50, "defective": 0, "good": 50,
+         "availability": approx(100 / 120), "performance": approx(1500 / 6000), "quality": approx(1.0),
+         "oee": approx(100 / 120 * 1500 / 6000)},
+    ]
+
+
 async def test_production_efficiency_by_day_and_for_one_date(api, make, app):
     await build_dataset(app, make)
     items = await report(api, "/analytics/production-efficiency?group_by=day")

@@ -161,7 +161,8 @@ def median(results: list[LoadResult], field: str) -> float:
 
 def paired(results: dict[str, list[float]], target: str, base: str) -> float:
     """Median over rounds of target/base, each pair measured minutes apart at most."""
-    return statistics.median(t / b for t, b in zip(results[target], results[base], strict=True))
+    ratios = [t / b for t, b in zip(results[target], results[base], strict=True) if b]
+    return statistics.median(ratios or [0.0])
 
 
 def report(results: dict[str, list[LoadResult]], cpu_us: dict[str, list[float]], args: argparse.Namespace,

@@ -150,6 +150,9 @@ class Cluster:
             await member.run()
         except REDIS_ERRORS as exc:
             self.mark_down(exc)
+        except Exception as exc:  # noqa: BLE001 - a reader's bug: fall back, log it, retry on the next check
+            log.exception("cluster reader %s failed", type(member).__name__)
+            self.mark_down(exc)
 
 
 def _describe(reason: BaseException | str) -> str:

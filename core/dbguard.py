@@ -89,12 +89,15 @@ class DatabaseGuard:
             if not self.available:
                 raise DatabaseUnavailable("the database is unreachable")
             attempt = asyncio.ensure_future(_awaited(connect(*args, **kwargs)))
-            done, _ = await asyncio.wait({attempt, self._outage_future()}, timeout=self.connect_timeout,
-                                         return_when=asyncio.FIRST_COMPLETED)
+            try:
+                done, _ = await asyncio.wait({attempt, self._outage_future()}, timeout=self.connect_timeout,
+                                             return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                _abandon(attempt)
+                raise
             if attempt in done:
                 return attempt.result()
-            attempt.cancel()
-            attempt.add_done_callback(_consume)
+            _abandon(attempt)
             raise DatabaseUnavailable("no answer from the database")
 
         return connect_within
@@ -152,7 +155,7 @@ class DatabaseGuard:
 
     def _declare_outage(self) -> None:
         self.available = False
-        log.warning("database unreachable: answering 503 until it is back (%d operations aborted)",
+        log.warning("database unreachable: answering 503 until it is back (%d operations in flight aborted)",
                     len(self._operations))
         outage = self._outage_future()
         if not outage.done():
@@ -189,6 +192,13 @@ async def _awaited(awaitable: Any) -> Any:
     return await awaitable
 
 
-def _consume(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled():
-        task.exception()
+def _abandon(attempt: asyncio.Future[Any]) -> None:
+    """Give up a connect: cancel it, and close the connection should it still succeed."""
+    attempt.cancel()
+    attempt.add_done_callback(_close_late_connection)
+
+
+def _close_late_connection(attempt: asyncio.Future[Any]) -> None:
+    if attempt.cancelled() or attempt.exception() is not None:
+        return
+    attempt.result().close()

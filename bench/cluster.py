@@ -113,6 +113,14 @@ class Server:
         self._out.close()
 
 
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    tick = os.sysconf("SC_CLK_TCK")
+    return (sum(fields) - idle) / tick, sum(fields) / tick
+
+
 def _children(pid: int) -> list[int]:
     try:
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -155,33 +163,38 @@ async def throughput(args: argparse.Namespace, env: dict[str, str], folder: Path
                 server = servers[name]
                 run_load(server.url + READ_PATH, connections=args.connections, seconds=1, headers=headers,
                          tool=args.load)  # warm: every worker has its pool and cache filled
-                cpu = server.cpu_seconds()
+                cpu, (busy, total) = server.cpu_seconds(), machine_busy()
                 result = run_load(server.url + READ_PATH, connections=args.connections, seconds=args.seconds,
                                   headers=headers, tool=args.load)
                 cpu_us = 1e6 * (server.cpu_seconds() - cpu) / max(1, result.requests)
-                results[name].append((result, cpu_us))
+                busy_after, total_after = machine_busy()
+                machine = 100 * (busy_after - busy) / max(1e-9, total_after - total)
+                results[name].append((result, cpu_us, machine))
                 print(f"  round {round_number + 1} {name:<12} {result.rps:8.0f} req/s  "
-                      f"p99 {result.p99_ms:6.1f} ms  {cpu_us:5.0f} µs CPU/req  errors {result.errors}",
-                      flush=True)
+                      f"p99 {result.p99_ms:6.1f} ms  {cpu_us:5.0f} µs CPU/req  machine {machine:3.0f}% busy  "
+                      f"errors {result.errors}", flush=True)
     finally:
         for server in servers.values():
             server.stop()
     return results
 
 
-def report_throughput(results: dict[str, list[tuple[LoadResult, float]]], args: argparse.Namespace) -> None:
+def report_throughput(results: dict[str, list[tuple[LoadResult, float, float]]],
+                      args: argparse.Namespace) -> None:
     tool = args.load if args.load != "auto" else ("wrk" if have_wrk() else "python")
     print(f"\nGET {READ_PATH}, cluster mode on MariaDB + Redis, {args.connections} connections, "
           f"{args.rounds} rounds × {args.seconds:g} s, load: {tool}, {os.cpu_count()} cores\n")
-    print(f"{'server':<13} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'CPU µs/req':>10} {'errors':>6}")
+    print(f"{'server':<13} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'CPU µs/req':>10} {'machine':>7} "
+          f"{'errors':>6}")
     for name, runs in results.items():
-        print(f"{name:<13} {statistics.median(r.rps for r, _ in runs):>7.0f} "
-              f"{statistics.median(r.p50_ms for r, _ in runs):>7.2f} "
-              f"{statistics.median(r.p99_ms for r, _ in runs):>7.2f} "
-              f"{statistics.median(c for _, c in runs):>10.0f} {sum(r.errors for r, _ in runs):>6}")
+        print(f"{name:<13} {statistics.median(r.rps for r, _, _ in runs):>7.0f} "
+              f"{statistics.median(r.p50_ms for r, _, _ in runs):>7.2f} "
+              f"{statistics.median(r.p99_ms for r, _, _ in runs):>7.2f} "
+              f"{statistics.median(c for _, c, _ in runs):>10.0f} "
+              f"{statistics.median(m for _, _, m in runs):>6.0f}% {sum(r.errors for r, _, _ in runs):>6}")
     for kind in ("cached", "uncached"):
         one, two = results[f"{kind}-1p"], results[f"{kind}-2p"]
-        ratio = statistics.median(b.rps / a.rps for (a, _), (b, _) in zip(one, two, strict=True))
+        ratio = statistics.median(b[0].rps / a[0].rps for a, b in zip(one, two, strict=True))
         print(f"{kind}: 2 processes give {ratio:.2f}× the throughput of 1")
 
 

@@ -186,7 +186,7 @@ async def test_a_login_budget_holds_across_processes(cluster):
         api.client.close()
 
 
-async def test_replay_after_reconnecting_to_the_other_process_has_no_gap(cluster):
+async def test_replay_after_reconnecting_to_another_process_has_no_gap(cluster):
     a, b = await cluster.pair()
     api_a, api_b = await clients(a, b)
     gear = await product(api_a, "GEAR-9", stock=100)
@@ -209,6 +209,12 @@ async def test_replay_after_reconnecting_to_the_other_process_has_no_gap(cluster
     assert ids == list(range(ids[0], ids[0] + 7)), ids  # one global order, no gap
     assert reply["last_id"] == ids[-1]
     assert await on_b.quiet() == []  # nothing twice
+
+    # A process started later backfills its replay buffer from the stream: replay works there too.
+    c = await cluster.start("c")
+    on_c = await Feed.open(c.ws_url, token)
+    await on_c.subscribe(["inventory"], since=seen[-1]["id"])
+    assert await on_c.events(4) == missed
     for api in (api_a, api_b):
         api.client.close()
 

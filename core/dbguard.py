@@ -118,6 +118,7 @@ class DatabaseGuard:
         while self._operations or not self.available:
             if not self.available:
                 await asyncio.sleep(RECHECK_INTERVAL)
+                self._abort_connections()  # any still stuck (one that connected as the outage began)
                 if await self.probe():
                     self.available = True
                     self._outage = None
@@ -160,6 +161,9 @@ class DatabaseGuard:
         outage = self._outage_future()
         if not outage.done():
             outage.set_result(None)
+        self._abort_connections()
+
+    def _abort_connections(self) -> None:
         for connection in list(self._connections):
             try:
                 connection.close()  # closes the socket: a read waiting on it fails at once
@@ -172,7 +176,10 @@ class DatabaseGuard:
         return self._outage
 
     def _remember_connection(self, dbapi_connection: Any, connection_record: Any) -> None:
-        self._connections.add(getattr(dbapi_connection, "driver_connection", dbapi_connection))
+        connection = getattr(dbapi_connection, "driver_connection", dbapi_connection)
+        self._connections.add(connection)
+        if not self.available:  # finished its handshake just as the outage was declared
+            connection.close()
 
 
 def _server_address(url: str) -> tuple[int, Any] | None:

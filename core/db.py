@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +48,51 @@ class UnitOfWork:
         self.change.events.append((topic, name, data))
 
 
+class AnnouncementGate:
+    """Lets a reader see the database and the published events at one instant.
+
+    A write's rows are visible from its commit, its events only once the commit has been announced.
+    Writes with events hold the gate from just before their commit until the announcement is done;
+    a `consistent` read waits for those under way to finish and holds new ones back while it runs,
+    so every row it sees has its event published and no published event is missing from it.
+    """
+
+    def __init__(self, drain_timeout: float) -> None:
+        self.drain_timeout = drain_timeout
+        self._open = asyncio.Event()
+        self._open.set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._committing = 0
+        self._readers = asyncio.Lock()
+
+    @asynccontextmanager
+    async def committing(self) -> AsyncIterator[None]:
+        while not self._open.is_set():
+            await self._open.wait()
+        self._committing += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._committing -= 1
+            if not self._committing:
+                self._idle.set()
+
+    @asynccontextmanager
+    async def consistent(self) -> AsyncIterator[None]:
+        async with self._readers:
+            self._open.clear()
+            try:
+                try:
+                    await asyncio.wait_for(self._idle.wait(), self.drain_timeout)
+                except asyncio.TimeoutError:  # an announcement stuck on an outage: read anyway
+                    log.warning("commits still being announced after %.1f s", self.drain_timeout)
+                yield
+            finally:
+                self._open.set()
+
+
 def _record_flushed_tables(session: Session, flush_context: object) -> None:
     tables = session.info.setdefault("touched_tables", set())
     for obj in (*session.new, *session.dirty, *session.deleted):
@@ -76,6 +121,7 @@ class Database:
         # SQLite has one writer at a time: queue writers here instead of failing with SQLITE_BUSY.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._listeners: list[CommitListener] = []
+        self.announcements = AnnouncementGate(timeout)
         self.timeout = timeout
 
     def on_commit(self, listener: CommitListener) -> None:
@@ -98,19 +144,22 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[UnitOfWork]:
         """Run a write transaction; listeners hear of it only once it has committed."""
-        if self._write_lock is not None:
-            await self._write_lock.acquire()
-        try:
-            async with self._guarded(), self.sessionmaker() as session:
-                event.listen(session.sync_session, "after_flush", _record_flushed_tables)
-                uow = UnitOfWork(session)
-                async with session.begin():
-                    yield uow
-                uow.change.tables |= session.sync_session.info.get("touched_tables", set())
-        finally:
+        async with AsyncExitStack() as announcing:
             if self._write_lock is not None:
-                self._write_lock.release()
-        await self.announce(uow.change)
+                await self._write_lock.acquire()
+            try:
+                async with self._guarded(), self.sessionmaker() as session:
+                    event.listen(session.sync_session, "after_flush", _record_flushed_tables)
+                    uow = UnitOfWork(session)
+                    async with session.begin():
+                        yield uow
+                        if uow.change.events:  # held from before the commit until it is announced
+                            await announcing.enter_async_context(self.announcements.committing())
+                    uow.change.tables |= session.sync_session.info.get("touched_tables", set())
+            finally:
+                if self._write_lock is not None:
+                    self._write_lock.release()
+            await self.announce(uow.change)
 
     async def announce(self, change: Change) -> None:
         for listener in self._listeners:

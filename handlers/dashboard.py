@@ -14,7 +14,6 @@ DASHBOARD_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; conne
                  "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'none'; "
                  "frame-ancestors 'none'")
 
-STATE_ATTEMPTS = 3
 _COUNTS = {"produced": {"type": "integer"}, "defective": {"type": "integer"}, "good": {"type": "integer"}}
 STATE_SCHEMA = {"type": "object", "properties": {
     "date": {"type": "string", "format": "date", "description": "Today (UTC), as in date_produced."},
@@ -74,16 +73,13 @@ class DashboardStateHandler(BaseHandler):
     async def consistent_state(self) -> dict:
         """The state with the id of the last event it includes.
 
-        `last_event_id` is read before the queries, so nothing is missed: every later event is either
-        in the state or replayed after it. An event published while the queries ran may be in both,
-        and the page would count it twice, so then the state is read again (a few times at most).
+        Read under the database's announcement gate, so no write with events commits while the
+        queries run: every event up to `last_event_id` is in the state and every later one is not,
+        and the page neither misses an event nor counts one twice.
         """
-        hub = self.ctx.hub
-        for _ in range(STATE_ATTEMPTS):
-            last_event_id = hub.last_id
+        db = self.ctx.db
+        async with db.announcements.consistent():
             now = datetime.now(UTC)
-            async with self.ctx.db.session() as session:
-                state = await dashboard_state(session, today=now.date(), now=now, last_event_id=last_event_id)
-            if hub.last_id == last_event_id:
-                break
-        return state
+            async with db.session() as session:
+                return await dashboard_state(session, today=now.date(), now=now,
+                                             last_event_id=self.ctx.hub.last_id)

@@ -37,6 +37,44 @@ class LoadResult:
     errors: int  # non-2xx/3xx answers and socket errors
 
 
+@dataclass(frozen=True)
+class Row:
+    """One line of the suite's table (`bench/suite.py`): a workload, its figure, and its ratio.
+
+    `ratio` is figure ÷ reference measured in the same run (or None when there is no reference);
+    `target` says what the figure must reach in words ("≥ 0.7× bare", "< 20 ms") and `met` whether
+    it did (None when the row has no target).
+    """
+
+    workload: str
+    figure: float
+    unit: str
+    reference: str | None = None
+    ratio: float | None = None
+    target: str | None = None
+    met: bool | None = None
+
+
+def add_rows_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rows", type=Path, help="append the results as JSON lines (Row) to this file "
+                                                  "(bench/suite.py collects them into one table)")
+
+
+def write_rows(path: Path | None, rows: list[Row]) -> None:
+    """Append `rows` to `path` as JSON lines; nothing when `path` is None."""
+    if path is None:
+        return
+    with path.open("a", encoding="utf-8") as out:
+        for row in rows:
+            out.write(json.dumps(row.__dict__) + "\n")
+
+
+def read_rows(path: Path) -> list[Row]:
+    if not path.exists():
+        return []
+    return [Row(**json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 # -- servers ------------------------------------------------------------------------------------
 
 class ServerProcess:

@@ -44,7 +44,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import LoadResult, have_wrk, run_load  # noqa: E402
+from bench.common import LoadResult, Row, add_rows_argument, have_wrk, run_load, write_rows  # noqa: E402
 from core import migrate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -180,7 +180,7 @@ async def throughput(args: argparse.Namespace, env: dict[str, str], folder: Path
 
 
 def report_throughput(results: dict[str, list[tuple[LoadResult, float, float]]],
-                      args: argparse.Namespace) -> None:
+                      args: argparse.Namespace) -> list[Row]:
     tool = args.load if args.load != "auto" else ("wrk" if have_wrk() else "python")
     print(f"\nGET {READ_PATH}, cluster mode on MariaDB + Redis, {args.connections} connections, "
           f"{args.rounds} rounds × {args.seconds:g} s, load: {tool}, {os.cpu_count()} cores\n")
@@ -192,10 +192,14 @@ def report_throughput(results: dict[str, list[tuple[LoadResult, float, float]]],
               f"{statistics.median(r.p99_ms for r, _, _ in runs):>7.2f} "
               f"{statistics.median(c for _, c, _ in runs):>10.0f} "
               f"{statistics.median(m for _, _, m in runs):>6.0f}% {sum(r.errors for r, _, _ in runs):>6}")
+    rows = []
     for kind in ("cached", "uncached"):
         one, two = results[f"{kind}-1p"], results[f"{kind}-2p"]
         ratio = statistics.median(b[0].rps / a[0].rps for a, b in zip(one, two, strict=True))
         print(f"{kind}: 2 processes give {ratio:.2f}× the throughput of 1")
+        rows.append(Row(f"cluster: {kind} GET /products, 2 processes", statistics.median(r.rps for r, _, _ in two),
+                        "req/s", reference="1 process", ratio=ratio, target="≥ 1.6×", met=ratio >= 1.6))
+    return rows
 
 
 # -- cross-process latency ----------------------------------------------------------------------
@@ -327,9 +331,10 @@ async def drive(args: argparse.Namespace, database_url: str, folder: Path) -> No
         finally:
             seeder.stop()
 
+        rows: list[Row] = []
         if not args.skip_throughput:
             print("throughput (interleaved rounds):")
-            report_throughput(await throughput(args, env, folder), args)
+            rows += report_throughput(await throughput(args, env, folder), args)
 
         a = await Server("node-a", folder, env).ready()
         b = await Server("node-b", folder, env).ready()
@@ -350,6 +355,12 @@ async def drive(args: argparse.Namespace, database_url: str, folder: Path) -> No
         cluster_rows = list(probes["cluster"].latencies.values())
         gaps = [bv - av for av, bv in zip(cluster_rows[1], cluster_rows[2], strict=True)]
         print(f"B − A for the same event: p50 {quantile(gaps, 50):.2f} ms, p99 {quantile(gaps, 99):.2f} ms")
+        alone = probes["no Redis"].latencies["one process without Redis"]
+        for q in (50, 99):
+            other = quantile(probes["cluster"].latencies["B (the other process)"], q)
+            rows.append(Row(f"cluster: live event POST on A → client on B, p{q}", other, "ms",
+                            reference="one process without Redis", ratio=other / quantile(alone, q)))
+        write_rows(args.rows, rows)
     finally:
         client = redis.Redis.from_url(args.redis_url)
         keys = list(client.scan_iter(match=f"{prefix}:*"))
@@ -368,6 +379,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--load", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--events", type=int, default=300, help="events for the latency part (default 300)")
     parser.add_argument("--skip-throughput", action="store_true")
+    add_rows_argument(parser)
     return parser.parse_args(argv)
 
 

@@ -112,7 +112,8 @@ class Database:
         self.guard = None if self.is_sqlite else DatabaseGuard(url, timeout)
         if self.guard is not None:
             options["connect_args"] = self.guard.connect_args(options.get("connect_args", {}))
-        self.engine: AsyncEngine = create_async_engine(url, echo=echo, **options)
+        # hide_parameters: a logged statement error never carries the values (password hashes, tokens).
+        self.engine: AsyncEngine = create_async_engine(url, echo=echo, hide_parameters=True, **options)
         if self.guard is not None:
             self.guard.attach(self.engine)
         if self.is_sqlite:

@@ -8,6 +8,7 @@ import re
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
 LEAKS = re.compile(r"Traceback|File \"|sqlalchemy|SELECT |INSERT |UPDATE |DELETE FROM|\[SQL|"
@@ -207,3 +208,14 @@ async def test_a_database_error_leaks_nothing_and_is_logged_under_the_request_id
     assert_problem(response, response.status)
     logged = [r.getMessage() for r in caplog.records if "broken-table-1" in r.getMessage()]
     assert any("no such table: customers" in message for message in logged), logged
+
+
+
+async def test_a_failed_statement_never_carries_its_values(app):
+    """What a failed statement's error says (and so what the log gets) leaves out the bound values."""
+    with pytest.raises(DBAPIError) as failure:
+        async with app.ctx.db.engine.begin() as conn:
+            await conn.execute(text("INSERT INTO no_such_table (secret) VALUES (:secret)"),
+                               {"secret": "Bound-Value-7f3a"})
+    assert "no_such_table" in str(failure.value)
+    assert "Bound-Value-7f3a" not in str(failure.value)

@@ -17,7 +17,7 @@ from core.logs import log_request
 from core.metrics import install_metrics
 from core.ratelimit import MemoryRateLimiter, parse_budgets
 from core.security import TokenService
-from handlers.base import NotFoundHandler, StaticHandler
+from handlers.base import BodyTooLargeHandler, NotFoundHandler, StaticHandler
 from handlers.routes import build_routes
 from realtime.ws import install_live_feed
 from services.auth import AuthService
@@ -35,6 +35,9 @@ class FactoryApplication(tornado.web.Application):
     def find_handler(self, request: Any, **kwargs: Any) -> Any:
         self.in_flight += 1
         self.ctx.metrics.request_started()
+        declared = request.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > self.ctx.settings.max_body_bytes:
+            return self.get_handler_delegate(request, BodyTooLargeHandler)
         return super().find_handler(request, **kwargs)
 
     def log_request(self, handler: Any) -> None:

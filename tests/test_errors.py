@@ -2,6 +2,7 @@
 headers, an X-Request-ID, and never a stack trace or SQL text."""
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -219,3 +220,20 @@ async def test_a_failed_statement_never_carries_its_values(app):
                                {"secret": "Bound-Value-7f3a"})
     assert "no_such_table" in str(failure.value)
     assert "Bound-Value-7f3a" not in str(failure.value)
+
+
+@pytest.mark.parametrize("declared", [1024 * 1024 + 1, 20 * 1024 * 1024, 10 ** 12])
+async def test_a_declared_body_over_the_limit_is_413_before_it_is_sent(api, base_url, declared):
+    """Even past the server's own cap, the answer is a problem+json 413, not a cut connection."""
+    port = int(base_url.rsplit(":", 1)[1])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write((f"POST /products HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  f"Content-Length: {declared}\r\n\r\n").encode() + b"{" * 1000)
+    head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).decode()
+    length = int(re.search(r"Content-Length: (\d+)", head).group(1))
+    body = json.loads(await asyncio.wait_for(reader.readexactly(length), 10))
+    writer.close()
+    assert head.startswith("HTTP/1.1 413 ")
+    assert "application/problem+json" in head and "X-Content-Type-Options: nosniff" in head
+    assert body["status"] == 413 and "over 1048576 bytes" in body["detail"]
+    assert (await api.get("/products", role="admin")).json["meta"]["total"] == 0

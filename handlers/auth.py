@@ -1,7 +1,7 @@
 """Sign-in, token refresh, sign-out, who-am-I and wall-display tokens."""
 from __future__ import annotations
 
-from core.errors import ApiError
+from core.errors import ApiError, invalid
 from core.security import TokenError
 from handlers.base import BaseHandler
 from schemas.common import iso_utc
@@ -10,6 +10,7 @@ from schemas.user import (
     DisplayTokenSchema,
     LoginSchema,
     MeSchema,
+    PasswordChangeSchema,
     RefreshSchema,
     TokenPairSchema,
 )
@@ -89,6 +90,27 @@ class MeHandler(BaseHandler):
     async def get(self) -> None:
         p = self.principal
         self.send_json({"id": p.user_id, "username": p.username, "role": p.role, "token_kind": p.kind})
+
+
+class PasswordHandler(BaseHandler):
+    """`POST /auth/password`: change one's own password; every older token ends, a new pair is returned."""
+
+    access = {"POST": "user"}
+    budgets = {"POST": "login"}  # guessing the current password is throttled like signing in
+    docs = {"POST": {"summary": "Change your own password", "tags": ["auth"],
+                     "body": PasswordChangeSchema, "responses": {200: TokenPairSchema}, "errors": (422,),
+                     "description": "Needs the current password. Every token issued before (this one "
+                                    "included, and other devices') stops working; the answer is a new "
+                                    "pair. A wrong current password is 422 and changes nothing."}}
+
+    async def post(self) -> None:
+        data = self.load_body(PasswordChangeSchema())
+        await self.take_budget("login", f"login-user:{self.principal.username.lower()}")
+        pair = await self.ctx.auth.change_password(self.principal, data["current_password"],
+                                                   data["new_password"])
+        if pair is None:
+            raise invalid({"current_password": ["Wrong password."]}, "The current password is wrong.")
+        self.send_json(pair)
 
 
 class DisplayTokenCollectionHandler(BaseHandler):

@@ -47,6 +47,7 @@ def build_routes() -> list[URLSpec]:
         url(r"/auth/refresh", auth.RefreshHandler, name="refresh"),
         url(r"/auth/logout", auth.LogoutHandler, name="logout"),
         url(r"/auth/me", auth.MeHandler, name="me"),
+        url(r"/auth/password", auth.PasswordHandler, name="password"),
         url(r"/auth/display-tokens", auth.DisplayTokenCollectionHandler, name="display_tokens"),
         url(rf"/auth/display-tokens/{ID}", auth.DisplayTokenItemHandler, name="display_token"),
         *resource(UserService(), read="super_admin", create="super_admin", write="super_admin"),

@@ -26,6 +26,11 @@ class LoginSchema(Schema):
     password = fields.String(required=True, validate=validate.Length(min=1, max=256))
 
 
+class PasswordChangeSchema(Schema):
+    current_password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=256))
+    new_password = fields.String(required=True, load_only=True, validate=PASSWORD)
+
+
 class RefreshSchema(Schema):
     refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=4096))
 

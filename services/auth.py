@@ -125,6 +125,25 @@ class AuthService:
             raise TokenError("refresh token already used; the session is revoked")
         return pair
 
+    async def change_password(self, principal: Principal, current: str, new: str) -> dict[str, Any] | None:
+        """Set a new password if `current` is right: every token issued before ends, and the caller
+        gets a fresh pair in a new session. None (and nothing changed) when `current` is wrong."""
+        user = await self.check_password(principal.username, current)
+        if user is None or user.id != principal.user_id:
+            return None
+        new_hash = await asyncio.get_running_loop().run_in_executor(None, hash_password, new)
+        async with self.db.write() as uow:
+            user = await uow.session.get(User, principal.user_id, with_for_update=True)
+            if user is None or not user.is_active:
+                return None
+            user.password_hash = new_hash
+            user.token_version += 1
+            auth_session = AuthSession(user_id=user.id, kind="login",
+                                       expires_at=utcnow() + timedelta(seconds=self.tokens.refresh_ttl))
+            uow.session.add(auth_session)
+            await uow.session.flush()
+            return self._token_pair(uow, user, auth_session)
+
     async def logout(self, principal: Principal) -> None:
         async with self.db.write() as uow:
             auth_session = await uow.session.get(AuthSession, principal.session_id)

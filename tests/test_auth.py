@@ -295,6 +295,58 @@ async def test_changing_the_password_invalidates_tokens(api):
     await login(api, user["username"], "brand-new-pass-2")
 
 
+async def test_changing_ones_own_password_ends_every_older_token_and_returns_a_new_pair(api):
+    user, password = await new_user(api)
+    first, second = await login(api, user["username"], password), await login(api, user["username"], password)
+    response = await api.post("/auth/password", {"current_password": password, "new_password": "my-own-pass-3"},
+                              token=first["access_token"])
+    assert response.status == 200, response
+    fresh = response.json
+    assert set(fresh) == {"access_token", "token_type", "expires_in", "refresh_token"}
+    for old in (first, second):  # this device's tokens and another device's
+        assert (await api.get("/auth/me", token=old["access_token"])).status == 401
+        assert (await api.post("/auth/refresh", {"refresh_token": old["refresh_token"]})).status == 401
+    assert (await api.get("/auth/me", token=fresh["access_token"])).json["username"] == user["username"]
+    assert (await api.post("/auth/refresh", {"refresh_token": fresh["refresh_token"]})).status == 200
+    assert (await api.post("/auth/login", {"username": user["username"], "password": password})).status == 401
+    await login(api, user["username"], "my-own-pass-3")
+
+
+async def test_a_wrong_current_password_is_422_and_changes_nothing(api):
+    user, password = await new_user(api)
+    pair = await login(api, user["username"], password)
+    response = await api.post("/auth/password", {"current_password": "not-it-at-all",
+                                                 "new_password": "my-own-pass-3"}, token=pair["access_token"])
+    assert response.status == 422
+    assert response.json["errors"] == {"current_password": ["Wrong password."]}
+    assert (await api.get("/auth/me", token=pair["access_token"])).status == 200
+    await login(api, user["username"], password)
+
+
+@pytest.mark.parametrize("body", [
+    {"current_password": "initial-pass-1"},
+    {"current_password": "initial-pass-1", "new_password": "short"},
+    {"current_password": "initial-pass-1", "new_password": "x" * 257},
+    {"current_password": "initial-pass-1", "new_password": "long-enough-1", "role": "super_admin"},
+    {"current_password": 12345678, "new_password": "long-enough-1"},
+])
+async def test_a_bad_password_change_is_422_and_changes_nothing(api, body):
+    user, password = await new_user(api)
+    pair = await login(api, user["username"], password)
+    assert (await api.post("/auth/password", body, token=pair["access_token"])).status == 422
+    assert (await api.get("/auth/me", token=pair["access_token"])).json["role"] == "user"
+    await login(api, user["username"], password)
+
+
+@pytest.mark.settings(rate_limits="login=5/60")
+async def test_guessing_the_current_password_spends_the_login_budget(api):
+    user, password = await new_user(api)
+    pair = await login(api, user["username"], password)
+    statuses = [(await api.post("/auth/password", {"current_password": f"guess-{n}", "new_password": "whatever-1"},
+                                token=pair["access_token"])).status for n in range(6)]
+    assert 429 in statuses and set(statuses) <= {422, 429}
+
+
 async def test_changing_the_role_invalidates_tokens(api):
     user, password = await new_user(api, role="admin")
     pair = await login(api, user["username"], password)

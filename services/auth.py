@@ -85,11 +85,15 @@ class AuthService:
 
     async def login(self, user: User) -> dict[str, Any]:
         async with self.db.write() as uow:
-            auth_session = AuthSession(user_id=user.id, kind="login",
-                                       expires_at=utcnow() + timedelta(seconds=self.tokens.refresh_ttl))
-            uow.session.add(auth_session)
-            await uow.session.flush()
-            return self._token_pair(uow, user, auth_session)
+            return await self._signed_in(uow, user)
+
+    async def _signed_in(self, uow: UnitOfWork, user: User) -> dict[str, Any]:
+        """A new login session for `user`, and its token pair."""
+        auth_session = AuthSession(user_id=user.id, kind="login",
+                                   expires_at=utcnow() + timedelta(seconds=self.tokens.refresh_ttl))
+        uow.session.add(auth_session)
+        await uow.session.flush()
+        return self._token_pair(uow, user, auth_session)
 
     def _token_pair(self, uow: UnitOfWork, user: User, auth_session: AuthSession) -> dict[str, Any]:
         access, _ = self.tokens.issue(typ="access", user_id=user.id, role=user.role,
@@ -138,11 +142,7 @@ class AuthService:
                 return None
             user.password_hash = new_hash
             user.token_version += 1
-            auth_session = AuthSession(user_id=user.id, kind="login",
-                                       expires_at=utcnow() + timedelta(seconds=self.tokens.refresh_ttl))
-            uow.session.add(auth_session)
-            await uow.session.flush()
-            return self._token_pair(uow, user, auth_session)
+            return await self._signed_in(uow, user)
 
     async def logout(self, principal: Principal) -> None:
         async with self.db.write() as uow:

@@ -1,9 +1,12 @@
 """Numbers committed domain events, keeps a bounded replay buffer and fans them out to subscribers.
 
-The hub knows nothing of HTTP or Tornado: a connection hands it two callables,
-``send(text)`` (awaitable, writes one text frame) and ``close(code, reason)``.
-Every frame is serialized once, at publish time, and the same ``str`` goes to
-every subscriber; ``publish`` is synchronous and never waits for a client.
+The hub knows nothing of HTTP or Tornado: a connection hands it a `FrameSink`
+(``write(frames)`` and ``close(code, reason)``), or two callables ``send(text)``
+(awaitable, one text frame) and ``close``. Every frame is serialized once, at
+publish time, and the same ``str`` goes to every subscriber; ``publish`` is
+synchronous and never waits for a client. Publishing only queues: one callback
+per loop turn then writes every subscriber's queued frames in one ``write``,
+except a subscriber whose previous write is still buffered, which waits for it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,16 @@ CLOSE_INTERNAL_ERROR = 1011
 SendFrame = Callable[[str], Awaitable[Any]]
 CloseConnection = Callable[[int, str], Any]
 Clock = Callable[[], datetime]
+
+
+class FrameSink(Protocol):
+    """A connection as the hub writes to it: a batch of frames at once, then maybe a wait."""
+
+    def write(self, frames: list[str]) -> Awaitable[Any] | None:
+        """Take the frames in order now; None when more may follow at once, else what to await first."""
+
+    def close(self, code: int, reason: str) -> Any:
+        """Close the connection (after anything it has already taken)."""
 
 
 def utc_now() -> datetime:
@@ -109,45 +122,43 @@ class Event:
 
 
 class Subscriber:
-    """One live-feed connection: its topics, filters, bounded queue and single writer task."""
+    """One live-feed connection: its topics, filters and bounded queue, written by the hub's flush."""
 
     __slots__ = (
-        "_close",
         "_controls",
+        "_due",
         "_hub",
         "_position",
         "_queue",
         "_replay_backlog",
-        "_send",
-        "_waiter",
-        "_writer",
+        "_sink",
+        "_written",
         "attached",
         "line",
         "product_id",
         "topics",
     )
 
-    def __init__(self, hub: EventHub, send: SendFrame, close: CloseConnection) -> None:
+    def __init__(self, hub: EventHub, sink: FrameSink) -> None:
         self.topics: set[str] = set()
         self.product_id: int | None = None
         self.line: str | None = None
         self.attached = True
         self._hub = hub
-        self._send = send
-        self._close = close
+        self._sink = sink
         self._queue: deque[str] = deque()
         self._controls = 0  # replies queued among the events; not counted as deliveries
         self._replay_backlog = 0  # a replay may exceed queue_size without counting as slowness
         self._position = 0  # newest event id this subscriber was given or passed over
-        self._waiter: asyncio.Future[None] | None = None
-        self._writer: asyncio.Task[None] | None = None
+        self._due = False  # in the hub's next flush
+        self._written: asyncio.Future[Any] | None = None  # a write the sink still buffers
 
     def __repr__(self) -> str:
         return f"<Subscriber topics={sorted(self.topics)} queued={len(self._queue)}>"
 
     @property
     def queued(self) -> int:
-        """Frames waiting for the writer."""
+        """Frames waiting to be written."""
         return len(self._queue)
 
     def subscribe(
@@ -220,16 +231,18 @@ class Subscriber:
         return True
 
     def detach(self) -> None:
-        """Unregister from the hub and stop the writer; safe to call more than once."""
+        """Unregister from the hub and drop what is queued; safe to call more than once."""
         if not self.attached:
             return
         self.attached = False
         self._hub._remove(self)
         self._queue.clear()
         self._controls = 0
-        writer, self._writer = self._writer, None
-        if writer is not None and writer is not _current_task():
-            writer.cancel()
+        written, self._written = self._written, None
+        # Only a send task of ours (SendEach) is stopped; a transport's own write future is left to
+        # the transport (Tornado's IOStream logs an error for a cancelled one).
+        if isinstance(written, asyncio.Task) and not written.done():
+            written.cancel()
 
     def _passes(self, event: Event) -> bool:
         # An event passes a filter when its data has the key with that value, or lacks the key.
@@ -252,48 +265,54 @@ class Subscriber:
         return True
 
     def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-        elif self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+        # A subscriber whose last write is still buffered is written again when that write is done.
+        if not self._due and self._written is None:
+            self._due = True
+            self._hub._schedule(self)
 
-    async def _write_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        send = self._send
-        while self.attached:
-            queue = self._queue
-            if not queue:
-                self._waiter = waiter = loop.create_future()
-                await waiter
-                continue
-            # Take everything queued at once and start every send before awaiting any:
-            # a transport that buffers on call (Tornado's write_message) then flushes
-            # the whole batch in one loop turn instead of one turn per frame.
-            if len(queue) == 1:
-                batch: Iterable[str] = (queue.popleft(),)
-            else:
-                batch, self._queue = queue, deque()
-            sent = len(batch) - self._controls
-            self._controls = 0
+    def _write(self) -> None:
+        """Hand everything queued to the sink in one write (the hub's flush calls this)."""
+        self._due = False
+        queue = self._queue
+        if not queue or not self.attached:
+            return
+        if len(queue) == 1:
+            batch = [queue.popleft()]
+        else:
+            batch = list(queue)
+            queue.clear()
+        delivered = len(batch) - self._controls
+        self._controls = 0
+        if self._replay_backlog:
             self._replay_backlog = max(0, self._replay_backlog - len(batch))
-            pending: list[Awaitable[Any]] = []
-            try:
-                for frame in batch:
-                    pending.append(send(frame))
-                for waitable in pending:
-                    await waitable
-            except asyncio.CancelledError:
-                _discard(pending)
-                raise
-            except Exception as exc:  # noqa: BLE001 - a transport error ends this connection only
-                _discard(pending)
-                log.info("live feed send failed, dropping subscriber: %r", exc)
-                self._abandon(CLOSE_INTERNAL_ERROR, "send failed")
-                return
-            self._hub.delivered += sent
+        try:
+            written = self._sink.write(batch)
+        except Exception as exc:  # noqa: BLE001 - a transport error ends this connection only
+            self._send_failed(exc)
+            return
+        if written is None:
+            self._hub.delivered += delivered
+            return
+        self._written = future = asyncio.ensure_future(written)
+        future.add_done_callback(partial(self._write_done, delivered))
+
+    def _write_done(self, delivered: int, future: asyncio.Future[Any]) -> None:
+        if future is not self._written:  # detached meanwhile
+            if not future.cancelled():
+                future.exception()
+            return
+        self._written = None
+        exc = future.exception() if not future.cancelled() else asyncio.CancelledError()
+        if exc is not None:
+            self._send_failed(exc)
+            return
+        self._hub.delivered += delivered
+        if self._queue:
+            self._write()
+
+    def _send_failed(self, exc: BaseException) -> None:
+        log.info("live feed send failed, dropping subscriber: %r", exc)
+        self._abandon(CLOSE_INTERNAL_ERROR, "send failed")
 
     def _drop_too_slow(self) -> None:
         self._hub.dropped += 1
@@ -303,9 +322,43 @@ class Subscriber:
     def _abandon(self, code: int, reason: str) -> None:
         self.detach()
         try:
-            self._close(code, reason)
+            self._sink.close(code, reason)
         except Exception:  # a failing close must never break publish for the others
             log.exception("closing a live feed connection failed")
+
+
+class SendEach:
+    """A `FrameSink` over a per-frame ``send(text)`` awaitable: every send starts before any is awaited."""
+
+    __slots__ = ("_send", "close")
+
+    def __init__(self, send: SendFrame, close: CloseConnection) -> None:
+        self._send = send
+        self.close = close
+
+    def write(self, frames: list[str]) -> Awaitable[Any]:
+        # Started together, a transport that buffers on call (Tornado's write_message) flushes
+        # the whole batch in one loop turn instead of one turn per frame.
+        pending: list[Awaitable[Any]] = []
+        try:
+            for frame in frames:
+                pending.append(self._send(frame))
+        except BaseException:
+            _discard(pending)
+            raise
+        sent = asyncio.ensure_future(_await_all(pending))
+        # Cancelled before its first step, the task never reaches _await_all's own clean-up.
+        sent.add_done_callback(lambda task: _discard(pending) if task.cancelled() else None)
+        return sent
+
+
+async def _await_all(pending: list[Awaitable[Any]]) -> None:
+    try:
+        for waitable in pending:
+            await waitable
+    except BaseException:
+        _discard(pending)
+        raise
 
 
 class FrameWriter:
@@ -393,13 +446,6 @@ def _consume_outcome(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-def _current_task() -> asyncio.Task[Any] | None:
-    try:
-        return asyncio.current_task()
-    except RuntimeError:  # no running loop
-        return None
-
-
 def _check_topics(topics: Iterable[str]) -> set[str]:
     if isinstance(topics, str):
         raise SubscriptionError("topics must be a list of topic names")
@@ -443,6 +489,7 @@ class EventHub:
         self._last_id = 0
         self._by_topic: dict[str, dict[Subscriber, None]] = {topic: {} for topic in TOPICS}
         self._attached: dict[Subscriber, None] = {}
+        self._to_write: list[Subscriber] = []  # due in the next flush, in the order they became due
         self.published = 0
         self.delivered = 0
         self.dropped = 0
@@ -474,8 +521,12 @@ class EventHub:
         }
 
     def subscriber(self, send: SendFrame, close: CloseConnection) -> Subscriber:
+        """Attach a connection that sends one frame per awaitable call; see `attach`."""
+        return self.attach(SendEach(send, close))
+
+    def attach(self, sink: FrameSink) -> Subscriber:
         """Attach a connection; it receives nothing until it subscribes."""
-        subscriber = Subscriber(self, send, close)
+        subscriber = Subscriber(self, sink)
         self._attached[subscriber] = None
         return subscriber
 
@@ -509,6 +560,17 @@ class EventHub:
                 too_slow.append(subscriber)
         for subscriber in too_slow:  # closed after the loop: it changes the topic index
             subscriber._drop_too_slow()
+
+    def _schedule(self, subscriber: Subscriber) -> None:
+        if not self._to_write:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._to_write.append(subscriber)
+
+    def _flush(self) -> None:
+        # One callback writes every due subscriber: no task, future or callback per connection.
+        due, self._to_write = self._to_write, []
+        for subscriber in due:
+            subscriber._write()
 
     def _events_after(self, start: int) -> list[Event] | None:
         """Buffered events with id > start, oldest first; None if some were evicted."""

@@ -2,8 +2,8 @@
 
 Protocol (DESIGN.md §5): the client's first message is `{"type":"auth","token":…}` (or it connects
 with `?token=` or an `Authorization: Bearer` header); then `subscribe`/`unsubscribe`/`ping`. Every
-frame to the client goes through the connection's hub `Subscriber`: one bounded queue and one
-writer, so replies and events keep their order and a slow client only ever delays itself.
+frame to the client goes through the connection's hub `Subscriber`: one bounded queue written by
+the hub's flush, so replies and events keep their order and a slow client only ever delays itself.
 
 Close codes: 4401 missing, bad, expired or revoked token (also when it stops being valid later);
 4403 a topic the token may not read; 1013 the client fell too far behind; 1001 server shutdown;
@@ -189,8 +189,7 @@ class LiveFeedHandler(tornado.websocket.WebSocketHandler, BaseHandler):
 
     def start_feed(self) -> None:
         self._cancel_deadline()
-        frames = StreamFrames(self.ws_connection.stream, self.close)
-        self.subscriber = self.ctx.hub.subscriber(frames.send, frames.close)
+        self.subscriber = self.ctx.hub.attach(StreamFrames(self.ws_connection.stream, self.close))
 
     # -- messages ---------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import tornado.testing
 import tornado.web
 import tornado.websocket
 
+from realtime.frames import StreamFrames
 from realtime.hub import Event, EventHub, FrameWriter, SubscriptionError
 
 ALL_TOPICS = ["production", "orders", "inventory"]
@@ -522,5 +523,139 @@ def test_frame_writer_frames_reach_a_real_websocket_client_in_order():
             await settle()
         await asyncio.sleep(0.05)
         assert hub.subscribers == 0
+
+    asyncio.run(scenario())
+
+
+class Sink:
+    """A `FrameSink` that records each write; a stalled one leaves its first write buffered forever."""
+
+    def __init__(self, hub: EventHub, stalled: bool = False) -> None:
+        self.writes: list[list[str]] = []
+        self.closed: tuple[int, str] | None = None
+        self.stalled = stalled
+        self.buffered: asyncio.Future | None = None
+        self.subscriber = hub.attach(self)
+
+    def write(self, frames: list[str]) -> asyncio.Future | None:
+        self.writes.append(list(frames))
+        if self.stalled:  # like IOStream.write when the socket is full: done once the client reads
+            self.buffered = asyncio.get_running_loop().create_future()
+            return self.buffered
+        return None
+
+    def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+    def event_ids(self) -> list[int]:
+        messages = [json.loads(frame) for batch in self.writes for frame in batch]
+        return [m["id"] for m in messages if m["type"] == "event"]
+
+
+def test_one_flush_per_turn_writes_each_subscribers_burst_in_one_write_in_id_order():
+    async def scenario():
+        hub = EventHub()
+        sinks = [Sink(hub) for _ in range(20)]
+        for sink in sinks:
+            sink.subscriber.subscribe(["production"])
+        for _ in range(50):  # one loop turn: no await between the events
+            hub.publish("production", "production.recorded", production_row())
+        assert all(sink.writes == [] for sink in sinks)  # publish only queues
+        await asyncio.sleep(0)
+        for sink in sinks:
+            assert len(sink.writes) == 1 and len(sink.writes[0]) == 51  # subscribed + the burst
+            assert sink.event_ids() == list(range(1, 51))
+        assert hub.delivered == 20 * 50
+
+    asyncio.run(scenario())
+
+
+def test_a_subscriber_with_a_buffered_write_waits_alone_and_is_closed_1013_on_overflow():
+    async def scenario():
+        hub = EventHub(queue_size=100)
+        stalled = Sink(hub, stalled=True)
+        stalled.subscriber.subscribe(["production"])
+        healthy = [Sink(hub) for _ in range(3)]
+        for sink in healthy:
+            sink.subscriber.subscribe(["production"])
+        await asyncio.sleep(0)  # the subscribed replies go out; the stalled one's stays buffered
+
+        for n in range(1, 251):
+            hub.publish("production", "production.recorded", production_row())
+            await asyncio.sleep(0)
+            # Every event reaches every healthy subscriber in the very next turn, whatever the stall.
+            for sink in healthy:
+                assert sink.event_ids()[-1:] == [n]
+        assert len(stalled.writes) == 1  # nothing more written while its write is pending
+        assert stalled.closed == (1013, "client too slow")
+        assert not stalled.subscriber.attached
+        assert all(sink.event_ids() == list(range(1, 251)) and sink.closed is None for sink in healthy)
+        assert hub.dropped == 1
+
+    asyncio.run(scenario())
+
+
+def test_when_a_buffered_write_completes_the_queued_frames_follow_in_one_write_in_order():
+    async def scenario():
+        hub = EventHub(queue_size=100)
+        slow = Sink(hub, stalled=True)
+        slow.subscriber.subscribe(["orders"])
+        await asyncio.sleep(0)
+        for _ in range(30):
+            hub.publish("orders", "order.created", {})
+            await asyncio.sleep(0)
+        slow.subscriber.push('{"type":"pong"}')
+        assert len(slow.writes) == 1 and slow.subscriber.queued == 31
+
+        slow.stalled = False
+        slow.buffered.set_result(None)  # the client read: the socket has room again
+        await asyncio.sleep(0)
+        assert len(slow.writes) == 2 and slow.event_ids() == list(range(1, 31))
+        assert json.loads(slow.writes[1][-1]) == {"type": "pong"}
+        assert slow.closed is None and hub.delivered == 30
+
+    asyncio.run(scenario())
+
+
+class StreamFeedHandler(FeedHandler):
+    """The /ws wiring: the hub writes each flush's frames straight to the socket."""
+
+    def open(self) -> None:
+        self.subscriber = self.hub.attach(StreamFrames(self.ws_connection.stream, self.close))
+        self.subscriber.subscribe(ALL_TOPICS, since=0)
+
+
+def test_stream_frames_deliver_a_burst_to_a_real_websocket_client_in_order():
+    async def scenario():
+        hub = EventHub(queue_size=10_000)  # these clients read in this loop: slowly, but they read
+        hub.publish("orders", "order.created", {"id": 1, "note": "ünïcode"})
+        sock, port = tornado.testing.bind_unused_port()
+        server = tornado.httpserver.HTTPServer(
+            tornado.web.Application([(r"/ws", StreamFeedHandler, {"hub": hub})])
+        )
+        server.add_sockets([sock])
+        clients = [await tornado.websocket.websocket_connect(f"ws://127.0.0.1:{port}/ws") for _ in range(3)]
+        note = "x" * 2_000  # 500 of these per turn are more than a socket takes: writes get buffered
+
+        async def read_all(client) -> list[dict]:
+            return [json.loads(await client.read_message()) for _ in range(3_002)]
+
+        try:
+            reading = [asyncio.ensure_future(read_all(client)) for client in clients]
+            for n in range(2, 3_002):
+                hub.publish("production", "production.recorded", {**production_row(produced=n), "note": note})
+                if n % 500 == 0:
+                    await asyncio.sleep(0)
+            for received in await asyncio.gather(*reading):
+                assert received[0]["type"] == "subscribed"
+                assert [m["id"] for m in received[1:]] == list(range(1, 3_002))
+                assert received[1]["data"]["note"] == "ünïcode"
+        finally:
+            for client in clients:
+                client.close()
+            server.stop()
+            await settle()
+        await asyncio.sleep(0.05)
+        assert hub.subscribers == 0 and hub.dropped == 0
 
     asyncio.run(scenario())

@@ -110,17 +110,21 @@ class ResponseCache:
         return True  # an empty cache is still a cache: `if cache:` must not flip
 
     async def get_or_compute(
-        self, key: Hashable, tags: Iterable[str], compute: Compute
+        self, key: Hashable, tags: Iterable[str], compute: Compute, *, counted: bool = True
     ) -> tuple[CachedResponse, bool]:
-        """Return the cached response for `key` (True) or compute it once (False)."""
+        """Return the cached response for `key` (True) or compute it once (False).
+
+        `counted=False` keeps the lookup out of hits, misses and coalesced: a part of another
+        GET's answer (a list's total) is not a GET of its own.
+        """
         entry = self._entries.get(key)
         if entry is not None:
-            self.hits += 1
+            self.hits += counted
             return entry.response, True
-        self.misses += 1
+        self.misses += counted
         flight = self._flights.get(key)
         if flight is not None and flight.stamp == self._stamp(flight.tags):
-            self.coalesced += 1
+            self.coalesced += counted
         else:
             # No flight, or one that an invalidation has made stale: a request
             # that arrives after a write must not be answered from before it.

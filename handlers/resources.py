@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.cache import CachedResponse
 from handlers.base import BaseHandler
 from services.crud import CrudService, Page
 
@@ -28,10 +29,30 @@ class CollectionHandler(ResourceHandler):
             # holds the whole query, so a hit needs no second check.
             params = self.load_query(self.service.list_query())
             self.service.sort_clause(params)  # an unknown sort_by is a 400 before any work
+            total = await self.list_total(params)
             async with self.ctx.db.session() as session:
-                return await self.service.list(session, params)
+                return await self.service.list(session, params, total)
 
         await self.send_list(compute)
+
+    async def list_total(self, params: dict[str, Any]) -> int | None:
+        """The filter's row count, cached apart from the pages: every page and sort of one filter
+        shares it, so a page the cache has not seen does not count a million rows again. It sits
+        in the response cache under the same tables, so the writes that drop pages drop it too.
+        None (the list counts for itself) when the cache is off."""
+        cache = self.ctx.cache
+        if cache is None or cache.ttl <= 0:
+            return None
+
+        async def count() -> CachedResponse:
+            # Its own session: the count is shared by every request waiting for it.
+            async with self.ctx.db.session() as session:
+                total = await self.service.count(session, params)
+            return CachedResponse(str(total).encode(), "text/plain", "")
+
+        key = ("list-total", self.service.name, self.service.filter_key(params))
+        counted, _ = await cache.get_or_compute(key, self.cache_tags, count, counted=False)
+        return int(counted.body)
 
     async def post(self) -> None:
         data = self.load_body(self.service.schema())

@@ -14,6 +14,8 @@ from core.db import UnitOfWork, integrity_field
 from core.errors import ApiError, bad_query, conflict, not_found
 from models import Row
 
+PAGING = ("page", "per_page", "sort_by", "sort_order")
+
 
 @dataclass(frozen=True)
 class Reference:
@@ -64,7 +66,7 @@ class CrudService:
     def apply_filters(self, query: Select, params: dict[str, Any]) -> Select:
         """Equality filters for plain columns; `q` searches `search_fields`."""
         for key, value in params.items():
-            if key in ("page", "per_page", "sort_by", "sort_order") or value is None:
+            if key in PAGING or value is None:
                 continue
             if key == "q":
                 pattern = f"%{_escape_like(value)}%"
@@ -86,14 +88,28 @@ class CrudService:
             clauses.append(direction(self.model.id))
         return clauses
 
-    async def list(self, session: AsyncSession, params: dict[str, Any]) -> Page:
+    async def list(self, session: AsyncSession, params: dict[str, Any], total: int | None = None) -> Page:
+        """One page; `total` is the filter's row count when the caller knows it already."""
         query = self.apply_filters(self.base_query(), params)
         page, per_page = params["page"], params["per_page"]
-        total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-        rows = (await session.execute(
-            query.order_by(*self.sort_clause(params)).limit(per_page).offset((page - 1) * per_page)
-        )).scalars().all()
-        return Page([self.dump(row) for row in rows], page, per_page, total or 0)
+        if total is None:
+            total = await self.count(session, params)
+        rows: Any = ()
+        if (page - 1) * per_page < total:  # past the last page there is nothing to fetch
+            rows = (await session.execute(
+                query.order_by(*self.sort_clause(params)).limit(per_page).offset((page - 1) * per_page)
+            )).scalars().all()
+        return Page([self.dump(row) for row in rows], page, per_page, total)
+
+    async def count(self, session: AsyncSession, params: dict[str, Any]) -> int:
+        """How many rows the list's filters match, whatever the page and sort."""
+        query = self.apply_filters(self.base_query(), params).order_by(None)
+        return await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+    @staticmethod
+    def filter_key(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+        """The part of a list query that decides its total: everything but paging and sorting."""
+        return tuple(sorted((key, value) for key, value in params.items() if key not in PAGING))
 
     async def get(self, session: AsyncSession, ident: int, *, for_update: bool = False) -> Row:
         query = self.base_query().where(self.model.id == ident)

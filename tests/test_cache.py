@@ -285,3 +285,15 @@ def test_an_empty_cache_is_still_truthy() -> None:
 def test_negative_ttl_is_refused() -> None:
     with pytest.raises(ValueError, match="ttl"):
         ResponseCache(-1)
+
+
+async def test_an_uncounted_lookup_is_cached_but_left_out_of_hits_and_misses() -> None:
+    cache, _ = make_cache()
+    compute = Counter()
+    first, hit = await cache.get_or_compute("total", ["orders"], compute, counted=False)
+    again, hit_again = await cache.get_or_compute("total", ["orders"], compute, counted=False)
+    assert (hit, hit_again, compute.calls) == (False, True, 1)
+    assert again is first
+    assert (cache.hits, cache.misses, cache.coalesced) == (0, 0, 0)
+    cache.invalidate(["orders"])
+    assert (await cache.get_or_compute("total", ["orders"], compute, counted=False))[1] is False

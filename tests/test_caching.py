@@ -132,6 +132,34 @@ async def test_concurrent_misses_for_one_key_compute_once(app: Any, api: Api, ma
     assert len(statements) == 2, statements
 
 
+async def test_pages_of_one_filter_share_one_count_until_a_write(app: Any, api: Api, make: Factory) -> None:
+    for _ in range(3):
+        await make.product()
+    await api.token("user")
+    counts: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "count(" in statement.lower() and "products" in statement:
+            counts.append(statement)
+
+    engine = app.ctx.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        pages = [await api.get(f"/products?per_page=1&page={n}{sort}", role="user")
+                 for n, sort in ((1, ""), (2, ""), (3, "&sort_by=name&sort_order=desc"))]
+        assert [p.json["meta"]["total"] for p in pages] == [3, 3, 3]
+        assert all(p.headers["X-Cache"] == "miss" for p in pages)
+        assert len(counts) == 1, "every page and sort of one filter shares one count"
+        other = await api.get("/products?per_page=1&q=nothing-matches", role="user")
+        assert other.json["meta"]["total"] == 0 and len(counts) == 2, "another filter counts its own"
+        await make.product()
+        after = await api.get("/products?per_page=1&page=4", role="user")
+        assert after.json["meta"] == {"page": 4, "per_page": 1, "total": 4, "pages": 4}
+        assert len(after.json["items"]) == 1 and len(counts) == 3, "a write drops the count with the pages"
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
 # -- nobody sees what they may not see --------------------------------------------------------
 
 async def test_roles_never_share_an_entry(api: Api, make: Factory) -> None:

@@ -88,6 +88,11 @@ async def serve(args: argparse.Namespace) -> None:
             app.ctx.limiter = None
         for starter in app.ctx.extras.get("starters", []):
             await starter()
+    await listen(app)
+
+
+async def listen(app: tornado.web.Application) -> None:
+    """Serve `app` on a free loopback port, tell the parent which, and run until terminated."""
     sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
     server = tornado.httpserver.HTTPServer(app)
     server.add_sockets(sockets)
@@ -148,9 +153,9 @@ async def fetch(url: str, headers: dict[str, str] | None = None, body: str | Non
         client.close()
 
 
-async def sign_in(base_url: str) -> str:
+async def sign_in(base_url: str, username: str = "admin", password: str = PASSWORD) -> str:
     response = await fetch(f"{base_url}/auth/login", method="POST",
-                           body=f'{{"username": "admin", "password": "{PASSWORD}"}}',
+                           body=json.dumps({"username": username, "password": password}),
                            headers={"Content-Type": "application/json"})
     return json.loads(response.body)["access_token"]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import re
@@ -16,7 +17,9 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -132,16 +135,25 @@ def have_wrk() -> bool:
 
 
 def run_load(url: str, *, connections: int, seconds: float, headers: dict[str, str],
-             tool: str = "auto", cpu: int | None = None) -> LoadResult:
-    """Drive `url` for `seconds` with `connections` keep-alive connections from another process."""
+             tool: str = "auto", cpu: int | None = None, method: str = "GET", body: str | None = None,
+             first_n: int = 1) -> LoadResult:
+    """Drive `url` for `seconds` with `connections` keep-alive connections from another process.
+
+    Every request sends `body` (if any) with `method`. A `{n}` in the URL's path or query is
+    replaced by a counter that starts at `first_n` and grows by one per request, so each request
+    can ask for something different (a page the cache has not seen).
+    """
     if tool == "auto":
         tool = "wrk" if have_wrk() else "python"
     if tool == "wrk":
-        return _run_wrk(url, connections=connections, seconds=seconds, headers=headers, cpu=cpu)
+        return _run_wrk(url, connections=connections, seconds=seconds, headers=headers, cpu=cpu,
+                        method=method, body=body, first_n=first_n)
     argv = [PYTHON, str(Path(__file__).resolve()), "load", url, "--connections", str(connections),
-            "--seconds", str(seconds)]
+            "--seconds", str(seconds), "--method", method, "--first-n", str(first_n)]
     for name, value in headers.items():
         argv += ["--header", f"{name}: {value}"]
+    if body is not None:
+        argv += ["--body", body]
     if cpu is not None:
         argv += ["--cpu", str(cpu)]
     out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=seconds + 60).stdout
@@ -149,15 +161,45 @@ def run_load(url: str, *, connections: int, seconds: float, headers: dict[str, s
 
 
 def _run_wrk(url: str, *, connections: int, seconds: float, headers: dict[str, str],
-             cpu: int | None) -> LoadResult:
+             cpu: int | None, method: str = "GET", body: str | None = None, first_n: int = 1) -> LoadResult:
     argv = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency", "--timeout", "10s"]
     for name, value in headers.items():
         argv += ["-H", f"{name}: {value}"]
-    argv.append(url)
-    if cpu is not None:
-        argv = ["taskset", "-c", str(cpu), *argv]
-    out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=seconds + 60).stdout
+    script = wrk_script(url, method, body, first_n)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-wrk-") as lua:
+        if script:
+            lua.write(script)
+            lua.flush()
+            argv += ["-s", lua.name]
+        argv.append(url.replace("{n}", str(first_n)))
+        if cpu is not None:
+            argv = ["taskset", "-c", str(cpu), *argv]
+        out = subprocess.run(argv, check=True, capture_output=True, text=True, timeout=seconds + 60).stdout
     return parse_wrk(out)
+
+
+def _lua_string(value: str) -> str:
+    return json.dumps(value)  # a JSON string of ASCII text is a valid Lua string literal
+
+
+def wrk_script(url: str, method: str, body: str | None, first_n: int) -> str:
+    """The Lua that makes wrk send `method` and `body`, and count `{n}` up per request ("" if neither)."""
+    lines = []
+    if method != "GET":
+        lines.append(f"wrk.method = {_lua_string(method)}")
+    if body is not None:
+        lines.append(f"wrk.body = {_lua_string(body)}")
+    parts = urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    if "{n}" in target:
+        before, after = target.split("{n}", 1)
+        # One wrk thread (-t1), so one counter for the whole run.
+        lines += [f"local n = {first_n - 1}",
+                  "request = function()",
+                  "  n = n + 1",
+                  f"  return wrk.format(nil, {_lua_string(before)} .. n .. {_lua_string(after)})",
+                  "end"]
+    return "\n".join(lines) + ("\n" if lines else "")
 
 
 _WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -190,13 +232,13 @@ def parse_wrk(out: str) -> LoadResult:
 
 # -- the asyncio generator, for machines without wrk -------------------------------------------
 
-async def _connection(host: str, port: int, request: bytes, deadline: float,
+async def _connection(host: str, port: int, request: Callable[[], bytes], deadline: float,
                       latencies: list[float], errors: list[int]) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
         while time.perf_counter() < deadline:
             started = time.perf_counter()
-            writer.write(request)
+            writer.write(request())
             status_line = await reader.readline()
             length = 0
             while (line := await reader.readline()) not in (b"\r\n", b""):
@@ -212,12 +254,23 @@ async def _connection(host: str, port: int, request: bytes, deadline: float,
         writer.close()
 
 
-async def generate_load(url: str, connections: int, seconds: float, headers: dict[str, str]) -> LoadResult:
+async def generate_load(url: str, connections: int, seconds: float, headers: dict[str, str],
+                        method: str = "GET", body: str | None = None, first_n: int = 1) -> LoadResult:
     parts = urlsplit(url)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
-    lines = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}",
-             *(f"{name}: {value}" for name, value in headers.items())]
-    request = ("\r\n".join(lines) + "\r\n\r\n").encode()
+    payload = (body or "").encode()
+    lines = [f"Host: {parts.netloc}", *(f"{name}: {value}" for name, value in headers.items())]
+    if body is not None:
+        lines.append(f"Content-Length: {len(payload)}")
+    tail = ("\r\n" + "\r\n".join(lines) + "\r\n\r\n").encode() + payload
+    fixed = f"{method} {target} HTTP/1.1".encode() + tail
+    counter = itertools.count(first_n)
+
+    def request() -> bytes:
+        if "{n}" not in target:
+            return fixed
+        return f"{method} {target.replace('{n}', str(next(counter)))} HTTP/1.1".encode() + tail
+
     latencies: list[float] = []
     errors = [0]
     started = time.perf_counter()
@@ -238,11 +291,15 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--connections", type=int, default=32)
     load.add_argument("--seconds", type=float, default=5.0)
     load.add_argument("--header", action="append", default=[])
+    load.add_argument("--method", default="GET")
+    load.add_argument("--body")
+    load.add_argument("--first-n", type=int, default=1)
     load.add_argument("--cpu", type=int)
     args = parser.parse_args(argv)
     pin_to(args.cpu)
     headers = dict(h.split(": ", 1) for h in args.header)
-    result = asyncio.run(generate_load(args.url, args.connections, args.seconds, headers))
+    result = asyncio.run(generate_load(args.url, args.connections, args.seconds, headers, args.method,
+                                       args.body, args.first_n))
     print(json.dumps(result.__dict__))
     return 0
 

@@ -18,6 +18,7 @@ of them, divided by the difference (app clients are signed in and subscribed: a 
     .venv/bin/python bench/ws_fanout.py                      # 1,000 clients, 100 events/s, 10 s
     .venv/bin/python bench/ws_fanout.py --quick --rows rows.jsonl   # the same in 3 s (about 2 minutes)
     .venv/bin/python bench/ws_fanout.py --clients 2000 --rate 50 --seconds 20 --targets app
+    .venv/bin/python bench/ws_fanout.py cpu                  # the hub's CPU per delivery vs a bare send()
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 import tornado.httpserver
+import tornado.iostream
 import tornado.netutil
 import tornado.web
 import tornado.websocket
@@ -50,6 +52,8 @@ from core import migrate  # noqa: E402
 from core.app import bootstrap_admin, make_app  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.db import Change  # noqa: E402
+from realtime.frames import StreamFrames  # noqa: E402
+from realtime.hub import EventHub  # noqa: E402
 
 PYTHON = sys.executable
 ME = str(Path(__file__).resolve())
@@ -274,6 +278,73 @@ def run_clients(port: int, token: str | None) -> None:
                     link.sock.sendall(client_frame({"raw": payload}, opcode=0xA))
 
 
+# -- CPU per delivery, in one process (`ws_fanout.py cpu`) ----------------------------------------
+
+def cpu_per_delivery(clients: int, events: int, pin: bool) -> None:
+    """The hub's fan-out to real loopback sockets against a bare `send` loop, in CPU µs per frame.
+
+    Process CPU time, so a busy neighbour cannot inflate it. Nobody reads during a phase (the frames
+    fit the receive buffers); the receiving ends are drained between phases.
+    """
+    if pin:
+        os.sched_setaffinity(0, {SERVER_CPU})
+    listener = socket.create_server(("127.0.0.1", 0), backlog=4096)
+    pairs = []
+    for _ in range(clients):
+        reader = socket.create_connection(listener.getsockname())
+        reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        reader.setblocking(False)
+        writer, _ = listener.accept()
+        writer.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        writer.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 128 * 1024)  # as realtime/ws.py
+        writer.setblocking(False)
+        pairs.append((writer, reader))
+
+    def drain() -> None:
+        for _, reader in pairs:
+            try:
+                while reader.recv(1 << 20):
+                    pass
+            except BlockingIOError:
+                pass
+
+    frame = json.dumps({"type": "event", "id": 1, "topic": "production", "event": "production.recorded",
+                        "at": "2026-11-26T16:00:00.000Z", "data": event_data(1, time.time())},
+                       separators=(",", ":")).encode()
+    start = time.process_time()
+    for _ in range(events):
+        for writer, _ in pairs:
+            writer.send(frame)
+    bare = (time.process_time() - start) * 1e6 / (events * clients)
+    drain()
+
+    async def hub_fanout(per_turn: int) -> float:
+        hub = EventHub()
+        for writer, _ in pairs:
+            stream = tornado.iostream.IOStream(writer)
+            hub.attach(StreamFrames(stream, lambda code, reason: None)).subscribe(["production"])
+        await asyncio.sleep(0)
+        hub.delivered = 0
+        start = time.process_time()
+        for n in range(0, events, per_turn):
+            for k in range(n, n + per_turn):
+                hub.publish("production", "production.recorded", event_data(k, time.time()))
+            await asyncio.sleep(0)  # the flush
+        elapsed = time.process_time() - start
+        if hub.delivered != events * clients:
+            raise RuntimeError(f"delivered {hub.delivered} of {events * clients}")
+        return elapsed * 1e6 / hub.delivered
+
+    results = {}
+    for per_turn in (1, 5):
+        results[per_turn] = asyncio.run(hub_fanout(per_turn))
+        drain()
+    print(f"{clients} sockets, {events} events of {len(frame)} bytes; CPU µs per delivered frame")
+    print(f"  bare socket.send loop        {bare:6.2f}")
+    print(f"  hub, 1 event per loop turn   {results[1]:6.2f}  ({results[1] - bare:+.2f} over the bare send)")
+    print(f"  hub, 5 events per loop turn  {results[5]:6.2f}  (one send per socket per turn)")
+
+
 # -- the driver --------------------------------------------------------------------------------
 
 class Child:
@@ -451,6 +522,10 @@ def main(argv: list[str] | None = None) -> int:
     clients_cmd = sub.add_parser("clients")
     clients_cmd.add_argument("--port", type=int, required=True)
     clients_cmd.add_argument("--token")
+    cpu_cmd = sub.add_parser("cpu", help="CPU per delivery: the hub's fan-out vs a bare send() loop")
+    cpu_cmd.add_argument("--clients", type=int, default=1000)
+    cpu_cmd.add_argument("--events", type=int, default=100)
+    cpu_cmd.add_argument("--no-pin", dest="pin", action="store_false")
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=100.0, help="events per second")
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -472,6 +547,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "clients":
         run_clients(args.port, args.token)
+        return 0
+    if args.command == "cpu":
+        cpu_per_delivery(args.clients, args.events, args.pin)
         return 0
     return drive(args)
 

@@ -13,7 +13,7 @@ time per hit is printed beside it, since on a loaded machine the latency also wa
 
     .venv/bin/python bench/analytics.py                    # loads the data once, then times
     .venv/bin/python bench/analytics.py --reuse            # times again on the data already loaded
-    .venv/bin/python bench/analytics.py --reuse --quick    # fewer rounds, no uncached HTTP (≈ 3 min)
+    .venv/bin/python bench/analytics.py --reuse --quick    # fewer rounds, no uncached HTTP (≈ 2–3 min)
     .venv/bin/python bench/analytics.py --reuse --rows rows.jsonl   # also hand rows to bench/suite.py
 
 The data: 1,000,000 orders (1–3 lines each, 5 % cancelled) and 1,000,000 production records,
@@ -465,7 +465,7 @@ def main() -> None:
     parser.add_argument("--hits", type=int,
                         help="cached GETs timed per report (default 200, 100 with --quick)")
     parser.add_argument("--quick", action="store_true",
-                        help="fewer rounds and no uncached HTTP contender (≈ 3 min on the 1M rows)")
+                        help="fewer rounds and no uncached HTTP contender (≈ 2–3 min on the 1M rows)")
     parser.add_argument("--reuse", action="store_true", help="keep the data if it is already loaded")
     parser.add_argument("--migrate", action="store_true", help="with --reuse: upgrade the schema first")
     add_rows_argument(parser)

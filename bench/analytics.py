@@ -167,13 +167,15 @@ def connect(url: str, **extra: Any) -> pymysql.Connection:
                            password=u.password or "", database=u.database, **extra)
 
 
-def loaded(url: str, orders: int, records: int) -> bool:
+def row_counts(url: str) -> tuple[int, int] | None:
+    """(orders, production records) in the database at `url`; None when it has no such tables."""
     try:
         with connect(url) as conn, conn.cursor() as cur:
             cur.execute("SELECT (SELECT COUNT(*) FROM orders), (SELECT COUNT(*) FROM production_records)")
-            return cur.fetchone() == (orders, records)
+            orders, records = cur.fetchone()
+            return int(orders), int(records)
     except pymysql.MySQLError:
-        return False
+        return None
 
 
 def load(url: str, orders: int, records: int) -> None:
@@ -466,14 +468,21 @@ def main() -> None:
                         help="cached GETs timed per report (default 200, 100 with --quick)")
     parser.add_argument("--quick", action="store_true",
                         help="fewer rounds and no uncached HTTP contender (≈ 2–3 min on the 1M rows)")
-    parser.add_argument("--reuse", action="store_true", help="keep the data if it is already loaded")
+    parser.add_argument("--reuse", action="store_true",
+                        help="time the data already in the database (at least --orders and --production "
+                             "rows; never dropped); load only into an empty or missing one")
     parser.add_argument("--migrate", action="store_true", help="with --reuse: upgrade the schema first")
     add_rows_argument(parser)
     args = parser.parse_args()
     if args.command == "serve":
         asyncio.run(serve(args.url))
         return
-    if not (args.reuse and loaded(args.url, args.orders, args.production)):
+    counts = row_counts(args.url) if args.reuse else None
+    if counts is not None and counts != (0, 0) and (counts[0] < args.orders or counts[1] < args.production):
+        # --reuse never drops data: it may be another bench's (bench/suite.py reuses a seeded one).
+        sys.exit(f"--reuse: {args.url} holds {counts[0]:,} orders and {counts[1]:,} production records, "
+                 f"fewer than {args.orders:,} and {args.production:,}; seed it or drop it first")
+    if counts is None or counts == (0, 0):
         started = time.perf_counter()
         load(args.url, args.orders, args.production)
         print(f"loaded in {time.perf_counter() - started:.0f} s", flush=True)

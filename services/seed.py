@@ -3,7 +3,7 @@
 `python server.py seed --size N` fills an empty database. Size 1 is a small plant (a few hundred
 orders and production records over four weeks); orders, production and customers grow linearly
 with N (250 orders and 250 production records per unit). Rows are plain tuples written in
-batches: executemany on SQLite, multi-row INSERTs over parallel connections on MySQL/MariaDB.
+batches: executemany on SQLite, LOAD DATA LOCAL INFILE over parallel connections on MySQL/MariaDB.
 The stock ledger is kept exact: each product's movements (opening balance, daily production,
 daily shipments) sum to its stock_quantity and never dip below zero.
 """
@@ -39,7 +39,7 @@ from services.seed_data import (
 )
 
 BUSINESS_TABLES = ("products", "customers", "employees", "orders", "production_records")
-BATCH_ROWS = 5000
+BATCH_ROWS = 20000
 ORDER_QUANTITIES = (20, 25, 50, 50, 100, 100, 150, 200, 250, 300, 400, 500, 800)
 # Status by the order's age in days: later statuses as orders get older.
 STATUS_BY_AGE = (

@@ -29,13 +29,13 @@ class CollectionHandler(ResourceHandler):
             # holds the whole query, so a hit needs no second check.
             params = self.load_query(self.service.list_query())
             self.service.sort_clause(params)  # an unknown sort_by is a 400 before any work
-            total = await self.list_total(params)
             async with self.ctx.db.session() as session:
+                total = await self.list_total(session, params)
                 return await self.service.list(session, params, total)
 
         await self.send_list(compute)
 
-    async def list_total(self, params: dict[str, Any]) -> int | None:
+    async def list_total(self, session: Any, params: dict[str, Any]) -> int | None:
         """The filter's row count, cached apart from the pages: every page and sort of one filter
         shares it, so a page the cache has not seen does not count a million rows again. It sits
         in the response cache under the same tables, so the writes that drop pages drop it too.
@@ -45,9 +45,9 @@ class CollectionHandler(ResourceHandler):
             return None
 
         async def count() -> CachedResponse:
-            # Its own session: the count is shared by every request waiting for it.
-            async with self.ctx.db.session() as session:
-                total = await self.service.count(session, params)
+            # In the first asker's session (one connection per page, as without the cache): it
+            # outlives the count, since that page's own compute waits for it, and is never cancelled.
+            total = await self.service.count(session, params)
             return CachedResponse(str(total).encode(), "text/plain", "")
 
         key = ("list-total", self.service.name, self.service.filter_key(params))

@@ -197,8 +197,9 @@ def report_throughput(results: dict[str, list[tuple[LoadResult, float, float]]],
         one, two = results[f"{kind}-1p"], results[f"{kind}-2p"]
         ratio = statistics.median(b[0].rps / a[0].rps for a, b in zip(one, two, strict=True))
         print(f"{kind}: 2 processes give {ratio:.2f}× the throughput of 1")
-        rows.append(Row(f"cluster: {kind} GET /products, 2 processes", statistics.median(r.rps for r, _, _ in two),
-                        "req/s", reference="1 process", ratio=ratio, target="≥ 1.6×", met=ratio >= 1.6))
+        rps = statistics.median(r.rps for r, _, _ in two)
+        rows.append(Row(f"cluster: {kind} GET /products, 2 processes", rps, "req/s", reference="1 process",
+                        ratio=ratio, target="≥ 1.6×", met=ratio >= 1.6))
     return rows
 
 

@@ -42,17 +42,20 @@ from bench.common import PYTHON, ROOT, Row, read_rows  # noqa: E402
 
 MYSQL = "mysql+aiomysql://root@127.0.0.1:3306/factory_bench"
 REDIS = "redis://127.0.0.1:6379/14"
-SEED_SIZE = 4000  # server.py seed: 250 orders and 250 production records per unit
+SEED_SIZE = 4000  # server.py seed --size: 1M orders and 1M production records
+ROWS_PER_SIZE = 250  # orders (and production records) per unit of --size
 PACKAGES = ("tornado", "SQLAlchemy", "aiomysql", "marshmallow", "cachetools", "redis", "PyJWT")
 
 Argv = Callable[[argparse.Namespace], list[str]]
 
 STEPS: dict[str, Argv] = {
     "seed": lambda a: ["bench/seed.py", "--database-url", a.database_url, "--size", str(a.size),
-                       "--keep"],
+                       "--keep", make_url(a.database_url).database, "--replace"],
     "http": lambda a: ["bench/http_paths.py", "--database-url", a.database_url],
-    "analytics": lambda a: ["bench/analytics.py", "--url", a.database_url, "--reuse", "--quick"],
-    "ws": lambda a: ["bench/ws_fanout.py", "--seconds", "10"],
+    "analytics": lambda a: ["bench/analytics.py", "--url", a.database_url, "--reuse", "--quick",
+                            "--orders", str(a.size * ROWS_PER_SIZE),
+                            "--production", str(a.size * ROWS_PER_SIZE)],
+    "ws": lambda a: ["bench/ws_fanout.py", "--quick"],
     "cluster": lambda a: ["bench/cluster.py", "--database-url", a.database_url, "--redis-url", a.redis_url,
                           "--rounds", "3", "--seconds", "4", "--events", "200"],
 }
@@ -190,8 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown step(s): {', '.join(unknown)}; the steps are {', '.join(STEPS)}", file=sys.stderr)
         return 2
-    if "seed" in steps and args.reuse_data and seeded(args.database_url, args.size * 250):
-        print(f"seed: skipped, {args.database_url} already holds {args.size * 250:,} orders")
+    if "seed" in steps and args.reuse_data and seeded(args.database_url, args.size * ROWS_PER_SIZE):
+        print(f"seed: skipped, {args.database_url} already holds {args.size * ROWS_PER_SIZE:,} orders")
         steps.remove("seed")
     folder = args.out or ROOT / "bench" / "results" / dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     folder.mkdir(parents=True, exist_ok=True)
@@ -205,8 +208,9 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(name)
     minutes = (time.perf_counter() - started) / 60
     header = [f"- **{key}**: {value}" for key, value in about]
-    header.append(f"- **run**: {dt.datetime.now():%Y-%m-%d %H:%M}, {minutes:.0f} min, steps {', '.join(steps)}; "
-                  f"load average {load_before} before, {load_average()} after (1/5/15 min)")
+    header.append(f"- **run**: {dt.datetime.now():%Y-%m-%d %H:%M}, {minutes:.0f} min, "
+                  f"steps {', '.join(steps)}; load average {load_before} before, {load_average()} after "
+                  "(1/5/15 min)")
     command = " ".join([".venv/bin/python bench/suite.py", *(sys.argv[1:] if argv is None else argv)])
     header.append(f"- **command**: `{command}`")
     report = "\n".join(header) + "\n\n" + table(read_rows(rows_file), failed) + "\n"

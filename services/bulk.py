@@ -18,8 +18,9 @@ class BulkWriter:
     tab-separated text that several connections run while the caller makes the next batch.
 
     LOAD DATA costs MariaDB markedly less CPU than multi-row INSERTs of the same rows (no SQL to
-    parse). The first batch of each table lands before any other is sent: two sessions writing
-    one empty table with key checks off deadlock on its table lock (MariaDB's empty-table bulk insert).
+    parse); a server with local_infile off gets the multi-row INSERTs instead. The first batch of
+    each table lands before any other is sent: two sessions writing one empty table with key
+    checks off deadlock on its table lock (MariaDB's empty-table bulk insert).
 
     Rows are the seed's own values (ints, and text free of tabs, newlines and backslashes),
     formatted with a per-table template: the seed never writes user input through this path.
@@ -29,8 +30,10 @@ class BulkWriter:
                  on_written: Callable[[int], object] = lambda rows: None) -> None:
         self.db = db
         self.columns = columns
-        self.templates = {table: "\t".join("%s" if name in text_columns else "%d" for name in names) + "\n"
-                          for table, names in columns.items()}
+        self.text_columns = text_columns
+        self.templates: dict[str, str] = {}
+        self.separator = ""
+        self.infile = True
         self.on_written = on_written
         self.queue: asyncio.Queue[tuple[str, str, int, int] | None] = asyncio.Queue(maxsize=MYSQL_WRITERS * 2)
         self.workers: list[asyncio.Task[None]] = []
@@ -40,6 +43,12 @@ class BulkWriter:
 
     async def __aenter__(self) -> BulkWriter:
         if not self.db.is_sqlite:
+            self.infile = await self._server_allows_local_infile()
+            quote, self.separator = ("", "") if self.infile else ("'", ",")
+            fields = [[f"{quote}%s{quote}" if name in self.text_columns else "%d" for name in names]
+                      for names in self.columns.values()]
+            self.templates = {table: "\t".join(row) + "\n" if self.infile else "(" + ",".join(row) + ")"
+                              for table, row in zip(self.columns, fields, strict=True)}
             self.folder = tempfile.TemporaryDirectory(prefix="factory-seed-")
             self.workers = [asyncio.create_task(self._mysql_worker(Path(self.folder.name) / f"{n}.tsv"))
                             for n in range(MYSQL_WRITERS)]
@@ -69,7 +78,7 @@ class BulkWriter:
             self.on_written(len(rows) if counted else 0)
             return
         template = self.templates[table]
-        await self.queue.put((table, "".join([template % row for row in rows]), len(rows),
+        await self.queue.put((table, self.separator.join([template % row for row in rows]), len(rows),
                               len(rows) if counted else 0))
         if table not in self.started:  # see the class's docstring
             self.started.add(table)
@@ -105,6 +114,10 @@ class BulkWriter:
         if conn is not None:
             conn.close()
 
+    async def _server_allows_local_infile(self) -> bool:
+        async with self.db.engine.connect() as conn:
+            return bool((await conn.exec_driver_sql("SELECT @@local_infile")).scalar())
+
     async def _connect(self) -> aiomysql.Connection:
         _, options = self.db.engine.dialect.create_connect_args(self.db.engine.url)
         conn = await aiomysql.connect(**{**options, "local_infile": True, "autocommit": True})
@@ -115,10 +128,14 @@ class BulkWriter:
 
     async def _load(self, conn: aiomysql.Connection, path: Path, table: str, text: str, rows: int,
                     counted: int) -> None:
-        path.write_text(text, encoding="utf-8")
+        names = ", ".join(self.columns[table])
         async with conn.cursor() as cursor:
-            loaded = await cursor.execute(f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE `{table}` "
-                                          f"CHARACTER SET utf8mb4 ({', '.join(self.columns[table])})")
+            if self.infile:
+                path.write_text(text, encoding="utf-8")
+                loaded = await cursor.execute(f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE `{table}` "
+                                              f"CHARACTER SET utf8mb4 ({names})")
+            else:
+                loaded = await cursor.execute(f"INSERT INTO `{table}` ({names}) VALUES {text}")
             # LOAD DATA LOCAL skips duplicate keys and coerces bad values with only a warning.
             await cursor.execute("SELECT @@warning_count")
             (warnings,) = await cursor.fetchone()

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import distinct, func, select
 
 from core.config import Settings
 from models import Order, OrderItem, Product, ProductionRecord, StockMovement
+from services.bulk import BulkWriter
 from services.seed import Plan, run_seed
 from services.seed_data import (
     CITIES,
@@ -25,6 +27,10 @@ from tests.test_stock import ledger_mismatches
 async def seed_in_thread(settings, size=1):
     """The command runs its own event loop, as it does from the shell."""
     return await asyncio.get_running_loop().run_in_executor(None, run_seed, settings, size)
+
+
+async def _answer(value):
+    return value
 
 
 async def count(app, query):
@@ -81,9 +87,12 @@ async def test_seeded_orders_keep_working_through_the_api(api, app, settings):
     assert await ledger_mismatches(app) == {}
 
 
-async def test_seed_in_many_small_batches_stays_whole(api, app, settings, monkeypatch):
-    """Many batches per table, loaded over parallel connections on MySQL: every row lands once."""
+@pytest.mark.parametrize("local_infile", [True, False], ids=["load-data", "insert"])
+async def test_seed_in_many_small_batches_stays_whole(api, app, settings, monkeypatch, local_infile):
+    """Many batches per table over parallel connections, by LOAD DATA or (a server with local_infile
+    off) multi-row INSERTs on MySQL: every row lands once."""
     monkeypatch.setattr("services.seed.BATCH_ROWS", 40)
+    monkeypatch.setattr(BulkWriter, "_server_allows_local_infile", lambda self: _answer(local_infile))
     assert await seed_in_thread(settings) == 0
     plan = Plan.for_size(1)
     assert await count(app, select(func.count()).select_from(Order)) == plan.orders

@@ -54,6 +54,8 @@ def cluster_database(tmp_path_factory: pytest.TempPathFactory) -> Any:
 def redis_prefix() -> Any:
     prefix = f"factory-test-{uuid.uuid4().hex[:10]}"
     yield prefix
+    if not REDIS_URL:  # the test skipped: nothing was written
+        return
     client = redis.Redis.from_url(REDIS_URL)
     keys = list(client.scan_iter(match=f"{prefix}:*"))
     if keys:

@@ -86,7 +86,7 @@ class AnnouncementGate:
             try:
                 try:
                     await asyncio.wait_for(self._idle.wait(), self.drain_timeout)
-                except asyncio.TimeoutError:  # an announcement stuck on an outage: read anyway
+                except TimeoutError:  # an announcement stuck on an outage: read anyway
                     log.warning("commits still being announced after %.1f s", self.drain_timeout)
                 yield
             finally:

@@ -298,8 +298,8 @@ async def test_changing_the_password_invalidates_tokens(api):
 async def test_changing_ones_own_password_ends_every_older_token_and_returns_a_new_pair(api):
     user, password = await new_user(api)
     first, second = await login(api, user["username"], password), await login(api, user["username"], password)
-    response = await api.post("/auth/password", {"current_password": password, "new_password": "my-own-pass-3"},
-                              token=first["access_token"])
+    change = {"current_password": password, "new_password": "my-own-pass-3"}
+    response = await api.post("/auth/password", change, token=first["access_token"])
     assert response.status == 200, response
     fresh = response.json
     assert set(fresh) == {"access_token", "token_type", "expires_in", "refresh_token"}
@@ -342,8 +342,9 @@ async def test_a_bad_password_change_is_422_and_changes_nothing(api, body):
 async def test_guessing_the_current_password_spends_the_login_budget(api):
     user, password = await new_user(api)
     pair = await login(api, user["username"], password)
-    statuses = [(await api.post("/auth/password", {"current_password": f"guess-{n}", "new_password": "whatever-1"},
-                                token=pair["access_token"])).status for n in range(6)]
+    guesses = [{"current_password": f"guess-{n}", "new_password": "whatever-1"} for n in range(6)]
+    token = pair["access_token"]
+    statuses = [(await api.post("/auth/password", guess, token=token)).status for guess in guesses]
     assert 429 in statuses and set(statuses) <= {422, 429}
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import tornado.web
 
 from core.cache import ResponseCache
+from core.clock import Clock
 from core.config import Settings
 from core.context import AppContext
 from core.db import Change, Database
@@ -59,12 +60,13 @@ class FactoryApplication(tornado.web.Application):
         await self.ctx.db.dispose()
 
 
-def build_context(settings: Settings) -> AppContext:
+def build_context(settings: Settings, clock: Clock | None = None) -> AppContext:
     db = Database(settings.database_url, timeout=settings.db_timeout)
     tokens = TokenService(secret=settings.jwt_secret, issuer=settings.jwt_issuer,
                           audience=settings.jwt_audience, access_ttl=settings.access_token_ttl,
                           refresh_ttl=settings.refresh_token_ttl, display_ttl=settings.display_token_ttl)
     ctx = AppContext(settings=settings, db=db, auth=AuthService(db, tokens),
+                     clock=clock or Clock(settings.timezone),
                      cache=ResponseCache(settings.cache_ttl),
                      limiter=MemoryRateLimiter(parse_budgets(settings.rate_limits)))
 
@@ -76,8 +78,9 @@ def build_context(settings: Settings) -> AppContext:
     return ctx
 
 
-def make_app(settings: Settings) -> FactoryApplication:
-    ctx = build_context(settings)
+def make_app(settings: Settings, *, clock: Clock | None = None) -> FactoryApplication:
+    """The whole application; `clock` fixes "now" and the plant zone (tests), else the system's."""
+    ctx = build_context(settings, clock)
     install_live_feed(ctx)
     install_metrics(ctx)
     if settings.redis_url:  # cluster mode: nothing of it is imported without FACTORY_REDIS_URL

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from core.clock import plant_zone
 from core.ratelimit import DEFAULT_RATE_LIMITS, parse_budgets
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///factory.db"
@@ -33,6 +34,8 @@ class Settings:
     log_dir: str = "logs"
     rate_limits: str = DEFAULT_RATE_LIMITS
     cache_ttl: float = 30.0
+    # The plant's IANA time zone: "today", shift windows and the dashboard clock are plant-local.
+    timezone: str = "UTC"
     env: str = "development"
     access_token_ttl: int = 900
     refresh_token_ttl: int = 14 * 24 * 3600
@@ -86,6 +89,11 @@ class Settings:
             raise ConfigError("FACTORY_CACHE_TTL must be a number of seconds")
         if cache_ttl < 0:
             raise ConfigError("FACTORY_CACHE_TTL must not be negative")
+        timezone = (env.get("FACTORY_TIMEZONE") or "UTC").strip()
+        try:
+            plant_zone(timezone)
+        except ValueError as exc:
+            raise ConfigError(f"FACTORY_TIMEZONE: {exc}") from None
         rate_limits = env.get("FACTORY_RATE_LIMITS") or DEFAULT_RATE_LIMITS
         try:
             parse_budgets(rate_limits)
@@ -100,6 +108,7 @@ class Settings:
             log_dir=env.get("FACTORY_LOG_DIR") or "logs",
             rate_limits=rate_limits,
             cache_ttl=cache_ttl,
+            timezone=timezone,
             env=mode,
             cors_origins=_csv(env.get("FACTORY_CORS_ORIGINS")),
             trusted_proxies=_csv(env.get("FACTORY_TRUSTED_PROXIES")),

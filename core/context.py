@@ -5,6 +5,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from core.clock import Clock
 from core.config import Settings
 from core.db import Database
 
@@ -30,6 +31,7 @@ class AppContext:
     settings: Settings
     db: Database
     auth: AuthService
+    clock: Clock
     cache: Any = None
     limiter: Any = None
     hub: Any = None

@@ -1,7 +1,6 @@
 """The shop-floor display: `GET /dashboard` (the static page) and `GET /dashboard/state` (its data)."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
@@ -79,7 +78,7 @@ class DashboardStateHandler(BaseHandler):
         """
         db = self.ctx.db
         async with db.announcements.consistent():
-            now = datetime.now(UTC)
+            now = self.ctx.clock.now()
             async with db.session() as session:
                 return await dashboard_state(session, today=now.date(), now=now,
                                              last_event_id=self.ctx.hub.last_id)

@@ -126,3 +126,16 @@ def test_settings_are_frozen_and_copied_with_changes(tmp_path):
     assert changed.cache_ttl == 1.0 and settings.cache_ttl == 30
     with pytest.raises(AttributeError):
         settings.cache_ttl = 5  # type: ignore[misc]
+
+
+def test_the_plant_time_zone_defaults_to_utc_and_reads_an_iana_name(tmp_path):
+    assert Settings.from_env({}, workdir=tmp_path).timezone == "UTC"
+    berlin = Settings.from_env({"FACTORY_TIMEZONE": "Europe/Berlin"}, workdir=tmp_path)
+    assert berlin.timezone == "Europe/Berlin"
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "Europe/../etc", "not a zone"])
+def test_an_unknown_time_zone_is_a_one_line_config_error(tmp_path, zone):
+    with pytest.raises(ConfigError, match="FACTORY_TIMEZONE") as caught:
+        Settings.from_env({"FACTORY_TIMEZONE": zone}, workdir=tmp_path)
+    assert "\n" not in str(caught.value)

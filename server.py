@@ -14,8 +14,8 @@ import tempfile
 import tornado.httpserver
 import tornado.netutil
 
+from app import bootstrap_admin, build_context, make_app
 from core import migrate
-from core.app import bootstrap_admin, build_context, make_app
 from core.config import ConfigError, Settings
 from core.logs import setup_logging
 from core.metrics import MULTIPROC_ENV, use_multiprocess_dir
@@ -80,14 +80,12 @@ async def run_server(settings: Settings, sockets: list, max_body: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    for starter in app.ctx.extras.get("starters", []):
-        await starter()
+    await app.start()
     log.info("serving on %s", ", ".join(f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in sockets))
     await stop.wait()
     log.info("shutting down: no new connections; finishing requests in flight")
     server.stop()
-    for closer in app.ctx.extras.get("on_shutdown", []):  # live feed: close every WebSocket with 1001
-        await closer()
+    await app.shutdown()  # live feed: close every WebSocket with 1001
     if not await app.drain(SHUTDOWN_GRACE):
         log.warning("%d requests still running after %.0f s; closing anyway", app.in_flight, SHUTDOWN_GRACE)
     try:  # what is left are idle keep-alive connections
@@ -133,7 +131,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
 async def create_user(settings: Settings, username: str, role: str, password: str) -> str | None:
     from marshmallow import ValidationError
 
-    from core.errors import ApiError
+    from core.errors import DomainError
     from schemas.user import UserSchema
     from services.users import UserService
 
@@ -145,7 +143,7 @@ async def create_user(settings: Settings, username: str, role: str, password: st
     try:
         async with ctx.db.write() as uow:
             await UserService().create(uow, data)
-    except ApiError as exc:
+    except DomainError as exc:
         return exc.detail
     finally:
         await ctx.db.dispose()

@@ -50,9 +50,9 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app import make_app  # noqa: E402
 from bench.common import Row, ServerProcess, add_rows_argument, announce_port, write_rows  # noqa: E402
 from core import migrate  # noqa: E402
-from core.app import make_app  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.logs import setup_logging  # noqa: E402
 from handlers.analytics import analytics_routes  # noqa: E402
@@ -215,8 +215,7 @@ async def serve(url: str) -> None:
     settings = server_settings(url, cache_ttl=3600.0)
     setup_logging(settings.log_dir, to_stderr=False)
     app = make_app(settings)
-    for starter in app.ctx.extras.get("starters", []):
-        await starter()
+    await app.start()
     sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
     tornado.httpserver.HTTPServer(app).add_sockets(sockets)
     announce_port(sockets[0].getsockname()[1])

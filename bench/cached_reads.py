@@ -42,9 +42,9 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app import bootstrap_admin, build_context, make_app  # noqa: E402
 from bench.common import LoadResult, ServerProcess, announce_port, have_wrk, run_load  # noqa: E402
 from core import migrate  # noqa: E402
-from core.app import bootstrap_admin, build_context, make_app  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.logs import setup_logging  # noqa: E402
 from services.products import ProductService  # noqa: E402
@@ -86,8 +86,7 @@ async def serve(args: argparse.Namespace) -> None:
         app = make_app(bench_settings(args.database_url, cache_ttl=0 if args.kind == "uncached" else 3600))
         if args.kind == "no limiter":
             app.ctx.limiter = None
-        for starter in app.ctx.extras.get("starters", []):
-            await starter()
+        await app.start()
     await listen(app)
 
 

@@ -50,6 +50,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app import build_context, make_app  # noqa: E402
 from bench.cached_reads import (  # noqa: E402
     LOAD_CPU,
     SERVER_CPU,
@@ -70,7 +71,6 @@ from bench.common import (  # noqa: E402
     write_rows,
 )
 from core import migrate  # noqa: E402
-from core.app import build_context, make_app  # noqa: E402
 from models import Customer, Order  # noqa: E402
 from services.customers import CustomerService  # noqa: E402
 from services.employees import EmployeeService  # noqa: E402
@@ -141,8 +141,7 @@ async def serve(args: argparse.Namespace) -> None:
     app = make_app(bench_settings(args.database_url, cache_ttl=0 if args.kind == "no cache" else 3600))
     if args.kind == "no limiter":
         app.ctx.limiter = None
-    for starter in app.ctx.extras.get("starters", []):
-        await starter()
+    await app.start()
     await listen(app)
 
 

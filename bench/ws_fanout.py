@@ -47,9 +47,9 @@ import tornado.websocket
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app import bootstrap_admin, make_app  # noqa: E402
 from bench.common import Row, add_rows_argument, write_rows  # noqa: E402
 from core import migrate  # noqa: E402
-from core.app import bootstrap_admin, make_app  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.db import Change  # noqa: E402
 from realtime.frames import StreamFrames  # noqa: E402
@@ -114,8 +114,7 @@ async def serve(target: str, database_url: str | None) -> None:
                             rate_limits=UNLIMITED, log_dir=str(Path(tempfile.gettempdir()) / "bench-logs"))
         app: Any = make_app(settings)
         await bootstrap_admin(app.ctx)
-        for starter in app.ctx.extras.get("starters", []):
-            await starter()
+        await app.start()
         db = app.ctx.db
 
         async def emit(n: int, sent: float) -> None:
@@ -296,7 +295,7 @@ def cpu_per_delivery(clients: int, events: int, pin: bool) -> None:
         reader.setblocking(False)
         writer, _ = listener.accept()
         writer.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        writer.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 128 * 1024)  # as realtime/ws.py
+        writer.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 128 * 1024)  # as handlers/live_feed.py
         writer.setblocking(False)
         pairs.append((writer, reader))
 

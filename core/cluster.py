@@ -4,9 +4,10 @@ Loaded only when FACTORY_REDIS_URL is set. `Cluster` owns the Redis clients and 
 task that pings Redis every second. Members hang off it: `InvalidationRelay` (a write on any
 process drops the matching cache entries on all, over pub/sub), `RedisRateLimiter` (token
 buckets in Redis, one Lua call per request) and `realtime.cluster.EventStream` (live events
-through a Redis Stream with global ids). When Redis stops answering, the cluster logs one
-warning and every member falls back to this process alone (local cache, local buckets, local
-delivery); when Redis answers again each member catches up and cluster behaviour resumes.
+through a Redis Stream with global ids). The composition root (app.py) builds and wires them.
+When Redis stops answering, the cluster logs one warning and every member falls back to this
+process alone (local cache, local buckets, local delivery); when Redis answers again each member
+catches up and cluster behaviour resumes.
 """
 from __future__ import annotations
 
@@ -28,8 +29,6 @@ from core.ratelimit import Budget, MemoryRateLimiter, RateLimiter
 
 if TYPE_CHECKING:
     from core.cache import ResponseCache
-    from core.context import AppContext
-    from services.auth import AuthService
 
 log = logging.getLogger("factory.cluster")
 
@@ -164,10 +163,10 @@ def _describe(reason: BaseException | str) -> str:
 class InvalidationRelay:
     """Cache invalidations to and from the other processes, over one pub/sub channel."""
 
-    def __init__(self, cluster: Cluster, cache: ResponseCache, auth: AuthService) -> None:
+    def __init__(self, cluster: Cluster, cache: ResponseCache, forget_principals: Callable[[], None]) -> None:
         self.cluster = cluster
         self.cache = cache
-        self.auth = auth
+        self.forget_principals = forget_principals  # resolved tokens: a user or session may have changed
         self.channel = cluster.key("invalidate")
         self._pending: set[asyncio.Task[None]] = set()
         self._missed: set[str] = set()  # tags changed here while Redis was away
@@ -201,7 +200,7 @@ class InvalidationRelay:
         self._pubsub = self.cluster.blocking.pubsub(ignore_subscribe_messages=True)
         await self._pubsub.subscribe(self.channel)
         self.cache.clear()
-        self.auth.forget()
+        self.forget_principals()
         missed, self._missed = self._missed, set()
         if missed:  # the others may hold entries this process changed while it was cut off
             await self.cluster.redis.publish(self.channel, json.dumps({"node": self.cluster.node,
@@ -225,7 +224,7 @@ class InvalidationRelay:
             return
         self.cache.invalidate(tags, broadcast=False)
         if tags & AUTH_TABLES:
-            self.auth.forget()
+            self.forget_principals()
 
 
 # Refill by the time elapsed (Redis TIME, so every process shares one clock), take `cost` if there
@@ -325,30 +324,3 @@ class RedisRateLimiter(RateLimiter):
                 pass
         return await self.fallback._consume(budget, identity, cost)
 
-
-def install_cluster(ctx: AppContext) -> Cluster:
-    """Join this process to the cluster: cache, rate limits and the live feed go through Redis."""
-    from realtime.cluster import EventStream
-
-    settings = ctx.settings
-    cluster = Cluster(settings.redis_url, settings.redis_prefix)
-    ctx.extras["cluster"] = cluster
-    relay = InvalidationRelay(cluster, ctx.cache, ctx.auth)
-    ctx.cache.broadcaster = relay.broadcast
-    ctx.db.on_commit(relay.flush)
-    ctx.limiter = RedisRateLimiter(cluster, ctx.limiter)
-    stream = EventStream(cluster, ctx.hub)
-    ctx.extras["publisher"].sink = stream.publish
-    cluster.members += [relay, stream]
-    ctx.extras.setdefault("readiness", {})["redis"] = cluster.ready
-    ctx.extras.setdefault("starters", []).append(cluster.start)
-    ctx.extras.setdefault("closers", []).append(_closer(stream, cluster))
-    return cluster
-
-
-def _closer(stream: Any, cluster: Cluster) -> Callable[[], Awaitable[None]]:
-    async def close() -> None:
-        await stream.flush()
-        await cluster.close()
-
-    return close

@@ -39,7 +39,6 @@ class Settings:
     env: str = "development"
     access_token_ttl: int = 900
     refresh_token_ttl: int = 14 * 24 * 3600
-    display_token_ttl: int = 365 * 24 * 3600
     jwt_issuer: str = "factory-management"
     jwt_audience: str = "factory-management-api"
     cors_origins: tuple[str, ...] = ()

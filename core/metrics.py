@@ -11,14 +11,16 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import tornado.ioloop
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, values
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 if TYPE_CHECKING:
-    from core.context import AppContext
+    from core.cache import ResponseCache
+    from core.db import Database
+    from core.ratelimit import RateLimiter
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -48,10 +50,34 @@ def mark_worker_dead(pid: int) -> None:
         multiprocess.mark_process_dead(pid)
 
 
+class EventCounters(Protocol):
+    """The live-event hub's own counters."""
+
+    subscribers: int
+
+    def metrics(self) -> Mapping[str, int]:
+        """published / delivered / dropped so far."""
+
+
+class Availability(Protocol):
+    available: bool
+
+
+class Observed(Protocol):
+    """What the metrics read, at every sync: the application context (fields may be swapped)."""
+
+    db: Database
+    cache: ResponseCache | None
+    limiter: RateLimiter | None
+    hub: EventCounters | None
+    live_feed: Any  # sized: len() is the open WebSocket count
+    cluster: Availability | None
+
+
 class Metrics:
     """The application's metrics; `render()` is the `/metrics` body."""
 
-    def __init__(self, ctx: AppContext) -> None:
+    def __init__(self, ctx: Observed) -> None:
         self.ctx = ctx
         self.registry = CollectorRegistry(auto_describe=True)
         self.multiprocess = multiprocess_enabled()
@@ -154,7 +180,7 @@ class Metrics:
             counters = ctx.hub.metrics()
             for name, counter in self.events.items():
                 self._advance(counter, ("events", name), counters.get(name, 0))
-        connections = ctx.extras.get("live_feed")
+        connections = ctx.live_feed
         if connections is not None:
             self.websockets.set(len(connections))
         elif ctx.hub is not None:
@@ -167,7 +193,7 @@ class Metrics:
             self._advance_labelled(self.refusals, "refusals", ctx.limiter.refusals)
         self._sync_pool()
         self.db_available.set(1 if getattr(ctx.db, "available", True) else 0)
-        cluster = ctx.extras.get("cluster")
+        cluster = ctx.cluster
         if cluster is not None:
             self.redis_up.set(1 if cluster.available else 0)
 
@@ -227,11 +253,3 @@ def _label(rule: Any) -> str:
 
 _NEVER = re.compile(r"(?!)")
 
-
-def install_metrics(ctx: AppContext) -> Metrics:
-    """Give the context its metrics and their periodic sync."""
-    metrics = Metrics(ctx)
-    ctx.metrics = metrics
-    ctx.extras.setdefault("starters", []).append(metrics.start)
-    ctx.extras.setdefault("closers", []).append(metrics.stop)
-    return metrics

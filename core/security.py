@@ -18,6 +18,17 @@ ROLE_RANK = {"user": 1, "admin": 2, "super_admin": 3}
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
 
 
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: resolved from a verified token and the user's current state."""
+
+    user_id: int
+    username: str
+    role: str
+    session_id: int
+    kind: str  # "login" or "display"
+
+
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()
 
@@ -61,7 +72,6 @@ class TokenService:
     audience: str
     access_ttl: int
     refresh_ttl: int
-    display_ttl: int
 
     def issue(self, *, typ: str, user_id: int, role: str, session_id: int, version: int,
               ttl: int, jti: str | None = None) -> tuple[str, str]:

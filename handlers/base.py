@@ -18,10 +18,20 @@ from marshmallow import Schema, ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from core.cache import CachedResponse
-from core.context import AppContext, Principal
 from core.db import is_unavailable
-from core.errors import ApiError, bad_query, invalid, problem
-from core.security import TokenError, role_at_least
+from core.errors import (
+    ApiError,
+    BadQuery,
+    Conflict,
+    DomainError,
+    Invalid,
+    NotFound,
+    bad_query,
+    invalid,
+    problem,
+)
+from core.security import Principal, TokenError, role_at_least
+from handlers.context import AppContext
 
 log = logging.getLogger("factory.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
@@ -44,6 +54,15 @@ def new_request_id() -> str:
 JSON_TYPE = "application/json; charset=UTF-8"
 PROBLEM_TYPE = "application/problem+json"
 FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+# The one mapping from the domain's errors to HTTP.
+DOMAIN_STATUS: dict[type[DomainError], int] = {NotFound: 404, Conflict: 409, Invalid: 422, BadQuery: 400}
+
+
+def domain_status(exc: DomainError) -> int:
+    """The HTTP status of a domain error (its nearest mapped class; 400 for an unmapped one)."""
+    return next((DOMAIN_STATUS[cls] for cls in type(exc).__mro__ if cls in DOMAIN_STATUS), 400)
 
 
 def dumps(payload: Any) -> bytes:
@@ -70,10 +89,9 @@ class BaseHandler(tornado.web.RequestHandler):
     principal: Principal | None = None
     body: Any = None
 
-    def initialize(self, access: dict[str, str | None] | None = None, **options: Any) -> None:
+    def initialize(self, access: dict[str, str | None] | None = None) -> None:
         if access is not None:
             self.access = access
-        self.options = options
 
     @property
     def ctx(self) -> AppContext:
@@ -338,6 +356,9 @@ class BaseHandler(tornado.web.RequestHandler):
         if isinstance(exc, ApiError):
             status, body, headers = exc.status, problem(exc.status, exc.detail, title=exc.title,
                                                         errors=exc.errors), exc.headers
+        elif isinstance(exc, DomainError):
+            status = domain_status(exc)
+            body = problem(status, exc.detail, errors=exc.errors)
         elif isinstance(exc, tornado.web.HTTPError) and status_code < 500:
             status = status_code
             body = problem(status, exc.log_message or self._reason)
@@ -364,7 +385,7 @@ class BaseHandler(tornado.web.RequestHandler):
         self.finish(dumps(body))
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, ApiError) or (isinstance(value, tornado.web.HTTPError)
+        if isinstance(value, ApiError | DomainError) or (isinstance(value, tornado.web.HTTPError)
                                            and value.status_code < 500):
             return
         if value is not None and is_unavailable(value):

@@ -4,8 +4,10 @@ from __future__ import annotations
 import functools
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import swagger_ui_bundle
+from tornado.web import URLSpec
 
 from core.errors import ApiError
 from core.openapi import build_document
@@ -67,6 +69,22 @@ def asset_body(name: str) -> bytes:
     return (SWAGGER_DIR / name).read_bytes()
 
 
+class OpenApiDocument:
+    """The OpenAPI document of a route table, rendered on first use (the table is complete by then)."""
+
+    def __init__(self, routes: list[URLSpec]) -> None:
+        self.routes = routes
+        self._rendered: tuple[bytes, str] | None = None
+
+    def rendered(self) -> tuple[bytes, str]:
+        """The JSON body and its ETag."""
+        if self._rendered is None:
+            document, _ = build_document(self.routes)
+            body = dumps(document)
+            self._rendered = (body, f'"{hashlib.sha1(body).hexdigest()}"')
+        return self._rendered
+
+
 class OpenApiHandler(BaseHandler):
     """`GET /openapi.json`: the OpenAPI 3.0.3 document, built once per application."""
 
@@ -78,8 +96,12 @@ class OpenApiHandler(BaseHandler):
             "application/json": {"schema": {"type": "object", "additionalProperties": True}}}}},
     }}
 
+    def initialize(self, document: OpenApiDocument, **kwargs: Any) -> None:
+        super().initialize(**kwargs)
+        self.document = document
+
     async def get(self) -> None:
-        body, etag = self.document()
+        body, etag = self.document.rendered()
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("ETag", etag)
@@ -88,16 +110,6 @@ class OpenApiHandler(BaseHandler):
             self.finish()
             return
         self.finish(body)
-
-    def document(self) -> tuple[bytes, str]:
-        cached = self.ctx.extras.get("openapi")
-        if cached is None:
-            from handlers.routes import build_routes  # the route table imports this module
-
-            document, _ = build_document(build_routes())
-            body = dumps(document)
-            cached = self.ctx.extras["openapi"] = (body, f'"{hashlib.sha1(body).hexdigest()}"')
-        return cached
 
 
 class SwaggerPageHandler(BaseHandler):

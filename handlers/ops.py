@@ -33,8 +33,8 @@ class ReadyHandler(HealthHandler):
 
     async def get(self) -> None:
         checks = {"database": await self.ctx.db.ping()}
-        for name, probe in self.ctx.extras.get("readiness", {}).items():
-            checks[name] = await probe()
+        if self.ctx.cluster is not None:
+            checks["redis"] = await self.ctx.cluster.ready()
         ready = all(checks.values())
         self.set_status(200 if ready else 503)
         self.send_json({"ready": ready, "checks": checks}, 200 if ready else 503)

@@ -1,27 +1,13 @@
 """Product stock: admin adjustments, and the ledger of every movement."""
 from __future__ import annotations
 
-from sqlalchemy import select
-
-from core.errors import not_found
 from core.openapi import page_of
 from handlers.base import BaseHandler
-from models import Product, StockMovement
 from schemas.product import StockAdjustmentSchema, StockMovementListQuery, StockMovementSchema
 from services.crud import Page
 from services.products import StockMovementService
-from services.stock import move_stock
 
-
-class ProductMovements(StockMovementService):
-    """The ledger of one product."""
-
-    def __init__(self, product_id: int) -> None:
-        super().__init__()
-        self.product_id = product_id
-
-    def base_query(self):
-        return self.for_product(self.product_id)
+MOVEMENTS = StockMovementService()
 
 
 class StockAdjustmentHandler(BaseHandler):
@@ -37,14 +23,8 @@ class StockAdjustmentHandler(BaseHandler):
         data = self.load_body(StockAdjustmentSchema())
         product_id = int(ident)
         async with self.ctx.db.write() as uow:
-            await move_stock(uow, product_id, data["delta"], "adjustment", note=data["reason"],
-                             user_id=self.principal.user_id)
-            # This transaction holds the product's row lock, so its newest movement is ours.
-            movement = (await uow.session.execute(
-                select(StockMovement).where(StockMovement.product_id == product_id)
-                .order_by(StockMovement.id.desc()).limit(1)
-            )).scalar_one()
-            payload = StockMovementSchema().dump(movement)
+            movement = await MOVEMENTS.adjust(uow, product_id, data["delta"], data["reason"], self.principal)
+            payload = MOVEMENTS.dump(movement)
         self.created(payload, f"/products/{product_id}/stock-movements")
 
 
@@ -60,14 +40,12 @@ class StockMovementListHandler(BaseHandler):
     }}
 
     async def get(self, ident: str) -> None:
-        service = ProductMovements(int(ident))
+        product_id = int(ident)
         params = self.load_query(StockMovementListQuery())
-        service.sort_clause(params)
+        MOVEMENTS.sort_clause(params)  # a bad sort is a 400 before the cache is asked
 
         async def compute() -> Page:
             async with self.ctx.db.session() as session:
-                if await session.scalar(select(Product.id).where(Product.id == service.product_id)) is None:
-                    raise not_found("Product", service.product_id)
-                return await service.list(session, params)
+                return await MOVEMENTS.list_for_product(session, product_id, params)
 
         await self.send_list(compute)

@@ -9,9 +9,8 @@ from typing import Any
 from cachetools import TTLCache
 from sqlalchemy import func, select
 
-from core.context import Principal
 from core.db import Change, Database, UnitOfWork
-from core.security import DUMMY_HASH, TokenError, TokenService, hash_password, verify_password
+from core.security import DUMMY_HASH, Principal, TokenError, TokenService, hash_password, verify_password
 from models import AuthSession, User, utcnow
 from services.crud import same_text
 
@@ -29,9 +28,9 @@ class AuthService:
         # the signature check is skipped; expiry is checked here and revocation by the principal.
         self._verified: TTLCache = TTLCache(maxsize=50_000, ttl=principal_ttl)
         self._generation = 0  # bumped by forget(): a load that straddles a change is not kept
-        db.on_commit(self._forget_on_change)
 
-    def _forget_on_change(self, change: Change) -> None:
+    def forget_on_change(self, change: Change) -> None:
+        """Commit listener: a write to users or sessions may revoke rights, so resolve afresh."""
         if change.tables & {"users", "auth_sessions"}:
             self.forget()
 

@@ -1,7 +1,6 @@
 """CrudService: list, read, create, update and delete for one model, with its rules as data."""
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -11,7 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import UnitOfWork, integrity_field
-from core.errors import ApiError, bad_query, conflict, not_found
+from core.errors import bad_query, conflict, invalid, not_found
+from core.security import Principal
 from models import Row
 
 PAGING = ("page", "per_page", "sort_by", "sort_order")
@@ -122,7 +122,7 @@ class CrudService:
 
     # -- writing --------------------------------------------------------------------------
 
-    async def create(self, uow: UnitOfWork, data: dict[str, Any], actor: Any = None) -> Row:
+    async def create(self, uow: UnitOfWork, data: dict[str, Any], actor: Principal | None = None) -> Row:
         await self.check_unique(uow.session, data)
         row = self.model(**self.prepare_create(data))
         uow.session.add(row)
@@ -133,15 +133,16 @@ class CrudService:
     def prepare_create(self, data: dict[str, Any]) -> dict[str, Any]:
         return data
 
-    async def after_create(self, uow: UnitOfWork, row: Row, data: dict[str, Any], actor: Any) -> None:
+    async def after_create(self, uow: UnitOfWork, row: Row, data: dict[str, Any],
+                           actor: Principal | None) -> None:
         """Hook: ledger rows, events."""
 
-    async def update(self, uow: UnitOfWork, ident: int, data: dict[str, Any], actor: Any = None) -> Row:
+    async def update(self, uow: UnitOfWork, ident: int, data: dict[str, Any],
+                     actor: Principal | None = None) -> Row:
         row = await self.get(uow.session, ident, for_update=True)
         for name in self.immutable_fields:
             if name in data and data[name] != getattr(row, name):
-                raise ApiError(422, f"{name} cannot be changed here.",
-                               errors={name: [self.immutable_message(name)]})
+                raise invalid({name: [self.immutable_message(name)]}, f"{name} cannot be changed here.")
         await self.check_unique(uow.session, data, exclude_id=ident)
         await self.before_update(uow, row, data, actor)
         for key, value in data.items():
@@ -153,10 +154,11 @@ class CrudService:
     def immutable_message(self, name: str) -> str:
         return "Cannot be changed."
 
-    async def before_update(self, uow: UnitOfWork, row: Row, data: dict[str, Any], actor: Any) -> None:
+    async def before_update(self, uow: UnitOfWork, row: Row, data: dict[str, Any],
+                            actor: Principal | None) -> None:
         """Hook: rules that depend on the current row."""
 
-    async def delete(self, uow: UnitOfWork, ident: int, actor: Any = None) -> Row:
+    async def delete(self, uow: UnitOfWork, ident: int, actor: Principal | None = None) -> Row:
         row = await self.get(uow.session, ident, for_update=True)
         await self.check_references(uow.session, ident)
         await self.before_delete(uow, row, actor)
@@ -164,7 +166,7 @@ class CrudService:
         await self.flush(uow)
         return row
 
-    async def before_delete(self, uow: UnitOfWork, row: Row, actor: Any) -> None:
+    async def before_delete(self, uow: UnitOfWork, row: Row, actor: Principal | None) -> None:
         """Hook: reverse effects of the row before it goes."""
 
     async def check_references(self, session: AsyncSession, ident: int) -> None:
@@ -211,5 +213,3 @@ def same_text(column: Any, value: Any, dialect: str) -> Any:
 def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
-
-Filter = Callable[[Select, Any], Select]

@@ -10,7 +10,8 @@ from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import selectinload
 
 from core.db import UnitOfWork
-from core.errors import ApiError, conflict, invalid
+from core.errors import Conflict, conflict, invalid
+from core.security import Principal
 from models import Customer, Order, OrderItem, Product
 from schemas.common import money
 from schemas.order import OrderListQuery, OrderSchema
@@ -56,7 +57,7 @@ class OrderService(CrudService):
 
     # -- placing --------------------------------------------------------------------------
 
-    async def create(self, uow: UnitOfWork, data: dict[str, Any], actor: Any = None) -> Order:
+    async def create(self, uow: UnitOfWork, data: dict[str, Any], actor: Principal | None = None) -> Order:
         """Place an order: prices come from the products now, totals are computed here."""
         session, items = uow.session, data["items"]
         errors: dict[str, Any] = {}
@@ -93,7 +94,8 @@ class OrderService(CrudService):
 
     # -- the lifecycle --------------------------------------------------------------------
 
-    async def update(self, uow: UnitOfWork, ident: int, data: dict[str, Any], actor: Any = None) -> Order:
+    async def update(self, uow: UnitOfWork, ident: int, data: dict[str, Any],
+                     actor: Principal | None = None) -> Order:
         """Only the status changes, one step along the lifecycle; shipping takes the stock."""
         order = await self.get(uow.session, ident, for_update=True)
         previous, status = order.status, data["status"]
@@ -109,7 +111,7 @@ class OrderService(CrudService):
         uow.emit("orders", "order.status_changed", {**self.dump(order), "previous_status": previous})
         return order
 
-    async def take_stock(self, uow: UnitOfWork, order: Order, actor: Any) -> None:
+    async def take_stock(self, uow: UnitOfWork, order: Order, actor: Principal | None) -> None:
         """Take every item's stock or none: a short product aborts the whole transaction."""
         needed: dict[int, int] = defaultdict(int)
         for item in order.items:
@@ -118,14 +120,12 @@ class OrderService(CrudService):
         for product_id in sorted(needed):
             try:
                 await move_stock(uow, product_id, -needed[product_id], "shipment", order_id=order.id,
-                                 user_id=getattr(actor, "user_id", None), note=f"Order {order.id} shipped")
-            except ApiError as exc:
-                if exc.status != 409:
-                    raise
+                                 user_id=actor and actor.user_id, note=f"Order {order.id} shipped")
+            except Conflict as exc:
                 raise conflict(f"Order {order.id} cannot ship: {exc.detail} Nothing was changed.",
                                errors=exc.errors) from None
 
-    async def delete(self, uow: UnitOfWork, ident: int, actor: Any = None) -> Order:
+    async def delete(self, uow: UnitOfWork, ident: int, actor: Principal | None = None) -> Order:
         order = await self.get(uow.session, ident, for_update=True)
         if order.status not in DELETABLE:
             raise conflict(f"Order {ident} is {order.status}; only pending or cancelled orders can be "

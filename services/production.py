@@ -6,7 +6,8 @@ from typing import Any
 from sqlalchemy import Select, select
 
 from core.db import UnitOfWork
-from core.errors import ApiError, invalid
+from core.errors import Conflict, conflict, invalid
+from core.security import Principal
 from models import Employee, Product, ProductionRecord
 from schemas.production import ProductionListQuery, ProductionRecordSchema
 from services.crud import CrudService
@@ -54,7 +55,8 @@ class ProductionService(CrudService):
 
     # -- writes ---------------------------------------------------------------------------
 
-    async def create(self, uow: UnitOfWork, data: dict[str, Any], actor: Any = None) -> ProductionRecord:
+    async def create(self, uow: UnitOfWork, data: dict[str, Any],
+                     actor: Principal | None = None) -> ProductionRecord:
         check_ranges(data)
         await self.lock_references(uow, [data["product_id"]], data["employee_id"])
         record = ProductionRecord(**data)
@@ -68,7 +70,7 @@ class ProductionService(CrudService):
         return record
 
     async def update(self, uow: UnitOfWork, ident: int, data: dict[str, Any],
-                     actor: Any = None) -> ProductionRecord:
+                     actor: Principal | None = None) -> ProductionRecord:
         record = await self.get(uow.session, ident, for_update=True)
         before = {name: getattr(record, name) for name in ("product_id", *RANGE_FIELDS)}
         after = {**before, **{k: v for k, v in data.items() if k in before}}
@@ -82,7 +84,7 @@ class ProductionService(CrudService):
         uow.emit("production", "production.updated", self.dump(record))
         return record
 
-    async def delete(self, uow: UnitOfWork, ident: int, actor: Any = None) -> ProductionRecord:
+    async def delete(self, uow: UnitOfWork, ident: int, actor: Principal | None = None) -> ProductionRecord:
         record = await self.get(uow.session, ident, for_update=True)
         payload = self.dump(record)
         units = good_units(payload)
@@ -96,7 +98,7 @@ class ProductionService(CrudService):
         return record
 
     async def move_difference(self, uow: UnitOfWork, record_id: int, before: dict[str, Any],
-                              after: dict[str, Any], actor: Any) -> None:
+                              after: dict[str, Any], actor: Principal | None) -> None:
         """Move stock by what the change adds or removes; reversals first so a 409 changes nothing."""
         old, new = good_units(before), good_units(after)
         note = f"Production record {record_id} changed"
@@ -113,15 +115,13 @@ class ProductionService(CrudService):
                              production_record_id=record_id, user_id=_user_id(actor))
 
     async def take_back(self, uow: UnitOfWork, product_id: int, units: int, record_id: int,
-                        actor: Any, note: str) -> None:
+                        actor: Principal | None, note: str) -> None:
         try:
             await move_stock(uow, product_id, -units, "reversal", note=note,
                              production_record_id=record_id, user_id=_user_id(actor))
-        except ApiError as exc:
-            if exc.status != 409:
-                raise
-            raise ApiError(409, f"Production record {record_id}: {units} good units of product "
-                                f"{product_id} cannot be taken back out of stock. {exc.detail}",
+        except Conflict as exc:
+            raise conflict(f"Production record {record_id}: {units} good units of product "
+                           f"{product_id} cannot be taken back out of stock. {exc.detail}",
                            errors=exc.errors) from None
 
     async def lock_references(self, uow: UnitOfWork, product_ids: list[int], employee_id: int | None) -> None:
@@ -144,5 +144,5 @@ class ProductionService(CrudService):
             raise invalid(errors)
 
 
-def _user_id(actor: Any) -> int | None:
-    return getattr(actor, "user_id", None)
+def _user_id(actor: Principal | None) -> int | None:
+    return actor.user_id if actor is not None else None

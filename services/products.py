@@ -4,12 +4,15 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import UnitOfWork
+from core.errors import not_found
+from core.security import Principal
 from models import OrderItem, Product, ProductionRecord, StockMovement
 from schemas.product import ProductListQuery, ProductSchema, StockMovementListQuery, StockMovementSchema
-from services.crud import CrudService, Reference
-from services.stock import emit_stock_events
+from services.crud import CrudService, Page, Reference
+from services.stock import emit_stock_events, move_stock
 
 
 class ProductService(CrudService):
@@ -34,11 +37,12 @@ class ProductService(CrudService):
         low = Product.stock_quantity <= Product.reorder_level
         return query.where(low if value else ~low)
 
-    async def after_create(self, uow: UnitOfWork, row: Product, data: dict[str, Any], actor: Any) -> None:
+    async def after_create(self, uow: UnitOfWork, row: Product, data: dict[str, Any],
+                           actor: Principal | None) -> None:
         if row.stock_quantity:
             uow.session.add(StockMovement(product_id=row.id, delta=row.stock_quantity,
                                           balance_after=row.stock_quantity, reason="opening",
-                                          note="Opening balance", user_id=getattr(actor, "user_id", None)))
+                                          note="Opening balance", user_id=actor and actor.user_id))
             emit_stock_events(uow, row, row.stock_quantity, "opening")
 
 
@@ -51,5 +55,18 @@ class StockMovementService(CrudService):
     sort_fields = ("id", "created_at", "delta")
     reads = ("stock_movements", "products")
 
-    def for_product(self, product_id: int):
-        return select(StockMovement).where(StockMovement.product_id == product_id)
+    async def list_for_product(self, session: AsyncSession, product_id: int, params: dict[str, Any]) -> Page:
+        """One page of a product's ledger; NotFound when the product does not exist."""
+        if await session.scalar(select(Product.id).where(Product.id == product_id)) is None:
+            raise not_found("Product", product_id)
+        return await self.list(session, {**params, "product_id": product_id})
+
+    async def adjust(self, uow: UnitOfWork, product_id: int, delta: int, note: str,
+                     actor: Principal | None) -> StockMovement:
+        """A counted correction: one `adjustment` movement; Conflict if stock would leave its range."""
+        await move_stock(uow, product_id, delta, "adjustment", note=note, user_id=actor and actor.user_id)
+        # This transaction holds the product's row lock, so its newest movement is ours.
+        return (await uow.session.execute(
+            select(StockMovement).where(StockMovement.product_id == product_id)
+            .order_by(StockMovement.id.desc()).limit(1)
+        )).scalar_one()

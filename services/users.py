@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from core.db import UnitOfWork
 from core.errors import conflict
-from core.security import hash_password
+from core.security import Principal, hash_password
 from models import User
 from schemas.user import UserListQuery, UserSchema
 from services.crud import CrudService
@@ -28,12 +28,13 @@ class UserService(CrudService):
     unique_fields = ("username",)
     search_fields = ("username",)
 
-    async def create(self, uow: UnitOfWork, data: dict[str, Any], actor: Any = None) -> User:
+    async def create(self, uow: UnitOfWork, data: dict[str, Any], actor: Principal | None = None) -> User:
         data = dict(data)
         data["password_hash"] = await hash_in_thread(data.pop("password"))
         return await super().create(uow, data, actor)
 
-    async def before_update(self, uow: UnitOfWork, row: User, data: dict[str, Any], actor: Any) -> None:
+    async def before_update(self, uow: UnitOfWork, row: User, data: dict[str, Any],
+                            actor: Principal | None) -> None:
         if actor is not None and row.id == actor.user_id:
             if data.get("role", row.role) != row.role:
                 raise conflict("You cannot change your own role.", errors={"role": ["Not allowed."]})
@@ -49,7 +50,7 @@ class UserService(CrudService):
                 "is_active" in data and data["is_active"] != row.is_active):
             row.token_version += 1
 
-    async def before_delete(self, uow: UnitOfWork, row: User, actor: Any) -> None:
+    async def before_delete(self, uow: UnitOfWork, row: User, actor: Principal | None) -> None:
         if actor is not None and row.id == actor.user_id:
             raise conflict("You cannot delete yourself.")
         if row.role == "super_admin":

@@ -17,8 +17,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app import make_app
 from core import migrate
-from core.app import make_app
 from core.cache import ResponseCache
 from core.config import Settings
 from core.ratelimit import MemoryRateLimiter, parse_budgets
@@ -129,8 +129,7 @@ def app(io_loop: Any, settings: Settings) -> Any:
         io_loop.run_sync(lambda: empty_tables(settings.database_url))
     application = make_app(settings)
     io_loop.run_sync(lambda: _create_role_users(application))
-    for starter in application.ctx.extras.get("starters", []):
-        io_loop.run_sync(starter)
+    io_loop.run_sync(application.start)
     yield application
     io_loop.run_sync(application.close)
 

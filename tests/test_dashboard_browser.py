@@ -62,7 +62,7 @@ async def test_signed_in_screen_shows_production_as_it_is_recorded_and_after_a_d
         "data-low", "false")
 
     # The server drops every link; the page reconnects by itself and resumes with `since`.
-    app.ctx.extras["live_feed"].close_all(1012, "restarting")
+    app.ctx.live_feed.close_all(1012, "restarting")
     second = await record(api, product, employee, produced=5)
     await expect(page.locator("#units-today-total")).to_have_text("15")
     await expect(page.locator(f'#latest-events li[data-record-id="{second["id"]}"]')).to_have_count(1)

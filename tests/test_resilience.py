@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from core.app import make_app
+from app import make_app
 from models import Product
 from tests.conftest import PASSWORDS, REDIS_URL, Api, skip_unless_available
 from tests.servers import Feed, ServerProcess, server_env
@@ -300,8 +300,7 @@ class InProcessNode:
     @classmethod
     async def start(cls, settings: Any) -> InProcessNode:
         app = make_app(settings)
-        for starter in app.ctx.extras.get("starters", []):
-            await starter()
+        await app.start()
         return cls(app)
 
     async def stop(self) -> None:
@@ -333,7 +332,7 @@ async def wait_for(condition: Any, what: str) -> None:
 async def test_redis_outage_degrades_to_local_delivery_and_cluster_mode_resumes(
         api, app, settings, make, redis_proxy, caplog, mode):
     caplog.set_level(logging.INFO, logger="factory.cluster")
-    a = app.ctx.extras["cluster"]
+    a = app.ctx.cluster
     other = await InProcessNode.start(settings)
     api_b = Api(other.base_url)
     try:

@@ -10,8 +10,7 @@ from urllib.parse import unquote
 import pytest
 from sqlalchemy import select
 
-from core.context import Principal
-from core.security import ROLE_RANK, role_at_least
+from core.security import ROLE_RANK, Principal, role_at_least
 from handlers.base import BaseHandler
 from handlers.routes import build_routes
 from models import User

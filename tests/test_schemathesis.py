@@ -15,7 +15,7 @@ import pytest
 import tornado.httpserver
 import tornado.netutil
 
-from core.app import make_app
+from app import make_app
 from core.config import Settings
 from services.users import UserService
 from tests.conftest import PASSWORDS, SECRET
@@ -74,8 +74,7 @@ class LiveServer:
                     await UserService().create(uow, {"id": ident, "username": f"test_{role}",
                                                      "password": PASSWORDS[role], "role": role,
                                                      "is_active": True})
-            for starter in app.ctx.extras.get("starters", []):
-                await starter()
+            await app.start()
             server = tornado.httpserver.HTTPServer(app)
             server.add_sockets(self.sockets)
             self.ready.set()

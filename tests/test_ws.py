@@ -15,8 +15,8 @@ import pytest
 import tornado.httpclient
 import tornado.websocket
 
+from handlers.live_connections import TOPIC_READERS
 from realtime.frames import text_frame
-from realtime.ws import TOPIC_READERS
 from tests.conftest import PASSWORDS
 
 ALL_TOPICS = ["inventory", "orders", "production"]
@@ -231,7 +231,7 @@ async def test_a_fresh_token_can_be_sent_on_a_live_link(api, feeds):
 
 async def test_a_topic_the_token_may_not_read_closes_4403(app, api, feeds):
     # The contract lets every role read every topic; narrow one on this app to see the rule work.
-    app.ctx.extras["live_feed"].topic_readers = {**TOPIC_READERS, "orders": ("admin", False)}
+    app.ctx.live_feed.topic_readers = {**TOPIC_READERS, "orders": ("admin", False)}
     admin, _ = await subscribed_feed(api, feeds, role="admin", topics=["orders"])
     feed = await feeds(await api.token("user"))
     await feed.subscribe(["production"])
@@ -309,8 +309,7 @@ async def test_each_connection_attempt_takes_a_read_token(feeds):
 async def test_shutdown_closes_every_link_with_1001(app, api, feeds):
     signed_in, _ = await subscribed_feed(api, feeds)
     waiting = await feeds()
-    for closer in app.ctx.extras["on_shutdown"]:
-        await closer()
+    await app.shutdown()
     assert (await signed_in.until_closed())[0] == 1001
     assert (await waiting.until_closed())[0] == 1001
 

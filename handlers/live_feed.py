@@ -1,7 +1,8 @@
 """`/ws`: the live feed over WebSocket — first-message auth, a topic ACL, subscriptions and replay.
 
-Protocol (DESIGN.md §5): the client's first message is `{"type":"auth","token":…}` (or it connects
-with `?token=` or an `Authorization: Bearer` header); then `subscribe`/`unsubscribe`/`ping`. Every
+Protocol (README "Live feed" has every frame): the client's first message is
+`{"type":"auth","token":…}` (or it connects with `?token=` or an `Authorization: Bearer` header);
+then `subscribe`/`unsubscribe`/`ping`. Every
 frame to the client goes through the connection's hub `Subscriber`: one bounded queue written by
 the hub's flush, so replies and events keep their order and a slow client only ever delays itself.
 
@@ -12,114 +13,27 @@ Close codes: 4401 missing, bad, expired or revoked token (also when it stops bei
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import socket
-from collections.abc import Mapping
 from typing import Any
 
 import tornado.ioloop
 import tornado.websocket
 
-from core.context import AppContext, Principal
 from core.errors import ApiError
 from core.logs import redact
-from core.security import TokenError, role_at_least
+from core.security import Principal, TokenError
 from handlers.base import BaseHandler
+from handlers.live_connections import CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED, LiveFeedConnections
 from realtime.frames import StreamFrames
-from realtime.hub import TOPICS, EventHub, Subscriber, SubscriptionError, encode_frame
-from realtime.publisher import CommitPublisher
+from realtime.hub import TOPICS, Subscriber, SubscriptionError, encode_frame
 
 log = logging.getLogger("factory.realtime")
 
-CLOSE_UNAUTHORIZED = 4401
-CLOSE_FORBIDDEN = 4403
 # The kernel's send buffer is part of what a stalled client can hold: left to autotuning it grows to
 # megabytes per socket and hides a dead reader for minutes. Linux doubles this value.
 SEND_BUFFER_BYTES = 128 * 1024
-
-# Who may read each topic: the minimum role, and whether wall-display tokens may.
-TOPIC_READERS: Mapping[str, tuple[str, bool]] = {
-    "production": ("user", True),
-    "orders": ("user", True),
-    "inventory": ("user", True),
-}
-if set(TOPIC_READERS) != TOPICS:
-    raise RuntimeError("every hub topic needs an entry in TOPIC_READERS, and only those")
-
-
-class LiveFeedConnections:
-    """Every open `/ws` connection, and the one timer that re-checks their tokens."""
-
-    def __init__(self, auth: Any, hub: EventHub, check_interval: float) -> None:
-        self.auth = auth
-        self.hub = hub
-        self.check_interval = check_interval
-        self.topic_readers = TOPIC_READERS
-        self._open: dict[LiveFeedHandler, None] = {}
-        self._timer: tornado.ioloop.PeriodicCallback | None = None
-        self._checked = asyncio.Event()  # clear while a token check runs, so stop() can wait for it
-        self._checked.set()
-
-    def __len__(self) -> int:
-        return len(self._open)
-
-    def add(self, handler: LiveFeedHandler) -> None:
-        self._open[handler] = None
-
-    def discard(self, handler: LiveFeedHandler) -> None:
-        self._open.pop(handler, None)
-
-    def may_read(self, principal: Principal, topic: str) -> bool:
-        """True when the principal may receive the topic's events."""
-        min_role, display = self.topic_readers[topic]
-        if principal.kind == "display" and not display:
-            return False
-        return role_at_least(principal.role, min_role)
-
-    async def start(self) -> None:
-        if self._timer is None:
-            self._timer = tornado.ioloop.PeriodicCallback(self.check_tokens, self.check_interval * 1000)
-            self._timer.start()
-
-    async def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.stop()
-            self._timer = None
-        await self._checked.wait()  # the database may be disposed next: let a running check finish
-        self.close_all(1001, "server shutting down")
-
-    def close_all(self, code: int, reason: str) -> None:
-        """Close every connection: subscribers get what is queued for them first."""
-        self.hub.shutdown(code, reason)
-        for handler in list(self._open):
-            handler.close(code, reason)
-
-    async def check_tokens(self) -> None:
-        """Close (4401) every connection whose token expired, was revoked or lost its user."""
-        self._checked.clear()
-        try:
-            verdicts: dict[str, str | None] = {}
-            for handler in list(self._open):
-                token = handler.token
-                if token is None:
-                    continue
-                if token not in verdicts:
-                    verdicts[token] = await self._verdict(token)
-                if verdicts[token] is not None and handler.token == token:
-                    handler.close(CLOSE_UNAUTHORIZED, f"token no longer valid: {verdicts[token]}")
-        finally:
-            self._checked.set()
-
-    async def _verdict(self, token: str) -> str | None:
-        try:
-            await self.auth.resolve(token)
-        except TokenError as exc:
-            return str(exc)
-        except Exception as exc:  # noqa: BLE001 - a database outage must not drop every screen
-            log.warning("live feed token check skipped: %s", exc.__class__.__name__)
-        return None
 
 
 class LiveFeedHandler(tornado.websocket.WebSocketHandler, BaseHandler):
@@ -185,7 +99,7 @@ class LiveFeedHandler(tornado.websocket.WebSocketHandler, BaseHandler):
 
     @property
     def connections(self) -> LiveFeedConnections:
-        return self.ctx.extras["live_feed"]
+        return self.ctx.live_feed
 
     def start_feed(self) -> None:
         self._cancel_deadline()
@@ -301,17 +215,3 @@ class LiveFeedHandler(tornado.websocket.WebSocketHandler, BaseHandler):
 
 def _is_name_list(value: Any) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
-
-
-def install_live_feed(ctx: AppContext) -> None:
-    """Give the context its hub, the commit publisher, and the /ws connections with their lifetime."""
-    settings = ctx.settings
-    ctx.hub = EventHub(replay_size=settings.ws_replay_size, queue_size=settings.ws_queue_size)
-    publisher = CommitPublisher(ctx.hub.publish)
-    ctx.extras["publisher"] = publisher  # cluster mode replaces publisher.sink, nothing else
-    ctx.db.on_commit(publisher)
-    connections = LiveFeedConnections(ctx.auth, ctx.hub, settings.ws_token_check_interval)
-    ctx.extras["live_feed"] = connections
-    ctx.extras.setdefault("starters", []).append(connections.start)
-    ctx.extras.setdefault("on_shutdown", []).append(connections.stop)
-    ctx.extras.setdefault("closers", []).append(connections.stop)

@@ -57,7 +57,6 @@ def build_context(settings: Settings, clock: Clock | None = None) -> AppContext:
     relay_flush = None
     if settings.redis_url:  # cluster mode: nothing of it is imported without FACTORY_REDIS_URL
         relay_flush = join_cluster(ctx, cache, limiter)
-    ctx.metrics = Metrics(ctx)
 
     def invalidate_cache(change: Change) -> None:
         # Reads ctx.cache at commit time: a test or benchmark may swap the cache after start-up.
@@ -205,6 +204,9 @@ class FactoryApplication(tornado.web.Application):
 def make_app(settings: Settings, *, clock: Clock | None = None) -> FactoryApplication:
     """The whole application; `clock` fixes "now" and the plant zone (tests), else the system's."""
     ctx = build_context(settings, clock)
+    # Made here, not in build_context: the CLI builds contexts before --processes picks the
+    # directory the workers' metrics meet in, and a metric made before that is not shared.
+    ctx.metrics = Metrics(ctx)
     app = FactoryApplication(
         build_routes(),
         ctx=ctx,

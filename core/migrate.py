@@ -25,17 +25,6 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-async def upgrade_on(connection: AsyncConnection, revision: str = "head") -> None:
-    """Upgrade through an open connection, for callers inside a running event loop."""
-
-    def run(sync_connection) -> None:
-        config = alembic_config(str(connection.engine.url))
-        config.attributes["connection"] = sync_connection
-        command.upgrade(config, revision)
-
-    await connection.run_sync(run)
-
-
 def head_revision() -> str:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 

@@ -89,9 +89,13 @@ class BaseHandler(tornado.web.RequestHandler):
     principal: Principal | None = None
     body: Any = None
 
-    def initialize(self, access: dict[str, str | None] | None = None) -> None:
+    def initialize(self, access: dict[str, str | None] | None = None,
+                   docs: dict[str, dict[str, Any]] | None = None) -> None:
+        """A route may set the roles and the OpenAPI entry of a shared handler class."""
         if access is not None:
             self.access = access
+        if docs is not None:
+            self.docs = docs
 
     @property
     def ctx(self) -> AppContext:
@@ -243,10 +247,6 @@ class BaseHandler(tornado.web.RequestHandler):
         self.set_status(status)
         self.set_header("Content-Type", JSON_TYPE)
         self.finish(dumps(payload))
-
-    def send_page(self, items: list[Any], page: int, per_page: int, total: int) -> None:
-        self.set_header("Link", self.page_links(page, per_page, total))
-        self.send_json(page_envelope(items, page, per_page, total))
 
     def page_links(self, page: int, per_page: int, total: int) -> str:
         last = max(1, math.ceil(total / per_page))

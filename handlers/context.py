@@ -40,7 +40,7 @@ class AppContext:
     live_feed: LiveFeedConnections
     cluster: Cluster | None = None
     event_stream: EventStream | None = None
-    metrics: Metrics = field(init=False)  # reads the fields above, so it is made right after them
+    metrics: Metrics = field(init=False)  # made by app.make_app, for a context that serves
 
     def on_rate_limited(self, budget: str, identity: str) -> None:
         """Count a refusal; log it once per identity and window, not per request."""

@@ -67,7 +67,7 @@ class DashboardStateHandler(BaseHandler):
     }}
 
     async def get(self) -> None:
-        await self.send_cached(self.consistent_state)
+        self.send_json(await self.consistent_state())
 
     async def consistent_state(self) -> dict:
         """The state with the id of the last event it includes.

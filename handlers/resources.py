@@ -59,11 +59,7 @@ class CollectionHandler(ResourceHandler):
         async with self.ctx.db.write() as uow:
             row = await self.service.create(uow, data, self.principal)
             payload = self.service.dump(row)
-            self.after_write(uow, "created", payload)
         self.created(payload, self.location(payload["id"]))
-
-    def after_write(self, uow: Any, action: str, payload: dict[str, Any]) -> None:
-        """Hook for resources whose writes are live events."""
 
 
 class ItemHandler(ResourceHandler):

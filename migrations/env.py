@@ -1,4 +1,4 @@
-"""Alembic environment: runs on a connection handed over by the app, or opens its own."""
+"""Alembic environment: opens its own async engine (core/migrate.py runs it outside any event loop)."""
 from __future__ import annotations
 
 import asyncio
@@ -41,8 +41,5 @@ def run_offline() -> None:
 
 if context.is_offline_mode():
     run_offline()
-elif (connection := config.attributes.get("connection")) is not None:
-    # Inside a running event loop (tests, the server) the caller shares its connection.
-    run_with(connection)
 else:
     asyncio.run(run_async())

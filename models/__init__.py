@@ -1,5 +1,5 @@
 """SQLAlchemy models, one module per resource; importing this registers every table."""
-from models.base import Base, Row, utcnow
+from models.base import Base, Entity, utcnow
 from models.customer import Customer
 from models.employee import Employee
 from models.order import ORDER_STATUSES, Order, OrderItem
@@ -8,6 +8,6 @@ from models.production import ProductionRecord
 from models.user import ROLES, AuthSession, User
 
 __all__ = [
-    "Base", "Row", "utcnow", "Customer", "Employee", "ORDER_STATUSES", "Order", "OrderItem",
+    "Base", "Entity", "utcnow", "Customer", "Employee", "ORDER_STATUSES", "Order", "OrderItem",
     "STOCK_REASONS", "Product", "StockMovement", "ProductionRecord", "ROLES", "AuthSession", "User",
 ]

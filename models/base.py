@@ -29,8 +29,8 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-class Row(Base):
-    """Abstract row with the columns every resource shares."""
+class Entity(Base):
+    """An entity: the abstract mapped class every resource table derives from, with the columns they share."""
 
     __abstract__ = True
 

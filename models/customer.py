@@ -4,10 +4,10 @@ from __future__ import annotations
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Row
+from models.base import Entity
 
 
-class Customer(Row):
+class Customer(Entity):
     __tablename__ = "customers"
 
     name: Mapped[str] = mapped_column(String(200), nullable=False, index=True)

@@ -6,12 +6,12 @@ from decimal import Decimal
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Row
+from models.base import Entity
 
 ORDER_STATUSES = ("pending", "confirmed", "in_production", "shipped", "delivered", "cancelled")
 
 
-class Order(Row):
+class Order(Entity):
     __tablename__ = "orders"
     __table_args__ = (
         CheckConstraint(
@@ -36,7 +36,7 @@ class Order(Row):
     )
 
 
-class OrderItem(Row):
+class OrderItem(Entity):
     __tablename__ = "order_items"
     __table_args__ = (
         CheckConstraint("quantity > 0", name="quantity_positive"),

@@ -6,12 +6,12 @@ from decimal import Decimal
 from sqlalchemy import CheckConstraint, ForeignKey, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Row
+from models.base import Entity
 
 STOCK_REASONS = ("opening", "production", "shipment", "adjustment", "reversal")
 
 
-class Product(Row):
+class Product(Entity):
     __tablename__ = "products"
     __table_args__ = (
         CheckConstraint("price > 0", name="price_positive"),
@@ -28,7 +28,7 @@ class Product(Row):
     ideal_cycle_seconds: Mapped[Decimal | None] = mapped_column(Numeric(10, 3))
 
 
-class StockMovement(Row):
+class StockMovement(Entity):
     """One change of a product's stock; their sum is the product's stock_quantity."""
 
     __tablename__ = "stock_movements"

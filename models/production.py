@@ -6,10 +6,10 @@ from datetime import date
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Row
+from models.base import Entity
 
 
-class ProductionRecord(Row):
+class ProductionRecord(Entity):
     __tablename__ = "production_records"
     __table_args__ = (
         CheckConstraint("quantity_produced >= 1", name="produced_positive"),

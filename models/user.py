@@ -6,12 +6,12 @@ from datetime import datetime
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Row, Timestamp
+from models.base import Entity, Timestamp
 
 ROLES = ("user", "admin", "super_admin")
 
 
-class User(Row):
+class User(Entity):
     __tablename__ = "users"
     __table_args__ = (CheckConstraint("role IN ('user', 'admin', 'super_admin')", name="role"),)
 
@@ -23,7 +23,7 @@ class User(Row):
     token_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
-class AuthSession(Row):
+class AuthSession(Entity):
     """A login (refresh-token family) or a display token; revoking it ends its tokens."""
 
     __tablename__ = "auth_sessions"

@@ -1,8 +1,8 @@
 """Numbers committed domain events, keeps a bounded replay buffer and fans them out to subscribers.
 
 The hub knows nothing of HTTP or Tornado: a connection hands it a `FrameSink`
-(``write(frames)`` and ``close(code, reason)``), or two callables ``send(text)``
-(awaitable, one text frame) and ``close``. Every frame is serialized once, at
+(``write(frames)`` and ``close(code, reason)``; realtime/frames.py has the one the
+live feed uses). Every frame is serialized once, at
 publish time, and the same ``str`` goes to every subscriber; ``publish`` is
 synchronous and never waits for a client. Publishing only queues: one callback
 per loop turn then writes every subscriber's queued frames in one ``write``,
@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import struct
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -42,7 +41,6 @@ CLOSE_TOO_SLOW = 1013
 CLOSE_GOING_AWAY = 1001
 CLOSE_INTERNAL_ERROR = 1011
 
-SendFrame = Callable[[str], Awaitable[Any]]
 CloseConnection = Callable[[int, str], Any]
 Clock = Callable[[], datetime]
 
@@ -239,7 +237,7 @@ class Subscriber:
         self._queue.clear()
         self._controls = 0
         written, self._written = self._written, None
-        # Only a send task of ours (SendEach) is stopped; a transport's own write future is left to
+        # Only a sink's own send task is stopped; a transport's write future is left to
         # the transport (Tornado's IOStream logs an error for a cancelled one).
         if isinstance(written, asyncio.Task) and not written.done():
             written.cancel()
@@ -327,125 +325,6 @@ class Subscriber:
             log.exception("closing a live feed connection failed")
 
 
-class SendEach:
-    """A `FrameSink` over a per-frame ``send(text)`` awaitable: every send starts before any is awaited."""
-
-    __slots__ = ("_send", "close")
-
-    def __init__(self, send: SendFrame, close: CloseConnection) -> None:
-        self._send = send
-        self.close = close
-
-    def write(self, frames: list[str]) -> Awaitable[Any]:
-        # Started together, a transport that buffers on call (Tornado's write_message) flushes
-        # the whole batch in one loop turn instead of one turn per frame.
-        pending: list[Awaitable[Any]] = []
-        try:
-            for frame in frames:
-                pending.append(self._send(frame))
-        except BaseException:
-            _discard(pending)
-            raise
-        sent = asyncio.ensure_future(_await_all(pending))
-        # Cancelled before its first step, the task never reaches _await_all's own clean-up.
-        sent.add_done_callback(lambda task: _discard(pending) if task.cancelled() else None)
-        return sent
-
-
-async def _await_all(pending: list[Awaitable[Any]]) -> None:
-    try:
-        for waitable in pending:
-            await waitable
-    except BaseException:
-        _discard(pending)
-        raise
-
-
-class FrameWriter:
-    """A hub ``send``/``close`` pair writing each loop turn's frames in one call.
-
-    Tornado's ``write_message`` costs a task and a socket write per frame; with
-    ``FrameWriter(stream.write, handler.close)`` every frame sent in one loop
-    turn becomes one RFC 6455 server text frame in a single ``write`` call.
-    ``write`` must take the bytes on call (as ``IOStream.write`` does) and return
-    an awaitable; ``close`` writes what is pending first, so no data follows the
-    close frame.
-    """
-
-    __slots__ = ("_chunks", "_close", "_flushed", "_write")
-
-    def __init__(
-        self, write: Callable[[bytes], Awaitable[Any]], close: CloseConnection
-    ) -> None:
-        self._write = write
-        self._close = close
-        self._chunks: list[bytes] = []
-        self._flushed: asyncio.Future[None] | None = None
-
-    def send(self, text: str) -> asyncio.Future[None]:
-        """Frame ``text``; the returned future resolves once this turn's write completes."""
-        payload = text.encode()
-        size = len(payload)
-        if size < 126:
-            header = bytes((0x81, size))  # FIN + text opcode, unmasked (server to client)
-        elif size <= 0xFFFF:
-            header = struct.pack("!BBH", 0x81, 126, size)
-        else:
-            header = struct.pack("!BBQ", 0x81, 127, size)
-        self._chunks += (header, payload)
-        flushed = self._flushed
-        if flushed is None:
-            loop = asyncio.get_running_loop()
-            self._flushed = flushed = loop.create_future()
-            loop.call_soon(self._flush)
-        return flushed
-
-    def close(self, code: int, reason: str) -> None:
-        """Write what is pending, then close the connection."""
-        self._flush()
-        self._close(code, reason)
-
-    def _flush(self) -> None:
-        flushed, self._flushed = self._flushed, None
-        if flushed is None:  # already flushed by close()
-            return
-        data = b"".join(self._chunks)
-        self._chunks.clear()
-        try:
-            written = asyncio.ensure_future(self._write(data))
-        except Exception as exc:  # noqa: BLE001 - handed to whoever awaits the send
-            if not flushed.done():
-                flushed.set_exception(exc)
-            return
-        written.add_done_callback(partial(_settle, flushed))
-
-
-def _settle(target: asyncio.Future[None], source: asyncio.Future[Any]) -> None:
-    if target.done():  # the awaiting writer was cancelled
-        if not source.cancelled():
-            source.exception()
-    elif source.cancelled():
-        target.cancel()
-    elif (exc := source.exception()) is not None:
-        target.set_exception(exc)
-    else:
-        target.set_result(None)
-
-
-def _discard(pending: list[Awaitable[Any]]) -> None:
-    """Release sends that will never be awaited now, without warnings about them."""
-    for waitable in pending:
-        if asyncio.iscoroutine(waitable):
-            waitable.close()  # a no-op for the ones already awaited
-        elif isinstance(waitable, asyncio.Future):
-            waitable.add_done_callback(_consume_outcome)
-
-
-def _consume_outcome(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
-
-
 def _check_topics(topics: Iterable[str]) -> set[str]:
     if isinstance(topics, str):
         raise SubscriptionError("topics must be a list of topic names")
@@ -519,10 +398,6 @@ class EventHub:
             "buffered": len(self._buffer),
             "last_id": self._last_id,
         }
-
-    def subscriber(self, send: SendFrame, close: CloseConnection) -> Subscriber:
-        """Attach a connection that sends one frame per awaitable call; see `attach`."""
-        return self.attach(SendEach(send, close))
 
     def attach(self, sink: FrameSink) -> Subscriber:
         """Attach a connection; it receives nothing until it subscribes."""

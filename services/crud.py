@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db import UnitOfWork, integrity_field
 from core.errors import bad_query, conflict, invalid, not_found
 from core.security import Principal
-from models import Row
+from models import Entity
 
 PAGING = ("page", "per_page", "sort_by", "sort_order")
 
@@ -21,7 +21,7 @@ PAGING = ("page", "per_page", "sort_by", "sort_order")
 class Reference:
     """Rows elsewhere that point at this one: deleting it while they exist is a 409."""
 
-    model: type[Row]
+    model: type[Entity]
     column: str
     label: str
 
@@ -39,7 +39,7 @@ class CrudService:
 
     name: ClassVar[str]                      # "products": the path segment and the cache tag
     label: ClassVar[str]                     # "Product": used in messages
-    model: ClassVar[type[Row]]
+    model: ClassVar[type[Entity]]
     schema: ClassVar[type[Schema]]
     list_query: ClassVar[type[Schema]]
     sort_fields: ClassVar[tuple[str, ...]] = ("id", "created_at", "updated_at")
@@ -57,7 +57,7 @@ class CrudService:
 
     # -- reading --------------------------------------------------------------------------
 
-    def dump(self, row: Row) -> dict[str, Any]:
+    def dump(self, row: Entity) -> dict[str, Any]:
         return self._dump.dump(row)
 
     def base_query(self) -> Select:
@@ -111,7 +111,7 @@ class CrudService:
         """The part of a list query that decides its total: everything but paging and sorting."""
         return tuple(sorted((key, value) for key, value in params.items() if key not in PAGING))
 
-    async def get(self, session: AsyncSession, ident: int, *, for_update: bool = False) -> Row:
+    async def get(self, session: AsyncSession, ident: int, *, for_update: bool = False) -> Entity:
         query = self.base_query().where(self.model.id == ident)
         if for_update:
             query = query.with_for_update()
@@ -122,7 +122,7 @@ class CrudService:
 
     # -- writing --------------------------------------------------------------------------
 
-    async def create(self, uow: UnitOfWork, data: dict[str, Any], actor: Principal | None = None) -> Row:
+    async def create(self, uow: UnitOfWork, data: dict[str, Any], actor: Principal | None = None) -> Entity:
         await self.check_unique(uow.session, data)
         row = self.model(**self.prepare_create(data))
         uow.session.add(row)
@@ -133,12 +133,12 @@ class CrudService:
     def prepare_create(self, data: dict[str, Any]) -> dict[str, Any]:
         return data
 
-    async def after_create(self, uow: UnitOfWork, row: Row, data: dict[str, Any],
+    async def after_create(self, uow: UnitOfWork, row: Entity, data: dict[str, Any],
                            actor: Principal | None) -> None:
         """Hook: ledger rows, events."""
 
     async def update(self, uow: UnitOfWork, ident: int, data: dict[str, Any],
-                     actor: Principal | None = None) -> Row:
+                     actor: Principal | None = None) -> Entity:
         row = await self.get(uow.session, ident, for_update=True)
         for name in self.immutable_fields:
             if name in data and data[name] != getattr(row, name):
@@ -154,11 +154,11 @@ class CrudService:
     def immutable_message(self, name: str) -> str:
         return "Cannot be changed."
 
-    async def before_update(self, uow: UnitOfWork, row: Row, data: dict[str, Any],
+    async def before_update(self, uow: UnitOfWork, row: Entity, data: dict[str, Any],
                             actor: Principal | None) -> None:
         """Hook: rules that depend on the current row."""
 
-    async def delete(self, uow: UnitOfWork, ident: int, actor: Principal | None = None) -> Row:
+    async def delete(self, uow: UnitOfWork, ident: int, actor: Principal | None = None) -> Entity:
         row = await self.get(uow.session, ident, for_update=True)
         await self.check_references(uow.session, ident)
         await self.before_delete(uow, row, actor)
@@ -166,7 +166,7 @@ class CrudService:
         await self.flush(uow)
         return row
 
-    async def before_delete(self, uow: UnitOfWork, row: Row, actor: Principal | None) -> None:
+    async def before_delete(self, uow: UnitOfWork, row: Entity, actor: Principal | None) -> None:
         """Hook: reverse effects of the row before it goes."""
 
     async def check_references(self, session: AsyncSession, ident: int) -> None:

@@ -12,7 +12,8 @@ import tornado.web
 import tornado.websocket
 
 from realtime.frames import StreamFrames
-from realtime.hub import Event, EventHub, FrameWriter, SubscriptionError
+from realtime.hub import Event, EventHub, SubscriptionError
+from tests.doubles import FrameWriter, attach_sender
 
 ALL_TOPICS = ["production", "orders", "inventory"]
 
@@ -24,7 +25,7 @@ class Connection:
         self.frames: list[str] = []
         self.closed: tuple[int, str] | None = None
         self.stalled = stalled
-        self.subscriber = hub.subscriber(self.send, self.close)
+        self.subscriber = attach_sender(hub, self.send, self.close)
 
     async def send(self, text: str) -> None:
         if self.stalled:  # a client that stopped reading: the write never completes
@@ -337,7 +338,7 @@ def test_the_writer_starts_every_queued_send_before_awaiting_any():
             pending.append(future)
             return future
 
-        subscriber = hub.subscriber(send, lambda code, reason: None)
+        subscriber = attach_sender(hub, send, lambda code, reason: None)
         subscriber.subscribe(["orders"])
         for _ in range(10):
             hub.publish("orders", "order.created", {})
@@ -382,7 +383,7 @@ def test_a_failing_send_drops_only_that_subscriber():
             raise ConnectionResetError
 
         closed: list[int] = []
-        broken = hub.subscriber(broken_send, lambda code, reason: closed.append(code))
+        broken = attach_sender(hub, broken_send, lambda code, reason: closed.append(code))
         broken.subscribe(["orders"])
         hub.publish("orders", "order.created", {})
         await settle()
@@ -491,7 +492,7 @@ class FeedHandler(tornado.websocket.WebSocketHandler):
 
     def open(self) -> None:
         frames = FrameWriter(self.ws_connection.stream.write, self.close)
-        self.subscriber = self.hub.subscriber(frames.send, frames.close)
+        self.subscriber = attach_sender(self.hub, frames.send, frames.close)
         self.subscriber.subscribe(ALL_TOPICS, since=0)
 
     def on_close(self) -> None:

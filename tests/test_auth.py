@@ -1,4 +1,4 @@
-"""Auth contract (DESIGN §4): login, refresh rotation, logout, /auth/me, token claims and revocation."""
+"""Auth contract: login, refresh rotation, logout, /auth/me, token claims and revocation."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""`python server.py` as an operator runs it (DESIGN §3): serve, migrate, create-user, and the log."""
+"""`python server.py` as an operator runs it: serve, migrate, create-user, and the log."""
 from __future__ import annotations
 
 import asyncio

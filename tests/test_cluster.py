@@ -1,4 +1,4 @@
-"""Cluster mode (DESIGN §9): real server processes on one MariaDB database, joined by Redis.
+"""Cluster mode: real server processes on one MariaDB database, joined by Redis.
 
 Each test starts `python server.py` twice (processes A and B on two ports) or once with
 `--processes 2`, over a MariaDB database of this module's own and a Redis key prefix of the

@@ -1,4 +1,4 @@
-"""Settings.from_env (DESIGN §3): defaults, the kept JWT secret, production strictness, bad values."""
+"""Settings.from_env: defaults, the kept JWT secret, production strictness, bad values."""
 from __future__ import annotations
 
 import os

@@ -1,4 +1,4 @@
-"""/customers CRUD (DESIGN §4): users read, admins write, unique email, validation, lists."""
+"""/customers CRUD: users read, admins write, unique email, validation, lists."""
 from __future__ import annotations
 
 import re

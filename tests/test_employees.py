@@ -1,4 +1,4 @@
-"""/employees CRUD (DESIGN §4): admin-only, unique email and phone, validation, lists."""
+"""/employees CRUD: admin-only, unique email and phone, validation, lists."""
 from __future__ import annotations
 
 import re

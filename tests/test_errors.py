@@ -1,4 +1,4 @@
-"""The error contract (DESIGN §4): every error is RFC 9457 problem+json, with the right status and
+"""The error contract: every error is RFC 9457 problem+json, with the right status and
 headers, an X-Request-ID, and never a stack trace or SQL text."""
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""/products CRUD (DESIGN §4): create, read, update, delete, validation, lists and stock rules."""
+"""/products CRUD: create, read, update, delete, validation, lists and stock rules."""
 from __future__ import annotations
 
 import json

@@ -1,4 +1,4 @@
-"""Failure behaviour (DESIGN §8): the database or Redis goes away behind a TCP proxy the test controls.
+"""Failure behaviour: the database or Redis goes away behind a TCP proxy the test controls.
 
 The server under test reaches MariaDB (and Redis) through `TcpProxy`, which the test can cut in
 two ways: `refuse` (listening socket closed, every link reset — a stopped server) and `blackhole`
@@ -30,7 +30,7 @@ from tests.conftest import PASSWORDS, REDIS_URL, Api, skip_unless_available
 from tests.servers import Feed, ServerProcess, server_env
 
 WAIT = 20.0  # guards against a hang only
-# DESIGN §8 / issue 8: during an outage a request is answered 503 within this many seconds.
+# The outage contract: during an outage a request is answered 503 within this many seconds.
 OUTAGE_ANSWER_SECONDS = 2.0
 
 

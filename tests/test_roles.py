@@ -1,4 +1,4 @@
-"""The role table (DESIGN §4), driven from the route table: every route × method × caller.
+"""The role table, driven from the route table: every route × method × caller.
 
 Routes added later are picked up automatically: the matrix is built from `build_routes()`.
 """
@@ -78,10 +78,10 @@ async def test_role_matrix(app, api, spec, method, required):
             assert response.status == 403, ("display", response)
 
 
-# -- the declared access matches DESIGN's role table ------------------------------------------
+# -- the declared access matches the documented role table -------------------------------------
 
 ADMIN_WRITES = {"PATCH": "admin", "PUT": "admin", "DELETE": "admin"}
-DESIGN_ACCESS: dict[str, dict[str, str | None]] = {
+DOCUMENTED_ACCESS: dict[str, dict[str, str | None]] = {
     "/healthz": {"GET": None},
     "/readyz": {"GET": None},
     "/auth/login": {"POST": None},
@@ -124,12 +124,12 @@ def test_foundation_routes_exist():
     assert set(FOUNDATION) <= set(declared())
 
 
-@pytest.mark.parametrize("path", sorted(DESIGN_ACCESS))
+@pytest.mark.parametrize("path", sorted(DOCUMENTED_ACCESS))
 def test_declared_access_matches_the_design(path):
     routes = declared()
     if path not in routes:
         pytest.skip(f"{path} is not in the route table yet")
-    assert routes[path] == DESIGN_ACCESS[path]
+    assert routes[path] == DOCUMENTED_ACCESS[path]
 
 
 def test_analytics_is_admin_only():

@@ -1,4 +1,4 @@
-"""/users (DESIGN §4): super_admin CRUD, write-only passwords, unique usernames, self-protection."""
+"""/users: super_admin CRUD, write-only passwords, unique usernames, self-protection."""
 from __future__ import annotations
 
 import pytest

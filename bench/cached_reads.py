@@ -28,7 +28,8 @@ import os
 import statistics
 import sys
 import tempfile
-import uuid
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +37,7 @@ import tornado.httpclient
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -48,6 +47,7 @@ from core import migrate  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.logs import setup_logging  # noqa: E402
 from services.products import ProductService  # noqa: E402
+from tests.databases import mariadb_database  # noqa: E402
 
 PASSWORD = "bench-admin-password"
 SECRET = "bench-secret-" + "x" * 40
@@ -101,28 +101,15 @@ async def listen(app: tornado.web.Application) -> None:
 
 # -- the database ----------------------------------------------------------------------------------
 
-async def run_sql(server_url: Any, sql: str) -> None:
-    engine = create_async_engine(server_url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
-def prepare_database(url: str | None, folder: Path) -> tuple[str, Any]:
+def prepare_database(url: str | None, folder: Path) -> tuple[str, Callable[[], None]]:
     """A fresh, migrated database; returns its URL and a function that removes it."""
     if not url or url.startswith("sqlite"):
         fresh = f"sqlite+aiosqlite:///{folder / 'bench.db'}"
         migrate.upgrade(fresh)
         return fresh, lambda: None
-    base = make_url(url)
-    name = f"{base.database or 'factory'}_bench_{uuid.uuid4().hex[:6]}"
-    server = base.set(database="")
-    asyncio.run(run_sql(server, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
-    fresh = base.set(database=name).render_as_string(hide_password=False)
-    migrate.upgrade(fresh)
-    return fresh, lambda: asyncio.run(run_sql(server, f"DROP DATABASE IF EXISTS `{name}`"))
+    stack = ExitStack()
+    fresh = stack.enter_context(mariadb_database(url, f"{make_url(url).database or 'factory'}_bench"))
+    return fresh, stack.close
 
 
 async def seed_products(database_url: str, count: int) -> None:

@@ -38,14 +38,11 @@ from typing import Any
 import redis
 import tornado.httpclient
 import tornado.websocket
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import LoadResult, Row, add_rows_argument, have_wrk, run_load, write_rows  # noqa: E402
-from core import migrate  # noqa: E402
+from tests.databases import mariadb_database  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "bench-admin-password"
@@ -308,15 +305,6 @@ def report_latency(rows: dict[str, list[float]]) -> None:
 
 # -- the run ------------------------------------------------------------------------------------
 
-async def run_sql(url: Any, sql: str) -> None:
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
-
-
 async def drive(args: argparse.Namespace, database_url: str, folder: Path) -> None:
     prefix = f"factory-bench-{uuid.uuid4().hex[:8]}"
     env = {"FACTORY_DATABASE_URL": database_url, "FACTORY_JWT_SECRET": SECRET,
@@ -386,17 +374,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    base = make_url(args.database_url)
-    name = f"{base.database or 'factory_bench'}_{uuid.uuid4().hex[:8]}"
-    asyncio.run(run_sql(base.set(database=""),
-                        f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
-    url = base.set(database=name).render_as_string(hide_password=False)
-    try:
-        migrate.upgrade(url)
-        with tempfile.TemporaryDirectory(prefix="factory-bench-") as folder:
-            asyncio.run(drive(args, url, Path(folder)))
-    finally:
-        asyncio.run(run_sql(base.set(database=""), f"DROP DATABASE IF EXISTS `{name}`"))
+    with mariadb_database(args.database_url) as url, \
+            tempfile.TemporaryDirectory(prefix="factory-bench-") as folder:
+        asyncio.run(drive(args, url, Path(folder)))
     return 0
 
 

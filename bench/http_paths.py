@@ -58,7 +58,6 @@ from bench.cached_reads import (  # noqa: E402
     fetch,
     listen,
     paired,
-    run_sql,
     sign_in,
 )
 from bench.common import (  # noqa: E402
@@ -77,6 +76,7 @@ from services.employees import EmployeeService  # noqa: E402
 from services.products import ProductService  # noqa: E402
 from services.seed import run_seed  # noqa: E402
 from services.users import UserService  # noqa: E402
+from tests.databases import run_sql  # noqa: E402
 
 SERVERS = ("bare", "app", "no limiter", "no cache")
 # Measured once, after the rounds: with the cache off every request counts all the orders, and the

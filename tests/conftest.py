@@ -1,11 +1,9 @@
 """Fixtures: a real server on a real port over a fresh database (SQLite, and MariaDB when asked)."""
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,17 +11,15 @@ import pytest
 import tornado.httpclient
 import tornado.httpserver
 import tornado.testing
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from app import make_app
 from core import migrate
 from core.cache import ResponseCache
 from core.config import Settings
 from core.ratelimit import MemoryRateLimiter, parse_budgets
-from models import Base, User
+from models import User
 from services.users import UserService
+from tests.databases import empty_tables, mariadb_database
 
 MYSQL_URL = os.environ.get("FACTORY_TEST_MYSQL_URL")
 REDIS_URL = os.environ.get("FACTORY_TEST_REDIS_URL")
@@ -66,23 +62,16 @@ def mysql_database() -> Any:
     if not MYSQL_URL:
         yield None
         return
-    base = make_url(MYSQL_URL)
-    name = f"{base.database or 'factory_test'}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    server_url = base.set(database="")
+    with mariadb_database(MYSQL_URL) as url:
+        yield url
 
-    async def run(sql: str) -> None:
-        engine = create_async_engine(server_url)
-        try:
-            async with engine.begin() as conn:
-                await conn.execute(text(sql))
-        finally:
-            await engine.dispose()
 
-    asyncio.run(run(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
-    url = base.set(database=name).render_as_string(hide_password=False)
-    migrate.upgrade(url)
-    yield url
-    asyncio.run(run(f"DROP DATABASE IF EXISTS `{name}`"))
+@pytest.fixture
+def empty_mariadb() -> Any:
+    """A MariaDB database of this test's own with no tables at all (not migrated), dropped after."""
+    skip_unless_available(bool(MYSQL_URL), "MariaDB tests need FACTORY_TEST_MYSQL_URL")
+    with mariadb_database(MYSQL_URL, "factory_empty", migrated=False) as url:
+        yield url
 
 
 @pytest.fixture(params=BACKENDS)
@@ -98,18 +87,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Any, sqlite_template:
     skip_unless_available(mysql_database is not None, "MariaDB tests need FACTORY_TEST_MYSQL_URL "
                           "(e.g. mysql+aiomysql://root@127.0.0.1:3306/factory_test)")
     return mysql_database
-
-
-async def empty_tables(url: str) -> None:
-    engine = create_async_engine(url)
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(text("SET FOREIGN_KEY_CHECKS=0"))
-            for table in reversed(Base.metadata.sorted_tables):
-                await conn.execute(text(f"DELETE FROM `{table.name}`"))
-            await conn.execute(text("SET FOREIGN_KEY_CHECKS=1"))
-    finally:
-        await engine.dispose()
 
 
 # -- the application and its server -----------------------------------------------------------

@@ -1,7 +1,6 @@
 """`python server.py` as an operator runs it: serve, migrate, create-user, and the log."""
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import re
@@ -13,14 +12,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from core.logs import LOG_FILE
 from tests.conftest import MYSQL_URL, skip_unless_available
@@ -268,28 +264,6 @@ def test_bad_configuration_is_a_one_line_error(workdir):
 
 
 # -- MariaDB: serving refuses an un-migrated database -----------------------------------------
-
-@pytest.fixture
-def empty_mariadb():
-    skip_unless_available(bool(MYSQL_URL), "MariaDB tests need FACTORY_TEST_MYSQL_URL")
-    base = make_url(MYSQL_URL)
-    name = f"factory_cli_{uuid.uuid4().hex[:10]}"
-    server = base.set(database="").render_as_string(hide_password=False)
-
-    async def run(sql: str) -> None:
-        engine = create_async_engine(server)
-        try:
-            async with engine.begin() as conn:
-                await conn.execute(text(sql))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(run(f"DROP DATABASE IF EXISTS `{name}`"))
-
 
 def test_mariadb_serve_refuses_an_unmigrated_database_until_migrate(workdir, empty_mariadb, start_server):
     env = clean_env(workdir, FACTORY_DATABASE_URL=empty_mariadb, FACTORY_ADMIN_PASSWORD="maria-admin-pass")

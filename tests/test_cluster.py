@@ -6,7 +6,6 @@ test's own, so parallel runs never meet.
 """
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from pathlib import Path
@@ -14,11 +13,9 @@ from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.conftest import MYSQL_URL, PASSWORDS, REDIS_URL, Api, empty_tables, skip_unless_available
+from tests.conftest import MYSQL_URL, PASSWORDS, REDIS_URL, Api, skip_unless_available
+from tests.databases import empty_tables, mariadb_database
 from tests.servers import Feed, ServerProcess, run_cli, server_env
 
 TOPICS = ["inventory", "orders", "production"]
@@ -30,24 +27,11 @@ def cluster_database(tmp_path_factory: pytest.TempPathFactory) -> Any:
     if not (MYSQL_URL and REDIS_URL):
         yield None
         return
-    base = make_url(MYSQL_URL)
-    name = f"factory_cluster_{uuid.uuid4().hex[:10]}"
-
-    async def run(sql: str) -> None:
-        engine = create_async_engine(base.set(database=""))
-        try:
-            async with engine.begin() as conn:
-                await conn.execute(text(sql))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
-    url = base.set(database=name).render_as_string(hide_password=False)
-    workdir = tmp_path_factory.mktemp("migrate")
-    result = run_cli(workdir, server_env(workdir, url), "migrate")
-    assert result.returncode == 0, result.stderr
-    yield url
-    asyncio.run(run(f"DROP DATABASE IF EXISTS `{name}`"))
+    with mariadb_database(MYSQL_URL, "factory_cluster", migrated=False) as url:
+        workdir = tmp_path_factory.mktemp("migrate")
+        result = run_cli(workdir, server_env(workdir, url), "migrate")
+        assert result.returncode == 0, result.stderr
+        yield url
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pprint import pformat
 
 import pytest
@@ -10,13 +9,11 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from core import migrate
 from models import Base
-from tests.conftest import MYSQL_URL, skip_unless_available
 
 
 def schema_differences(url: str) -> list:
@@ -49,24 +46,7 @@ def empty_database(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'migrations.db'}"
         return
-    skip_unless_available(bool(MYSQL_URL), "MariaDB tests need FACTORY_TEST_MYSQL_URL")
-    base = make_url(MYSQL_URL)
-    name = f"factory_migr_{uuid.uuid4().hex[:10]}"
-    server = base.set(database="").render_as_string(hide_password=False)
-
-    async def run(sql: str) -> None:
-        engine = create_async_engine(server)
-        try:
-            async with engine.begin() as conn:
-                await conn.execute(text(sql))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(run(f"DROP DATABASE IF EXISTS `{name}`"))
+    yield request.getfixturevalue("empty_mariadb")
 
 
 def test_one_linear_history():

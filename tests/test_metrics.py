@@ -10,6 +10,7 @@ import tornado.websocket
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import PASSWORDS
+from tests.waiting import eventually
 
 WAIT = 15.0  # guards against a hang only
 
@@ -108,11 +109,11 @@ async def test_websocket_connections_and_events(api, base_url, make):
     assert value(samples, "factory_http_requests_total", route="live_feed", method="GET", status="101") == 1
 
     conn.close()
-    for _ in range(100):  # the server notices the close a moment later
-        if value(await scrape(api), "factory_websocket_connections") == 0:
-            break
-        await asyncio.sleep(0.05)
-    assert value(await scrape(api), "factory_websocket_connections") == 0
+
+    async def disconnected() -> bool:  # the server notices the close a moment later
+        return value(await scrape(api), "factory_websocket_connections") == 0
+
+    assert await eventually(disconnected), "the closed WebSocket is still counted"
 
 
 async def test_login_password_never_in_metrics(api):

@@ -14,6 +14,7 @@ import tornado.websocket
 from realtime.frames import StreamFrames
 from realtime.hub import Event, EventHub, SubscriptionError
 from tests.doubles import FrameWriter, attach_sender
+from tests.waiting import eventually
 
 ALL_TOPICS = ["production", "orders", "inventory"]
 
@@ -522,8 +523,7 @@ def test_frame_writer_frames_reach_a_real_websocket_client_in_order():
             client.close()
             server.stop()
             await settle()
-        await asyncio.sleep(0.05)
-        assert hub.subscribers == 0
+        assert await eventually(lambda: hub.subscribers == 0), "the closed client stays subscribed"
 
     asyncio.run(scenario())
 
@@ -656,7 +656,7 @@ def test_stream_frames_deliver_a_burst_to_a_real_websocket_client_in_order():
                 client.close()
             server.stop()
             await settle()
-        await asyncio.sleep(0.05)
-        assert hub.subscribers == 0 and hub.dropped == 0
+        assert await eventually(lambda: hub.subscribers == 0), "closed clients stay subscribed"
+        assert hub.dropped == 0
 
     asyncio.run(scenario())

@@ -4,10 +4,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import redis
 import tornado.httpclient
 import tornado.httpserver
 import tornado.testing
@@ -87,6 +89,20 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Any, sqlite_template:
     skip_unless_available(mysql_database is not None, "MariaDB tests need FACTORY_TEST_MYSQL_URL "
                           "(e.g. mysql+aiomysql://root@127.0.0.1:3306/factory_test)")
     return mysql_database
+
+
+@pytest.fixture
+def redis_prefix() -> Any:
+    """A Redis key prefix of this test's own; its keys are deleted after."""
+    prefix = f"factory-test-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    if not REDIS_URL:  # the test skipped: nothing was written
+        return
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{prefix}:*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 # -- the application and its server -----------------------------------------------------------
@@ -268,6 +284,32 @@ def clock(app: Any) -> FakeClock:
     app.ctx.cache = ResponseCache(app.ctx.settings.cache_ttl, clock=fake)
     app.ctx.limiter = MemoryRateLimiter(parse_budgets(app.ctx.settings.rate_limits), clock=fake)
     return fake
+
+
+# -- a real browser ---------------------------------------------------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+# How long a page may take to show something: a guard against a hang, not a speed assertion.
+BROWSER_WAIT_MS = 20_000
+
+
+@pytest.fixture
+def browser(io_loop: Any, base_url: str) -> Any:
+    """Chromium driven by Playwright's async API on the test's loop, so the server keeps serving."""
+    skip_unless_available(os.path.exists(CHROMIUM), f"browser tests need Debian's chromium at {CHROMIUM}")
+    from playwright.async_api import async_playwright, expect  # only the browser tests pay for it
+
+    async def launch() -> Any:
+        playwright = await async_playwright().start()
+        return playwright, await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+    playwright, browser = io_loop.run_sync(launch)
+    expect.set_options(timeout=BROWSER_WAIT_MS)
+    yield browser
+    io_loop.run_sync(browser.close)
+    io_loop.run_sync(playwright.stop)
 
 
 ROLES = ("user", "admin", "super_admin")

@@ -7,12 +7,10 @@ test's own, so parallel runs never meet.
 from __future__ import annotations
 
 import re
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from tests.conftest import MYSQL_URL, PASSWORDS, REDIS_URL, Api, skip_unless_available
 from tests.databases import empty_tables, mariadb_database
@@ -32,19 +30,6 @@ def cluster_database(tmp_path_factory: pytest.TempPathFactory) -> Any:
         result = run_cli(workdir, server_env(workdir, url), "migrate")
         assert result.returncode == 0, result.stderr
         yield url
-
-
-@pytest.fixture
-def redis_prefix() -> Any:
-    prefix = f"factory-test-{uuid.uuid4().hex[:10]}"
-    yield prefix
-    if not REDIS_URL:  # the test skipped: nothing was written
-        return
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=f"{prefix}:*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 class Cluster:

@@ -1,35 +1,11 @@
 """/dashboard in headless Debian Chromium: sign in, watch production arrive live, resume after a drop."""
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 
-import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 
-from tests.conftest import PASSWORDS, skip_unless_available
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-# How long the page may take to show something; a guard against a hang, not a speed assertion.
-WAIT_MS = 15_000
-
-
-@pytest.fixture
-def browser(io_loop, base_url):
-    """Chromium on the test's own loop (the async API), so the server in that loop keeps serving."""
-    skip_unless_available(os.path.exists(CHROMIUM), f"browser tests need Debian's chromium at {CHROMIUM}")
-
-    async def launch():
-        playwright = await async_playwright().start()
-        return playwright, await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-
-    playwright, browser = io_loop.run_sync(launch)
-    expect.set_options(timeout=WAIT_MS)
-    yield browser
-    io_loop.run_sync(browser.close)
-    io_loop.run_sync(playwright.stop)
+from tests.conftest import PASSWORDS
 
 
 async def record(api, product, employee, produced, defective=0, line="L1"):

@@ -2,38 +2,14 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 
-from tests.conftest import PASSWORDS, skip_unless_available
+from tests.conftest import PASSWORDS
 
 pytestmark = pytest.mark.sqlite_only  # the page does not depend on the database
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-# A guard against a hang, not a speed assertion.
-WAIT_MS = 20_000
-
-
-@pytest.fixture
-def browser(io_loop: Any, base_url: str) -> Any:
-    """Chromium driven by Playwright's async API on the test's loop, so the server keeps serving."""
-    skip_unless_available(os.path.exists(CHROMIUM), f"browser tests need Debian's chromium at {CHROMIUM}")
-
-    async def launch() -> Any:
-        playwright = await async_playwright().start()
-        return playwright, await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-
-    playwright, browser = io_loop.run_sync(launch)
-    expect.set_options(timeout=WAIT_MS)
-    yield browser
-    io_loop.run_sync(browser.close)
-    io_loop.run_sync(playwright.stop)
-
-
 async def try_it_out(page: Any, operation: str, body: dict[str, Any] | None = None) -> Any:
     """Open an operation, press Try it out (with `body`), Execute; return the live response row."""
     block = page.locator(f"#{operation}")

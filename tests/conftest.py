@@ -22,6 +22,7 @@ from core.ratelimit import MemoryRateLimiter, parse_budgets
 from models import User
 from services.users import UserService
 from tests.databases import empty_tables, mariadb_database
+from tests.feeds import Feed, ws_url
 
 MYSQL_URL = os.environ.get("FACTORY_TEST_MYSQL_URL")
 REDIS_URL = os.environ.get("FACTORY_TEST_REDIS_URL")
@@ -227,6 +228,23 @@ def api(base_url: str) -> Any:
     client = Api(base_url)
     yield client
     client.client.close()
+
+
+@pytest.fixture
+def feeds(base_url: str) -> Any:
+    """Opens live-feed clients on the test server (signed in when given a token); closes them after."""
+    opened: list[Feed] = []
+
+    async def open_feed(token: str | None = None, *, query: str = "",
+                        headers: dict[str, str] | None = None) -> Feed:
+        url = ws_url(base_url) + query
+        feed = await (Feed.open(url, token) if token else Feed.connect(url, headers=headers))
+        opened.append(feed)
+        return feed
+
+    yield open_feed
+    for feed in opened:
+        feed.close()
 
 
 class Factory:

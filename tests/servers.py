@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 import socket
@@ -10,7 +9,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import tornado.httpclient
 import tornado.websocket
@@ -106,49 +104,3 @@ class ServerProcess:
             self.proc.kill()
             self.proc.wait()
         self._output.close()
-
-
-class Feed:
-    """A signed-in live-feed client: JSON frames in and out."""
-
-    def __init__(self, conn: tornado.websocket.WebSocketClientConnection) -> None:
-        self.conn = conn
-
-    @classmethod
-    async def open(cls, ws_url: str, token: str) -> Feed:
-        feed = cls(await tornado.websocket.websocket_connect(ws_url))
-        feed.send(type="auth", token=token)
-        return feed
-
-    def send(self, **message: Any) -> None:
-        self.conn.write_message(json.dumps(message))
-
-    async def receive(self) -> dict[str, Any] | None:
-        text = await asyncio.wait_for(self.conn.read_message(), WAIT)
-        return None if text is None else json.loads(text)
-
-    async def subscribe(self, topics: list[str], **options: Any) -> dict[str, Any]:
-        self.send(type="subscribe", topics=topics, **options)
-        reply = await self.receive()
-        assert reply is not None and reply["type"] == "subscribed", reply
-        return reply
-
-    async def events(self, count: int) -> list[dict[str, Any]]:
-        received = []
-        while len(received) < count:
-            message = await self.receive()
-            assert message is not None, f"closed {self.conn.close_code} after {received}"
-            if message["type"] == "event":
-                received.append(message)
-        return received
-
-    async def quiet(self) -> list[dict[str, Any]]:
-        """Round-trip a ping: every frame sent before it has arrived when this returns; those frames."""
-        self.send(type="ping")
-        frames = []
-        while (message := await self.receive()) is not None and message["type"] != "pong":
-            frames.append(message)
-        return frames
-
-    def close(self) -> None:
-        self.conn.close()

@@ -14,9 +14,8 @@ import pytest
 
 from tests.conftest import MYSQL_URL, PASSWORDS, REDIS_URL, Api, skip_unless_available
 from tests.databases import empty_tables, mariadb_database
-from tests.servers import Feed, ServerProcess, run_cli, server_env
-
-TOPICS = ["inventory", "orders", "production"]
+from tests.feeds import ALL_TOPICS, Feed
+from tests.servers import ServerProcess, run_cli, server_env
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +96,8 @@ async def test_an_event_written_through_one_process_reaches_websockets_on_both(c
     gear = await product(api_a, "GEAR-1")
     on_a = await Feed.open(a.ws_url, await api_a.token("user"))
     on_b = await Feed.open(b.ws_url, await api_b.token("user"))
-    await on_a.subscribe(TOPICS)
-    await on_b.subscribe(TOPICS)
+    await on_a.subscribe(ALL_TOPICS)
+    await on_b.subscribe(ALL_TOPICS)
 
     await adjust(api_a, gear["id"], 5)
     from_b = await stock_change(on_b, 5)
@@ -202,7 +201,7 @@ async def test_processes_flag_runs_workers_that_share_one_port_and_stop_on_sigte
     assert served and float(served.group(1)) == 30, metrics[:2000]
     token = (await api.login("admin", PASSWORDS["super_admin"])).json["access_token"]
     feed = await Feed.open(server.ws_url, token)
-    await feed.subscribe(TOPICS)
+    await feed.subscribe(ALL_TOPICS)
 
     server.terminate()
     assert await feed.receive() is None

@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app import make_app
 from models import Product
 from tests.conftest import PASSWORDS, REDIS_URL, Api, skip_unless_available
-from tests.servers import Feed, ServerProcess, server_env
+from tests.feeds import Feed, ws_url
+from tests.servers import ServerProcess, server_env
 from tests.waiting import answered, eventually
 
 
@@ -309,7 +310,7 @@ async def test_redis_outage_degrades_to_local_delivery_and_cluster_mode_resumes(
     try:
         gear = await make.product(stock_quantity=100)
         token = await api.token("user")
-        feed_a = await Feed.open(api.base_url.replace("http", "ws", 1) + "/ws", token)
+        feed_a = await Feed.open(ws_url(api.base_url), token)
         feed_b = await Feed.open(other.ws_url, token)
         await feed_a.subscribe(["inventory"])
         await feed_b.subscribe(["inventory"])

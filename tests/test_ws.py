@@ -18,86 +18,11 @@ import tornado.websocket
 from handlers.live_connections import TOPIC_READERS
 from realtime.frames import text_frame
 from tests.conftest import PASSWORDS
+from tests.feeds import ALL_TOPICS
 
-ALL_TOPICS = ["inventory", "orders", "production"]
 # Guards against a hang only; nothing here asserts how fast anything is.
 WAIT = 15.0
 TODAY = datetime.now(UTC).date().isoformat()
-
-
-class Feed:
-    """A live-feed client over a real WebSocket: JSON frames in and out, and how it was closed."""
-
-    def __init__(self, conn: tornado.websocket.WebSocketClientConnection) -> None:
-        self.conn = conn
-
-    @classmethod
-    async def open(cls, base_url: str, *, query: str = "", headers: dict[str, str] | None = None) -> Feed:
-        url = base_url.replace("http://", "ws://") + "/ws" + query
-        request = tornado.httpclient.HTTPRequest(url, headers=headers or {})
-        return cls(await tornado.websocket.websocket_connect(request))
-
-    @classmethod
-    async def signed_in(cls, base_url: str, token: str) -> Feed:
-        feed = await cls.open(base_url)
-        feed.send(type="auth", token=token)
-        return feed
-
-    def send(self, **message: Any) -> None:
-        self.conn.write_message(json.dumps(message))
-
-    async def receive(self) -> dict[str, Any] | None:
-        """The next frame, or None once the server has closed the connection."""
-        text = await asyncio.wait_for(self.conn.read_message(), WAIT)
-        return None if text is None else json.loads(text)
-
-    async def subscribe(self, topics: list[str] = ALL_TOPICS, **options: Any) -> dict[str, Any]:
-        self.send(type="subscribe", topics=topics, **options)
-        reply = await self.receive()
-        assert reply is not None and reply["type"] == "subscribed", (reply, self.closed)
-        return reply
-
-    async def events(self, count: int) -> list[dict[str, Any]]:
-        received = []
-        while len(received) < count:
-            message = await self.receive()
-            assert message is not None, f"closed {self.closed} after ids {[m['id'] for m in received]}"
-            if message["type"] == "event":
-                received.append(message)
-        return received
-
-    async def until_closed(self) -> tuple[int | None, str | None]:
-        while await self.receive() is not None:
-            pass
-        return self.closed
-
-    async def pong(self) -> dict[str, Any]:
-        """Round-trip a ping: every frame queued before it has arrived once this returns."""
-        self.send(type="ping")
-        return await self.receive()
-
-    @property
-    def closed(self) -> tuple[int | None, str | None]:
-        return self.conn.close_code, self.conn.close_reason
-
-    def close(self) -> None:
-        self.conn.close()
-
-
-@pytest.fixture
-def feeds(base_url):
-    """Opens feeds and closes whatever the test left open."""
-    opened: list[Feed] = []
-
-    class Opener:
-        async def __call__(self, token: str | None = None, **kw: Any) -> Feed:
-            feed = await (Feed.signed_in(base_url, token) if token else Feed.open(base_url, **kw))
-            opened.append(feed)
-            return feed
-
-    yield Opener()
-    for feed in opened:
-        feed.close()
 
 
 async def subscribed_feed(api, feeds, role: str = "user", topics: list[str] = ALL_TOPICS, **options):

@@ -1,116 +1,19 @@
 """`python server.py` as an operator runs it: serve, migrate, create-user, and the log."""
 from __future__ import annotations
 
-import json
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy.engine import make_url
 
 from core.logs import LOG_FILE
 from tests.conftest import MYSQL_URL, skip_unless_available
+from tests.servers import ServerProcess, free_port, newcomer_env, run_cli
 
-ROOT = Path(__file__).resolve().parent.parent
-SERVER = ROOT / "server.py"
-STARTUP_DEADLINE = 60.0  # generous: the machine is shared; nothing here measures speed
-PASSWORD_LINE = re.compile(r"Created super_admin 'admin' with password: (\S+)")
 ACCESS_LINE = re.compile(r"factory\.access (?P<method>[A-Z]+) (?P<path>\S+) (?P<status>\d{3}) "
                          r"(?P<ms>\d+(?:\.\d+)?)ms user=(?P<user>\S+) rid=(?P<rid>\S+)")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def clean_env(workdir: Path, **extra: str) -> dict[str, str]:
-    """The parent's environment without any FACTORY_* setting, plus the test's own."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FACTORY_")}
-    env.update({"FACTORY_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'factory.db'}",
-                "FACTORY_LOG_DIR": str(workdir / "logs"), "PYTHONUNBUFFERED": "1", **extra})
-    return env
-
-
-def run_cli(workdir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SERVER), *args], cwd=workdir, env=env or clean_env(workdir),
-                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
-
-
-class ServerProcess:
-    """`python server.py --port N` in a temporary working directory; stopped with SIGTERM."""
-
-    def __init__(self, workdir: Path, env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.stdout: list[str] = []
-        self.stderr: list[str] = []
-        self.proc = subprocess.Popen([sys.executable, str(SERVER), "--port", str(self.port)], cwd=workdir,
-                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     stdin=subprocess.DEVNULL)
-        for stream, sink in ((self.proc.stdout, self.stdout), (self.proc.stderr, self.stderr)):
-            threading.Thread(target=lambda s=stream, k=sink: k.extend(iter(s.readline, "")),
-                             daemon=True).start()
-
-    def wait_until_serving(self) -> None:
-        deadline = time.monotonic() + STARTUP_DEADLINE
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited with {self.proc.returncode}: {''.join(self.stderr)}")
-            try:
-                if self.request("GET", "/healthz")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"server did not answer /healthz: {''.join(self.stderr)[-2000:]}")
-
-    def request(self, method: str, path: str, body: object = None,
-                headers: dict[str, str] | None = None) -> tuple[int, Any, object]:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.base + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json", **(headers or {})})
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                status, head, raw = response.status, response.headers, response.read()
-        except urllib.error.HTTPError as error:
-            status, head, raw = error.code, error.headers, error.read()
-        return status, head, json.loads(raw) if raw else None
-
-    def login(self, username: str, password: str) -> tuple[int, object]:
-        status, _, body = self.request("POST", "/auth/login", {"username": username, "password": password})
-        return status, body
-
-    def me(self, access_token: str) -> tuple[int, object]:
-        status, _, body = self.request("GET", "/auth/me", headers={"Authorization": f"Bearer {access_token}"})
-        return status, body
-
-    def stop(self) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
-
-    def generated_password(self) -> str | None:
-        found = [PASSWORD_LINE.search(line) for line in self.stdout]
-        passwords = [m.group(1) for m in found if m]
-        assert len(passwords) <= 1
-        return passwords[0] if passwords else None
 
 
 @pytest.fixture
@@ -123,10 +26,9 @@ def start_server(workdir):
     started: list[ServerProcess] = []
 
     def start(env: dict[str, str] | None = None) -> ServerProcess:
-        server = ServerProcess(workdir, env or clean_env(workdir))
+        server = ServerProcess(workdir, env or newcomer_env(workdir))
         started.append(server)
-        server.wait_until_serving()
-        return server
+        return server.wait_serving()
 
     yield start
     for server in started:
@@ -143,7 +45,7 @@ def access_lines(workdir: Path) -> list[re.Match]:
 def test_first_start_migrates_creates_admin_and_serves(workdir, start_server):
     server = start_server()
     password = server.generated_password()
-    assert password, f"no generated password on stdout: {server.stdout}"
+    assert password, f"no generated password printed: {server.printed()}"
     assert (workdir / "factory.db").exists()
     secret = workdir / ".jwt_secret"
     assert secret.exists() and oct(secret.stat().st_mode & 0o777) == "0o600"
@@ -166,15 +68,15 @@ def test_first_start_migrates_creates_admin_and_serves(workdir, start_server):
 
 
 def test_admin_password_from_the_environment(workdir, start_server):
-    server = start_server(clean_env(workdir, FACTORY_ADMIN_PASSWORD="chosen-admin-pass-1"))
+    server = start_server(newcomer_env(workdir, FACTORY_ADMIN_PASSWORD="chosen-admin-pass-1"))
     assert server.generated_password() is None
-    assert "chosen-admin-pass-1" not in "".join(server.stdout + server.stderr)
+    assert "chosen-admin-pass-1" not in server.output()
     status, _, _ = server.request("POST", "/login", {"username": "admin", "password": "chosen-admin-pass-1"})
     assert status == 200
 
 
 def test_access_log_has_one_line_per_request_and_no_secrets(workdir, start_server):
-    server = start_server(clean_env(workdir, FACTORY_ADMIN_PASSWORD="chosen-admin-pass-1"))
+    server = start_server(newcomer_env(workdir, FACTORY_ADMIN_PASSWORD="chosen-admin-pass-1"))
     status, pair = server.login("admin", "chosen-admin-pass-1")
     assert status == 200
     bearer = {"Authorization": f"Bearer {pair['access_token']}"}
@@ -188,9 +90,12 @@ def test_access_log_has_one_line_per_request_and_no_secrets(workdir, start_serve
         ("GET", f"/ws?token={pair['access_token']}", {}, 400),  # no upgrade: still logged, redacted
     ]
     answers = []
+    round_trips_ms = []  # what the client saw of each request, which includes what the server logs
     for method, path, headers, expected in sent:
         body = {"refresh_token": pair["refresh_token"]} if path == "/auth/refresh" else None
+        started = time.perf_counter()
         status, head, answer = server.request(method, path, body, headers)
+        round_trips_ms.append(1000 * (time.perf_counter() - started))
         assert status == expected, (path, answer)
         answers.append((head, answer))
     server.stop()  # flushes and closes the log
@@ -198,11 +103,16 @@ def test_access_log_has_one_line_per_request_and_no_secrets(workdir, start_serve
     # Everything but the start-up probes of wait_until_serving, in order.
     lines = [m for m in access_lines(workdir) if m["path"] != "/healthz"]
     assert len(lines) == 2 + len(sent), [m.group(0) for m in lines]
-    for line, (method, path, _, status), (head, _) in zip(lines[2:], sent, answers, strict=True):
+    checked = zip(lines[2:], sent, answers, round_trips_ms, strict=True)
+    for line, (method, path, _, status), (head, _), round_trip in checked:
         assert line["method"] == method
         assert line["path"] == path.split("?token=")[0] + ("?token=[redacted]" if "?token=" in path else "")
         assert int(line["status"]) == status
-        assert float(line["ms"]) >= 0
+        # The request's own duration in milliseconds to one decimal: it fits inside the client's round
+        # trip (a slower machine moves both sides), which a time since start-up or a figure in seconds
+        # or microseconds would not.
+        assert re.fullmatch(r"\d+\.\d", line["ms"]), line["ms"]
+        assert float(line["ms"]) <= round_trip + 0.1, (line["ms"], round_trip)
         assert line["rid"] == head["X-Request-ID"]
     assert [m["user"] for m in lines[2:4]] == ["admin", "admin"]
     assert lines[4]["rid"] == "cli-missing-1" and lines[3]["rid"] == "cli-trace-7"
@@ -233,7 +143,7 @@ def test_create_user_then_sign_in(workdir, start_server):
     assert created.returncode == 0, created.stderr
     assert "alice" in created.stdout
     assert "alice-pass-123" not in created.stdout + created.stderr
-    bob_env = clean_env(workdir, FACTORY_NEW_USER_PASSWORD="bob-pass-1234")
+    bob_env = newcomer_env(workdir, FACTORY_NEW_USER_PASSWORD="bob-pass-1234")
     from_env = run_cli(workdir, "create-user", "bob", env=bob_env)
     assert from_env.returncode == 0, from_env.stderr
 
@@ -247,7 +157,7 @@ def test_create_user_then_sign_in(workdir, start_server):
         assert refused.returncode != 0, bad
         assert "Traceback" not in refused.stderr
 
-    server = start_server(clean_env(workdir, FACTORY_ADMIN_PASSWORD="unused-admin-pass"))
+    server = start_server(newcomer_env(workdir, FACTORY_ADMIN_PASSWORD="unused-admin-pass"))
     # Users existed, so no admin was created on this first serve.
     assert server.login("admin", "unused-admin-pass")[0] == 401
     status, pair = server.login("alice", "alice-pass-123")
@@ -257,7 +167,7 @@ def test_create_user_then_sign_in(workdir, start_server):
 
 
 def test_bad_configuration_is_a_one_line_error(workdir):
-    result = run_cli(workdir, "migrate", env=clean_env(workdir, FACTORY_ENV="production"))
+    result = run_cli(workdir, "migrate", env=newcomer_env(workdir, FACTORY_ENV="production"))
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "FACTORY_JWT_SECRET" in lines[0]
@@ -266,7 +176,7 @@ def test_bad_configuration_is_a_one_line_error(workdir):
 # -- MariaDB: serving refuses an un-migrated database -----------------------------------------
 
 def test_mariadb_serve_refuses_an_unmigrated_database_until_migrate(workdir, empty_mariadb, start_server):
-    env = clean_env(workdir, FACTORY_DATABASE_URL=empty_mariadb, FACTORY_ADMIN_PASSWORD="maria-admin-pass")
+    env = newcomer_env(workdir, FACTORY_DATABASE_URL=empty_mariadb, FACTORY_ADMIN_PASSWORD="maria-admin-pass")
     refused = run_cli(workdir, "--port", str(free_port()), env=env)
     assert refused.returncode != 0
     lines = refused.stderr.strip().splitlines()
@@ -284,7 +194,7 @@ def test_mariadb_serve_refuses_an_unmigrated_database_until_migrate(workdir, emp
 def test_mariadb_unreachable_is_a_one_line_error(workdir):
     skip_unless_available(bool(MYSQL_URL), "MariaDB tests need FACTORY_TEST_MYSQL_URL")
     url = make_url(MYSQL_URL).set(port=free_port()).render_as_string(hide_password=False)
-    result = run_cli(workdir, "--port", str(free_port()), env=clean_env(workdir, FACTORY_DATABASE_URL=url))
+    result = run_cli(workdir, "--port", str(free_port()), env=newcomer_env(workdir, FACTORY_DATABASE_URL=url))
     assert result.returncode != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

@@ -26,7 +26,7 @@ def cluster_database(tmp_path_factory: pytest.TempPathFactory) -> Any:
         return
     with mariadb_database(MYSQL_URL, "factory_cluster", migrated=False) as url:
         workdir = tmp_path_factory.mktemp("migrate")
-        result = run_cli(workdir, server_env(workdir, url), "migrate")
+        result = run_cli(workdir, "migrate", env=server_env(workdir, url))
         assert result.returncode == 0, result.stderr
         yield url
 

@@ -34,13 +34,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _without_factory_settings() -> dict[str, str]:
+def without_factory_settings() -> dict[str, str]:
+    """The parent's environment without any FACTORY_* (or PROMETHEUS_*) setting."""
     return {k: v for k, v in os.environ.items() if not k.startswith(("FACTORY_", "PROMETHEUS_"))}
 
 
 def newcomer_env(workdir: Path, **extra: str) -> dict[str, str]:
     """The environment of someone who just cloned the project: a SQLite file and a log folder only."""
-    env = _without_factory_settings()
+    env = without_factory_settings()
     env.update({"FACTORY_DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'factory.db'}",
                 "FACTORY_LOG_DIR": str(workdir / "logs"), "PYTHONUNBUFFERED": "1", **extra})
     return env
@@ -48,7 +49,7 @@ def newcomer_env(workdir: Path, **extra: str) -> dict[str, str]:
 
 def server_env(workdir: Path, database_url: str, **extra: str) -> dict[str, str]:
     """A test server's environment: the test secret, admin password and budgets on `database_url`."""
-    env = _without_factory_settings()
+    env = without_factory_settings()
     env.update({"FACTORY_DATABASE_URL": database_url, "FACTORY_JWT_SECRET": SECRET,
                 "FACTORY_ADMIN_PASSWORD": PASSWORDS["super_admin"], "FACTORY_LOG_DIR": str(workdir / "logs"),
                 "FACTORY_RATE_LIMITS": TEST_RATE_LIMITS, "PYTHONUNBUFFERED": "1", **extra})
@@ -70,7 +71,7 @@ class ServerProcess:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws"
-        self.log_path = Path(env["FACTORY_LOG_DIR"]) / LOG_FILE
+        self.log_path = Path(env.get("FACTORY_LOG_DIR") or workdir / "logs") / LOG_FILE
         self.out_path = workdir / f"server-{self.port}.out"  # one per process: restarts share a folder
         self._output = open(self.out_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen([sys.executable, str(script), "--port", str(self.port), *args],

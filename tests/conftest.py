@@ -21,6 +21,7 @@ from core.config import Settings
 from core.ratelimit import MemoryRateLimiter, parse_budgets
 from models import User
 from services.users import UserService
+from tests.clocks import FakeClock
 from tests.databases import empty_tables, mariadb_database
 from tests.feeds import Feed, ws_url
 
@@ -280,19 +281,6 @@ class Factory:
 @pytest.fixture
 def make(api: Api) -> Factory:
     return Factory(api)
-
-
-class FakeClock:
-    """A monotonic clock that moves only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

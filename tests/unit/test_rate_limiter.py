@@ -16,23 +16,11 @@ from core.ratelimit import (
     policy_header,
     ratelimit_header,
 )
-
-
-class FakeClock:
-    """A monotonic clock that moves only when a test says so."""
-
-    def __init__(self) -> None:
-        self.now = 5000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+from tests.clocks import FakeClock
 
 
 def make_limiter(spec: str = "", max_identities: int = 100_000) -> tuple[MemoryRateLimiter, FakeClock]:
-    clock = FakeClock()
+    clock = FakeClock(start=5000.0)
     return MemoryRateLimiter(parse_budgets(spec), clock=clock, max_identities=max_identities), clock
 
 
@@ -221,7 +209,7 @@ def test_max_identities_bounds_memory_under_a_flood() -> None:
 
 
 def test_a_refusal_is_logged_once_per_identity_per_window() -> None:
-    clock = FakeClock()
+    clock = FakeClock(start=5000.0)
     log = RefusalLog(parse_budgets(""), clock)
     assert log.should_log("ip:a", "login")
     assert not log.should_log("ip:a", "login")
@@ -234,7 +222,7 @@ def test_a_refusal_is_logged_once_per_identity_per_window() -> None:
 
 
 def test_the_refusal_log_is_bounded() -> None:
-    log = RefusalLog(parse_budgets(""), FakeClock(), maxsize=10)
+    log = RefusalLog(parse_budgets(""), FakeClock(start=5000.0), maxsize=10)
     for number in range(100):
         assert log.should_log(f"ip:{number}", "read")
     assert sum(len(logged) for logged in log._logged.values()) == 10

@@ -109,9 +109,12 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: str) 
     server.stop()
 
 
-def auth_config(path: Path, role: str) -> Path:
-    """Bearer auth that signs in as `role`, and again whenever a 401 says the token was revoked."""
+def run_config(path: Path, role: str) -> Path:
+    """Bearer auth that signs in as `role` (again whenever a 401 says the token was revoked), and
+    schemathesis's own cache under the test's temporary folder, never in the checkout."""
     path.write_text(
+        "[cache]\n"
+        f'directory = "{path.parent / "schemathesis-cache"}"\n'
         "[auth.dynamic.openapi.bearerAuth]\n"
         'path = "/auth/login"\n'
         f'payload = {{ username = "test_{role}", password = "{PASSWORDS[role]}" }}\n'
@@ -123,13 +126,14 @@ def auth_config(path: Path, role: str) -> Path:
 @pytest.mark.parametrize(("role", "paths", "examples", "phases"), RUNS, ids=[run[0] for run in RUNS])
 def test_schemathesis_finds_nothing(live_server: LiveServer, tmp_path: Path, role: str, paths: Any,
                                     examples: int, phases: str) -> None:
-    command = [str(ST), "--config-file", str(auth_config(tmp_path / "schemathesis.toml", role)),
+    command = [str(ST), "--config-file", str(run_config(tmp_path / "schemathesis.toml", role)),
                "run", f"{live_server.url}/openapi.json", "--checks", CHECKS, "--max-examples", str(examples),
                "--phases", phases, "--workers", "1", "--seed", SEED, "--generation-database", "none",
                "--request-timeout", "30", "--no-color", "--report", "junit",
                "--report-junit-path", str(tmp_path / "junit.xml")]
     if paths:
         command += ["--include-path-regex", paths]
+    # cwd: anything else it writes relative to the working directory (.schemathesis/) stays in tmp too.
     result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path,
                             stdin=subprocess.DEVNULL)
     output = result.stdout + result.stderr

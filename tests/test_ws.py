@@ -128,7 +128,9 @@ async def test_a_display_token_watches_the_feed_until_revoked(api, feeds):
     assert code == 4401 and "revoked" in reason
 
 
-@pytest.mark.settings(ws_token_check_interval=0.2, access_token_ttl=1)
+# The token lives 5 s: long enough to sign in and subscribe on a loaded machine (with 1 s the
+# token sometimes expired before the subscription), short enough for the 20 s hang guard.
+@pytest.mark.settings(ws_token_check_interval=0.2, access_token_ttl=5)
 async def test_an_expiring_token_closes_the_link(api, feeds):
     feed, _ = await subscribed_feed(api, feeds)
     assert await feed.until_closed() == (4401, "token no longer valid: token expired")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import time
 import uuid
@@ -13,6 +14,9 @@ from typing import Any
 import jwt
 
 ALGORITHM = "HS256"
+# Ids in tokens are database keys: a positive decimal that fits a signed 64-bit column.
+MAX_ID = 2**63 - 1
+_DECIMAL_ID = re.compile(r"[1-9][0-9]{0,18}")
 ROLE_RANK = {"user": 1, "admin": 2, "super_admin": 3}
 # scrypt cost: ~50 ms on this class of machine, 16 MiB of memory per hash.
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**14, 8, 1
@@ -74,8 +78,8 @@ class TokenService:
     refresh_ttl: int
 
     def issue(self, *, typ: str, user_id: int, role: str, session_id: int, version: int,
-              ttl: int, jti: str | None = None) -> tuple[str, str]:
-        """Sign a token; returns (token, jti)."""
+              ttl: int, session_key: str | None = None, jti: str | None = None) -> tuple[str, str]:
+        """Sign a token; returns (token, jti). `session_key` is the session's random secret."""
         now = int(time.time())
         jti = jti or uuid.uuid4().hex
         claims = {
@@ -83,6 +87,8 @@ class TokenService:
             "iss": self.issuer, "aud": self.audience, "jti": jti, "typ": typ,
             "sid": session_id, "ver": version,
         }
+        if session_key is not None:
+            claims["sk"] = session_key
         return jwt.encode(claims, self.secret, algorithm=ALGORITHM), jti
 
     def decode(self, token: str, *, typ: str | tuple[str, ...]) -> dict[str, Any]:
@@ -99,6 +105,31 @@ class TokenService:
         allowed = (typ,) if isinstance(typ, str) else typ
         if claims.get("typ") not in allowed:
             raise TokenError("wrong kind of token")
-        if not isinstance(claims.get("sid"), int) or not isinstance(claims.get("ver"), int):
+        sub, sid, ver, key = claims.get("sub"), claims.get("sid"), claims.get("ver"), claims.get("sk")
+        # A signed but odd claim (a name for `sub`, an id past the column) is a bad token, not a 500.
+        if (not isinstance(sub, str) or not _DECIMAL_ID.fullmatch(sub) or int(sub) > MAX_ID
+                or not _is_id(sid) or not _is_id(ver, minimum=0)
+                or (key is not None and not isinstance(key, str))):
             raise TokenError("invalid token")
         return claims
+
+
+def _is_id(value: Any, minimum: int = 1) -> bool:
+    return type(value) is int and minimum <= value <= MAX_ID
+
+
+def new_session_key() -> tuple[str, str]:
+    """A random per-session secret for the token, and the digest the database keeps of it."""
+    key = secrets.token_urlsafe(24)
+    return key, session_key_digest(key)
+
+
+def session_key_digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def session_key_matches(key: Any, digest: str | None) -> bool:
+    """True when the token's session key fits the session (sessions made before keys take none)."""
+    if digest is None:
+        return key is None
+    return isinstance(key, str) and hmac.compare_digest(session_key_digest(key), digest)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import DateTime, MetaData
 from sqlalchemy.dialects import mysql
@@ -27,6 +28,14 @@ def utcnow() -> datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table = cls.__dict__.get("__table__")
+        if table is not None:
+            # SQLite hands a deleted row's id to the next insert unless the table says AUTOINCREMENT:
+            # a stale token or link would then name someone else's row. Ids are never reused.
+            table.dialect_kwargs["sqlite_autoincrement"] = True
 
 
 class Entity(Base):

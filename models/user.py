@@ -35,5 +35,9 @@ class AuthSession(Entity):
     kind: Mapped[str] = mapped_column(String(16), nullable=False, default="login")
     label: Mapped[str | None] = mapped_column(String(120))
     refresh_jti: Mapped[str | None] = mapped_column(String(64))
+    # SHA-256 of the random secret every token of this session carries: ids alone never suffice.
+    key_digest: Mapped[str | None] = mapped_column(String(64))
     expires_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
     revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # Who revoked it (display tokens: any admin may); who minted it is `user_id`.
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

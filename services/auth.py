@@ -10,7 +10,16 @@ from cachetools import TTLCache
 from sqlalchemy import func, select
 
 from core.db import Change, Database, UnitOfWork
-from core.security import DUMMY_HASH, Principal, TokenError, TokenService, hash_password, verify_password
+from core.security import (
+    DUMMY_HASH,
+    Principal,
+    TokenError,
+    TokenService,
+    hash_password,
+    new_session_key,
+    session_key_matches,
+    verify_password,
+)
 from models import AuthSession, User, utcnow
 from services.crud import same_text
 
@@ -44,7 +53,7 @@ class AuthService:
         if claims is None or claims["exp"] <= time.time():
             claims = self.tokens.decode(token, typ=ACCESS_KINDS)  # raises on a bad or expired token
             self._verified[token] = claims
-        key = (claims["sid"], claims["sub"], claims["ver"], claims["typ"])
+        key = (claims["sid"], claims["sub"], claims["ver"], claims["typ"], claims.get("sk"))
         principal = self._principals.get(key)
         if principal is None:
             generation = self._generation
@@ -65,7 +74,8 @@ class AuthService:
         user, auth_session = row
         kind = "display" if claims["typ"] == "display" else "login"
         if (not user.is_active or user.token_version != claims["ver"] or auth_session.revoked_at
-                or auth_session.expires_at <= utcnow() or auth_session.kind != kind):
+                or auth_session.expires_at <= utcnow() or auth_session.kind != kind
+                or not session_key_matches(claims.get("sk"), auth_session.key_digest)):
             raise TokenError("token revoked")
         return Principal(user.id, user.username, user.role, auth_session.id, kind)
 
@@ -88,19 +98,22 @@ class AuthService:
 
     async def _signed_in(self, uow: UnitOfWork, user: User) -> dict[str, Any]:
         """A new login session for `user`, and its token pair."""
-        auth_session = AuthSession(user_id=user.id, kind="login",
+        key, digest = new_session_key()
+        auth_session = AuthSession(user_id=user.id, kind="login", key_digest=digest,
                                    expires_at=utcnow() + timedelta(seconds=self.tokens.refresh_ttl))
         uow.session.add(auth_session)
         await uow.session.flush()
-        return self._token_pair(uow, user, auth_session)
+        return self._token_pair(uow, user, auth_session, key)
 
-    def _token_pair(self, uow: UnitOfWork, user: User, auth_session: AuthSession) -> dict[str, Any]:
+    def _token_pair(self, uow: UnitOfWork, user: User, auth_session: AuthSession,
+                    key: str) -> dict[str, Any]:
+        """A fresh pair bound to the session's ids and its random key."""
         access, _ = self.tokens.issue(typ="access", user_id=user.id, role=user.role,
                                       session_id=auth_session.id, version=user.token_version,
-                                      ttl=self.tokens.access_ttl)
+                                      ttl=self.tokens.access_ttl, session_key=key)
         refresh, jti = self.tokens.issue(typ="refresh", user_id=user.id, role=user.role,
                                          session_id=auth_session.id, version=user.token_version,
-                                         ttl=self.tokens.refresh_ttl)
+                                         ttl=self.tokens.refresh_ttl, session_key=key)
         auth_session.refresh_jti = jti
         return {"access_token": access, "token_type": "Bearer",
                 "expires_in": self.tokens.access_ttl, "refresh_token": refresh}
@@ -117,13 +130,17 @@ class AuthService:
             if (auth_session is None or user is None or auth_session.user_id != user.id
                     or auth_session.kind != "login" or auth_session.revoked_at is not None
                     or auth_session.expires_at <= utcnow() or not user.is_active
-                    or user.token_version != claims["ver"]):
+                    or user.token_version != claims["ver"]
+                    or not session_key_matches(claims.get("sk"), auth_session.key_digest)):
                 raise TokenError("refresh token revoked")
             if auth_session.refresh_jti != claims["jti"]:
                 auth_session.revoked_at = utcnow()
                 reused = True
             else:
-                pair = self._token_pair(uow, user, auth_session)
+                key = claims.get("sk")
+                if key is None:  # a session from before keys: it gets one now
+                    key, auth_session.key_digest = new_session_key()
+                pair = self._token_pair(uow, user, auth_session, key)
         if reused:
             raise TokenError("refresh token already used; the session is revoked")
         return pair
@@ -153,13 +170,14 @@ class AuthService:
         async with self.db.write() as uow:
             user = await uow.session.get(User, principal.user_id)
             ttl = days * 24 * 3600
-            auth_session = AuthSession(user_id=user.id, kind="display", label=label,
+            key, digest = new_session_key()
+            auth_session = AuthSession(user_id=user.id, kind="display", label=label, key_digest=digest,
                                        expires_at=utcnow() + timedelta(seconds=ttl))
             uow.session.add(auth_session)
             await uow.session.flush()
             token, jti = self.tokens.issue(typ="display", user_id=user.id, role=user.role,
                                            session_id=auth_session.id, version=user.token_version,
-                                           ttl=ttl)
+                                           ttl=ttl, session_key=key)
             auth_session.refresh_jti = jti
             return {"auth_session": auth_session, "token": token}
 

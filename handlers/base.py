@@ -30,6 +30,7 @@ from core.errors import (
     invalid,
     problem,
 )
+from core.jsonin import JsonInputError, parse_json
 from core.security import Principal, TokenError, role_at_least
 from handlers.context import AppContext
 
@@ -209,9 +210,9 @@ class BaseHandler(tornado.web.RequestHandler):
         if not raw:
             raise ApiError(400, "The request needs a JSON body.")
         try:
-            return json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ApiError(400, f"The body is not valid UTF-8 JSON: {exc.__class__.__name__}.") from None
+            return parse_json(raw)
+        except JsonInputError as exc:
+            raise ApiError(400, f"The body is {exc}.") from None
 
     async def head(self, *args: Any, **kwargs: Any) -> None:
         """HEAD is GET without the body (Tornado writes only the headers); prepare() checked GET's role."""

@@ -13,7 +13,6 @@ Close codes: 4401 missing, bad, expired or revoked token (also when it stops bei
 """
 from __future__ import annotations
 
-import json
 import logging
 import socket
 from typing import Any
@@ -22,6 +21,7 @@ import tornado.ioloop
 import tornado.websocket
 
 from core.errors import ApiError
+from core.jsonin import JsonInputError, parse_json
 from core.logs import redact
 from core.security import Principal, TokenError
 from handlers.base import BaseHandler
@@ -141,9 +141,9 @@ class LiveFeedHandler(tornado.websocket.WebSocketHandler, BaseHandler):
             self.reply_error("send JSON text frames, not binary ones")
             return None
         try:
-            request = json.loads(message)
-        except ValueError:
-            self.reply_error("the message is not valid JSON")
+            request = parse_json(message)
+        except JsonInputError as exc:
+            self.reply_error(f"the message is {exc}")
             return None
         if not isinstance(request, dict) or not isinstance(request.get("type"), str):
             self.reply_error('a message is a JSON object with a "type"')

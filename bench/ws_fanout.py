@@ -111,7 +111,8 @@ def bare_emitter(once: bool):
 async def serve(target: str, database_url: str | None) -> None:
     if target == "app":
         settings = Settings(database_url=database_url, jwt_secret=SECRET, admin_password=PASSWORD,
-                            rate_limits=UNLIMITED, log_dir=str(Path(tempfile.gettempdir()) / "bench-logs"))
+                            rate_limits=UNLIMITED, ws_max_per_user=1_000_000, ws_max_per_address=1_000_000,
+                            log_dir=str(Path(tempfile.gettempdir()) / "bench-logs"))
         app: Any = make_app(settings)
         await bootstrap_admin(app.ctx)
         await app.start()

@@ -51,6 +51,9 @@ class Settings:
     ws_token_check_interval: float = 30.0
     ws_replay_size: int = 10_000
     ws_queue_size: int = 1_000
+    # Open /ws connections allowed per user (per display token for wall screens) and per client address.
+    ws_max_per_user: int = 20
+    ws_max_per_address: int = 100
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @property
@@ -98,7 +101,12 @@ class Settings:
             parse_budgets(rate_limits)
         except ValueError as exc:
             raise ConfigError(f"FACTORY_RATE_LIMITS: {exc}") from None
+        limits = {name: _positive_int(env, variable, default) for name, variable, default in (
+            ("ws_max_per_user", "FACTORY_WS_MAX_PER_USER", cls.ws_max_per_user),
+            ("ws_max_per_address", "FACTORY_WS_MAX_PER_ADDRESS", cls.ws_max_per_address),
+        )}
         return cls(
+            **limits,
             database_url=env.get("FACTORY_DATABASE_URL") or DEFAULT_DATABASE_URL,
             jwt_secret=secret,
             admin_password=env.get("FACTORY_ADMIN_PASSWORD") or None,
@@ -113,6 +121,15 @@ class Settings:
             trusted_proxies=_csv(env.get("FACTORY_TRUSTED_PROXIES")),
             ws_origins=_csv(env.get("FACTORY_WS_ORIGINS")),
         )
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 0 < int(raw) <= 1_000_000:
+        raise ConfigError(f"{name} must be a whole number from 1 to 1000000")
+    return int(raw)
 
 
 def _csv(value: str | None) -> tuple[str, ...]:

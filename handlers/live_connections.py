@@ -20,6 +20,7 @@ log = logging.getLogger("factory.realtime")
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
+CLOSE_TOO_MANY = 4429
 
 # Who may read each topic: the minimum role, and whether wall-display tokens may.
 TOPIC_READERS: Mapping[str, tuple[str, bool]] = {
@@ -35,6 +36,7 @@ class LiveLink(Protocol):
     """One open live-feed connection, as the registry sees it."""
 
     token: str | None
+    counted: tuple[str, ...]  # the keys this link counts under, set by LiveFeedConnections.admit
 
     def close(self, code: int | None = None, reason: str | None = None) -> None:
         """Close the WebSocket with a close code."""
@@ -49,6 +51,7 @@ class LiveFeedConnections:
         self.check_interval = check_interval
         self.topic_readers = TOPIC_READERS
         self._open: dict[LiveLink, None] = {}
+        self._per_key: dict[str, int] = {}  # open links per "ip:…" and per "user:…"/"display:…"
         self._timer: tornado.ioloop.PeriodicCallback | None = None
         self._checked = asyncio.Event()  # clear while a token check runs, so stop() can wait for it
         self._checked.set()
@@ -61,6 +64,23 @@ class LiveFeedConnections:
 
     def discard(self, handler: LiveLink) -> None:
         self._open.pop(handler, None)
+        for key in handler.counted:
+            left = self._per_key.get(key, 1) - 1
+            if left > 0:
+                self._per_key[key] = left
+            else:
+                self._per_key.pop(key, None)
+        handler.counted = ()
+
+    def admit(self, handler: LiveLink, key: str, cap: int) -> bool:
+        """Count the link under `key`; False (and not counted) when `cap` are open already."""
+        if key in handler.counted:
+            return True
+        if self._per_key.get(key, 0) >= cap:
+            return False
+        self._per_key[key] = self._per_key.get(key, 0) + 1
+        handler.counted = (*handler.counted, key)
+        return True
 
     def may_read(self, principal: Principal, topic: str) -> bool:
         """True when the principal may receive the topic's events."""

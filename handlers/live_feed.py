@@ -7,7 +7,8 @@ frame to the client goes through the connection's hub `Subscriber`: one bounded 
 the hub's flush, so replies and events keep their order and a slow client only ever delays itself.
 
 Close codes: 4401 missing, bad, expired or revoked token (also when it stops being valid later);
-4403 a topic the token may not read; 1013 the client fell too far behind; 1001 server shutdown;
+4403 a topic the token may not read; 4429 too many connections for the user (per display token)
+or the address; 1013 the client fell too far behind; 1001 server shutdown;
 1009 a message over the size limit. An unknown topic, bad JSON or an unknown message type gets an
 `error` frame and the connection stays open.
 """
@@ -25,7 +26,7 @@ from core.jsonin import JsonInputError, parse_json
 from core.logs import redact
 from core.security import Principal, TokenError
 from handlers.base import BaseHandler
-from handlers.live_connections import CLOSE_FORBIDDEN, CLOSE_UNAUTHORIZED, LiveFeedConnections
+from handlers.live_connections import CLOSE_FORBIDDEN, CLOSE_TOO_MANY, CLOSE_UNAUTHORIZED, LiveFeedConnections
 from realtime.frames import StreamFrames
 from realtime.hub import TOPICS, Subscriber, SubscriptionError, encode_frame
 
@@ -53,6 +54,7 @@ class LiveFeedHandler(tornado.websocket.WebSocketHandler, BaseHandler):
 
     token: str | None = None
     token_error: str | None = None
+    counted: tuple[str, ...] = ()  # the keys this connection counts under, in LiveFeedConnections
     subscriber: Subscriber | None = None
     _deadline: object | None = None
 
@@ -89,13 +91,25 @@ class LiveFeedHandler(tornado.websocket.WebSocketHandler, BaseHandler):
         sock = self.ws_connection.stream.socket
         if sock is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
-        if self.token_error is not None:
+        if not self.connections.admit(self, f"ip:{self.client_ip}", self.ctx.settings.ws_max_per_address):
+            self.close(CLOSE_TOO_MANY, "too many live-feed connections from this address")
+        elif self.token_error is not None:
             self.close(CLOSE_UNAUTHORIZED, f"authentication failed: {self.token_error}")
         elif self.principal is not None:
-            self.start_feed()
+            if self.admit_principal(self.principal):
+                self.start_feed()
         else:
             self._deadline = tornado.ioloop.IOLoop.current().call_later(
                 self.ctx.settings.ws_auth_timeout, self.close, CLOSE_UNAUTHORIZED, "authentication timed out")
+
+    def admit_principal(self, principal: Principal) -> bool:
+        """Count this link against its user (or its display token); close 4429 past the cap."""
+        display = principal.kind == "display"
+        key = f"display:{principal.session_id}" if display else f"user:{principal.user_id}"
+        if self.connections.admit(self, key, self.ctx.settings.ws_max_per_user):
+            return True
+        self.close(CLOSE_TOO_MANY, "too many live-feed connections for this user")
+        return False
 
     @property
     def connections(self) -> LiveFeedConnections:
@@ -163,7 +177,8 @@ class LiveFeedHandler(tornado.websocket.WebSocketHandler, BaseHandler):
             return
         self.principal, self.token = principal, token.strip()
         if self.subscriber is None:
-            self.start_feed()
+            if self.admit_principal(principal):
+                self.start_feed()
             return
         may_read = self.connections.may_read
         forbidden = sorted(topic for topic in self.subscriber.topics if not may_read(principal, topic))

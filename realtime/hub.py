@@ -7,6 +7,8 @@ publish time, and the same ``str`` goes to every subscriber; ``publish`` is
 synchronous and never waits for a client. Publishing only queues: one callback
 per loop turn then writes every subscriber's queued frames in one ``write``,
 except a subscriber whose previous write is still buffered, which waits for it.
+A write holds at most WRITE_BUDGET characters: a long replay goes out as the client reads it,
+so a client that never reads makes the server hold one budget, not the whole replay.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ EVENT_TOPICS: Mapping[str, str] = {
 }
 
 FILTER_KEYS: frozenset[str] = frozenset({"product_id", "line"})
+
+# Characters of frames handed to one connection's socket at a time (frames are ASCII JSON). What the
+# queue holds beyond it are references to frames the replay buffer keeps anyway.
+WRITE_BUDGET = 64 * 1024
 
 CLOSE_TOO_SLOW = 1013
 CLOSE_GOING_AWAY = 1001
@@ -277,10 +283,14 @@ class Subscriber:
         if len(queue) == 1:
             batch = [queue.popleft()]
         else:
-            batch = list(queue)
-            queue.clear()
-        delivered = len(batch) - self._controls
-        self._controls = 0
+            batch, size = [], 0
+            while queue and (not batch or size + len(queue[0]) <= WRITE_BUDGET):
+                frame = queue.popleft()
+                batch.append(frame)
+                size += len(frame)
+        controls = min(self._controls, len(batch))
+        delivered = len(batch) - controls
+        self._controls -= controls
         if self._replay_backlog:
             self._replay_backlog = max(0, self._replay_backlog - len(batch))
         try:
@@ -290,6 +300,8 @@ class Subscriber:
             return
         if written is None:
             self._hub.delivered += delivered
+            if queue:  # the rest of a long replay: next loop turn, after the others' writes
+                self._wake()
             return
         self._written = future = asyncio.ensure_future(written)
         future.add_done_callback(partial(self._write_done, delivered))

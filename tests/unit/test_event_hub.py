@@ -51,8 +51,8 @@ def production_row(product_id: int = 1, line: str | None = "L1", produced: int =
 
 
 async def settle() -> None:
-    """Let every writer task run until its queue is empty."""
-    for _ in range(5):
+    """Let every writer task run until its queue is empty (a long replay takes a turn per 64 KB)."""
+    for _ in range(200):
         await asyncio.sleep(0)
 
 

@@ -7,6 +7,7 @@ import hmac
 import re
 import secrets
 import time
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +60,15 @@ def verify_password(password: str, stored: str) -> bool:
 
 # Verifying against this costs what a real check costs, so unknown users take as long as known.
 DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+def normalize_username(name: str) -> str:
+    """The one form of a username for storage, uniqueness, lookup and rate-limit keys.
+
+    NFKC folds width and compatibility forms ("ａｄｍｉｎ" is "admin"), casefold folds case, strip
+    drops the blanks MariaDB's collations ignore; an accented name stays a different name.
+    """
+    return unicodedata.normalize("NFKC", name).casefold().strip()
 
 
 def role_at_least(role: str | None, required: str) -> bool:

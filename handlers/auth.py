@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from core.errors import ApiError, invalid
-from core.security import TokenError
+from core.security import TokenError, normalize_username
 from handlers.base import BaseHandler
 from schemas.common import iso_utc
 from schemas.user import (
@@ -18,6 +18,11 @@ from schemas.user import (
 INVALID_LOGIN = "Unknown username or wrong password."
 
 
+def login_key(address: str, username: str) -> str:
+    """The rate-limit bucket of one client's sign-ins to one (normalised) username."""
+    return f"login-user:{address}:{normalize_username(username)}"
+
+
 class LoginHandler(BaseHandler):
     """`POST /auth/login`: username and password for an access and a refresh token."""
 
@@ -26,13 +31,14 @@ class LoginHandler(BaseHandler):
     docs = {"POST": {"summary": "Sign in for an access and a refresh token", "tags": ["auth"],
                      "body": LoginSchema, "responses": {200: TokenPairSchema}, "errors": (401,),
                      "description": "Unknown user and wrong password get the same 401. The login budget "
-                                    "counts per client and per username."}}
+                                    "counts per client and per (client, username)."}}
 
     async def prepare(self) -> None:
         await super().prepare()
-        # The login budget counts per client and per username, so neither can be brute-forced.
+        # The login budget counts per client (in admit) and per (client, username): guessing one
+        # account stays slow, and nobody spends another client's budget for that account.
         data = self.load_body(LoginSchema())
-        await self.take_budget("login", f"login-user:{data['username'].lower()}")
+        await self.take_budget("login", login_key(self.client_ip, data["username"]))
         self.credentials = data
 
     async def post(self) -> None:
@@ -105,7 +111,7 @@ class PasswordHandler(BaseHandler):
 
     async def post(self) -> None:
         data = self.load_body(PasswordChangeSchema())
-        await self.take_budget("login", f"login-user:{self.principal.username.lower()}")
+        await self.take_budget("login", login_key(self.client_ip, self.principal.username))
         pair = await self.ctx.auth.change_password(self.principal, data["current_password"],
                                                    data["new_password"])
         if pair is None:

@@ -1,15 +1,25 @@
 """Users, logins and tokens as the API reads and writes them."""
+from typing import Any
+
 from marshmallow import Schema, fields, validate
 
+from core.security import normalize_username
 from models.user import ROLES
 from schemas.common import ApiSchema, ListQuerySchema, StrictBoolean, Text
 
-USERNAME = validate.Regexp(r"^[A-Za-z0-9_.\-]{3,64}$", error="3 to 64 letters, digits, '.', '_' or '-'.")
+USERNAME = validate.Regexp(r"^[a-z0-9_.\-]{3,64}$", error="3 to 64 letters, digits, '.', '_' or '-'.")
+
+
+class Username(Text):
+    """A username in its one stored form: NFKC, case-folded, trimmed (`Admin` is `admin`)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        return normalize_username(super()._deserialize(value, attr, data, **kwargs))
 PASSWORD = validate.Length(min=8, max=256)
 
 
 class UserSchema(ApiSchema):
-    username = Text(required=True, validate=USERNAME)
+    username = Username(required=True, validate=USERNAME)
     password = fields.String(required=True, load_only=True, validate=PASSWORD)
     role = fields.String(load_default="user", validate=validate.OneOf(ROLES))
     is_active = StrictBoolean(load_default=True)
@@ -22,7 +32,7 @@ class UserListQuery(ListQuerySchema):
 
 
 class LoginSchema(Schema):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    username = Username(required=True, validate=validate.Length(min=1, max=64))
     password = fields.String(required=True, validate=validate.Length(min=1, max=256))
 
 

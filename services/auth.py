@@ -17,6 +17,7 @@ from core.security import (
     TokenService,
     hash_password,
     new_session_key,
+    normalize_username,
     session_key_matches,
     verify_password,
 )
@@ -83,9 +84,13 @@ class AuthService:
 
     async def check_password(self, username: str, password: str) -> User | None:
         """The user if the password matches and the account is active; same cost either way."""
+        username = normalize_username(username)
         async with self.db.session() as session:
             match = same_text(User.username, username, self.db.engine.dialect.name)
             user = (await session.execute(select(User).where(match))).scalar()
+        # MariaDB's collations call "ädmin" and "admin " equal to "admin": the code has the last word.
+        if user is not None and user.username != username:
+            user = None
         stored = user.password_hash if user is not None else DUMMY_HASH
         matches = await asyncio.get_running_loop().run_in_executor(None, verify_password, password, stored)
         if user is None or not matches or not user.is_active:

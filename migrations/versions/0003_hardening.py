@@ -2,12 +2,16 @@
 
 On SQLite every table is rebuilt with AUTOINCREMENT, so a deleted row's id is never handed out
 again (MariaDB's InnoDB keeps its counter across restarts and never reuses one). Sessions get the
-digest of a random key that their tokens carry, and who revoked them.
+digest of a random key that their tokens carry, and who revoked them. Usernames are stored in one
+form (NFKC, case-folded, trimmed), as the code now compares them.
 
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-27 12:00:00
 """
+import unicodedata
+from collections import Counter
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -23,8 +27,21 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('revoked_by_id', sa.Integer(), nullable=True))
         batch_op.create_foreign_key('fk_auth_sessions_revoked_by_id_users', 'users', ['revoked_by_id'],
                                     ['id'], ondelete='SET NULL')
+    normalize_usernames()
     if op.get_bind().dialect.name == 'sqlite':
         rebuild_with_autoincrement()
+
+
+def normalize_usernames() -> None:
+    """Store each username as NFKC + casefold + trim; two that fold alike are left for an admin."""
+    bind = op.get_bind()
+    users = sa.table('users', sa.column('id', sa.Integer), sa.column('username', sa.String))
+    rows = bind.execute(sa.select(users.c.id, users.c.username)).all()
+    folded = {ident: unicodedata.normalize('NFKC', name).casefold().strip() for ident, name in rows}
+    counts = Counter(folded.values())
+    for ident, name in rows:
+        if folded[ident] != name and counts[folded[ident]] == 1:
+            bind.execute(users.update().where(users.c.id == ident).values(username=folded[ident]))
 
 
 def rebuild_with_autoincrement() -> None:

@@ -25,8 +25,9 @@ from core.logs import log_request
 from core.metrics import Metrics
 from core.ratelimit import MemoryRateLimiter, parse_budgets
 from core.security import TokenService
-from handlers.base import BodyTooLargeHandler, NotFoundHandler, StaticHandler
+from handlers.base import NotFoundHandler, StaticHandler
 from handlers.context import AppContext
+from handlers.limits import let_the_app_count_query_fields, route_with_limits
 from handlers.live_connections import LiveFeedConnections
 from handlers.routes import build_routes
 from realtime.hub import EventHub
@@ -157,10 +158,9 @@ class FactoryApplication(tornado.web.Application):
     def find_handler(self, request: Any, **kwargs: Any) -> Any:
         self.in_flight += 1
         self.ctx.metrics.request_started()
-        declared = request.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > self.ctx.settings.max_body_bytes:
-            return self.get_handler_delegate(request, BodyTooLargeHandler)
-        return super().find_handler(request, **kwargs)
+        # Hardening: long URLs, big headers, many query fields, bodies over the limit (chunked too).
+        return route_with_limits(self, request, self.ctx.settings,
+                                 lambda: super(FactoryApplication, self).find_handler(request, **kwargs))
 
     def log_request(self, handler: Any) -> None:
         super().log_request(handler)
@@ -204,6 +204,7 @@ class FactoryApplication(tornado.web.Application):
 def make_app(settings: Settings, *, clock: Clock | None = None) -> FactoryApplication:
     """The whole application; `clock` fixes "now" and the plant zone (tests), else the system's."""
     ctx = build_context(settings, clock)
+    let_the_app_count_query_fields()
     # Made here, not in build_context: the CLI builds contexts before --processes picks the
     # directory the workers' metrics meet in, and a metric made before that is not shared.
     ctx.metrics = Metrics(ctx)

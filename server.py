@@ -20,6 +20,7 @@ from core.config import ConfigError, Settings
 from core.logs import setup_logging
 from core.metrics import MULTIPROC_ENV, use_multiprocess_dir
 from core.workers import cpu_count, run_workers
+from handlers.limits import server_options
 
 log = logging.getLogger("factory.server")
 SHUTDOWN_GRACE = 10.0
@@ -72,9 +73,9 @@ async def first_start(settings: Settings) -> None:
               flush=True)
 
 
-async def run_server(settings: Settings, sockets: list, max_body: int) -> None:
+async def run_server(settings: Settings, sockets: list) -> None:
     app = make_app(settings)
-    server = tornado.httpserver.HTTPServer(app, max_body_size=max_body, idle_connection_timeout=120)
+    server = tornado.httpserver.HTTPServer(app, **server_options(settings))
     server.add_sockets(sockets)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -112,7 +113,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     sockets = tornado.netutil.bind_sockets(args.port, args.host)
 
     def serve_worker(worker_id: int = 0) -> int:
-        asyncio.run(run_server(settings, sockets, max_body=16 * settings.max_body_bytes))
+        asyncio.run(run_server(settings, sockets))
         return 0
 
     if args.processes == 1:

@@ -8,6 +8,7 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from core.clock import plant_zone
 from core.ratelimit import DEFAULT_RATE_LIMITS, parse_budgets
@@ -44,7 +45,12 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     trusted_proxies: tuple[str, ...] = ()
     ws_origins: tuple[str, ...] = ()
+    # Where clients reach the API ("https://factory.example.com"): Link and Location are built on it;
+    # unset, they are built on the request's own Host (and cached responses are keyed by it).
+    public_url: str | None = None
     max_body_bytes: int = 1024 * 1024
+    # A request body must have arrived this many seconds after its headers.
+    body_timeout: float = 60.0
     db_timeout: float = 2.0
     # Live feed (/ws): first-message auth deadline, token re-check period, replay and per-client queue.
     ws_auth_timeout: float = 5.0
@@ -105,8 +111,14 @@ class Settings:
             ("ws_max_per_user", "FACTORY_WS_MAX_PER_USER", cls.ws_max_per_user),
             ("ws_max_per_address", "FACTORY_WS_MAX_PER_ADDRESS", cls.ws_max_per_address),
         )}
+        public_url = (env.get("FACTORY_PUBLIC_URL") or "").strip().rstrip("/") or None
+        if public_url is not None:
+            parsed = urlsplit(public_url)
+            if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query or parsed.fragment:
+                raise ConfigError("FACTORY_PUBLIC_URL must be an http(s) URL like https://factory.example.com")
         return cls(
             **limits,
+            public_url=public_url,
             database_url=env.get("FACTORY_DATABASE_URL") or DEFAULT_DATABASE_URL,
             jwt_secret=secret,
             admin_password=env.get("FACTORY_ADMIN_PASSWORD") or None,

@@ -251,7 +251,7 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def page_links(self, page: int, per_page: int, total: int) -> str:
         last = max(1, math.ceil(total / per_page))
-        base = f"{self.request.protocol}://{self.request.host}{self.request.path}"
+        base = f"{self.link_base}{self.request.path}"
         query = {k: v[-1].decode("utf-8", "replace") for k, v in self.request.query_arguments.items()}
 
         def link(number: int, rel: str) -> str:
@@ -264,8 +264,14 @@ class BaseHandler(tornado.web.RequestHandler):
             rels.append(link(page + 1, "next"))
         return ", ".join(rels)
 
+    @property
+    def link_base(self) -> str:
+        """Scheme and host for links: FACTORY_PUBLIC_URL, else what the request's Host says."""
+        return self.ctx.settings.public_url or f"{self.request.protocol}://{self.request.host}"
+
     def created(self, payload: dict[str, Any], location: str) -> None:
-        self.set_header("Location", location)
+        public = self.ctx.settings.public_url
+        self.set_header("Location", f"{public}{location}" if public else location)
         self.send_json(payload, 201)
 
     def no_content(self) -> None:
@@ -308,7 +314,8 @@ class BaseHandler(tornado.web.RequestHandler):
                                  for name, values in self.request.query_arguments.items()))
             principal = self.principal
             caller = principal and (principal.role, principal.user_id if self.cache_per_user else None)
-            key = (caller, self.request.path, query, self.request.headers.get("Accept", ""))
+            # Link headers name a host: an entry built for one Host is never served to another.
+            key = (caller, self.link_base, self.request.path, query, self.request.headers.get("Accept", ""))
             response, hit = await cache.get_or_compute(key, tags, render)
         else:
             response, hit = await render(), False
@@ -413,26 +420,6 @@ class NotFoundHandler(BaseHandler):
         self.begin()
         await self.admit(self.request.method)  # probing unknown paths is rate limited too
         raise ApiError(404, f"No resource at {self.request.path}.")
-
-
-@tornado.web.stream_request_body
-class BodyTooLargeHandler(BaseHandler):
-    """A request that declares a body over the limit: 413 before any of the body is read.
-
-    Streaming, so Tornado hands it over as soon as the headers are in; the connection closes after
-    the answer, which is the only way not to read the rest of the body.
-    """
-
-    async def prepare(self) -> None:
-        self.begin()
-        # The size was declared, not received: past the server's own cap Tornado would otherwise
-        # cut the connection with a bare 400 while this answer is on its way.
-        self.request.connection.set_max_body_size(int(self.request.headers["Content-Length"]))
-        await self.admit(self.request.method)
-        raise ApiError(413, f"The body is over {self.ctx.settings.max_body_bytes} bytes.")
-
-    def data_received(self, chunk: bytes) -> None:
-        """Whatever of the body arrives before the connection closes is dropped."""
 
 
 class StaticHandler(tornado.web.StaticFileHandler):

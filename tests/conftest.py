@@ -19,6 +19,7 @@ from core import migrate
 from core.cache import ResponseCache
 from core.config import Settings
 from core.ratelimit import MemoryRateLimiter, parse_budgets
+from handlers.limits import server_options
 from models import User
 from services.users import UserService
 from tests.clocks import FakeClock
@@ -139,7 +140,7 @@ async def _create_role_users(application: Any) -> None:
 
 @pytest.fixture
 def http_server(io_loop: Any, app: Any, http_server_port: Any) -> Any:
-    server = tornado.httpserver.HTTPServer(app, max_body_size=16 * app.ctx.settings.max_body_bytes)
+    server = tornado.httpserver.HTTPServer(app, **server_options(app.ctx.settings))
     server.add_socket(http_server_port[0])
     yield server
     server.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from core.db import UnitOfWork
 from core.errors import conflict
@@ -33,6 +33,23 @@ class UserService(CrudService):
         data["password_hash"] = await hash_in_thread(data.pop("password"))
         return await super().create(uow, data, actor)
 
+    async def update(self, uow: UnitOfWork, ident: int, data: dict[str, Any],
+                     actor: Principal | None = None) -> User:
+        await self._lock_super_admins(uow)
+        return await super().update(uow, ident, data, actor)
+
+    async def delete(self, uow: UnitOfWork, ident: int, actor: Principal | None = None) -> User:
+        await self._lock_super_admins(uow)
+        return await super().delete(uow, ident, actor)
+
+    async def _lock_super_admins(self, uow: UnitOfWork) -> list[int]:
+        """Lock the active super_admins, in id order and before the target row: two admins demoting
+        each other at once then take turns, and the second sees the first's change (no deadlock)."""
+        return list((await uow.session.execute(
+            select(User.id).where(User.role == "super_admin", User.is_active.is_(True))
+            .order_by(User.id).with_for_update()
+        )).scalars())
+
     async def before_update(self, uow: UnitOfWork, row: User, data: dict[str, Any],
                             actor: Principal | None) -> None:
         if actor is not None and row.id == actor.user_id:
@@ -57,9 +74,7 @@ class UserService(CrudService):
             await self._keep_one_super_admin(uow, row)
 
     async def _keep_one_super_admin(self, uow: UnitOfWork, row: User) -> None:
-        others = await uow.session.scalar(
-            select(func.count()).select_from(User)
-            .where(User.role == "super_admin", User.is_active.is_(True), User.id != row.id)
-        )
+        # A locking read: it sees what committed while this transaction waited for the lock.
+        others = [ident for ident in await self._lock_super_admins(uow) if ident != row.id]
         if not others:
             raise conflict("This is the last active super_admin; appoint another first.")

@@ -17,6 +17,7 @@ import tornado.netutil
 from app import bootstrap_admin, build_context, make_app
 from core import migrate
 from core.config import ConfigError, Settings
+from core.files import keep_files_private
 from core.logs import setup_logging
 from core.metrics import MULTIPROC_ENV, use_multiprocess_dir
 from core.workers import cpu_count, run_workers
@@ -159,6 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     command = args.command or "serve"
+    keep_files_private(settings.database_url, settings.log_dir)
     if command == "serve":
         return serve(args, settings)
     if command == "migrate":

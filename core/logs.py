@@ -15,7 +15,7 @@ access_log = logging.getLogger("factory.access")
 def setup_logging(log_dir: str, *, level: int = logging.INFO, to_stderr: bool = True) -> Path:
     """Send every `factory.*` and `tornado.*` record to the rotated log file (idempotent)."""
     folder = Path(log_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = folder / LOG_FILE
     root = logging.getLogger()
     root.setLevel(level)
@@ -24,6 +24,7 @@ def setup_logging(log_dir: str, *, level: int = logging.INFO, to_stderr: bool = 
         file_handler = logging.handlers.RotatingFileHandler(path, maxBytes=10 * 1024 * 1024, backupCount=5,
                                                             encoding="utf-8")
         file_handler.setFormatter(formatter)
+        path.chmod(0o600)  # request lines name users and addresses
         root.addHandler(file_handler)
     if to_stderr and not any(type(h) is logging.StreamHandler for h in root.handlers):
         stream = logging.StreamHandler()

@@ -9,7 +9,9 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_PHONE = re.compile(r"^\+?[1-9][0-9]{6,14}$")
+# International (E.164, "+" or "00" then a country code), national with its trunk 0 ("030 1234567"),
+# or bare digits without a leading 0 as accepted before.
+_PHONE = re.compile(r"^(\+?[1-9][0-9]{6,14}|0[1-9][0-9]{5,14})$")
 MAX_INT = 2**31 - 1
 
 
@@ -24,12 +26,18 @@ class Text(fields.String):
 
 
 class Phone(Text):
-    """E.164-like phone number; spaces, dots, dashes and brackets are dropped."""
+    """A phone number, stored normalised: separators dropped, a "00" international prefix as "+".
+
+    Uniqueness holds on that form: "+49 30 123456", "0049-30-123456" and "+4930123456" are one number.
+    """
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = re.sub(r"[\s.\-()]", "", super()._deserialize(value, attr, data, **kwargs))
+        text = re.sub(r"[\s.\-()/]", "", super()._deserialize(value, attr, data, **kwargs))
+        if text.startswith("00"):
+            text = "+" + text[2:]
         if not _PHONE.match(text):
-            raise ValidationError("Not a valid phone number: use international format like +4915112345678.")
+            raise ValidationError("Not a valid phone number: use international format like +4915112345678 "
+                                  "or a national number with its leading 0 like 030 1234567.")
         return text
 
 

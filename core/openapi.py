@@ -12,6 +12,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from marshmallow import fields, validate
 from tornado.web import URLSpec
 
+from core.errors import problem
 from schemas.common import _CONTROL, _PHONE, Money, Phone, StrictInteger, Text
 
 # The docs convention. A handler (or a route's kwargs) may carry `docs = {METHOD: {...}}` with:
@@ -102,15 +103,33 @@ PAGE_META_SCHEMA = {
     },
 }
 
-# Request bodies Swagger's "Try it out" starts from; they pass validation on an empty database.
+# The request body Swagger's "Try it out" starts from, for every schema a body uses (a test checks
+# that none is missing): each passes validation, and ids name the first row of each table, so on a
+# database with a customer, a product (in stock) and an employee the creates succeed as they are.
+# Without one, Swagger UI makes an example up from the schema (for orders both forms at once: a 422).
 EXAMPLES: dict[str, dict[str, Any]] = {
     "Login": {"username": "admin", "password": "change-me-now"},
+    "Refresh": {"refresh_token": "the refresh_token from POST /auth/login"},
+    "PasswordChange": {"current_password": "change-me-now", "new_password": "a-new-long-passphrase"},
+    "DisplayTokenRequest": {"label": "Hall 2 wall screen", "expires_in_days": 365},
     "Product": {"sku": "GEAR-12", "name": "Gear 12T", "price": "12.50", "stock_quantity": 40,
                 "reorder_level": 10},
+    "ProductUpdate": {"sku": "GEAR-12", "name": "Gear 12T, hardened", "price": "13.50", "reorder_level": 10},
+    "ProductPatch": {"price": "13.00"},
+    "StockAdjustment": {"delta": -2, "reason": "Damaged in transit"},
     "Customer": {"name": "Acme Tools", "email": "buyer@acme.example", "phone": "+4930123456"},
+    "CustomerPatch": {"phone": "0301234567"},
     "Employee": {"name": "Dana Smith", "position": "Line operator", "email": "dana@factory.example",
                  "phone": "+4940123456"},
+    "EmployeePatch": {"position": "Shift lead"},
     "User": {"username": "line.lead", "password": "a-long-passphrase", "role": "user", "is_active": True},
+    "UserPatch": {"is_active": True},
+    "Order": {"customer_id": 1, "items": [{"product_id": 1, "quantity": 2}]},
+    "OrderStatus": {"status": "confirmed"},
+    "ProductionRecord": {"product_id": 1, "employee_id": 1, "quantity_produced": 120, "quantity_defective": 3,
+                         "date_produced": "2026-11-26", "line": "L1", "shift": "early",
+                         "planned_minutes": 480, "downtime_minutes": 25},
+    "ProductionRecordPatch": {"quantity_defective": 4},
 }
 
 
@@ -285,7 +304,8 @@ class DocumentBuilder:
         headers = {401: ("WWW-Authenticate",), 429: ("Retry-After", "RateLimit", "RateLimit-Policy"),
                    503: ("Retry-After",)}.get(status, ())
         return {"description": text, "headers": self._headers("X-Request-ID", *headers),
-                "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+                "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"},
+                                      "example": problem_example(status)}}}
 
     # -- operations -----------------------------------------------------------------------
 
@@ -400,6 +420,28 @@ class DocumentBuilder:
         if body is not None and status != 204:
             response["content"] = {JSON: {"schema": body}}
         return response
+
+
+# What each error status says in its example (the Problem schema's own example is a 422).
+PROBLEM_DETAILS: dict[int, tuple[str, dict[str, list[str]] | None]] = {
+    400: ("Invalid query parameter: per_page.", {"per_page": ["Must be between 1 and 100."]}),
+    401: ("Authentication required.", None),
+    403: ("This needs the admin role.", None),
+    404: ("Product 42 does not exist.", None),
+    405: ("DELETE is not allowed here.", None),
+    409: ("Another product already has this sku.", {"sku": ["Already in use."]}),
+    413: ("The body is over 1048576 bytes.", None),
+    415: ("Send the body as application/json.", None),
+    422: ("The request body failed validation.", {"price": ["Missing data for required field."]}),
+    429: ("Too many write requests; retry in 3 s.", None),
+    503: ("The database is unavailable; try again shortly.", None),
+}
+
+
+def problem_example(status: int) -> dict[str, Any]:
+    """A problem document as the server sends it for `status`."""
+    detail, errors = PROBLEM_DETAILS.get(status, (ERRORS[status][1], None))
+    return problem(status, detail, errors=errors, instance="urn:request:4f1c2a9e0b7d0000000001")
 
 
 _STATUS_TEXT = {200: "Success.", 201: "Created; `Location` names the new resource.",

@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 from core.errors import ApiError, invalid
+from core.openapi import page_of
 from core.security import TokenError, normalize_username
 from handlers.base import BaseHandler
 from schemas.common import iso_utc
 from schemas.user import (
+    DISPLAY_TOKEN_SORT,
+    DisplayTokenAuditSchema,
+    DisplayTokenListQuery,
     DisplayTokenRequestSchema,
     DisplayTokenSchema,
     LoginSchema,
@@ -120,12 +124,24 @@ class PasswordHandler(BaseHandler):
 
 
 class DisplayTokenCollectionHandler(BaseHandler):
-    """`POST /auth/display-tokens`: mint a long-lived token that can only watch the live feed."""
+    """`POST /auth/display-tokens`: mint a long-lived token that can only watch the live feed;
+    `GET` lists them with who minted and who revoked each."""
 
-    access = {"POST": "admin"}
+    access = {"GET": "admin", "POST": "admin"}
     docs = {"POST": {"summary": "Mint a display token for a wall screen", "tags": ["auth"],
                      "body": DisplayTokenRequestSchema, "responses": {201: DisplayTokenSchema},
-                     "description": "The token may only read the live feed and the dashboard."}}
+                     "description": "The token may only read the live feed and the dashboard."},
+            "GET": {"summary": "List display tokens", "tags": ["auth"], "query": DisplayTokenListQuery,
+                    "sort_fields": DISPLAY_TOKEN_SORT, "responses": {200: page_of(DisplayTokenAuditSchema)},
+                    "description": "With who minted and who revoked each (the token itself is never "
+                                   "shown again); newest first unless sorted."}}
+    cache_tags = ("auth_sessions", "users")
+
+    async def get(self) -> None:
+        query = self.load_query(DisplayTokenListQuery())
+        await self.send_list(lambda: self.ctx.auth.display_tokens(
+            query["page"], query["per_page"], query["sort_by"] or "id",
+            "desc" if query["sort_by"] is None else query["sort_order"]))
 
     async def post(self) -> None:
         data = self.load_body(DisplayTokenRequestSchema())
@@ -144,6 +160,6 @@ class DisplayTokenItemHandler(BaseHandler):
     docs = {"DELETE": {"summary": "Revoke a display token", "tags": ["auth"], "responses": {204: None}}}
 
     async def delete(self, ident: str) -> None:
-        if not await self.ctx.auth.revoke_display_token(int(ident)):
+        if not await self.ctx.auth.revoke_display_token(int(ident), self.principal):
             raise ApiError(404, f"Display token {ident} does not exist.")
         self.no_content()

@@ -65,6 +65,28 @@ class DisplayTokenSchema(Schema):
     created_at = fields.String()
 
 
+DISPLAY_TOKEN_SORT = ("id", "created_at", "expires_at")
+
+
+class DisplayTokenListQuery(ListQuerySchema):
+    sort_by = fields.String(load_default=None, validate=validate.OneOf(DISPLAY_TOKEN_SORT))
+
+
+class ActorSchema(Schema):
+    id = fields.Integer()
+    username = fields.String()
+
+
+class DisplayTokenAuditSchema(Schema):
+    id = fields.Integer()
+    label = fields.String()
+    created_at = fields.String()
+    expires_at = fields.String()
+    revoked_at = fields.String(allow_none=True)
+    minted_by = fields.Nested(ActorSchema)
+    revoked_by = fields.Nested(ActorSchema, allow_none=True)
+
+
 class MeSchema(Schema):
     id = fields.Integer()
     username = fields.String()

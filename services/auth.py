@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from datetime import timedelta
 from typing import Any
 
 from cachetools import TTLCache
 from sqlalchemy import func, select
+from sqlalchemy.orm import aliased
 
 from core.db import Change, Database, UnitOfWork
 from core.security import (
@@ -22,9 +24,11 @@ from core.security import (
     verify_password,
 )
 from models import AuthSession, User, utcnow
-from services.crud import same_text
+from schemas.common import iso_utc
+from services.crud import Page, same_text
 
 ACCESS_KINDS = ("access", "display")
+log = logging.getLogger("factory.auth")
 
 
 class AuthService:
@@ -184,16 +188,46 @@ class AuthService:
                                            session_id=auth_session.id, version=user.token_version,
                                            ttl=ttl, session_key=key)
             auth_session.refresh_jti = jti
+            log.info("display token %d (%r) minted by user %d (%s), valid %d days", auth_session.id, label,
+                     user.id, user.username, days)
             return {"auth_session": auth_session, "token": token}
 
-    async def revoke_display_token(self, session_id: int) -> bool:
+    async def revoke_display_token(self, session_id: int, principal: Principal) -> bool:
+        """Any admin may revoke any display token (admins run the screens); who did is kept."""
         async with self.db.write() as uow:
             auth_session = await uow.session.get(AuthSession, session_id)
             if auth_session is None or auth_session.kind != "display":
                 return False
             if auth_session.revoked_at is None:
                 auth_session.revoked_at = utcnow()
+                auth_session.revoked_by_id = principal.user_id
+                log.info("display token %d (%r, minted by user %d) revoked by user %d (%s)", session_id,
+                         auth_session.label, auth_session.user_id, principal.user_id, principal.username)
             return True
+
+    async def display_tokens(self, page: int, per_page: int, sort_by: str = "id",
+                             sort_order: str = "desc") -> Page:
+        """Display tokens with who minted and who revoked each."""
+        column = getattr(AuthSession, sort_by)
+        order = (column.desc() if sort_order == "desc" else column.asc(), AuthSession.id.desc())
+        minter, revoker = aliased(User), aliased(User)
+        async with self.db.session() as session:
+            total = await session.scalar(select(func.count()).select_from(AuthSession)
+                                         .where(AuthSession.kind == "display")) or 0
+            rows = (await session.execute(
+                select(AuthSession, minter.username, revoker.username)
+                .join(minter, minter.id == AuthSession.user_id)
+                .outerjoin(revoker, revoker.id == AuthSession.revoked_by_id)
+                .where(AuthSession.kind == "display").order_by(*order)
+                .limit(per_page).offset((page - 1) * per_page)
+            )).all()
+        items = [{"id": row.id, "label": row.label, "created_at": iso_utc(row.created_at),
+                  "expires_at": iso_utc(row.expires_at), "revoked_at": iso_utc(row.revoked_at),
+                  "minted_by": {"id": row.user_id, "username": minted_by},
+                  "revoked_by": ({"id": row.revoked_by_id, "username": revoked_by}
+                                 if row.revoked_by_id is not None else None)}
+                 for row, minted_by, revoked_by in rows]
+        return Page(items, page, per_page, total)
 
     async def ensure_admin(self, password: str) -> bool:
         """Create super_admin `admin` when there are no users yet; True if it did."""

@@ -89,7 +89,7 @@ DOCUMENTED_ACCESS: dict[str, dict[str, str | None]] = {
     "/auth/refresh": {"POST": None},
     "/auth/logout": {"POST": "user"},
     "/auth/me": {"GET": "user"},
-    "/auth/display-tokens": {"POST": "admin"},
+    "/auth/display-tokens": {"GET": "admin", "POST": "admin"},
     "/auth/display-tokens/{id}": {"DELETE": "admin"},
     # manage users and roles: super_admin only
     "/users": {"GET": "super_admin", "POST": "super_admin"},

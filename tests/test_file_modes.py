@@ -29,9 +29,9 @@ def test_existing_loose_files_are_tightened(tmp_path: Path) -> None:
     logs.mkdir(mode=0o755)
     (logs / "factory_management.log").write_text("old\n")
     (logs / "factory_management.log").chmod(0o644)
-    assert run_cli(tmp_path, env, "migrate").returncode == 0
+    assert run_cli(tmp_path, "migrate", env=env).returncode == 0
     database.chmod(0o644)
-    result = run_cli(tmp_path, env, "migrate")
+    result = run_cli(tmp_path, "migrate", env=env)
     assert result.returncode == 0, result.stderr
     assert mode(database) == 0o600 and mode(logs / "factory_management.log") == 0o600
     assert mode(logs) == 0o700

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from handlers.routes import build_routes
-from tests.test_ws import Feed
+from tests.feeds import Feed, ws_url
 
 HOSTILE = {
     "deep nesting": b'{"name": ' + b"[" * 1000 + b"]" * 1000 + b"}",
@@ -72,7 +72,7 @@ async def test_nesting_and_numbers_within_the_bounds_still_work(api: Any, make: 
 
 @pytest.mark.parametrize("case", HOSTILE)
 async def test_hostile_json_on_the_live_feed_gets_an_error_frame(api: Any, base_url: str, case: str) -> None:
-    feed = await Feed.signed_in(base_url, await api.token("user"))
+    feed = await Feed.open(ws_url(base_url), await api.token("user"))
     await feed.subscribe()
     feed.conn.write_message(HOSTILE[case].replace(b"{", b'{"type": "subscribe", ', 1).decode())
     reply = await feed.receive()

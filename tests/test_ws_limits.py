@@ -19,8 +19,8 @@ import pytest
 import tornado.httpclient
 
 from tests.conftest import PASSWORDS
+from tests.feeds import Feed, ws_url
 from tests.servers import ServerProcess, server_env
-from tests.test_ws import Feed
 
 WAIT = 20.0  # guards against a hang only
 
@@ -28,21 +28,21 @@ WAIT = 20.0  # guards against a hang only
 @pytest.mark.settings(ws_max_per_user=2, ws_max_per_address=4)
 async def test_connections_are_capped_per_user_and_per_address(api: Any, base_url: str) -> None:
     user = await api.token("user")
-    first, second = await Feed.signed_in(base_url, user), await Feed.signed_in(base_url, user)
+    first, second = await Feed.open(ws_url(base_url), user), await Feed.open(ws_url(base_url), user)
     await first.subscribe()
     await second.subscribe()
-    third = await Feed.signed_in(base_url, user)
+    third = await Feed.open(ws_url(base_url), user)
     assert (await third.until_closed())[0] == 4429
-    admin = await Feed.signed_in(base_url, await api.token("admin"))  # another user: its own count
+    admin = await Feed.open(ws_url(base_url), await api.token("admin"))  # another user: its own count
     await admin.subscribe()
-    unsigned = await Feed.open(base_url)  # the 4th open link from this address
-    over = await Feed.open(base_url, query=f"?token={user}")
+    unsigned = await Feed.connect(ws_url(base_url))  # the 4th open link from this address
+    over = await Feed.connect(ws_url(base_url) + f"?token={user}")
     assert (await over.until_closed())[0] == 4429
     first.conn.close()
     await first.until_closed()
     unsigned.conn.close()
     await unsigned.until_closed()
-    again = await Feed.signed_in(base_url, user)  # a closed link frees its place
+    again = await Feed.open(ws_url(base_url), user)  # a closed link frees its place
     await again.subscribe()
     assert await second.pong() == {"type": "pong"}
     for feed in (second, admin, again):
@@ -53,10 +53,10 @@ async def test_connections_are_capped_per_user_and_per_address(api: Any, base_ur
 async def test_each_display_token_has_its_own_count(api: Any, base_url: str) -> None:
     tokens = [(await api.post("/auth/display-tokens", {"label": f"screen {n}"}, role="admin")).json["token"]
               for n in range(2)]
-    feeds = [await Feed.signed_in(base_url, token) for token in tokens]
+    feeds = [await Feed.open(ws_url(base_url), token) for token in tokens]
     for feed in feeds:
         await feed.subscribe()
-    extra = await Feed.signed_in(base_url, tokens[0])
+    extra = await Feed.open(ws_url(base_url), tokens[0])
     assert (await extra.until_closed())[0] == 4429
     for feed in feeds:
         feed.conn.close()

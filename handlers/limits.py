@@ -52,7 +52,8 @@ def refusal(request: httputil.HTTPServerRequest, settings: Settings) -> tuple[in
         return 414, f"The URL is over {MAX_URL_BYTES} bytes."
     path = request.path or ""
     if "%" in path and _CONTROL.search(unquote_to_bytes(path)):
-        return 400, "The path holds a control character (NUL included)."
+        # No route's path holds one: a 404 like any other unknown path (a file name with NUL was a 500).
+        return 404, "No resource at this path: it holds a control character (NUL included)."
     if sum(len(name) + len(value) + 4 for name, value in request.headers.get_all()) > MAX_HEADER_BYTES:
         return 431, f"The request headers are over {MAX_HEADER_BYTES} bytes."
     if sum(len(values) for values in request.query_arguments.values()) > MAX_QUERY_FIELDS:

@@ -176,9 +176,9 @@ def get_head(target: str, extra: str = "") -> bytes:
     (get_head("/products?" + "&".join(["page=1"] * 1001)), 400),
     (get_head("/healthz", "X-Padding: " + "p" * 70_000 + "\r\n"), 431),
     (get_head("/products?q=" + "a" * 100_000), 414),
-    (get_head("/static/%00"), 400),
-    (get_head("/static/dash%00board.js"), 400),
-    (get_head("/products/1%0a"), 400),
+    (get_head("/static/%00"), 404),
+    (get_head("/static/dash%00board.js"), 404),
+    (get_head("/products/1%0a"), 404),
 ])
 async def test_refusals_from_the_http_layer_are_problem_json(base_url: str, head: bytes, status: int) -> None:
     answer = await asyncio.get_running_loop().run_in_executor(None, exchange, port_of(base_url), head)

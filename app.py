@@ -21,6 +21,7 @@ from core.cache import ResponseCache
 from core.clock import Clock
 from core.config import Settings
 from core.db import Change, Database
+from core.idempotency import IdempotencyStore
 from core.logs import log_request
 from core.metrics import Metrics
 from core.ratelimit import MemoryRateLimiter, parse_budgets
@@ -33,6 +34,7 @@ from handlers.routes import build_routes
 from realtime.hub import EventHub
 from realtime.publisher import CommitPublisher
 from services.auth import AuthService
+from services.integrations import Integrations
 
 log = logging.getLogger("factory.app")
 ROOT = Path(__file__).resolve().parent
@@ -54,7 +56,10 @@ def build_context(settings: Settings, clock: Clock | None = None) -> AppContext:
     ctx = AppContext(
         settings=settings, db=db, auth=auth, clock=clock or Clock(settings.timezone),
         cache=cache, limiter=limiter, hub=hub, publisher=CommitPublisher(hub.publish),
-        live_feed=LiveFeedConnections(auth, hub, settings.ws_token_check_interval))
+        live_feed=LiveFeedConnections(auth, hub, settings.ws_token_check_interval),
+        idempotency=IdempotencyStore(db, ttl=settings.idempotency_ttl, wait=settings.idempotency_wait,
+                                     lease=settings.idempotency_lease),
+        integrations=Integrations(db, settings, clock or Clock(settings.timezone)))
     relay_flush = None
     if settings.redis_url:  # cluster mode: nothing of it is imported without FACTORY_REDIS_URL
         relay_flush = join_cluster(ctx, cache, limiter)
@@ -71,9 +76,13 @@ def build_context(settings: Settings, clock: Clock | None = None) -> AppContext:
     #    the broadcast to the other processes);
     # 3. the live events go out, after 2, so a client that re-reads on an event gets fresh data;
     #    the publisher only queues, so it delays nothing;
-    # 4. cluster mode: the write's response waits until the broadcast of 2 has left, so the
+    # 4. the webhook worker is woken for the new outbox rows (it only sets an event);
+    # 5. cluster mode: the write's response waits until the broadcast of 2 has left, so the
     #    writer's next read on any process does not see the old data. Last: it awaits Redis.
-    listeners: list[Callable[[Change], Any]] = [auth.forget_on_change, invalidate_cache, ctx.publisher]
+    # Before each commit, inside the transaction, every event is written to the outbox.
+    db.before_commit(ctx.integrations.outbox)
+    listeners: list[Callable[[Change], Any]] = [auth.forget_on_change, invalidate_cache, ctx.publisher,
+                                                ctx.integrations.notify]
     if relay_flush is not None:
         listeners.append(relay_flush)
     for listener in listeners:
@@ -145,7 +154,17 @@ async def cluster(ctx: AppContext) -> AsyncIterator[None]:
         await ctx.cluster.close()
 
 
-PARTS: tuple[Part, ...] = (database, live_feed, metrics, cluster)
+@asynccontextmanager
+async def integrations(ctx: AppContext) -> AsyncIterator[None]:
+    """The webhook delivery worker and the sweeps of expired Idempotency-Keys and old outbox rows."""
+    await ctx.integrations.start(ctx.idempotency)
+    try:
+        yield
+    finally:
+        await ctx.integrations.stop()
+
+
+PARTS: tuple[Part, ...] = (database, live_feed, metrics, cluster, integrations)
 
 
 class FactoryApplication(tornado.web.Application):

@@ -60,6 +60,22 @@ class Settings:
     # Open /ws connections allowed per user (per display token for wall screens) and per client address.
     ws_max_per_user: int = 20
     ws_max_per_address: int = 100
+    # Idempotency-Key: how long an answer is kept, how long a retry waits for a request still running
+    # (then 409), after how long an uncommitted claim counts as abandoned, and how often to sweep.
+    idempotency_ttl: float = 24 * 3600.0
+    idempotency_wait: float = 10.0
+    idempotency_lease: float = 60.0
+    idempotency_sweep_interval: float = 600.0
+    # Webhooks: FACTORY_WEBHOOK_ALLOW_PRIVATE=1 lets endpoints resolve to loopback/private addresses.
+    webhook_allow_private: bool = False
+    webhook_timeout: float = 10.0
+    # Retries: base × 2^(n-1) seconds, capped, ±20 % jitter, for retry_window seconds, then failing.
+    webhook_retry_base: float = 5.0
+    webhook_retry_cap: float = 3600.0
+    webhook_retry_window: float = 24 * 3600.0
+    webhook_poll_interval: float = 1.0
+    webhook_lease: float = 60.0
+    outbox_retention: float = 7 * 24 * 3600.0
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @property
@@ -132,6 +148,7 @@ class Settings:
             cors_origins=_csv(env.get("FACTORY_CORS_ORIGINS")),
             trusted_proxies=_csv(env.get("FACTORY_TRUSTED_PROXIES")),
             ws_origins=_csv(env.get("FACTORY_WS_ORIGINS")),
+            webhook_allow_private=_flag(env, "FACTORY_WEBHOOK_ALLOW_PRIVATE"),
         )
 
 
@@ -142,6 +159,13 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     if not raw.isdigit() or not 0 < int(raw) <= 1_000_000:
         raise ConfigError(f"{name} must be a whole number from 1 to 1000000")
     return int(raw)
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    value = (env.get(name) or "0").strip().lower()
+    if value not in ("0", "1", "true", "false", "yes", "no", ""):
+        raise ConfigError(f"{name} must be 1 or 0")
+    return value in ("1", "true", "yes")
 
 
 def _csv(value: str | None) -> tuple[str, ...]:

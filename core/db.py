@@ -3,8 +3,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager, nullcontext
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from contextlib import (
+    AbstractAsyncContextManager,
+    AsyncExitStack,
+    asynccontextmanager,
+    contextmanager,
+    nullcontext,
+)
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +38,20 @@ class Change:
 
 
 CommitListener = Callable[[Change], Awaitable[None] | None]
+# Runs inside a write transaction just before its commit: what it writes commits with the change.
+BeforeCommit = Callable[["UnitOfWork"], Awaitable[None]]
+# Hooks for the writes of the current task only (one request), e.g. marking an Idempotency-Key applied.
+_task_hooks: ContextVar[tuple[BeforeCommit, ...]] = ContextVar("before_commit", default=())
+
+
+@contextmanager
+def before_each_commit(hook: BeforeCommit) -> Iterator[None]:
+    """Run `hook` in every write transaction this task commits while the block runs."""
+    token = _task_hooks.set((*_task_hooks.get(), hook))
+    try:
+        yield
+    finally:
+        _task_hooks.reset(token)
 
 
 class UnitOfWork:
@@ -122,11 +143,16 @@ class Database:
         # SQLite has one writer at a time: queue writers here instead of failing with SQLITE_BUSY.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._listeners: list[CommitListener] = []
+        self._before_commit: list[BeforeCommit] = []
         self.announcements = AnnouncementGate(timeout)
         self.timeout = timeout
 
     def on_commit(self, listener: CommitListener) -> None:
         self._listeners.append(listener)
+
+    def before_commit(self, hook: BeforeCommit) -> None:
+        """Run `hook(uow)` in every write transaction before it commits (the event outbox)."""
+        self._before_commit.append(hook)
 
     @property
     def available(self) -> bool:
@@ -154,6 +180,8 @@ class Database:
                     uow = UnitOfWork(session)
                     async with session.begin():
                         yield uow
+                        for hook in (*self._before_commit, *_task_hooks.get()):
+                            await hook(uow)
                         if uow.change.events:  # held from before the commit until it is announced
                             await announcing.enter_async_context(self.announcements.committing())
                     uow.change.tables |= session.sync_session.info.get("touched_tables", set())

@@ -74,6 +74,19 @@ HEADERS: dict[str, dict[str, Any]] = {
     "Location": {"description": "URL of the created resource.", "required": True,
                  "schema": {"type": "string"}},
     "Link": {"description": "RFC 8288 links: first, last, prev, next.", "schema": {"type": "string"}},
+    "Idempotent-Replayed": {"description": "`true` when this is the kept answer to an earlier request "
+                                           "with the same Idempotency-Key (nothing was done again).",
+                            "schema": {"type": "string", "enum": ["true"]}},
+}
+
+IDEMPOTENCY_PARAMETER = {
+    "in": "header", "name": "Idempotency-Key", "required": False,
+    "description": "A unique key (e.g. a UUID) per intended change (IETF httpapi draft). Retrying with "
+                   "the same key and body within 24 h does nothing again and replays the first answer "
+                   "(status, body, `Location`) with `Idempotent-Replayed: true`; the same key with another "
+                   "body is 422; while the first request is still running a retry waits, or gets 409 "
+                   "with `Retry-After`. Keys are per user.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
 }
 
 PROBLEM_SCHEMA = {
@@ -175,6 +188,7 @@ class Operation:
     params: list[str]
     path_schemas: dict[str, dict[str, Any]]
     documented: bool = True
+    idempotent: bool = False
 
 
 def openapi_path(pattern: str) -> tuple[str, list[str], dict[str, dict[str, Any]]]:
@@ -227,7 +241,9 @@ def route_operations(route: URLSpec) -> list[Operation]:
         doc = dict(doc or {})
         if method == "GET":
             doc.setdefault("cached", bool(getattr(route.handler_class, "cache_tags", ())))
-        operations.append(Operation(path, method, role, doc, params, path_schemas, documented=documented))
+        idempotent = method in getattr(route.handler_class, "idempotent", ())
+        operations.append(Operation(path, method, role, doc, params, path_schemas, documented=documented,
+                                    idempotent=idempotent))
     return operations
 
 
@@ -361,6 +377,8 @@ class DocumentBuilder:
                 if param["name"] == "sort_by" and op.doc.get("sort_fields"):
                     param["schema"] = {"type": "string", "enum": list(op.doc["sort_fields"])}
             params.extend(converted)
+        if op.idempotent:
+            params.append(IDEMPOTENCY_PARAMETER)
         if op.method == "GET" and self.cached(op):
             params.append({"in": "header", "name": "If-None-Match", "required": False,
                            "description": "An ETag from an earlier response: 304 when unchanged.",
@@ -390,6 +408,8 @@ class DocumentBuilder:
             errors |= {400, 413, 415, 422}
         if doc.get("query") is not None:
             errors.add(400)
+        if op.idempotent:
+            errors |= {400, 409, 422}
         if op.params:
             errors.add(404)
         if op.role is not None:
@@ -411,6 +431,8 @@ class DocumentBuilder:
         headers = ["X-Request-ID", "RateLimit", "RateLimit-Policy"]
         if status == 201:
             headers.append("Location")
+        if op.idempotent and status < 300:
+            headers.append("Idempotent-Replayed")
         if op.method == "GET" and status == 200 and self.cached(op):
             headers.append("ETag")
             if op.doc.get("query") is not None and op.doc.get("sort_fields"):

@@ -1,6 +1,7 @@
 """BaseHandler: the one place that owns auth, roles, rate limits, JSON, caching and errors."""
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -16,9 +17,10 @@ from urllib.parse import urlencode
 import tornado.web
 from marshmallow import Schema, ValidationError
 from sqlalchemy.exc import IntegrityError
+from tornado.concurrent import Future
 
 from core.cache import CachedResponse
-from core.db import is_unavailable
+from core.db import before_each_commit, is_unavailable
 from core.errors import (
     ApiError,
     BadQuery,
@@ -31,6 +33,8 @@ from core.errors import (
     problem,
 )
 from core.jsonin import JsonInputError, parse_json
+from core.idempotency import HEADER as IDEMPOTENCY_HEADER
+from core.idempotency import KEPT_HEADERS, REPLAYED_HEADER, Claim, Remembered, fingerprint, parse_key
 from core.security import Principal, TokenError, role_at_least
 from handlers.context import AppContext
 
@@ -86,9 +90,24 @@ class BaseHandler(tornado.web.RequestHandler):
     cache_per_user: bool = False
     # OpenAPI per method (keys in core/openapi.py): {"POST": {"summary", "body", "responses", "errors"}}.
     docs: dict[str, dict[str, Any]] = {}
+    # Methods that honour an Idempotency-Key header: a retry with the key gets the first answer back
+    # and has no second effect. For every method that creates or moves something.
+    idempotent: frozenset[str] = frozenset()
 
     principal: Principal | None = None
     body: Any = None
+    _holding = False  # an idempotent request's answer is held until it is kept
+    _held = False
+    _in_idempotent = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # Every write method goes through the Idempotency-Key pipeline; it passes straight through
+        # unless the class lists the method in `idempotent` and the request sends the header.
+        for name in ("post", "put", "patch", "delete"):
+            method = cls.__dict__.get(name)
+            if method is not None and not getattr(method, "_idempotent_wrapper", False):
+                setattr(cls, name, _with_idempotency(method))
 
     def initialize(self, access: dict[str, str | None] | None = None,
                    docs: dict[str, dict[str, Any]] | None = None) -> None:
@@ -332,6 +351,66 @@ class BaseHandler(tornado.web.RequestHandler):
             return
         self.finish(response.body)
 
+    # -- Idempotency-Key ------------------------------------------------------------------
+
+    def idempotency_key(self) -> str | None:
+        """The request's key when this method honours one and a signed-in caller sent it."""
+        raw = self.request.headers.get(IDEMPOTENCY_HEADER)
+        if raw is None or self.request.method not in self.idempotent or self.principal is None:
+            return None
+        return parse_key(raw)
+
+    async def run_idempotent(self, key: str, handle: Callable[[], Awaitable[None]]) -> None:
+        """Claim the key, then replay its first answer or do the work and keep the answer."""
+        store = self.ctx.idempotency
+        request = self.request
+        outcome = await store.claim(self.principal.user_id, key,
+                                    fingerprint(request.method, request.uri, request.body))
+        if isinstance(outcome, Remembered):
+            self.replay(outcome)
+            return
+        claim: Claim = outcome
+
+        async def mark(uow: Any) -> None:
+            await store.mark_applied(uow, claim)
+
+        self._holding = True
+        try:
+            with before_each_commit(mark):
+                await handle()
+        except BaseException:
+            self._holding = False
+            if not claim.applied:
+                await store.release(claim)
+            raise
+        self._holding = False
+        if claim.applied and self._held:
+            answer = Remembered(self.get_status(), {name: self._headers[name] for name in KEPT_HEADERS
+                                                    if name in self._headers},
+                                b"".join(self._write_buffer))
+            await store.keep(claim, answer)
+        elif not claim.applied:
+            await store.release(claim)
+        if self._held and not self._finished:
+            self.finish()
+
+    def replay(self, answer: Remembered) -> None:
+        self.set_status(answer.status)
+        for name, value in answer.headers.items():
+            self.set_header(name, value)
+        self.set_header(REPLAYED_HEADER, "true")
+        self.finish(answer.body)
+
+    def finish(self, chunk: Any = None) -> Future[None]:
+        if self._holding:  # an idempotent answer: kept before it is sent (run_idempotent sends it)
+            if chunk is not None:
+                self.write(chunk)
+            self._held = True
+            done: Future[None] = Future()
+            done.set_result(None)
+            return done
+        return super().finish(chunk)
+
     def compute_etag(self) -> str | None:
         """ETags come from the rendered (possibly cached) body, never recomputed per write."""
         return None
@@ -405,6 +484,30 @@ class BaseHandler(tornado.web.RequestHandler):
         log.error("unhandled error [%s] %s %s\n%s", getattr(self, "request_id", "-"),
                   self.request.method, self.request.path,
                   "".join(traceback.format_exception(typ, value, tb)))
+
+
+def _with_idempotency(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Route a write method through `run_idempotent` when its request carries an Idempotency-Key."""
+
+    @functools.wraps(method)
+    async def run(self: BaseHandler, *args: Any, **kwargs: Any) -> None:
+        key = None if self._in_idempotent else self.idempotency_key()
+        if key is None:  # not idempotent here, no key, or a subclass calling super()
+            result = method(self, *args, **kwargs)
+            if result is not None:
+                await result
+            return
+        self._in_idempotent = True
+
+        async def handle() -> None:
+            result = method(self, *args, **kwargs)
+            if result is not None:
+                await result
+
+        await self.run_idempotent(key, handle)
+
+    run._idempotent_wrapper = True  # type: ignore[attr-defined]
+    return run
 
 
 def page_envelope(items: list[Any], page: int, per_page: int, total: int) -> dict[str, Any]:

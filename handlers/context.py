@@ -13,12 +13,14 @@ from core.cache import ResponseCache
 from core.clock import Clock
 from core.config import Settings
 from core.db import Database
+from core.idempotency import IdempotencyStore
 from core.metrics import Metrics
 from core.ratelimit import RateLimiter
 from handlers.live_connections import LiveFeedConnections
 from realtime.hub import EventHub
 from realtime.publisher import CommitPublisher
 from services.auth import AuthService
+from services.integrations import Integrations
 
 if TYPE_CHECKING:  # cluster mode's modules (and redis) load only when FACTORY_REDIS_URL is set
     from core.cluster import Cluster
@@ -38,6 +40,8 @@ class AppContext:
     hub: EventHub
     publisher: CommitPublisher  # cluster mode points its sink at `event_stream`
     live_feed: LiveFeedConnections
+    idempotency: IdempotencyStore  # Idempotency-Key claims and kept answers
+    integrations: Integrations  # the event outbox, webhook delivery and their housekeeping
     cluster: Cluster | None = None
     event_stream: EventStream | None = None
     metrics: Metrics = field(init=False)  # made by app.make_app, for a context that serves

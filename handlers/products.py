@@ -13,6 +13,8 @@ MOVEMENTS = StockMovementService()
 class StockAdjustmentHandler(BaseHandler):
     """`POST /products/{id}/stock-adjustments {"delta", "reason"}`: a counted correction (admin)."""
 
+    idempotent = frozenset({"POST"})
+
     docs = {"POST": {
         "summary": "Adjust a product's stock", "tags": ["products"], "body": StockAdjustmentSchema,
         "responses": {201: StockMovementSchema}, "errors": (409,),

@@ -23,6 +23,8 @@ class ResourceHandler(BaseHandler):
 class CollectionHandler(ResourceHandler):
     """`GET /things` (paged list) and `POST /things` (create)."""
 
+    idempotent = frozenset({"POST"})
+
     async def get(self) -> None:
         async def compute() -> Page:
             # Validated on a miss only: an entry exists only for a query that passed, and the key

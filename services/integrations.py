@@ -1,0 +1,62 @@
+"""The integrations' parts with a lifetime: the outbox hook, and the background tasks of a process."""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from core.clock import Clock
+from core.config import Settings
+from core.db import Change, Database
+from core.idempotency import IdempotencyStore
+from services.outbox import OutboxWriter, purge
+
+log = logging.getLogger("factory.integrations")
+
+
+async def every(interval: float, name: str, job: Callable[[], Awaitable[int]]) -> None:
+    """Run `job` every `interval` seconds until cancelled; a failure (an outage) waits for the next turn."""
+    while True:
+        try:
+            removed = await job()
+            if removed:
+                log.info("%s: removed %d rows", name, removed)
+        except Exception:
+            log.warning("%s failed", name, exc_info=True)
+        await asyncio.sleep(interval)
+
+
+class Integrations:
+    """The outbox writer (a before-commit hook) and the tasks that run while the server serves."""
+
+    def __init__(self, db: Database, settings: Settings, clock: Clock) -> None:
+        self.db = db
+        self.settings = settings
+        self.clock = clock
+        self.outbox = OutboxWriter(clock)
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    def notify(self, change: Change) -> None:
+        """A commit listener: new outbox rows wake the delivery worker."""
+
+    async def start(self, keys: IdempotencyStore) -> None:
+        settings, loop = self.settings, asyncio.get_running_loop()
+        retention = timedelta(seconds=self.settings.outbox_retention)
+        jobs = {
+            "idempotency sweep": lambda: every(settings.idempotency_sweep_interval, "idempotency sweep",
+                                               keys.sweep),
+            "outbox purge": lambda: every(settings.idempotency_sweep_interval, "outbox purge",
+                                          lambda: purge(self.db.write, self.clock.utcnow() - retention)),
+        }
+        self.tasks = [loop.create_task(job(), name=name) for name, job in jobs.items()]
+
+    async def stop(self) -> None:
+        tasks, self.tasks = self.tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task

@@ -211,15 +211,3 @@ class IdempotencyStore:
 def _error_code(exc: DBAPIError) -> Any:
     args = getattr(exc.orig, "args", ())
     return args[0] if args else None
-
-
-async def sweep_forever(store: IdempotencyStore, interval: float) -> None:
-    """Delete expired keys every `interval` seconds until cancelled (started with the server)."""
-    while True:
-        try:
-            removed = await store.sweep()
-            if removed:
-                log.info("removed %d expired idempotency keys", removed)
-        except Exception:  # an outage must not end the sweeper: try again next time
-            log.warning("sweeping idempotency keys failed", exc_info=True)
-        await asyncio.sleep(interval)

@@ -5,7 +5,7 @@ from typing import Any
 
 from tornado.web import URLSpec, url
 
-from handlers import auth, dashboard, docs, ops, products
+from handlers import auth, dashboard, docs, ops, products, webhooks
 from handlers.analytics import analytics_routes
 from handlers.live_feed import LiveFeedHandler
 from handlers.metrics import MetricsHandler
@@ -64,6 +64,12 @@ def build_routes() -> list[URLSpec]:
         *resource(OrderService(), read="user", create="user", write="admin", item=OrderItemHandler),
         *resource(ProductionService(), read="user", create="user", write="admin"),
         *analytics_routes(),
+        *resource(webhooks.WEBHOOKS, read="admin", create="admin", write="admin",
+                  collection=webhooks.WebhookCollectionHandler, item=webhooks.WebhookItemHandler),
+        url(rf"/webhooks/{ID}/deliveries", webhooks.WebhookDeliveryListHandler,
+            {"access": {"GET": "admin"}}, name="webhook_deliveries"),
+        url(rf"/webhooks/{ID}/test", webhooks.WebhookTestHandler, {"access": {"POST": "admin"}},
+            name="webhook_test"),
         url(r"/ws", LiveFeedHandler, name="live_feed"),
         url(r"/dashboard", dashboard.DashboardPageHandler, name="dashboard"),
         url(r"/dashboard/state", dashboard.DashboardStateHandler, name="dashboard_state"),

@@ -13,6 +13,7 @@ from core.config import Settings
 from core.db import Change, Database
 from core.idempotency import IdempotencyStore
 from services.outbox import OutboxWriter, purge
+from services.webhook_delivery import DeliveryWorker
 
 log = logging.getLogger("factory.integrations")
 
@@ -30,22 +31,26 @@ async def every(interval: float, name: str, job: Callable[[], Awaitable[int]]) -
 
 
 class Integrations:
-    """The outbox writer (a before-commit hook) and the tasks that run while the server serves."""
+    """The outbox writer (a before-commit hook), the webhook worker, and the tasks of one process."""
 
     def __init__(self, db: Database, settings: Settings, clock: Clock) -> None:
         self.db = db
         self.settings = settings
         self.clock = clock
         self.outbox = OutboxWriter(clock)
+        self.worker = DeliveryWorker(db, settings)
         self.tasks: list[asyncio.Task[Any]] = []
 
     def notify(self, change: Change) -> None:
         """A commit listener: new outbox rows wake the delivery worker."""
+        self.worker.notify(change)
 
     async def start(self, keys: IdempotencyStore) -> None:
+        """One delivery worker and one of each sweep per process (claims keep processes apart)."""
         settings, loop = self.settings, asyncio.get_running_loop()
-        retention = timedelta(seconds=self.settings.outbox_retention)
+        retention = timedelta(seconds=settings.outbox_retention)
         jobs = {
+            "webhook delivery": self.worker.run,
             "idempotency sweep": lambda: every(settings.idempotency_sweep_interval, "idempotency sweep",
                                                keys.sweep),
             "outbox purge": lambda: every(settings.idempotency_sweep_interval, "outbox purge",

@@ -1,0 +1,97 @@
+"""`/webhooks` (admin): endpoints that receive signed events, their delivery attempts, and a ping."""
+from __future__ import annotations
+
+from typing import Any
+
+from core.errors import not_found
+from core.openapi import page_of
+from handlers.base import BaseHandler
+from handlers.resources import CollectionHandler, ItemHandler
+from models import Webhook
+from schemas.webhook import CreatedWebhookSchema, WebhookDeliveryListQuery, WebhookDeliverySchema
+from services.crud import Page
+from services.webhook_urls import check_url
+from services.webhooks import WebhookDeliveryService, WebhookService
+
+WEBHOOKS = WebhookService()
+
+
+class WebhookCollectionHandler(CollectionHandler):
+    """`GET /webhooks`, and `POST /webhooks`, whose answer is the only one that shows the secret."""
+
+    docs = {"POST": {
+        "summary": "Register a webhook endpoint", "tags": ["webhooks"], "body": WEBHOOKS.schema,
+        "responses": {201: CreatedWebhookSchema}, "errors": (409,),
+        "description": "The answer carries the signing `secret` (`whsec_…`), shown this once. Events of the "
+                       "endpoint's topics committed from now on are POSTed to it, signed per Standard "
+                       "Webhooks. A URL resolving to a loopback, private or link-local address is a 422.",
+    }}
+
+    async def post(self) -> None:
+        data = self.load_body(self.service.schema())
+        await check_url(data["url"], allow_private=self.ctx.settings.webhook_allow_private)
+        async with self.ctx.db.write() as uow:
+            row = await self.service.create(uow, data, self.principal)
+            payload = WEBHOOKS.dump_created(row)
+        self.created(payload, self.location(payload["id"]))
+
+
+class WebhookItemHandler(ItemHandler):
+    """`GET|PATCH|PUT|DELETE /webhooks/{id}`; `active: true` re-enables a failing endpoint."""
+
+    async def _update(self, ident: int, *, partial: bool) -> None:
+        data = self.load_body(self.service.schema(), partial=partial)
+        if "url" in data:
+            await check_url(data["url"], allow_private=self.ctx.settings.webhook_allow_private)
+        async with self.ctx.db.write() as uow:
+            row = await self.service.update(uow, ident, data, self.principal)
+            payload = self.service.dump(row)
+        self.ctx.integrations.worker.wake()
+        self.send_json(payload)
+
+
+class WebhookDeliveryListHandler(BaseHandler):
+    """`GET /webhooks/{id}/deliveries`: every attempt, with its outcome and the next retry."""
+
+    cache_tags = ("webhook_deliveries", "webhooks")
+
+    docs = {"GET": {
+        "summary": "List a webhook's delivery attempts", "tags": ["webhooks"],
+        "query": WebhookDeliveryListQuery, "sort_fields": WebhookDeliveryService.sort_fields, "cached": True,
+        "responses": {200: page_of(WebhookDeliverySchema)},
+        "description": "Each attempt: status, response code, duration and, for a failure, the next retry.",
+    }}
+
+    async def get(self, ident: str) -> None:
+        service = WebhookDeliveryService(int(ident))
+        params = self.load_query(WebhookDeliveryListQuery())
+        service.sort_clause(params)
+
+        async def compute() -> Page:
+            async with self.ctx.db.session() as session:
+                if await session.get(Webhook, service.webhook_id) is None:
+                    raise not_found("Webhook", service.webhook_id)
+                return await service.list(session, params)
+
+        await self.send_list(compute)
+
+
+class WebhookTestHandler(BaseHandler):
+    """`POST /webhooks/{id}/test`: send a signed `webhook.ping` now and answer with the attempt."""
+
+    docs = {"POST": {
+        "summary": "Ping a webhook endpoint", "tags": ["webhooks"],
+        "responses": {200: WebhookDeliverySchema},
+        "description": "Sends `webhook.ping` at once (even to a paused or failing endpoint) and answers "
+                       "with the attempt; it is logged with the deliveries.",
+    }}
+
+    async def post(self, ident: str) -> None:
+        async with self.ctx.db.session() as session:
+            hook = await WEBHOOKS.get(session, int(ident))
+        delivery = await self.ctx.integrations.worker.ping(hook)
+        self.send_json(WebhookDeliverySchema().dump(delivery))
+
+    def parse_body(self) -> Any:
+        """The ping takes no body."""
+        return None

@@ -1,0 +1,70 @@
+"""A real webhook receiver for tests: a small Tornado app on a free port that records every request."""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import tornado.httpserver
+import tornado.web
+
+from tests.servers import free_port
+
+WAIT = 60.0  # guards against a hang only: the machine is shared and nothing here measures speed
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class _Endpoint(tornado.web.RequestHandler):
+    def initialize(self, receiver: Receiver) -> None:
+        self.receiver = receiver
+
+    def post(self, path: str) -> None:
+        receiver = self.receiver
+        receiver.requests.append(Received("/" + path, dict(self.request.headers), self.request.body))
+        status = receiver.script.pop(0) if receiver.script else receiver.status
+        self.set_status(status)
+        if 300 <= status < 400:
+            self.set_header("Location", f"{receiver.url}elsewhere")
+        self.finish("ok")
+
+
+class Receiver:
+    """Answers each POST with the next scripted status, then with `status`; keeps what it got."""
+
+    def __init__(self, *script: int, status: int = 200) -> None:
+        self.script = list(script)
+        self.status = status
+        self.requests: list[Received] = []
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/hook/"
+        app = tornado.web.Application([(r"/(.*)", _Endpoint, {"receiver": self})])
+        self.server = tornado.httpserver.HTTPServer(app)
+
+    def start(self) -> Receiver:
+        self.server.listen(self.port, "127.0.0.1")
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def events(self) -> list[dict[str, Any]]:
+        return [request.json for request in self.requests]
+
+    async def wait_for(self, count: int, timeout: float = WAIT) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        while len(self.requests) < count:
+            assert time.monotonic() < deadline, f"got {len(self.requests)} of {count}: {self.requests}"
+            await asyncio.sleep(0.02)
+        return self.requests

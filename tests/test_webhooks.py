@@ -1,0 +1,276 @@
+"""/webhooks: endpoints, signed deliveries from the outbox, retries, ordering, failing, ping, SSRF."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+
+import pytest
+from sqlalchemy import select
+from standardwebhooks import Webhook as Verifier
+
+from models import OutboxEvent
+from tests.receivers import Receiver
+
+FAST = dict(webhook_allow_private=True, webhook_retry_base=0.05, webhook_retry_cap=0.2,
+            webhook_poll_interval=0.05)
+fast = pytest.mark.settings(**FAST)
+
+
+@pytest.fixture
+def receiver(io_loop):
+    started = Receiver().start()
+    yield started
+    started.stop()
+
+
+async def register(api, url, topics=("orders",), **fields):
+    response = await api.post("/webhooks", {"url": url, "topics": list(topics), **fields}, role="admin")
+    assert response.status == 201, response
+    return response.json
+
+
+def verify(hook, request):
+    """The package's own verifier: raises unless the signature and timestamp check out."""
+    return Verifier(hook["secret"]).verify(request.body, request.headers)
+
+
+async def place_order(api, make):
+    customer = await make.customer()
+    product = await make.product(price="4.00")
+    response = await api.post("/orders", {"customer_id": customer["id"], "product_id": product["id"],
+                                          "quantity": 1}, role="user")
+    assert response.status == 201, response
+    return response.json
+
+
+async def deliveries(api, hook):
+    response = await api.get(f"/webhooks/{hook['id']}/deliveries?per_page=100", role="admin")
+    assert response.status == 200, response
+    return response.json["items"]
+
+
+# -- the endpoints ------------------------------------------------------------------------------
+
+@fast
+async def test_the_secret_is_shown_once_and_follows_the_standard(api, receiver):
+    hook = await register(api, receiver.url, topics=["orders", "inventory"], description="ERP")
+    assert hook["secret"].startswith("whsec_")
+    assert len(base64.b64decode(hook["secret"].removeprefix("whsec_"))) >= 24
+    assert hook["topics"] == ["inventory", "orders"] and hook["active"] is True and hook["state"] == "healthy"
+    shown = await api.get(f"/webhooks/{hook['id']}", role="admin")
+    assert shown.status == 200 and "secret" not in shown.json
+    listed = await api.get("/webhooks", role="admin")
+    assert [item["id"] for item in listed.json["items"]] == [hook["id"]]
+    assert all("secret" not in item for item in listed.json["items"])
+
+
+@fast
+async def test_users_may_not_touch_webhooks(api, receiver):
+    refused = await api.post("/webhooks", {"url": receiver.url, "topics": ["orders"]}, role="user")
+    assert refused.status == 403
+    assert (await api.get("/webhooks", role="user")).status == 403
+
+
+@fast
+@pytest.mark.parametrize("body, field", [
+    ({"url": "ftp://example.com/x", "topics": ["orders"]}, "url"),
+    ({"url": "http://user:pw@127.0.0.1/x", "topics": ["orders"]}, "url"),
+    ({"url": "not a url", "topics": ["orders"]}, "url"),
+    ({"url": "http://127.0.0.1/x", "topics": []}, "topics"),
+    ({"url": "http://127.0.0.1/x", "topics": ["weather"]}, "topics"),
+    ({"url": "http://127.0.0.1/x", "topics": ["orders", "orders"]}, "topics"),
+    ({"url": "http://127.0.0.1/x"}, "topics"),
+    ({"url": "http://127.0.0.1/x", "topics": ["orders"], "secret": "whsec_mine"}, "secret"),
+])
+async def test_bad_endpoints_are_422_naming_the_field(api, app, body, field):
+    response = await api.post("/webhooks", body, role="admin")
+    assert response.status == 422, response
+    assert field in response.json["errors"]
+    assert (await api.get("/webhooks", role="admin")).json["meta"]["total"] == 0
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:9/hook", "http://localhost:9/hook", "http://[::1]:9/hook", "http://10.1.2.3/hook",
+    "http://192.168.0.10/hook", "http://169.254.169.254/latest/meta-data", "http://0.0.0.0/hook",
+    "http://[::ffff:127.0.0.1]/hook",
+])
+async def test_private_and_loopback_urls_are_refused_without_the_opt_in(api, app, url):
+    response = await api.post("/webhooks", {"url": url, "topics": ["orders"]}, role="admin")
+    assert response.status == 422, response
+    assert "url" in response.json["errors"]
+    assert "FACTORY_WEBHOOK_ALLOW_PRIVATE" in response.json["errors"]["url"][0]
+
+
+async def test_changing_the_url_to_a_private_one_is_refused_too(api, app):
+    response = await api.post("/webhooks", {"url": "http://93.184.215.14/hook", "topics": ["orders"],
+                                            "active": False},
+                              role="admin")  # a public address literal: checked, never contacted
+    assert response.status == 201, response
+    changed = await api.patch(f"/webhooks/{response.json['id']}", {"url": "http://127.0.0.1/x"}, role="admin")
+    assert changed.status == 422 and "url" in changed.json["errors"]
+
+
+# -- delivery -----------------------------------------------------------------------------------
+
+@fast
+async def test_an_order_reaches_the_endpoint_signed_with_the_live_feed_envelope(api, make, app, receiver):
+    hook = await register(api, receiver.url)
+    order = await place_order(api, make)
+    (request,) = await receiver.wait_for(1)
+    payload = verify(hook, request)
+    assert payload["type"] == "event" and payload["topic"] == "orders" and payload["event"] == "order.created"
+    assert payload["data"] == order
+    assert request.headers["Webhook-Id"] == f"evt_{payload['id']}"
+    assert request.headers["Content-Type"] == "application/json"
+    async with app.ctx.db.session() as session:
+        row = await session.get(OutboxEvent, payload["id"])
+    assert row.event == "order.created" and json.loads(row.data) == order
+
+
+@fast
+async def test_a_receiver_failing_three_times_gets_the_event_once_more_after_each(api, make, app):
+    receiver = Receiver(500, 503, 502).start()
+    try:
+        hook = await register(api, receiver.url)
+        await place_order(api, make)
+        requests = await receiver.wait_for(4)
+        await asyncio.sleep(0.5)  # room for a wrong fifth delivery to show up
+        assert len(receiver.requests) == 4
+        assert len({r.headers["Webhook-Id"] for r in requests}) == 1
+        assert len({r.body for r in requests}) == 1
+        for request in requests:
+            verify(hook, request)
+        attempts = await deliveries(api, hook)
+        assert [(a["attempt"], a["status"], a["response_code"]) for a in attempts] == [
+            (1, "failed", 500), (2, "failed", 503), (3, "failed", 502), (4, "delivered", 200)]
+        assert all(a["next_retry_at"] for a in attempts[:3]) and attempts[3]["next_retry_at"] is None
+        assert all(a["duration_ms"] >= 0 and a["event"] == "order.created" for a in attempts)
+        state = (await api.get(f"/webhooks/{hook['id']}", role="admin")).json
+        assert state["state"] == "healthy" and state["attempts"] == 0
+    finally:
+        receiver.stop()
+
+
+@fast
+async def test_events_arrive_in_id_order_even_across_retries(api, make, app):
+    receiver = Receiver(500, 500)
+    receiver.start()
+    try:
+        await register(api, receiver.url, topics=["orders"])
+        placed = [await place_order(api, make) for _ in range(4)]
+        await receiver.wait_for(6)
+        await asyncio.sleep(0.3)
+        ids = [event["id"] for event in receiver.events()]
+        first_success = ids[2:]
+        assert ids[:3] == [ids[0]] * 3  # the first event, twice refused, then taken
+        assert first_success == sorted(first_success) and len(set(first_success)) == 4
+        assert [event["data"]["id"] for event in receiver.events()[2:]] == [o["id"] for o in placed]
+    finally:
+        receiver.stop()
+
+
+@fast
+async def test_an_endpoint_only_gets_its_topics(api, make, app, receiver):
+    await register(api, receiver.url, topics=["inventory"])
+    product = await make.product(stock_quantity=1)
+    await place_order(api, make)
+    response = await api.post(f"/products/{product['id']}/stock-adjustments", {"delta": 2, "reason": "count"},
+                              role="admin")
+    assert response.status == 201
+    await receiver.wait_for(1)
+    await asyncio.sleep(0.3)
+    assert {event["topic"] for event in receiver.events()} == {"inventory"}
+    assert "stock.changed" in {event["event"] for event in receiver.events()}
+
+
+@fast
+async def test_a_redirect_is_not_followed(api, make, app):
+    receiver = Receiver(302).start()
+    try:
+        hook = await register(api, receiver.url)
+        await place_order(api, make)
+        requests = await receiver.wait_for(2)
+        assert [r.path for r in requests[:2]] == ["/hook/", "/hook/"]
+        attempts = await deliveries(api, hook)
+        assert attempts[0]["status"] == "failed" and attempts[0]["response_code"] == 302
+        assert "redirect" in attempts[0]["error"]
+    finally:
+        receiver.stop()
+
+
+@pytest.mark.settings(**{**FAST, "webhook_retry_window": 0.3})
+async def test_after_the_retry_window_the_endpoint_is_failing_until_re_enabled(api, make, app):
+    receiver = Receiver(status=500).start()
+    try:
+        hook = await register(api, receiver.url)
+        await place_order(api, make)
+        for _ in range(600):
+            state = (await api.get(f"/webhooks/{hook['id']}", role="admin")).json
+            if state["state"] == "failing":
+                break
+            await asyncio.sleep(0.05)
+        assert state["state"] == "failing" and state["active"] is False
+        tried = len(receiver.requests)
+        await place_order(api, make)
+        await asyncio.sleep(0.5)
+        assert len(receiver.requests) == tried  # stopped: nothing more is sent
+
+        receiver.status = 200
+        enabled = await api.patch(f"/webhooks/{hook['id']}", {"active": True}, role="admin")
+        assert enabled.status == 200 and enabled.json["state"] == "healthy"
+        requests = await receiver.wait_for(tried + 2)
+        orders = [r.json["data"]["id"] for r in requests[tried:]]
+        assert orders == sorted(orders) and len(orders) == 2
+    finally:
+        receiver.stop()
+
+
+@fast
+async def test_a_ping_is_sent_now_and_logged(api, app, receiver):
+    hook = await register(api, receiver.url)
+    response = await api.post(f"/webhooks/{hook['id']}/test", role="admin")
+    assert response.status == 200, response
+    assert response.json["status"] == "delivered" and response.json["response_code"] == 200
+    (request,) = receiver.requests
+    assert verify(hook, request)["event"] == "webhook.ping"
+    assert [a["event"] for a in await deliveries(api, hook)] == ["webhook.ping"]
+    assert (await api.post("/webhooks/999999/test", role="admin")).status == 404
+
+
+@fast
+async def test_a_rolled_back_write_leaves_no_event_in_the_outbox(api, make, app):
+    product = await make.product(stock_quantity=0)
+    async with app.ctx.db.session() as session:
+        before = (await session.execute(select(OutboxEvent.id))).scalars().all()
+    refused = await api.post(f"/products/{product['id']}/stock-adjustments", {"delta": -1, "reason": "x"},
+                             role="admin")
+    assert refused.status == 409
+    async with app.ctx.db.session() as session:
+        after = (await session.execute(select(OutboxEvent.id))).scalars().all()
+    assert after == before
+
+
+@fast
+async def test_every_committed_event_is_in_the_outbox_in_emit_order(api, make, app):
+    emitted = []
+    app.ctx.db.on_commit(lambda change: emitted.extend((name, data) for _, name, data in change.events))
+    product = await make.product(stock_quantity=3)
+    await place_order(api, make)
+    await api.post(f"/products/{product['id']}/stock-adjustments", {"delta": 2, "reason": "count"},
+                   role="admin")
+    async with app.ctx.db.session() as session:
+        rows = (await session.execute(select(OutboxEvent).order_by(OutboxEvent.id))).scalars().all()
+    assert [(row.event, json.loads(row.data)) for row in rows] == [
+        (name, json.loads(json.dumps(data, default=str))) for name, data in emitted]
+    assert len(rows) >= 3
+
+
+@fast
+async def test_deleting_an_endpoint_stops_its_deliveries(api, make, app, receiver):
+    hook = await register(api, receiver.url)
+    assert (await api.delete(f"/webhooks/{hook['id']}", role="admin")).status == 204
+    await place_order(api, make)
+    await asyncio.sleep(0.3)
+    assert receiver.requests == []
+    assert (await api.get(f"/webhooks/{hook['id']}/deliveries", role="admin")).status == 404

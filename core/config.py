@@ -75,6 +75,8 @@ class Settings:
     webhook_retry_window: float = 24 * 3600.0
     webhook_poll_interval: float = 1.0
     webhook_lease: float = 60.0
+    # An outbox id still missing after this long belongs to a rolled-back transaction: skip it.
+    webhook_gap_wait: float = 30.0
     outbox_retention: float = 7 * 24 * 3600.0
     extra: Mapping[str, object] = field(default_factory=dict)
 

@@ -34,6 +34,7 @@ log = logging.getLogger("factory.webhooks")
 
 BATCH = 100  # events read per endpoint per turn
 CLAIM = 20  # endpoints claimed per turn
+GAP_SCAN = 1000  # outbox ids checked for gaps per turn
 USER_AGENT = "factory-management-webhooks/1"
 
 
@@ -68,6 +69,7 @@ class DeliveryWorker:
         self._client: SimpleAsyncHTTPClient | None = None
         self.delivered = 0
         self.failed = 0
+        self._gaps: dict[int, float] = {}  # a missing outbox id → when this worker first saw it missing
 
     @property
     def client(self) -> SimpleAsyncHTTPClient:
@@ -118,10 +120,35 @@ class DeliveryWorker:
                 log.warning("webhook delivery failed: %r", result)
         return any(result is True for result in results)
 
+    async def settled(self) -> int:
+        """The highest event id below which every event is committed (or never will be).
+
+        Ids are handed out when a transaction inserts, but transactions commit in any order: id 8 can
+        be visible while id 7 is still on its way. A worker that moved past 7 would never send it, so
+        delivery stops at a gap until the gap is older than any transaction can run (then it was a
+        rollback). SQLite commits one writer at a time, so there it never waits.
+        """
+        async with self.db.session() as session:
+            low = await session.scalar(select(func.min(Webhook.last_event_id))
+                                       .where(Webhook.active.is_(True), Webhook.state != "failing"))
+            if low is None:
+                return 0
+            ids = (await session.execute(select(OutboxEvent.id).where(OutboxEvent.id > low)
+                                         .order_by(OutboxEvent.id).limit(GAP_SCAN))).scalars().all()
+        now = time.monotonic()
+        self._gaps = {gap: seen for gap, seen in self._gaps.items() if gap > low}
+        safe = low
+        for ident in ids:
+            for gap in range(safe + 1, ident):
+                if now - self._gaps.setdefault(gap, now) < self.settings.webhook_gap_wait:
+                    return safe
+            safe = ident
+        return safe
+
     async def claim(self) -> tuple[list[Webhook], int]:
+        newest = await self.settled()
         now = utcnow()
         async with self.db.write() as uow:
-            newest = await uow.session.scalar(select(func.coalesce(func.max(OutboxEvent.id), 0)))
             due = (select(Webhook)
                    .where(Webhook.active.is_(True), Webhook.state != "failing",
                           Webhook.last_event_id < newest,

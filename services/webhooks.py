@@ -5,7 +5,8 @@ import base64
 import secrets
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import UnitOfWork
 from models import OutboxEvent, Webhook, WebhookDelivery
@@ -27,6 +28,18 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
 
 
+async def newest_event_id(session: AsyncSession) -> int:
+    """The last outbox id handed out so far (MariaDB keeps counting past deleted rows)."""
+    newest = await session.scalar(select(func.coalesce(func.max(OutboxEvent.id), 0))) or 0
+    if session.bind.dialect.name in ("mysql", "mariadb"):
+        counter = await session.scalar(text(
+            "SELECT AUTO_INCREMENT FROM information_schema.TABLES "
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'outbox_events'"))
+        if counter:
+            newest = max(newest, int(counter) - 1)
+    return newest
+
+
 class WebhookService(CrudService):
     name = "webhooks"
     label = "Webhook"
@@ -45,7 +58,7 @@ class WebhookService(CrudService):
     async def create(self, uow: UnitOfWork, data: dict[str, Any], actor: Any = None) -> Webhook:
         row = await super().create(uow, data, actor)
         # Events from now on: an endpoint does not receive the history before it existed.
-        row.last_event_id = await uow.session.scalar(select(func.coalesce(func.max(OutboxEvent.id), 0)))
+        row.last_event_id = await newest_event_id(uow.session)
         await uow.session.flush()
         return row
 

@@ -20,6 +20,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    status: int  # what the receiver answered
 
     @property
     def json(self) -> Any:
@@ -32,8 +33,8 @@ class _Endpoint(tornado.web.RequestHandler):
 
     def post(self, path: str) -> None:
         receiver = self.receiver
-        receiver.requests.append(Received("/" + path, dict(self.request.headers), self.request.body))
         status = receiver.script.pop(0) if receiver.script else receiver.status
+        receiver.requests.append(Received("/" + path, dict(self.request.headers), self.request.body, status))
         self.set_status(status)
         if 300 <= status < 400:
             self.set_header("Location", f"{receiver.url}elsewhere")
@@ -62,9 +63,13 @@ class Receiver:
     def events(self) -> list[dict[str, Any]]:
         return [request.json for request in self.requests]
 
-    async def wait_for(self, count: int, timeout: float = WAIT) -> list[Received]:
+    def accepted(self) -> list[Received]:
+        return [request for request in self.requests if 200 <= request.status < 300]
+
+    async def wait_for(self, count: int, timeout: float = WAIT, *, accepted: bool = False) -> list[Received]:
+        """Wait until `count` requests (or accepted ones) have arrived; returns those."""
         deadline = time.monotonic() + timeout
-        while len(self.requests) < count:
-            assert time.monotonic() < deadline, f"got {len(self.requests)} of {count}: {self.requests}"
+        while len(got := (self.accepted() if accepted else self.requests)) < count:
+            assert time.monotonic() < deadline, f"got {len(got)} of {count}: {self.requests}"
             await asyncio.sleep(0.02)
-        return self.requests
+        return got

@@ -34,11 +34,12 @@ ROLE_TEXT = {"user": "any signed-in user", "admin": "the `admin` role or higher"
              "super_admin": "the `super_admin` role"}
 # The path's first segment names its tag unless a handler's docs say otherwise.
 TAG_OF_SEGMENT = {"login": "auth", "healthz": "operations", "readyz": "operations",
-                  "metrics": "operations", "openapi.json": "docs"}
+                  "metrics": "operations", "openapi.json": "docs", "asyncapi.json": "docs"}
 TAG_TEXT = {
     "auth": "Sign-in, tokens and display tokens.",
     "operations": "Probes and metrics for operators.",
-    "docs": "This document and the Swagger UI page.",
+    "docs": "This document, the AsyncAPI document of the live feed and webhooks, and the Swagger UI page.",
+    "webhooks": "Endpoints that receive every event of their topics as a signed HTTP POST.",
 }
 
 _GROUP = re.compile(r"\(\?P<(?P<name>\w+)>")
@@ -474,7 +475,9 @@ DESCRIPTION = (
     "access token as `Authorization: Bearer <token>` (the **Authorize** button here). "
     "Errors are RFC 9457 `application/problem+json`. Lists are paged with `page`/`per_page` and "
     "answer `{items, meta}` with a `Link` header. Every response carries `X-Request-ID` and the "
-    "rate-limit headers `RateLimit` and `RateLimit-Policy`."
+    "rate-limit headers `RateLimit` and `RateLimit-Policy`. POSTs that create or move something take "
+    "an `Idempotency-Key` header. The live feed (`/ws`) and the webhook payloads are described by the "
+    "AsyncAPI 3.0 document at [/asyncapi.json](/asyncapi.json)."
 )
 
 

@@ -12,6 +12,7 @@ from tornado.web import URLSpec
 from core.errors import ApiError
 from core.openapi import build_document
 from handlers.base import BaseHandler, dumps
+from services.asyncapi import build_asyncapi
 
 SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
 # Only 'self': the page, its scripts, styles and the document all come from this server.
@@ -102,6 +103,35 @@ class OpenApiHandler(BaseHandler):
 
     async def get(self) -> None:
         body, etag = self.document.rendered()
+        self.set_header("Content-Type", "application/json; charset=UTF-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("ETag", etag)
+        if self.check_etag_header():
+            self.set_status(304)
+            self.finish()
+            return
+        self.finish(body)
+
+
+@functools.lru_cache(maxsize=16)  # keyed by the Host header: bounded, whatever clients send
+def asyncapi_body(host: str, secure: bool) -> tuple[bytes, str]:
+    body = dumps(build_asyncapi(host, secure))
+    return body, f'"{hashlib.sha1(body).hexdigest()}"'
+
+
+class AsyncApiHandler(BaseHandler):
+    """`GET /asyncapi.json`: the AsyncAPI 3.0 document of the live feed and the webhooks."""
+
+    access = {"GET": None}
+    docs = {"GET": {
+        "summary": "The AsyncAPI 3.0 document of /ws and the webhook payloads", "tags": ["docs"],
+        "cached": True, "database": False,
+        "responses": {200: {"description": "The document.", "content": {
+            "application/json": {"schema": {"type": "object", "additionalProperties": True}}}}},
+    }}
+
+    async def get(self) -> None:
+        body, etag = asyncapi_body(self.request.host[:255], self.request.protocol == "https")
         self.set_header("Content-Type", "application/json; charset=UTF-8")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("ETag", etag)

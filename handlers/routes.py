@@ -43,6 +43,7 @@ def build_routes() -> list[URLSpec]:
         url(r"/metrics", MetricsHandler, name="metrics"),
         url(r"/openapi.json", docs.OpenApiHandler, {"document": docs.OpenApiDocument(routes)},
             name="openapi"),
+        url(r"/asyncapi.json", docs.AsyncApiHandler, name="asyncapi"),
         url(r"/docs", docs.SwaggerPageHandler, name="docs"),
         url(r"/docs/static/(?P<asset>[A-Za-z0-9._\-]{1,64})", docs.SwaggerAssetHandler, name="docs_asset"),
         url(r"/auth/login", auth.LoginHandler, name="login"),

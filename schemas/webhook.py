@@ -5,15 +5,17 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from realtime.hub import TOPICS
 from schemas.common import ApiSchema, ListQuerySchema, StrictBoolean, Text, UtcDateTime
+
+TOPIC_NAME = validate.Regexp(r"^[a-z][a-z_]{0,31}$", error="Not a topic name.")
 
 
 class TopicList(fields.List):
-    """A list of live-feed topics in JSON; a comma-separated column in the database."""
+    """A list of live-feed topic names in JSON; a comma-separated column in the database (the service
+    checks they are topics the feed has)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(fields.String(validate=validate.OneOf(sorted(TOPICS))), **kwargs)
+        super().__init__(fields.String(validate=TOPIC_NAME), **kwargs)
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> list[str] | None:
         if isinstance(value, str):

@@ -9,7 +9,9 @@ from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import UnitOfWork
+from core.errors import invalid
 from models import OutboxEvent, Webhook, WebhookDelivery
+from realtime.hub import TOPICS
 from schemas.webhook import (
     CreatedWebhookSchema,
     WebhookDeliveryListQuery,
@@ -40,6 +42,13 @@ async def newest_event_id(session: AsyncSession) -> int:
     return newest
 
 
+def check_topics(data: dict[str, Any]) -> None:
+    """Only topics the live feed has (the schema checks the form, this the names)."""
+    unknown = sorted(set((data.get("topics") or "").split(",")) - TOPICS - {""})
+    if unknown:
+        raise invalid({"topics": [f"Unknown topic {unknown[0]!r}; topics are: {', '.join(sorted(TOPICS))}."]})
+
+
 class WebhookService(CrudService):
     name = "webhooks"
     label = "Webhook"
@@ -53,6 +62,7 @@ class WebhookService(CrudService):
         return CreatedWebhookSchema().dump(row)
 
     def prepare_create(self, data: dict[str, Any]) -> dict[str, Any]:
+        check_topics(data)
         return {**data, "secret": new_secret(), "state": "healthy", "attempts": 0}
 
     async def create(self, uow: UnitOfWork, data: dict[str, Any], actor: Any = None) -> Webhook:
@@ -63,6 +73,7 @@ class WebhookService(CrudService):
         return row
 
     async def before_update(self, uow: UnitOfWork, row: Webhook, data: dict[str, Any], actor: Any) -> None:
+        check_topics(data)
         if data.get("active") is True and (not row.active or row.state == "failing"):
             # Re-enabled: start again at the event that failed, with a fresh retry window.
             row.state, row.attempts = "healthy", 0

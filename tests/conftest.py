@@ -24,6 +24,7 @@ from models import User
 from services.users import UserService
 from tests.clocks import FakeClock
 from tests.databases import empty_tables, mariadb_database
+from tests.event_contract import EventContract
 from tests.feeds import Feed, ws_url
 
 MYSQL_URL = os.environ.get("FACTORY_TEST_MYSQL_URL")
@@ -124,10 +125,14 @@ def app(io_loop: Any, settings: Settings) -> Any:
     if not settings.is_sqlite:
         io_loop.run_sync(lambda: empty_tables(settings.database_url))
     application = make_app(settings)
+    # Every event any test makes the server commit must match its AsyncAPI payload schema.
+    contract = EventContract()
+    application.ctx.db.on_commit(contract)
     io_loop.run_sync(lambda: _create_role_users(application))
     io_loop.run_sync(application.start)
     yield application
     io_loop.run_sync(application.close)
+    assert not contract.problems, "events that do not match /asyncapi.json:\n" + "\n".join(contract.problems)
 
 
 async def _create_role_users(application: Any) -> None:

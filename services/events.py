@@ -1,0 +1,132 @@
+"""The live events and the live-feed protocol messages, as schemas: the AsyncAPI document is built
+from these, and the services build each event's data with the same resource schemas."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from marshmallow import RAISE, Schema, fields, validate
+
+from models import ORDER_STATUSES, STOCK_REASONS
+from realtime.hub import TOPICS
+from schemas.order import OrderSchema
+from schemas.product import ProductSchema
+from schemas.production import ProductionRecordSchema
+
+
+class OrderStatusChangedSchema(OrderSchema):
+    previous_status = fields.String(validate=validate.OneOf(ORDER_STATUSES),
+                                    metadata={"description": "The status before this change."})
+
+
+class StockChangedSchema(ProductSchema):
+    delta = fields.Integer(metadata={"description": "Units added (positive) or taken (negative)."})
+    reason = fields.String(validate=validate.OneOf(STOCK_REASONS))
+
+
+class WebhookPingSchema(Schema):
+    webhook_id = fields.Integer(metadata={"description": "The endpoint pinged."})
+
+
+@dataclass(frozen=True)
+class EventKind:
+    """One event: its topic, the schema of its `data`, and what it means."""
+
+    topic: str
+    schema: type[Schema]
+    summary: str
+
+
+EVENTS: dict[str, EventKind] = {
+    "production.recorded": EventKind("production", ProductionRecordSchema,
+                                     "A production record was created; its good units went into stock."),
+    "production.updated": EventKind("production", ProductionRecordSchema, "A production record was changed."),
+    "production.deleted": EventKind("production", ProductionRecordSchema,
+                                    "A production record was deleted (its last state)."),
+    "order.created": EventKind("orders", OrderSchema, "An order was placed."),
+    "order.status_changed": EventKind("orders", OrderStatusChangedSchema,
+                                      "An order moved along its lifecycle."),
+    "stock.changed": EventKind("inventory", StockChangedSchema, "A product's stock changed (ledger row)."),
+    "stock.low": EventKind("inventory", ProductSchema, "Stock fell to or below the reorder level."),
+}
+WEBHOOK_PING = EventKind("webhooks", WebhookPingSchema, "Sent by POST /webhooks/{id}/test.")
+
+
+class _Message(Schema):
+    class Meta:
+        unknown = RAISE
+
+
+def _type(name: str) -> fields.String:
+    return fields.String(required=True, validate=validate.OneOf([name]))
+
+
+def _topics(**kwargs: object) -> fields.List:
+    return fields.List(fields.String(validate=validate.OneOf(sorted(TOPICS))), **kwargs)
+
+
+class AuthMessage(_Message):
+    type = _type("auth")
+    token = fields.String(required=True, metadata={"description": "An access or display token."})
+
+
+class SubscriptionFilters(_Message):
+    product_id = fields.Integer(metadata={"description": "Only events about this product."})
+    line = fields.String(metadata={"description": "Only events of this production line."})
+
+
+class SubscribeMessage(_Message):
+    type = _type("subscribe")
+    topics = _topics(required=True)
+    since = fields.Integer(validate=validate.Range(min=0), metadata={
+        "description": "The last event id seen: every later event is replayed first (or `resync`)."})
+    filters = fields.Nested(SubscriptionFilters)
+
+
+class UnsubscribeMessage(_Message):
+    type = _type("unsubscribe")
+    topics = _topics(required=True)
+
+
+class PingMessage(_Message):
+    type = _type("ping")
+
+
+class SubscribedMessage(_Message):
+    type = _type("subscribed")
+    topics = _topics(required=True)
+    last_id = fields.Integer(required=True, metadata={"description": "The newest event id so far."})
+
+
+class UnsubscribedMessage(_Message):
+    type = _type("unsubscribed")
+    topics = _topics(required=True)
+
+
+class ResyncMessage(_Message):
+    type = _type("resync")
+    reason = fields.String(required=True, metadata={
+        "description": "`since` was older than the replay buffer: reload the state over HTTP."})
+
+
+class PongMessage(_Message):
+    type = _type("pong")
+
+
+class ErrorMessage(_Message):
+    type = _type("error")
+    message = fields.String(required=True)
+
+
+CLIENT_MESSAGES: dict[str, tuple[type[Schema], str]] = {
+    "auth": (AuthMessage, "The first message: sign in (within 5 s); again later to renew the token."),
+    "subscribe": (SubscribeMessage, "Add topics; with `since`, replay what was missed."),
+    "unsubscribe": (UnsubscribeMessage, "Drop topics."),
+    "ping": (PingMessage, "Answered with `pong`."),
+}
+SERVER_MESSAGES: dict[str, tuple[type[Schema], str]] = {
+    "subscribed": (SubscribedMessage, "The subscription now in force."),
+    "unsubscribed": (UnsubscribedMessage, "The topics still subscribed."),
+    "resync": (ResyncMessage, "Events were missed beyond the replay buffer."),
+    "pong": (PongMessage, "The answer to `ping`."),
+    "error": (ErrorMessage, "A message was refused; the connection stays open."),
+}

@@ -11,8 +11,8 @@ import pytest
 from realtime.hub import EVENT_TOPICS
 from services.events import EVENTS
 from tests.event_contract import violations
+from tests.feeds import Feed
 from tests.receivers import Receiver
-from tests.servers import Feed
 
 SPEC = json.loads((Path(__file__).parent / "data" / "asyncapi" / "asyncapi-3.0.0.schema.json").read_text())
 ALL_TOPICS = sorted(set(EVENT_TOPICS.values()))

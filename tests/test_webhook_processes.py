@@ -10,7 +10,7 @@ from standardwebhooks import Webhook as Verifier
 from tests.conftest import PASSWORDS, Api
 from tests.receivers import Receiver
 from tests.servers import ServerProcess, server_env
-from tests.test_cluster import clients, cluster, cluster_database, redis_prefix  # noqa: F401 - fixtures
+from tests.test_cluster import clients, cluster, cluster_database  # noqa: F401 - fixtures
 
 PRIVATE = {"FACTORY_WEBHOOK_ALLOW_PRIVATE": "1"}
 

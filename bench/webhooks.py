@@ -13,11 +13,13 @@ counting). Then:
   delivered in order, one POST at a time).
 
     .venv/bin/python bench/webhooks.py
-    .venv/bin/python bench/webhooks.py --database-url mysql+aiomysql://root@127.0.0.1:3306/factory_wh
+    .venv/bin/python bench/webhooks.py --database-url mysql+aiomysql://root@127.0.0.1:3306/factory
+    (on MariaDB it works in a new database beside the one named, and drops it at the end)
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -33,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import ServerProcess as Child  # noqa: E402
 from bench.common import announce_port, run_load  # noqa: E402
+from tests.databases import mariadb_database  # noqa: E402
 from tests.servers import ServerProcess, free_port, server_env  # noqa: E402
 
 PASSWORD = "bench-admin-pass-123"
@@ -107,16 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     receiver = Child("receiver", [str(Path(__file__).resolve()), "receiver"])
-    with tempfile.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder, contextlib.ExitStack() as stack:
         work = Path(folder)
-        url = args.database_url or f"sqlite+aiosqlite:///{work / 'bench.db'}"
+        url = f"sqlite+aiosqlite:///{work / 'bench.db'}"
+        if args.database_url:  # a throwaway database beside the one named, dropped at the end
+            url = stack.enter_context(mariadb_database(args.database_url, "factory_webhook_bench"))
         env = server_env(work, url, FACTORY_WEBHOOK_ALLOW_PRIVATE="1", FACTORY_RATE_LIMITS=NO_LIMITS,
                          FACTORY_ADMIN_PASSWORD=PASSWORD, FACTORY_LOG_DIR=str(work / "logs"))
-        if args.database_url:
-            from tests.servers import run_cli
-            result = run_cli(work, "migrate", env=env)
-            if result.returncode:
-                raise SystemExit(result.stderr)
         server = ServerProcess(work, env)
         try:
             import asyncio

@@ -68,6 +68,8 @@ class Settings:
     idempotency_sweep_interval: float = 600.0
     # Webhooks: FACTORY_WEBHOOK_ALLOW_PRIVATE=1 lets endpoints resolve to loopback/private addresses.
     webhook_allow_private: bool = False
+    # FACTORY_WEBHOOK_DELIVERY=0: this process runs no delivery worker (an API-only node of a cluster).
+    webhook_delivery: bool = True
     webhook_timeout: float = 10.0
     # Retries: base × 2^(n-1) seconds, capped, ±20 % jitter, for retry_window seconds, then failing.
     webhook_retry_base: float = 5.0
@@ -151,6 +153,7 @@ class Settings:
             trusted_proxies=_csv(env.get("FACTORY_TRUSTED_PROXIES")),
             ws_origins=_csv(env.get("FACTORY_WS_ORIGINS")),
             webhook_allow_private=_flag(env, "FACTORY_WEBHOOK_ALLOW_PRIVATE"),
+            webhook_delivery=_flag(env, "FACTORY_WEBHOOK_DELIVERY", default="1"),
         )
 
 
@@ -163,8 +166,8 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    value = (env.get(name) or "0").strip().lower()
+def _flag(env: Mapping[str, str], name: str, default: str = "0") -> bool:
+    value = (env.get(name) or default).strip().lower()
     if value not in ("0", "1", "true", "false", "yes", "no", ""):
         raise ConfigError(f"{name} must be 1 or 0")
     return value in ("1", "true", "yes")

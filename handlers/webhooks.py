@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.errors import not_found
+from core.errors import conflict, not_found
 from core.openapi import page_of
 from handlers.base import BaseHandler
 from handlers.resources import CollectionHandler, ItemHandler
@@ -81,12 +81,15 @@ class WebhookTestHandler(BaseHandler):
 
     docs = {"POST": {
         "summary": "Ping a webhook endpoint", "tags": ["webhooks"],
-        "responses": {200: WebhookDeliverySchema},
+        "responses": {200: WebhookDeliverySchema}, "errors": (409,),
         "description": "Sends `webhook.ping` at once (even to a paused or failing endpoint) and answers "
-                       "with the attempt; it is logged with the deliveries.",
+                       "with the attempt; it is logged with the deliveries. 409 on a server that "
+                       "delivers no webhooks (FACTORY_WEBHOOK_DELIVERY=0).",
     }}
 
     async def post(self, ident: str) -> None:
+        if not self.ctx.settings.webhook_delivery:
+            raise conflict("This server does not deliver webhooks (FACTORY_WEBHOOK_DELIVERY=0).")
         async with self.ctx.db.session() as session:
             hook = await WEBHOOKS.get(session, int(ident))
         delivery = await self.ctx.integrations.worker.ping(hook)

@@ -49,13 +49,14 @@ class Integrations:
         """One delivery worker and one of each sweep per process (claims keep processes apart)."""
         settings, loop = self.settings, asyncio.get_running_loop()
         retention = timedelta(seconds=settings.outbox_retention)
-        jobs = {
-            "webhook delivery": self.worker.run,
+        jobs: dict[str, Callable[[], Awaitable[Any]]] = {
             "idempotency sweep": lambda: every(settings.idempotency_sweep_interval, "idempotency sweep",
                                                keys.sweep),
             "outbox purge": lambda: every(settings.idempotency_sweep_interval, "outbox purge",
                                           lambda: purge(self.db.write, self.clock.utcnow() - retention)),
         }
+        if settings.webhook_delivery:
+            jobs["webhook delivery"] = self.worker.run
         self.tasks = [loop.create_task(job(), name=name) for name, job in jobs.items()]
 
     async def stop(self) -> None:

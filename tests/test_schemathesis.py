@@ -102,7 +102,10 @@ def live_server(tmp_path_factory: pytest.TempPathFactory, sqlite_template: str) 
     shutil.copy(sqlite_template, folder / "factory.db")
     settings = Settings(database_url=f"sqlite+aiosqlite:///{folder / 'factory.db'}", jwt_secret=SECRET,
                         log_dir=str(folder / "logs"), admin_password=PASSWORDS["super_admin"],
-                        rate_limits="login=1000000/60,read=1000000/60,write=1000000/60,analytics=1000000/60")
+                        rate_limits="login=1000000/60,read=1000000/60,write=1000000/60,analytics=1000000/60",
+                        # The fuzzer registers webhooks with any public URL it makes up: nothing may
+                        # be sent to them (no delivery worker, and a ping is a 409).
+                        webhook_delivery=False)
     server = LiveServer(settings)
     server.start()
     yield server

@@ -318,3 +318,12 @@ async def test_a_rolled_back_event_id_is_skipped_after_the_gap_wait(api, make, a
     order = await place_order(api, make)
     (request,) = await receiver.wait_for(1)
     assert request.json["data"] == order
+
+
+@pytest.mark.settings(**{**FAST, "webhook_delivery": False})
+async def test_a_server_that_delivers_no_webhooks_sends_nothing(api, make, app, receiver):
+    hook = await register(api, receiver.url)
+    await place_order(api, make)
+    assert (await api.post(f"/webhooks/{hook['id']}/test", role="admin")).status == 409
+    await asyncio.sleep(0.3)
+    assert receiver.requests == []

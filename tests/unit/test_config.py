@@ -139,3 +139,13 @@ def test_an_unknown_time_zone_is_a_one_line_config_error(tmp_path, zone):
     with pytest.raises(ConfigError, match="FACTORY_TIMEZONE") as caught:
         Settings.from_env({"FACTORY_TIMEZONE": zone}, workdir=tmp_path)
     assert "\n" not in str(caught.value)
+
+
+def test_webhook_switches(tmp_path):
+    default = Settings.from_env({}, workdir=tmp_path)
+    assert default.webhook_allow_private is False and default.webhook_delivery is True
+    flipped = Settings.from_env({"FACTORY_WEBHOOK_ALLOW_PRIVATE": "1", "FACTORY_WEBHOOK_DELIVERY": "0"},
+                                workdir=tmp_path)
+    assert flipped.webhook_allow_private is True and flipped.webhook_delivery is False
+    with pytest.raises(ConfigError, match="FACTORY_WEBHOOK_ALLOW_PRIVATE"):
+        Settings.from_env({"FACTORY_WEBHOOK_ALLOW_PRIVATE": "maybe"}, workdir=tmp_path)

@@ -423,12 +423,14 @@ class BaseHandler(tornado.web.RequestHandler):
             self.keep_header("Access-Control-Allow-Origin", origin)
             self.keep_header("Vary", "Origin")
             self.keep_header("Access-Control-Expose-Headers",
-                            "Location, Link, ETag, RateLimit, RateLimit-Policy, Retry-After, X-Request-ID")
+                             "Location, Link, ETag, RateLimit, RateLimit-Policy, Retry-After, X-Request-ID, "
+                             "Idempotent-Replayed")
 
     def preflight(self) -> None:
         if "Access-Control-Allow-Origin" in self._headers:
             self.set_header("Access-Control-Allow-Methods", ", ".join(sorted(self.access)))
-            self.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type, If-None-Match")
+            self.set_header("Access-Control-Allow-Headers",
+                            "Authorization, Content-Type, If-None-Match, Idempotency-Key")
             self.set_header("Access-Control-Max-Age", "600")
         self.set_status(204)
         self.finish()

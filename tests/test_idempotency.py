@@ -224,3 +224,16 @@ async def test_the_openapi_document_offers_the_header_on_each_such_operation(api
         assert "Idempotency-Key" in names, path
         assert "Idempotent-Replayed" in document["paths"][path]["post"]["responses"]["201"]["headers"]
     assert "Idempotency-Key" not in [p.get("name") for p in document["paths"]["/orders"]["get"]["parameters"]]
+
+
+@pytest.mark.settings(cors_origins=("http://terminal.example",))
+async def test_a_browser_client_may_send_the_key_and_read_the_replay_flag(api, make, app):
+    preflight = await api.request("OPTIONS", "/orders", headers={
+        "Origin": "http://terminal.example", "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "Authorization, Content-Type, Idempotency-Key"})
+    assert preflight.status == 204
+    assert "Idempotency-Key" in preflight.headers["Access-Control-Allow-Headers"]
+    body = await order_body(make)
+    response = await api.post("/orders", body, role="user",
+                              headers={"Idempotency-Key": KEY, "Origin": "http://terminal.example"})
+    assert "Idempotent-Replayed" in response.headers["Access-Control-Expose-Headers"]

@@ -156,10 +156,22 @@ class DeliveryWorker:
                           or_(Webhook.lease_until.is_(None), Webhook.lease_until < now))
                    .order_by(Webhook.id).limit(CLAIM).with_for_update(skip_locked=True))
             rows = list((await uow.session.execute(due)).scalars())
+            claimed = []
+            until = now + timedelta(seconds=self.settings.webhook_lease)
             for row in rows:
-                row.lease_owner = self.node
-                row.lease_until = now + timedelta(seconds=self.settings.webhook_lease)
-        return rows, newest
+                uow.session.expunge(row)  # changed below by a statement, not by a second flush
+                # Compare-and-set as well: where the SELECT took no row lock (SQLite), two workers
+                # may both have read the endpoint as free; only one UPDATE can still find it so.
+                taken = await uow.session.execute(
+                    update(Webhook)
+                    .where(Webhook.id == row.id,
+                           or_(Webhook.lease_until.is_(None), Webhook.lease_until < now))
+                    .values(lease_owner=self.node, lease_until=until)
+                    .execution_options(synchronize_session=False))
+                if taken.rowcount == 1:
+                    row.lease_owner, row.lease_until = self.node, until
+                    claimed.append(row)
+        return claimed, newest
 
     async def deliver_endpoint(self, hook: Webhook, newest: int) -> bool:
         """Send the endpoint's next events in id order; stop at the first failure."""
@@ -218,8 +230,11 @@ class DeliveryWorker:
         values: dict[str, Any]
         next_retry = None
         if result.ok:
+            # The lease is renewed with every event, so a long run to a slow receiver keeps it: it
+            # runs out only if one attempt outlasts it, never because the run is long.
             values = {"last_event_id": event.id, "attempts": 0, "state": "healthy",
-                      "first_failure_at": None, "next_attempt_at": None}
+                      "first_failure_at": None, "next_attempt_at": None,
+                      "lease_until": now + timedelta(seconds=self.settings.webhook_lease)}
             self.delivered += 1
         else:
             self.failed += 1

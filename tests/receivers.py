@@ -31,8 +31,10 @@ class _Endpoint(tornado.web.RequestHandler):
     def initialize(self, receiver: Receiver) -> None:
         self.receiver = receiver
 
-    def post(self, path: str) -> None:
+    async def post(self, path: str) -> None:
         receiver = self.receiver
+        if receiver.delay:
+            await asyncio.sleep(receiver.delay)
         status = receiver.script.pop(0) if receiver.script else receiver.status
         receiver.requests.append(Received("/" + path, dict(self.request.headers), self.request.body, status))
         self.set_status(status)
@@ -44,9 +46,10 @@ class _Endpoint(tornado.web.RequestHandler):
 class Receiver:
     """Answers each POST with the next scripted status, then with `status`; keeps what it got."""
 
-    def __init__(self, *script: int, status: int = 200) -> None:
+    def __init__(self, *script: int, status: int = 200, delay: float = 0.0) -> None:
         self.script = list(script)
         self.status = status
+        self.delay = delay  # seconds each answer takes: a slow receiver
         self.requests: list[Received] = []
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/hook/"

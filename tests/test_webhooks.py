@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import insert, select
 from standardwebhooks import Webhook as Verifier
 
+from app import make_app
 from models import OutboxEvent, utcnow
 from tests.receivers import Receiver
 
@@ -327,3 +328,23 @@ async def test_a_server_that_delivers_no_webhooks_sends_nothing(api, make, app, 
     assert (await api.post(f"/webhooks/{hook['id']}/test", role="admin")).status == 409
     await asyncio.sleep(0.3)
     assert receiver.requests == []
+
+
+@pytest.mark.settings(**{**FAST, "webhook_lease": 2.0})
+async def test_a_long_run_to_a_slow_receiver_keeps_its_lease(api, make, app):
+    """A second worker on the same database (another process's, in effect) never takes the endpoint
+    over while the first is still delivering: the lease is renewed with every event."""
+    receiver = Receiver(delay=0.35).start()  # one attempt stays well inside the lease
+    rival = make_app(app.ctx.settings)
+    await rival.start()
+    try:
+        await register(api, receiver.url)
+        placed = [await place_order(api, make) for _ in range(8)]  # 8 × 0.35 s: past the lease
+        await receiver.wait_for(8)
+        await asyncio.sleep(1.0)  # room for a duplicate to show up
+        ids = [request.json["id"] for request in receiver.requests]
+        assert len(ids) == len(set(ids)) == 8 and ids == sorted(ids)
+        assert [request.json["data"]["id"] for request in receiver.requests] == [o["id"] for o in placed]
+    finally:
+        await rival.close()
+        receiver.stop()

@@ -144,6 +144,11 @@ EXAMPLES: dict[str, dict[str, Any]] = {
                          "date_produced": "2026-11-26", "line": "L1", "shift": "early",
                          "planned_minutes": 480, "downtime_minutes": 25},
     "ProductionRecordPatch": {"quantity_defective": 4},
+    # Registered paused, so trying the example sends nothing; PATCH {"active": true} starts it.
+    # (An address literal: a host name must resolve, and example.com's address is IANA's own.)
+    "Webhook": {"url": "https://93.184.215.14/hooks/factory", "topics": ["orders", "inventory"],
+                "description": "ERP order intake", "active": False},
+    "WebhookPatch": {"topics": ["orders"]},
 }
 
 

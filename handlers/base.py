@@ -32,9 +32,9 @@ from core.errors import (
     invalid,
     problem,
 )
-from core.jsonin import JsonInputError, parse_json
 from core.idempotency import HEADER as IDEMPOTENCY_HEADER
 from core.idempotency import KEPT_HEADERS, REPLAYED_HEADER, Claim, Remembered, fingerprint, parse_key
+from core.jsonin import JsonInputError, parse_json
 from core.security import Principal, TokenError, role_at_least
 from handlers.context import AppContext
 

@@ -3,13 +3,15 @@ from models.base import Base, Entity, utcnow
 from models.customer import Customer
 from models.employee import Employee
 from models.integration import IdempotencyKey, OutboxEvent, Webhook, WebhookDelivery
+from models.legacy import LegacyId
 from models.order import ORDER_STATUSES, Order, OrderItem
 from models.product import STOCK_REASONS, Product, StockMovement
 from models.production import ProductionRecord
 from models.user import ROLES, AuthSession, User
 
 __all__ = [
-    "Base", "Entity", "utcnow", "Customer", "Employee", "ORDER_STATUSES", "Order", "OrderItem",
+    "Base", "Entity", "utcnow", "Customer", "Employee", "LegacyId", "ORDER_STATUSES", "Order",
+    "OrderItem",
     "STOCK_REASONS", "Product", "StockMovement", "ProductionRecord", "ROLES", "AuthSession", "User",
     "IdempotencyKey", "OutboxEvent", "Webhook", "WebhookDelivery",
 ]

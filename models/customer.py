@@ -1,7 +1,7 @@
 """Buyers who place orders."""
 from __future__ import annotations
 
-from sqlalchemy import String
+from sqlalchemy import Boolean, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Entity
@@ -14,3 +14,5 @@ class Customer(Entity):
     email: Mapped[str] = mapped_column(String(254), unique=True, nullable=False)
     phone: Mapped[str] = mapped_column(String(20), nullable=False)
     address: Mapped[str | None] = mapped_column(String(500))
+    # Archived (false): out of the lists and of new orders and production; kept in history.
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=text("1"))

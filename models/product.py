@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Entity
@@ -26,6 +26,8 @@ class Product(Entity):
     stock_quantity: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     reorder_level: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     ideal_cycle_seconds: Mapped[Decimal | None] = mapped_column(Numeric(10, 3))
+    # Archived (false): out of the lists and of new orders and production; kept in history.
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default=text("1"))
 
 
 class StockMovement(Entity):

@@ -117,6 +117,19 @@ class ApiSchema(Schema):
     updated_at = UtcDateTime(dump_only=True)
 
 
+def archive_flag() -> StrictBoolean:
+    """`active`: false archives the row (out of lists and new orders/production, kept in history)."""
+    # No load_default: a PUT that leaves it out must not read as "restore the row".
+    return StrictBoolean(metadata={"default": True, "description": (
+        "false archives the row: it leaves the lists (unless include_archived=true) and can't be "
+        "used in new orders or production, but stays in history and analytics.")})
+
+
+class ArchivedListQuery(Schema):
+    include_archived = fields.Boolean(load_default=False, metadata={
+        "description": "Include archived rows (active=false)."})
+
+
 class ListQuerySchema(Schema):
     """Query parameters every list accepts; resources add their filters."""
 

@@ -1,7 +1,7 @@
 """Customers as the API reads and writes them."""
 from marshmallow import validate
 
-from schemas.common import ApiSchema, Email, ListQuerySchema, Phone, Text
+from schemas.common import ApiSchema, ArchivedListQuery, Email, ListQuerySchema, Phone, Text, archive_flag
 
 
 class CustomerSchema(ApiSchema):
@@ -9,8 +9,9 @@ class CustomerSchema(ApiSchema):
     email = Email(required=True, validate=validate.Length(max=254))
     phone = Phone(required=True)
     address = Text(load_default=None, allow_none=True, validate=validate.Length(max=500))
+    active = archive_flag()
 
 
-class CustomerListQuery(ListQuerySchema):
+class CustomerListQuery(ArchivedListQuery, ListQuerySchema):
     name = Text(validate=validate.Length(max=200))
     q = Text(validate=validate.Length(max=200), metadata={"description": "Search name or email"})

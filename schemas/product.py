@@ -3,7 +3,17 @@ from decimal import Decimal
 
 from marshmallow import fields, validate
 
-from schemas.common import MAX_INT, ApiSchema, ListQuerySchema, Money, StrictInteger, Text, UtcDateTime
+from schemas.common import (
+    MAX_INT,
+    ApiSchema,
+    ArchivedListQuery,
+    ListQuerySchema,
+    Money,
+    StrictInteger,
+    Text,
+    UtcDateTime,
+    archive_flag,
+)
 
 SKU = validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,63}$",
                       error="Letters, digits, '.', '_' or '-', up to 64.")
@@ -36,9 +46,10 @@ class ProductSchema(ApiSchema):
         validate=validate.Range(min=Decimal("0.001"), max=Decimal("9999999")),
         metadata={"description": "Ideal seconds per unit, for OEE performance."},
     )
+    active = archive_flag()
 
 
-class ProductListQuery(ListQuerySchema):
+class ProductListQuery(ArchivedListQuery, ListQuerySchema):
     sku = Text(validate=validate.Length(max=64))
     name = Text(validate=validate.Length(max=200))
     q = Text(validate=validate.Length(max=200), metadata={"description": "Search name or SKU"})

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from marshmallow import Schema
-from sqlalchemy import Select, asc, desc, func, or_, select
+from sqlalchemy import Select, asc, desc, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,6 +48,8 @@ class CrudService:
     search_fields: ClassVar[tuple[str, ...]] = ()
     references: ClassVar[tuple[Reference, ...]] = ()
     immutable_fields: ClassVar[tuple[str, ...]] = ()
+    # Rows with an `active` flag: archived ones leave the lists unless include_archived=true.
+    archivable: ClassVar[bool] = False
     # Tables a read of this resource depends on (its own table at least).
     reads: ClassVar[tuple[str, ...]] = ()
 
@@ -65,8 +67,10 @@ class CrudService:
 
     def apply_filters(self, query: Select, params: dict[str, Any]) -> Select:
         """Equality filters for plain columns; `q` searches `search_fields`."""
+        if self.archivable and not params.get("include_archived"):
+            query = query.where(self.model.active == true())
         for key, value in params.items():
-            if key in PAGING or value is None:
+            if key in PAGING or key == "include_archived" or value is None:
                 continue
             if key == "q":
                 pattern = f"%{_escape_like(value)}%"
@@ -175,8 +179,10 @@ class CrudService:
                 select(func.count()).select_from(ref.model).where(getattr(ref.model, ref.column) == ident)
             )
             if count:
+                hint = (' Archive it instead: PATCH {"active": false} keeps its history and takes '
+                        "it out of lists and new work.") if self.archivable else ""
                 raise conflict(f"{self.label} {ident} is referenced by {count} {ref.label}; "
-                               "it cannot be deleted.")
+                               f"it cannot be deleted.{hint}")
 
     async def check_unique(self, session: AsyncSession, data: dict[str, Any],
                            exclude_id: int | None = None) -> None:
@@ -201,6 +207,11 @@ class CrudService:
                 raise conflict(f"Another {self.label.lower()} already has this {field}.",
                                errors={field: ["Already in use."]}) from None
             raise
+
+
+def archived_message(label: str, ident: int) -> str:
+    """Why an archived row can't be used: named in the 422 of the field that points at it."""
+    return f"{label} {ident} is archived; restore it with PATCH {{\"active\": true}} to use it."
 
 
 def same_text(column: Any, value: Any, dialect: str) -> Any:

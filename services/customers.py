@@ -11,6 +11,7 @@ class CustomerService(CrudService):
     schema = CustomerSchema
     list_query = CustomerListQuery
     sort_fields = ("id", "name", "email", "created_at", "updated_at")
+    archivable = True
     unique_fields = ("email",)
     search_fields = ("name", "email")
     references = (Reference(Order, "customer_id", "orders"),)

@@ -11,6 +11,7 @@ class EmployeeService(CrudService):
     schema = EmployeeSchema
     list_query = EmployeeListQuery
     sort_fields = ("id", "name", "position", "email", "created_at", "updated_at")
+    archivable = True
     unique_fields = ("email", "phone")
     search_fields = ("name", "email")
     references = (Reference(ProductionRecord, "employee_id", "production records"),)

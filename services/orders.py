@@ -15,7 +15,7 @@ from core.security import Principal
 from models import Customer, Order, OrderItem, Product
 from schemas.common import money
 from schemas.order import OrderListQuery, OrderSchema
-from services.crud import CrudService
+from services.crud import CrudService, archived_message
 from services.stock import move_stock
 
 # The lifecycle: where each status may go next. Everything else is a 409.
@@ -61,18 +61,24 @@ class OrderService(CrudService):
         """Place an order: prices come from the products now, totals are computed here."""
         session, items = uow.session, data["items"]
         errors: dict[str, Any] = {}
-        if await session.get(Customer, data["customer_id"]) is None:
+        customer = await session.get(Customer, data["customer_id"])
+        if customer is None:
             errors["customer_id"] = [f"Customer {data['customer_id']} does not exist."]
+        elif not customer.active:
+            errors["customer_id"] = [archived_message("Customer", customer.id)]
         # Share-lock the products in id order: the foreign-key checks of the inserts below take the
         # same locks, and taking them in one order everywhere keeps shipments from deadlocking us.
-        prices = dict((await session.execute(
-            select(Product.id, Product.price)
+        products = {row.id: row for row in (await session.execute(
+            select(Product.id, Product.price, Product.active)
             .where(Product.id.in_({item["product_id"] for item in items}))
             .order_by(Product.id).with_for_update(read=True)
-        )).all())
+        )).all()}
+        prices = {ident: row.price for ident, row in products.items()}
         for index, item in enumerate(items):
-            if item["product_id"] not in prices:
-                message = [f"Product {item['product_id']} does not exist."]
+            product = products.get(item["product_id"])
+            if product is None or not product.active:
+                message = [f"Product {item['product_id']} does not exist." if product is None
+                           else archived_message("Product", product.id)]
                 if data.get("one_line"):
                     errors["product_id"] = message
                 else:

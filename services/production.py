@@ -10,7 +10,7 @@ from core.errors import Conflict, conflict, invalid
 from core.security import Principal
 from models import Employee, Product, ProductionRecord
 from schemas.production import ProductionListQuery, ProductionRecordSchema
-from services.crud import CrudService
+from services.crud import CrudService, archived_message
 from services.stock import move_stock
 
 RANGE_FIELDS = ("quantity_produced", "quantity_defective", "planned_minutes", "downtime_minutes")
@@ -58,7 +58,8 @@ class ProductionService(CrudService):
     async def create(self, uow: UnitOfWork, data: dict[str, Any],
                      actor: Principal | None = None) -> ProductionRecord:
         check_ranges(data)
-        await self.lock_references(uow, [data["product_id"]], data["employee_id"])
+        await self.lock_references(uow, [data["product_id"]], data["employee_id"],
+                                   usable=(data["product_id"], data["employee_id"]))
         record = ProductionRecord(**data)
         uow.session.add(record)
         await uow.session.flush()
@@ -75,8 +76,11 @@ class ProductionService(CrudService):
         before = {name: getattr(record, name) for name in ("product_id", *RANGE_FIELDS)}
         after = {**before, **{k: v for k, v in data.items() if k in before}}
         check_ranges(after)
+        # Only a newly named product or employee must be active: an archived one stays in history.
+        changed_product = after["product_id"] if after["product_id"] != before["product_id"] else None
+        changed_employee = data.get("employee_id") if data.get("employee_id") != record.employee_id else None
         await self.lock_references(uow, sorted({before["product_id"], after["product_id"]}),
-                                   data.get("employee_id"))
+                                   data.get("employee_id"), usable=(changed_product, changed_employee))
         await self.move_difference(uow, record.id, before, after, actor)
         for key, value in data.items():
             setattr(record, key, value)
@@ -124,22 +128,31 @@ class ProductionService(CrudService):
                            f"{product_id} cannot be taken back out of stock. {exc.detail}",
                            errors=exc.errors) from None
 
-    async def lock_references(self, uow: UnitOfWork, product_ids: list[int], employee_id: int | None) -> None:
-        """Check the product and employee exist (422 naming the field) and lock the products first.
+    async def lock_references(self, uow: UnitOfWork, product_ids: list[int], employee_id: int | None,
+                              usable: tuple[int | None, int | None] = (None, None)) -> None:
+        """Check the product and employee exist (422 naming the field) and lock the products first;
+        `usable` names the (product, employee) that must also be active (not archived).
 
         Locking the product row before the insert keeps InnoDB from upgrading the foreign-key
         check's shared lock later, which deadlocks two writers of the same product.
         """
         session = uow.session
-        found = set((await session.execute(
-            select(Product.id).where(Product.id.in_(product_ids)).order_by(Product.id).with_for_update()
-        )).scalars())
+        found = dict((await session.execute(
+            select(Product.id, Product.active).where(Product.id.in_(product_ids)).order_by(Product.id)
+            .with_for_update()
+        )).all())
         errors: dict[str, list[str]] = {}
         missing = [pid for pid in product_ids if pid not in found]
+        product_id, usable_employee = usable
         if missing:
             errors["product_id"] = [f"Product {missing[0]} does not exist."]
-        if employee_id is not None and await session.get(Employee, employee_id) is None:
+        elif product_id is not None and not found[product_id]:
+            errors["product_id"] = [archived_message("Product", product_id)]
+        employee = await session.get(Employee, employee_id) if employee_id is not None else None
+        if employee_id is not None and employee is None:
             errors["employee_id"] = [f"Employee {employee_id} does not exist."]
+        elif employee is not None and employee.id == usable_employee and not employee.active:
+            errors["employee_id"] = [archived_message("Employee", employee.id)]
         if errors:
             raise invalid(errors)
 

@@ -23,6 +23,7 @@ class ProductService(CrudService):
     list_query = ProductListQuery
     sort_fields = ("id", "sku", "name", "price", "stock_quantity", "reorder_level", "created_at",
                    "updated_at")
+    archivable = True
     unique_fields = ("sku",)
     search_fields = ("name", "sku")
     immutable_fields = ("stock_quantity",)

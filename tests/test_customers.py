@@ -8,7 +8,8 @@ import pytest
 
 from models import Order
 
-CUSTOMER_FIELDS = {"id", "name", "email", "phone", "address", "created_at", "updated_at"}
+CUSTOMER_FIELDS = {"id", "name", "email", "phone", "address", "created_at", "updated_at",
+                   "active"}
 VALID = {"name": "Acme GmbH", "email": "buyer@acme.example", "phone": "+4989123456"}
 
 

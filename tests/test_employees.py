@@ -8,7 +8,8 @@ import pytest
 
 from models import ProductionRecord
 
-EMPLOYEE_FIELDS = {"id", "name", "position", "email", "phone", "created_at", "updated_at"}
+EMPLOYEE_FIELDS = {"id", "name", "position", "email", "phone", "created_at", "updated_at",
+                   "active"}
 VALID = {"name": "Ada Lovelace", "position": "Line lead", "email": "ada@example.com", "phone": "+4930123456"}
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 PRODUCT_FIELDS = {"id", "sku", "name", "description", "price", "stock_quantity", "reorder_level",
-                  "ideal_cycle_seconds", "created_at", "updated_at"}
+                  "ideal_cycle_seconds", "created_at", "updated_at", "active"}
 VALID = {"sku": "WID-001", "name": "Widget", "price": "12.50"}
 
 

@@ -261,7 +261,10 @@ def resource_doc(service: Any, method: str, *, item: bool) -> dict[str, Any]:
         query = service.list_query
         return {"summary": f"List {tag}", "tags": [tag], "query": query, "cached": True,
                 "sort_fields": service.sort_fields, "responses": {200: page_of(schema)},
-                "description": f"Paged; sort by one of: {', '.join(service.sort_fields)}."}
+                "description": f"Paged; sort by one of: {', '.join(service.sort_fields)}. "
+                               "`Accept: text/csv` answers every matching row as CSV instead "
+                               "(filters and sort applied, no paging, streamed; order lines flattened "
+                               "to one row each)."}
     if not item and method == "POST":
         return {"summary": f"Create a {label.lower()}", "tags": [tag], "body": schema,
                 "responses": {201: schema}, "errors": (409,)}
@@ -396,6 +399,8 @@ class DocumentBuilder:
         return bool(op.doc.get("cached"))
 
     def request_body(self, schema: Any) -> dict[str, Any]:
+        if isinstance(schema, dict) and "content" in schema:
+            return schema  # a complete request body (several media types, e.g. CSV or JSON)
         media: dict[str, Any] = {"schema": schema}
         if isinstance(schema, dict):
             return {"required": True, "content": {JSON: media}}

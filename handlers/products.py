@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from core.openapi import page_of
 from handlers.base import BaseHandler
+from handlers.exports import stream_csv, wants_csv
 from schemas.product import StockAdjustmentSchema, StockMovementListQuery, StockMovementSchema
 from services.crud import Page
 from services.products import StockMovementService
@@ -45,6 +46,12 @@ class StockMovementListHandler(BaseHandler):
         product_id = int(ident)
         params = self.load_query(StockMovementListQuery())
         MOVEMENTS.sort_clause(params)  # a bad sort is a 400 before the cache is asked
+        if wants_csv(self.request.headers.get("Accept", "")):
+            async with self.ctx.db.session() as session:
+                await MOVEMENTS.check_product(session, product_id)
+            await stream_csv(self, MOVEMENTS, {**params, "product_id": product_id},
+                             f"product-{product_id}-stock-movements")
+            return
 
         async def compute() -> Page:
             async with self.ctx.db.session() as session:

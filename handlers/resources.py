@@ -5,6 +5,7 @@ from typing import Any
 
 from core.cache import CachedResponse
 from handlers.base import BaseHandler
+from handlers.exports import stream_csv, wants_csv
 from services.crud import CrudService, Page
 
 
@@ -26,6 +27,11 @@ class CollectionHandler(ResourceHandler):
     idempotent = frozenset({"POST"})
 
     async def get(self) -> None:
+        if wants_csv(self.request.headers.get("Accept", "")):
+            params = self.load_query(self.service.list_query())
+            await stream_csv(self, self.service, params, self.service.name)
+            return
+
         async def compute() -> Page:
             # Validated on a miss only: an entry exists only for a query that passed, and the key
             # holds the whole query, so a hit needs no second check.

@@ -58,9 +58,13 @@ class StockMovementService(CrudService):
 
     async def list_for_product(self, session: AsyncSession, product_id: int, params: dict[str, Any]) -> Page:
         """One page of a product's ledger; NotFound when the product does not exist."""
+        await self.check_product(session, product_id)
+        return await self.list(session, {**params, "product_id": product_id})
+
+    async def check_product(self, session: AsyncSession, product_id: int) -> None:
+        """NotFound unless the product exists."""
         if await session.scalar(select(Product.id).where(Product.id == product_id)) is None:
             raise not_found("Product", product_id)
-        return await self.list(session, {**params, "product_id": product_id})
 
     async def adjust(self, uow: UnitOfWork, product_id: int, delta: int, note: str,
                      actor: Principal | None) -> StockMovement:

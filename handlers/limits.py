@@ -58,10 +58,13 @@ def refusal(request: httputil.HTTPServerRequest, settings: Settings) -> tuple[in
         return 431, f"The request headers are over {MAX_HEADER_BYTES} bytes."
     if sum(len(values) for values in request.query_arguments.values()) > MAX_QUERY_FIELDS:
         return 400, f"The query has over {MAX_QUERY_FIELDS} fields."
-    declared = request.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > settings.max_body_bytes:
-        return 413, f"The body is over {settings.max_body_bytes} bytes."
     return None
+
+
+def body_limit(delegate: Any, settings: Settings) -> int:
+    """The routed handler's body limit: its own `max_body_bytes` (imports: 10 MiB) or the default."""
+    handler = getattr(delegate, "handler_class", None)
+    return getattr(handler, "max_body_bytes", None) or settings.max_body_bytes
 
 
 class RefusedRequestHandler(BaseHandler):
@@ -94,9 +97,16 @@ class BodyTooLargeHandler(BaseHandler):
     given_up = False  # past the bounds: finishing closes the connection
     _linger: object | None = None
 
+    limit: int | None = None
+
+    def initialize(self, limit: int | None = None, **options: Any) -> None:  # type: ignore[override]
+        """`limit`: the route's own body limit, when it is not the default (imports)."""
+        super().initialize(**options)
+        self.limit = limit
+
     async def prepare(self) -> None:
         self.begin()
-        error = ApiError(413, f"The body is over {self.ctx.settings.max_body_bytes} bytes.",
+        error = ApiError(413, f"The body is over {self.limit or self.ctx.settings.max_body_bytes} bytes.",
                          headers={"Connection": "close"})
         try:
             await self.admit(self.request.method or "POST")
@@ -173,7 +183,8 @@ class BoundedChunkedBody(httputil.HTTPMessageDelegate):
         if self.size <= self.limit:
             return self.inner.data_received(chunk)
         self.inner.on_connection_close()  # drops the chunks it collected
-        self.refusing = self.application.get_handler_delegate(self.request, BodyTooLargeHandler)
+        self.refusing = self.application.get_handler_delegate(self.request, BodyTooLargeHandler,
+                                                              {"limit": self.limit})
         return self.refusing.headers_received(self.start_line, self.request.headers)
 
     def finish(self) -> None:
@@ -189,11 +200,13 @@ def route_with_limits(application: Any, request: httputil.HTTPServerRequest, set
     refused = refusal(request, settings)
     if refused is not None:
         status, detail = refused
-        if status == 413:
-            return application.get_handler_delegate(request, BodyTooLargeHandler)
         return application.get_handler_delegate(request, RefusedRequestHandler,
                                                 {"status": status, "detail": detail})
     delegate = route()
+    limit = body_limit(delegate, settings)  # known once routed: a route may allow more (imports)
+    declared = request.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return application.get_handler_delegate(request, BodyTooLargeHandler, {"limit": limit})
     if "chunked" in request.headers.get("Transfer-Encoding", "").lower():
-        return BoundedChunkedBody(application, request, delegate, settings.max_body_bytes)
+        return BoundedChunkedBody(application, request, delegate, limit)
     return delegate

@@ -7,6 +7,8 @@ from tornado.web import URLSpec, url
 
 from handlers import auth, dashboard, docs, ops, products, webhooks
 from handlers.analytics import analytics_routes
+from handlers.imports import RESOURCES as IMPORTABLE
+from handlers.imports import ImportHandler, import_docs
 from handlers.live_feed import LiveFeedHandler
 from handlers.metrics import MetricsHandler
 from handlers.orders import OrderItemHandler
@@ -71,6 +73,8 @@ def build_routes() -> list[URLSpec]:
             {"access": {"GET": "admin"}}, name="webhook_deliveries"),
         url(rf"/webhooks/{ID}/test", webhooks.WebhookTestHandler, {"access": {"POST": "admin"}},
             name="webhook_test"),
+        *(url(f"/imports/{resource}", ImportHandler, {"resource": resource, "docs": import_docs(resource)},
+              name=f"import_{resource}") for resource in IMPORTABLE),
         url(r"/ws", LiveFeedHandler, name="live_feed"),
         url(r"/dashboard", dashboard.DashboardPageHandler, name="dashboard"),
         url(r"/dashboard/state", dashboard.DashboardStateHandler, name="dashboard_state"),

@@ -35,6 +35,10 @@ EVENT_TOPICS: Mapping[str, str] = {
     "order.status_changed": "orders",
     "stock.changed": "inventory",
     "stock.low": "inventory",
+    # One summary per import (POST /imports/…), instead of an event per row.
+    "products.imported": "inventory",
+    "orders.imported": "orders",
+    "production.imported": "production",
 }
 
 FILTER_KEYS: frozenset[str] = frozenset({"product_id", "line"})

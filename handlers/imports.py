@@ -26,8 +26,6 @@ class ImportQuery(Schema):
 def import_docs(resource: str) -> dict[str, Any]:
     service = SERVICES[resource]
     item = {"$ref": f"#/components/schemas/{service.schema.__name__.removesuffix('Schema')}"}
-    row_error = {"type": "object", "properties": {"row": {"type": "integer"}, "field": {"type": "string"},
-                                                  "message": {"type": "string"}}}
     result = {"type": "object", "properties": {
         "resource": {"type": "string"}, "rows": {"type": "integer"}, "imported": {"type": "integer"},
         "dry_run": {"type": "boolean"}, "restore": {"type": "boolean"},
@@ -44,12 +42,7 @@ def import_docs(resource: str) -> dict[str, Any]:
         "body": {"required": True, "content": {
             "text/csv": {"schema": {"type": "string"}},
             "application/json": {"schema": {"type": "array", "items": item}}}},
-        "responses": {200: result,
-                      422: {"description": "Rows failed validation; nothing was imported.",
-                            "content": {"application/problem+json": {"schema": {
-                                "type": "object", "properties": {
-                                    "detail": {"type": "string"},
-                                    "errors": {"type": "array", "items": row_error}}}}}}},
+        "responses": {200: result},
     }}
 
 

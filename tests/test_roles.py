@@ -110,6 +110,9 @@ DOCUMENTED_ACCESS: dict[str, dict[str, str | None]] = {
     "/orders/{id}": {"GET": "user", **ADMIN_WRITES},
     "/production": {"GET": "user", "POST": "user"},
     "/production/{id}": {"GET": "user", **ADMIN_WRITES},
+    # bulk creation is "create anything but users": admin
+    **{f"/imports/{name}": {"POST": "admin"}
+       for name in ("products", "customers", "employees", "orders", "production")},
 }
 FOUNDATION = ("/auth/login", "/login", "/auth/refresh", "/auth/logout", "/auth/me", "/users", "/users/{id}",
               "/employees", "/employees/{id}", "/products", "/products/{id}", "/customers",

@@ -1,4 +1,4 @@
-"""Command line: serve the Factory Management System, or migrate, seed and create users."""
+"""Command line: serve the Factory Management System, or migrate, seed, import and create users."""
 from __future__ import annotations
 
 import argparse
@@ -38,6 +38,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     sub.add_parser("migrate", help="upgrade the database schema to the latest revision")
     seed = sub.add_parser("seed", help="fill an empty database with a demo factory")
     seed.add_argument("--size", type=int, default=1, help="scale factor (1 = a small factory)")
+    bulk = sub.add_parser("import", help="import a CSV (or .json array) file of any size, all or nothing")
+    bulk.add_argument("resource", choices=["products", "customers", "employees", "orders", "production"])
+    bulk.add_argument("file", help="CSV with a header row of the API's field names, or a .json array")
+    bulk.add_argument("--dry-run", action="store_true", help="validate every row, write nothing")
+    bulk.add_argument("--restore", action="store_true",
+                      help="rows as an export wrote them: keep ids, timestamps, order status and prices")
+    legacy = sub.add_parser("import-legacy", help="load the old Flask system's database (idempotent)")
+    legacy.add_argument("url", help="its database, e.g. sqlite:///old.db or mysql://user:pw@host/factory")
     user = sub.add_parser("create-user", help="create a user (prompts for the password)")
     user.add_argument("username")
     user.add_argument("--role", choices=["user", "admin", "super_admin"], default="user")
@@ -177,6 +185,16 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"created {args.role} {args.username!r}")
         return 0
+    if command in ("import", "import-legacy") and settings.is_sqlite:
+        migrate.upgrade(settings.database_url)
+    if command == "import":
+        from services.import_cli import run_import
+
+        return run_import(settings, args.resource, args.file, dry_run=args.dry_run, restore=args.restore)
+    if command == "import-legacy":
+        from services.legacy import run_legacy_import
+
+        return run_legacy_import(settings, args.url)
     if command == "seed":
         from services.seed import run_seed
 

@@ -1,4 +1,4 @@
-"""Password hashing (scrypt) and JWTs: access, refresh and display tokens, HS256 only."""
+"""Password hashing (scrypt; Werkzeug's formats verified for imported users) and JWTs, HS256 only."""
 from __future__ import annotations
 
 import base64
@@ -46,6 +46,8 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password: str, stored: str) -> bool:
+    if stored.startswith(WERKZEUG_PREFIXES):
+        return verify_werkzeug(password, stored)
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
@@ -56,6 +58,46 @@ def verify_password(password: str, stored: str) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)
+
+
+# Hashes carried over from the Flask system (Werkzeug's format); replaced at the first sign-in.
+WERKZEUG_PREFIXES = ("pbkdf2:", "scrypt:")
+_PBKDF2_HASHES = ("sha1", "sha224", "sha256", "sha384", "sha512")
+_MAX_PBKDF2_ITERATIONS = 5_000_000
+_MAX_SCRYPT_MEMORY = 256 * 1024 * 1024
+
+
+def needs_rehash(stored: str) -> bool:
+    """True for a hash in a format this service no longer writes."""
+    return stored.startswith(WERKZEUG_PREFIXES)
+
+
+def verify_werkzeug(password: str, stored: str) -> bool:
+    """Werkzeug's `pbkdf2:<hash>:<iterations>$<salt>$<hex>` or `scrypt:<n>:<r>:<p>$<salt>$<hex>`.
+
+    As Werkzeug computes them: the salt is used as text (its UTF-8 bytes), the digest is hex;
+    scrypt with Python's default 64-byte key. Costs are bounded so a crafted row can't stall us.
+    """
+    try:
+        method, salt, expected = stored.split("$", 2)
+        name, *args = method.split(":")
+        if name == "pbkdf2":
+            hash_name, iterations = args[0], int(args[1]) if len(args) > 1 else 600_000
+            if hash_name not in _PBKDF2_HASHES or not 1 <= iterations <= _MAX_PBKDF2_ITERATIONS:
+                return False
+            actual = hashlib.pbkdf2_hmac(hash_name, password.encode(), salt.encode(), iterations).hex()
+        elif name == "scrypt":
+            n, r, p = (int(arg) for arg in args) if args else (2**15, 8, 1)
+            memory = 132 * n * r * p
+            if memory > _MAX_SCRYPT_MEMORY:
+                return False
+            actual = hashlib.scrypt(password.encode(), salt=salt.encode(), n=n, r=r, p=p,
+                                    maxmem=memory, dklen=len(expected) // 2).hex()
+        else:
+            return False
+    except (ValueError, TypeError, IndexError):
+        return False
+    return hmac.compare_digest(actual, expected.lower())
 
 
 # Verifying against this costs what a real check costs, so unknown users take as long as known.

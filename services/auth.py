@@ -18,6 +18,7 @@ from core.security import (
     TokenError,
     TokenService,
     hash_password,
+    needs_rehash,
     new_session_key,
     normalize_username,
     session_key_matches,
@@ -99,7 +100,18 @@ class AuthService:
         matches = await asyncio.get_running_loop().run_in_executor(None, verify_password, password, stored)
         if user is None or not matches or not user.is_active:
             return None
+        if needs_rehash(stored):
+            await self._rehash(user, password)
         return user
+
+    async def _rehash(self, user: User, password: str) -> None:
+        """An imported (Werkzeug) hash becomes this service's own at its first successful sign-in."""
+        new_hash = await asyncio.get_running_loop().run_in_executor(None, hash_password, password)
+        async with self.db.write() as uow:
+            row = await uow.session.get(User, user.id, with_for_update=True)
+            if row is not None and row.password_hash == user.password_hash:  # not changed meanwhile
+                row.password_hash = new_hash
+        user.password_hash = new_hash
 
     async def login(self, user: User) -> dict[str, Any]:
         async with self.db.write() as uow:

@@ -1,0 +1,221 @@
+"""`server.py import-legacy URL`: a database in the Flask system's schema, built here, loads completely,
+its users sign in with their old (Werkzeug-hashed) passwords, and a second run imports nothing."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import uuid
+from datetime import datetime
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from models import Product, StockMovement, User
+from tests.conftest import MYSQL_URL, skip_unless_available
+from tests.test_cli import clean_env, run_cli
+
+LEGACY_SCHEMA = [
+    """CREATE TABLE users (id INTEGER PRIMARY KEY, username VARCHAR(80), password VARCHAR(255),
+       role VARCHAR(20), is_active BOOLEAN, created_at DATETIME, updated_at DATETIME, deleted_at DATETIME)""",
+    """CREATE TABLE employees (id INTEGER PRIMARY KEY, name VARCHAR(100), position VARCHAR(100),
+       email VARCHAR(120), phone VARCHAR(20), created_at DATETIME, updated_at DATETIME,
+       deleted_at DATETIME)""",
+    """CREATE TABLE products (id INTEGER PRIMARY KEY, name VARCHAR(100), description TEXT, price FLOAT,
+       stock_quantity INTEGER, created_at DATETIME, updated_at DATETIME, deleted_at DATETIME)""",
+    """CREATE TABLE customers (id INTEGER PRIMARY KEY, name VARCHAR(100), email VARCHAR(120),
+       phone VARCHAR(20), address VARCHAR(200), created_at DATETIME, updated_at DATETIME,
+       deleted_at DATETIME)""",
+    """CREATE TABLE orders (id INTEGER PRIMARY KEY, customer_id INTEGER, product_id INTEGER, quantity INTEGER,
+       total_price FLOAT, status VARCHAR(20), created_at DATETIME, updated_at DATETIME,
+       deleted_at DATETIME)""",
+    """CREATE TABLE production (id INTEGER PRIMARY KEY, product_id INTEGER, employee_id INTEGER,
+       quantity_produced INTEGER, quantity_defective INTEGER, date_produced DATE, created_at DATETIME,
+       updated_at DATETIME, deleted_at DATETIME)""",
+]
+T0 = datetime(2024, 5, 6, 7, 8, 9)
+GONE = datetime(2025, 1, 2, 3, 4, 5)
+PASSWORDS = {"alice": "alice-old-pass", "bob": "bob-old-pass", "carol": "carol-old-pass"}
+
+
+def pbkdf2(password: str, salt: str = "Xy7salt1", iterations: int = 1000) -> str:
+    """Werkzeug's generate_password_hash(method="pbkdf2:sha256:1000"): the salt as text, a hex digest."""
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), iterations).hex()
+    return f"pbkdf2:sha256:{iterations}${salt}${digest}"
+
+
+def scrypt(password: str, salt: str = "Qz9salt2", n: int = 16384, r: int = 8, p: int = 1) -> str:
+    """Werkzeug's generate_password_hash(method="scrypt:16384:8:1"): 64-byte key, hex."""
+    digest = hashlib.scrypt(password.encode(), salt=salt.encode(), n=n, r=r, p=p,
+                            maxmem=132 * n * r * p).hex()
+    return f"scrypt:{n}:{r}:{p}${salt}${digest}"
+
+
+ROWS = {
+    "users": [
+        {"id": 1, "username": "alice", "password": pbkdf2(PASSWORDS["alice"]), "role": "admin",
+         "is_active": True},
+        {"id": 2, "username": "bob", "password": scrypt(PASSWORDS["bob"]), "role": "user", "is_active": True},
+        {"id": 3, "username": "carol", "password": pbkdf2(PASSWORDS["carol"]), "role": "user",
+         "is_active": True, "deleted_at": GONE},
+    ],
+    "employees": [
+        {"id": 1, "name": "Ann Operator", "position": "Operator", "email": "Ann@Plant.example",
+         "phone": "(555) 123-4567"},
+        {"id": 2, "name": "Ben Left", "position": "Welder", "email": "ben@plant.example",
+         "phone": "+49 30 1234567", "deleted_at": GONE},
+    ],
+    "products": [
+        {"id": 1, "name": "Gear", "description": "A gear", "price": 19.989999, "stock_quantity": 40},
+        {"id": 2, "name": "Old bolt", "description": None, "price": 0.1, "stock_quantity": 0,
+         "deleted_at": GONE},
+        {"id": 7, "name": "Nut", "description": None, "price": 5.005, "stock_quantity": 3},
+    ],
+    "customers": [
+        {"id": 1, "name": "Acme", "email": "buyer@acme.example", "phone": "+1 555 987 6543",
+         "address": "1 Road"},
+        {"id": 2, "name": "Gone Ltd", "email": "x@gone.example", "phone": "+4930111222", "deleted_at": GONE},
+    ],
+    "orders": [
+        {"id": 1, "customer_id": 1, "product_id": 1, "quantity": 3, "total_price": 59.969997,
+         "status": "shipped"},
+        {"id": 2, "customer_id": 2, "product_id": 2, "quantity": 10, "total_price": 1.0, "status": None},
+        {"id": 3, "customer_id": 1, "product_id": 7, "quantity": 1, "total_price": 5.0, "status": "pending",
+         "deleted_at": GONE},
+    ],
+    "production": [
+        {"id": 1, "product_id": 1, "employee_id": 1, "quantity_produced": 50, "quantity_defective": 2,
+         "date_produced": "2024-05-06"},
+        {"id": 2, "product_id": 7, "employee_id": None, "quantity_produced": 8, "quantity_defective": 0,
+         "date_produced": "2024-05-07"},
+        {"id": 3, "product_id": 2, "employee_id": 2, "quantity_produced": 5, "quantity_defective": 0,
+         "date_produced": "2024-05-08", "deleted_at": GONE},
+    ],
+}
+
+
+async def build_legacy(url: str) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            for ddl in LEGACY_SCHEMA:
+                await conn.execute(text(ddl))
+            for table, rows in ROWS.items():
+                for row in rows:
+                    values = {"created_at": T0, "updated_at": T0, "deleted_at": None, **row}
+                    names = ", ".join(values)
+                    marks = ", ".join(f":{name}" for name in values)
+                    await conn.execute(text(f"INSERT INTO {table} ({names}) VALUES ({marks})"), values)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def legacy_url(request, tmp_path):
+    """The old system's database: a SQLite file, or a MariaDB database of its own (dropped after)."""
+    if request.param == "sqlite":
+        path = tmp_path / "legacy.db"
+        asyncio.run(build_legacy(f"sqlite+aiosqlite:///{path}"))
+        yield f"sqlite:///{path}"
+        return
+    skip_unless_available(bool(MYSQL_URL), "MariaDB tests need FACTORY_TEST_MYSQL_URL")
+    base = make_url(MYSQL_URL)
+    name = f"legacy_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+    async def run(sql: str) -> None:
+        engine = create_async_engine(base.set(database=""))
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text(sql))
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run(f"CREATE DATABASE `{name}`"))
+    try:
+        asyncio.run(build_legacy(base.set(database=name).render_as_string(hide_password=False)))
+        yield base.set(drivername="mysql", database=name).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(run(f"DROP DATABASE IF EXISTS `{name}`"))
+
+
+def import_legacy(tmp_path, settings, url: str):
+    env = clean_env(tmp_path, FACTORY_DATABASE_URL=settings.database_url)
+    result = run_cli(tmp_path, "import-legacy", url, env=env)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+async def test_the_legacy_database_loads_completely_and_a_rerun_imports_nothing(api, app, settings, tmp_path,
+                                                                                legacy_url):
+    first = import_legacy(tmp_path, settings, legacy_url)
+    # carol (soft-deleted) is imported too, as a deactivated user
+    assert first.stdout.splitlines()[0] == "users: 3 imported, 0 skipped"
+    assert "production: 2 imported, 1 skipped" in first.stdout
+    assert "deleted in the legacy system" in first.stdout
+    for table in ("users", "employees", "products", "customers", "orders", "production"):
+        assert table in first.stderr  # a progress bar per table
+
+    products = (await api.get("/products?include_archived=true&sort_by=sku", role="admin")).json["items"]
+    assert [(p["sku"], p["name"], p["price"], p["stock_quantity"], p["active"]) for p in products] == [
+        ("LEGACY-1", "Gear", "19.99", 40, True), ("LEGACY-2", "Old bolt", "0.10", 0, False),
+        ("LEGACY-7", "Nut", "5.01", 3, True)]
+    listed = (await api.get("/products", role="admin")).json["items"]
+    assert [p["sku"] for p in listed] == ["LEGACY-1", "LEGACY-7"]
+
+    employees = (await api.get("/employees?include_archived=true", role="admin")).json["items"]
+    assert [(e["name"], e["email"], e["phone"], e["active"]) for e in employees] == [
+        ("Ann Operator", "ann@plant.example", "5551234567", True),
+        ("Ben Left", "ben@plant.example", "+49301234567", False),
+        ("Unassigned (imported)", "unassigned@legacy-import.invalid", "+10000000000", False)]
+    customers = (await api.get("/customers?include_archived=true", role="admin")).json["items"]
+    assert [(c["name"], c["active"]) for c in customers] == [("Acme", True), ("Gone Ltd", False)]
+
+    orders = (await api.get("/orders", role="admin")).json["items"]
+    assert [(o["status"], o["total_price"], o["created_at"]) for o in orders] == [
+        ("shipped", "59.97", "2024-05-06T07:08:09Z"), ("delivered", "1.00", "2024-05-06T07:08:09Z"),
+        ("cancelled", "5.00", "2024-05-06T07:08:09Z")]
+    assert orders[0]["items"][0]["unit_price"] == "19.99" and orders[0]["customer_id"] == customers[0]["id"]
+
+    production = (await api.get("/production", role="admin")).json["items"]
+    assert [(r["employee_id"], r["quantity_produced"], r["date_produced"]) for r in production] == [
+        (employees[0]["id"], 50, "2024-05-06"), (employees[2]["id"], 8, "2024-05-07")]
+
+    # History moved no stock: each product's ledger is its opening balance.
+    async with app.ctx.db.session() as session:
+        ledger = (await session.execute(select(StockMovement.product_id, StockMovement.delta,
+                                               StockMovement.reason))).all()
+        stock = dict((await session.execute(select(Product.id, Product.stock_quantity))).all())
+    assert sorted((stock[pid], delta, reason) for pid, delta, reason in ledger) == [
+        (3, 3, "opening"), (40, 40, "opening")]
+
+    # The users keep their passwords; the first sign-in replaces the Werkzeug hash with ours.
+    for name in ("alice", "bob"):
+        response = await api.login(name, PASSWORDS[name])
+        assert response.status == 200, (name, response)
+        assert (await api.login(name, "wrong-password")).status == 401
+    assert (await api.login("carol", PASSWORDS["carol"])).status == 401  # soft-deleted: deactivated
+    async with app.ctx.db.session() as session:
+        hashes = dict((await session.execute(select(User.username, User.password_hash))).all())
+    assert hashes["alice"].startswith("scrypt$") and hashes["bob"].startswith("scrypt$")
+    assert hashes["carol"].startswith("pbkdf2:sha256:1000$")
+    me = await api.login("alice", PASSWORDS["alice"])
+    assert me.status == 200
+    whoami = await api.get("/auth/me", token=me.json["access_token"])
+    assert whoami.json["role"] == "admin"
+
+    second = import_legacy(tmp_path, settings, legacy_url)
+    for table in ("users", "employees", "products", "customers", "orders", "production"):
+        assert f"{table}: 0 imported" in second.stdout, second.stdout
+    assert "3 × already imported" in second.stdout
+    assert len((await api.get("/orders", role="admin")).json["items"]) == 3
+    assert len((await api.get("/employees?include_archived=true", role="admin")).json["items"]) == 3
+
+
+def test_an_unsupported_url_is_a_one_line_error(tmp_path, settings):
+    env = clean_env(tmp_path, FACTORY_DATABASE_URL=settings.database_url)
+    result = run_cli(tmp_path, "import-legacy", "postgresql://nobody@localhost/old", env=env)
+    assert result.returncode == 2 and result.stderr.startswith("error: unsupported database")
+    missing = run_cli(tmp_path, "import-legacy", "mysql://root@127.0.0.1:1/nothing", env=env)
+    assert missing.returncode == 1 and "cannot read the legacy database" in missing.stderr

@@ -23,7 +23,16 @@ from sqlalchemy import func, select
 
 from core.db import UnitOfWork
 from core.errors import ApiError, invalid
-from models import ORDER_STATUSES, Customer, Employee, Order, OrderItem, Product, ProductionRecord
+from models import (
+    ORDER_STATUSES,
+    Customer,
+    Employee,
+    Order,
+    OrderItem,
+    Product,
+    ProductionRecord,
+    StockMovement,
+)
 from schemas.common import Money, UtcDateTime
 from services import csv_io
 from services.crud import CrudService, archived_message
@@ -430,8 +439,7 @@ class Importer:
                                                         actor)
                 ids.append(created.id)
                 if number % CHUNK == 0:
-                    await uow.session.flush()
-                    uow.session.expunge_all()  # keep the session's memory one chunk deep
+                    await self.release(uow)
             except ApiError as exc:
                 raw = Raw(prepared.row, {}, prepared.line_rows)
                 errors = [RowError(self.row_of(raw, path), path, message)
@@ -439,6 +447,17 @@ class Importer:
                 raise ImportRejected(errors, len(errors)) from None
         await uow.session.flush()
         return ids
+
+    async def release(self, uow: UnitOfWork) -> None:
+        """Keep memory one chunk deep on any size: the rows' own events are dropped (the import
+        announces itself once), written rows leave the session; customers, products and employees
+        they refer to stay, so the next rows find them without a query."""
+        await uow.session.flush()
+        uow.change.events.clear()
+        written = (self.service.model, OrderItem, StockMovement)
+        for row in [row for row in uow.session.identity_map.values() if isinstance(row, written)]:
+            if row in uow.session:
+                uow.session.expunge(row)
 
     def kept_columns(self, prepared: Prepared) -> dict[str, Any]:
         return {name: prepared.kept[name] for name in READ_ONLY if name in prepared.kept}

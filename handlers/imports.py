@@ -8,7 +8,7 @@ from marshmallow import Schema, fields
 from core.errors import ApiError
 from handlers.base import BaseHandler
 from services.import_jobs import import_rows, read_body
-from services.imports import SERVICES, Importer, ImportRejected
+from services.imports import SERVICES, Importer
 
 IMPORT_MAX_BYTES = 10 * 1024 * 1024
 RESOURCES = tuple(SERVICES)
@@ -70,10 +70,8 @@ class ImportHandler(BaseHandler):
         if content_type not in ("text/csv", "application/json"):
             raise ApiError(415, "Send the rows as text/csv or application/json.")
         importer = Importer(self.resource, restore=params["restore"])
-        try:
-            result = await import_rows(self.ctx.db, importer,
-                                       read_body(importer, self.body, content_type == "text/csv"),
-                                       dry_run=params["dry_run"], actor=self.principal)
-        except ImportRejected as exc:
-            raise exc.to_api_error() from None
+        # A refusal (ImportRejected, an Invalid) is the usual 422, its errors a list of {row, field, message}.
+        rows = read_body(importer, self.body, content_type == "text/csv")
+        result = await import_rows(self.ctx.db, importer, rows, dry_run=params["dry_run"],
+                                   actor=self.principal)
         self.send_json(result)

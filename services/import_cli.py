@@ -9,8 +9,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from core.app import build_context
 from core.config import Settings
+from core.db import Database
 from services.import_jobs import import_file
 from services.imports import MAX_ERRORS, Importer, ImportRejected
 
@@ -38,12 +38,12 @@ class Progress:
 
 async def import_path(settings: Settings, resource: str, path: Path, *, dry_run: bool, restore: bool,
                       progress: Progress) -> dict[str, Any]:
-    ctx = build_context(settings)
+    db = Database(settings.database_url, timeout=max(settings.db_timeout, 10.0))
     try:
-        return await import_file(ctx.db, Importer(resource, restore=restore), path, dry_run=dry_run,
+        return await import_file(db, Importer(resource, restore=restore), path, dry_run=dry_run,
                                  progress=progress)
     finally:
-        await ctx.db.dispose()
+        await db.dispose()
 
 
 def run_import(settings: Settings, resource: str, path: str, *, dry_run: bool = False, restore: bool = False,
@@ -61,7 +61,7 @@ def run_import(settings: Settings, resource: str, path: str, *, dry_run: bool = 
     except ImportRejected as exc:
         progress.close()
         print(f"error: {exc.total} problem(s) in {path}; nothing was imported.", file=sys.stderr)
-        for error in sorted(exc.errors, key=lambda e: e.row)[:MAX_ERRORS]:
+        for error in exc.rows[:MAX_ERRORS]:
             print(f"  row {error.row}, {error.field}: {error.message}", file=sys.stderr)
         if exc.total > MAX_ERRORS:
             print(f"  … and {exc.total - MAX_ERRORS} more", file=sys.stderr)

@@ -22,7 +22,7 @@ from marshmallow import ValidationError, fields
 from sqlalchemy import func, select
 
 from core.db import UnitOfWork
-from core.errors import ApiError, invalid
+from core.errors import DomainError, Invalid
 from models import (
     ORDER_STATUSES,
     Customer,
@@ -88,18 +88,14 @@ class Raw:
     line_rows: list[int] = field(default_factory=list)
 
 
-class ImportRejected(Exception):
-    """Rows failed validation: nothing was written."""
+class ImportRejected(Invalid):
+    """Rows failed validation, so nothing was written; `errors` lists the first 100 by row."""
 
-    def __init__(self, errors: list[RowError], total: int) -> None:
-        super().__init__(f"{total} problem(s)")
-        self.errors, self.total = errors, total
-
-    def to_api_error(self) -> ApiError:
-        shown = sorted(self.errors, key=lambda e: e.row)[:MAX_ERRORS]
-        more = f" (the first {MAX_ERRORS} are listed)" if self.total > MAX_ERRORS else ""
-        detail = f"{self.total} problem(s) in the import; nothing was imported{more}."
-        return invalid(cast(Any, [error.as_dict() for error in shown]), detail)
+    def __init__(self, rows: list[RowError], total: int) -> None:
+        self.rows, self.total = sorted(rows, key=lambda e: e.row), total
+        more = f" (the first {MAX_ERRORS} are listed)" if total > MAX_ERRORS else ""
+        super().__init__(f"{total} problem(s) in the import; nothing was imported{more}.",
+                         cast(Any, [error.as_dict() for error in self.rows[:MAX_ERRORS]]))
 
 
 def flatten_messages(messages: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
@@ -284,7 +280,7 @@ class Importer:
         if self.resource == "production":
             try:
                 check_ranges(data)
-            except ApiError as exc:
+            except DomainError as exc:
                 for path, message in flatten_messages(exc.errors):
                     self.fail(raw.row, path, message)
                 ok = False
@@ -440,7 +436,7 @@ class Importer:
                 ids.append(created.id)
                 if number % CHUNK == 0:
                     await self.release(uow)
-            except ApiError as exc:
+            except DomainError as exc:
                 raw = Raw(prepared.row, {}, prepared.line_rows)
                 errors = [RowError(self.row_of(raw, path), path, message)
                           for path, message in flatten_messages(exc.errors or {"_row": [exc.detail]})]

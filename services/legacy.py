@@ -25,10 +25,9 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from tqdm import tqdm
 
-from core.app import build_context
 from core.config import Settings
 from core.db import Database, UnitOfWork
-from core.errors import ApiError
+from core.errors import DomainError
 from models import ORDER_STATUSES, Employee, LegacyId, Order, OrderItem, ProductionRecord, User
 from schemas.customer import CustomerSchema
 from schemas.employee import EmployeeSchema
@@ -155,7 +154,7 @@ class LegacyImport:
                 except Skip as why:
                     self.skipped[table][str(why)] += 1
                     continue
-                except ApiError as exc:
+                except DomainError as exc:
                     self.skipped[table][exc.detail] += 1
                     continue
                 added[row["id"]] = new_id
@@ -278,15 +277,15 @@ class LegacyImport:
 
 async def import_legacy(settings: Settings, url: str, *, progress: bool = True,
                         report: Callable[[str], None] = print) -> LegacyImport:
-    ctx = build_context(settings)
+    db = Database(settings.database_url, timeout=max(settings.db_timeout, 10.0))
     source = create_async_engine(async_url(url))
     try:
         async with source.connect() as conn:
-            run = LegacyImport(ctx.db, conn, progress)
+            run = LegacyImport(db, conn, progress)
             await run.run()
     finally:
         await source.dispose()
-        await ctx.db.dispose()
+        await db.dispose()
     for line in run.summary():
         report(line)
     return run

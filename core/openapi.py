@@ -100,8 +100,14 @@ PROBLEM_SCHEMA = {
         "status": {"type": "integer", "minimum": 400, "maximum": 599, "example": 422},
         "detail": {"type": "string", "example": "The request body failed validation."},
         "instance": {"type": "string", "nullable": True, "example": "urn:request:4f1c2a"},
-        "errors": {"type": "object", "additionalProperties": True,
-                   "description": "Field name → list of messages (nested for nested objects).",
+        "errors": {"oneOf": [
+            {"type": "object", "additionalProperties": True},
+            {"type": "array", "items": {"type": "object", "required": ["row", "field", "message"],
+                                        "properties": {"row": {"type": "integer", "minimum": 0},
+                                                       "field": {"type": "string"},
+                                                       "message": {"type": "string"}}}}],
+                   "description": "Field name → list of messages (nested for nested objects); for an "
+                                  "import (`POST /imports/…`), a list of `{row, field, message}`.",
                    "example": {"price": ["Missing data for required field."]}},
     },
 }

@@ -348,7 +348,8 @@ class Importer:
             probe = func.lower(column) if dialect == "sqlite" else column
             for chunk in chunks(list(seen), CHUNK):
                 for (taken,) in (await session.execute(select(column).where(probe.in_(chunk)))).all():
-                    self.fail(seen[taken.lower()], name, "Already in use.")
+                    # A collation may match what lower() does not (MariaDB: ß = ss): name the first row then.
+                    self.fail(seen.get(taken.lower(), min(seen.values())), name, "Already in use.")
         if self.restore:
             await self.check_ids(session, rows)
         await self.check_references(session, rows)

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import json
 
-from tests.test_cli import clean_env, run_cli
+from tests.servers import newcomer_env, run_cli
 
 
 def cli(tmp_path, settings, *args: str):
-    env = clean_env(tmp_path, FACTORY_DATABASE_URL=settings.database_url)
+    env = newcomer_env(tmp_path, FACTORY_DATABASE_URL=settings.database_url)
     return run_cli(tmp_path, "import", *args, env=env)
 
 

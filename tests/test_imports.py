@@ -6,7 +6,6 @@ import asyncio
 from sqlalchemy import func, select
 
 from models import Product, StockMovement
-from tests.test_ws import Feed
 
 CSV_TYPE = {"Content-Type": "text/csv"}
 EXPORT = {"Accept": "text/csv"}
@@ -151,9 +150,9 @@ async def test_the_body_may_be_up_to_ten_mib_on_imports_only(api):
     assert str(10 * 1024 * 1024) in response.json["detail"]
 
 
-async def test_one_summary_event_per_import(api, make, base_url):
+async def test_one_summary_event_per_import(api, make, feeds):
     product, employee = await make.product(), await make.employee()
-    feed = await Feed.signed_in(base_url, await api.token("admin"))
+    feed = await feeds(await api.token("admin"))
     await feed.subscribe()
     rows = [{"product_id": product["id"], "employee_id": employee["id"], "quantity_produced": 5,
              "quantity_defective": 1, "date_produced": "2026-11-20"} for _ in range(20)]
@@ -169,7 +168,6 @@ async def test_one_summary_event_per_import(api, make, base_url):
     assert events[0]["topic"] == "production"
     assert events[0]["data"] == {"resource": "production", "rows": 20, "restore": False, "by": "test_admin"}
     assert events[-1]["data"]["id"] == marker["id"]
-    feed.conn.close()
 
 
 async def ledger_matches_stock(app) -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
-import uuid
 from datetime import datetime
 
 import pytest
@@ -15,7 +13,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from models import Product, StockMovement, User
 from tests.conftest import MYSQL_URL, skip_unless_available
-from tests.test_cli import clean_env, run_cli
+from tests.databases import mariadb_database
+from tests.servers import newcomer_env, run_cli
 
 LEGACY_SCHEMA = [
     """CREATE TABLE users (id INTEGER PRIMARY KEY, username VARCHAR(80), password VARCHAR(255),
@@ -121,27 +120,13 @@ def legacy_url(request, tmp_path):
         yield f"sqlite:///{path}"
         return
     skip_unless_available(bool(MYSQL_URL), "MariaDB tests need FACTORY_TEST_MYSQL_URL")
-    base = make_url(MYSQL_URL)
-    name = f"legacy_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-
-    async def run(sql: str) -> None:
-        engine = create_async_engine(base.set(database=""))
-        try:
-            async with engine.begin() as conn:
-                await conn.execute(text(sql))
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run(f"CREATE DATABASE `{name}`"))
-    try:
-        asyncio.run(build_legacy(base.set(database=name).render_as_string(hide_password=False)))
-        yield base.set(drivername="mysql", database=name).render_as_string(hide_password=False)
-    finally:
-        asyncio.run(run(f"DROP DATABASE IF EXISTS `{name}`"))
+    with mariadb_database(MYSQL_URL, "legacy", migrated=False) as url:
+        asyncio.run(build_legacy(url))
+        yield make_url(url).set(drivername="mysql").render_as_string(hide_password=False)
 
 
 def import_legacy(tmp_path, settings, url: str):
-    env = clean_env(tmp_path, FACTORY_DATABASE_URL=settings.database_url)
+    env = newcomer_env(tmp_path, FACTORY_DATABASE_URL=settings.database_url)
     result = run_cli(tmp_path, "import-legacy", url, env=env)
     assert result.returncode == 0, result.stderr
     return result
@@ -214,7 +199,7 @@ async def test_the_legacy_database_loads_completely_and_a_rerun_imports_nothing(
 
 
 def test_an_unsupported_url_is_a_one_line_error(tmp_path, settings):
-    env = clean_env(tmp_path, FACTORY_DATABASE_URL=settings.database_url)
+    env = newcomer_env(tmp_path, FACTORY_DATABASE_URL=settings.database_url)
     result = run_cli(tmp_path, "import-legacy", "postgresql://nobody@localhost/old", env=env)
     assert result.returncode == 2 and result.stderr.startswith("error: unsupported database")
     missing = run_cli(tmp_path, "import-legacy", "mysql://root@127.0.0.1:1/nothing", env=env)

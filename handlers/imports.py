@@ -3,24 +3,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, fields
-
 from core.errors import ApiError
 from handlers.base import BaseHandler
+from schemas.imports import ImportQuery
 from services.import_jobs import import_rows, read_body
 from services.imports import SERVICES, Importer
 
 IMPORT_MAX_BYTES = 10 * 1024 * 1024
 RESOURCES = tuple(SERVICES)
-
-
-class ImportQuery(Schema):
-    dry_run = fields.Boolean(load_default=False, metadata={
-        "description": "Validate every row and answer as an import would, but write nothing."})
-    restore = fields.Boolean(load_default=False, metadata={
-        "description": "Rows as an export wrote them: keep their ids, timestamps and (orders) status and "
-                       "prices; history moves no stock. Without it, `id`, timestamps and computed "
-                       "columns are refused."})
 
 
 def import_docs(resource: str) -> dict[str, Any]:

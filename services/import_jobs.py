@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from core.db import Database
+from core.jsonin import JsonInputError, parse_json
 from services.imports import CHUNK, Importer, ImportRejected, Prepared, Raw, RowError, decode_csv
 
 
@@ -15,10 +16,9 @@ def read_body(importer: Importer, body: bytes, as_csv: bool) -> Iterator[Raw]:
     if as_csv:
         return importer.read_csv(decode_csv(body))
     try:
-        rows = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ImportRejected([RowError(0, "_body", f"Not valid UTF-8 JSON: {exc.__class__.__name__}.")],
-                             1) from None
+        rows = parse_json(body)  # the bounds every JSON body has: depth, number length, surrogates
+    except JsonInputError as exc:
+        raise ImportRejected([RowError(0, "_body", f"The body is not acceptable JSON: {exc}.")], 1) from None
     return importer.read_json(rows)
 
 

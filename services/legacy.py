@@ -28,6 +28,7 @@ from tqdm import tqdm
 from core.config import Settings
 from core.db import Database, UnitOfWork
 from core.errors import DomainError
+from core.security import normalize_username
 from models import ORDER_STATUSES, Employee, LegacyId, Order, OrderItem, ProductionRecord, User
 from schemas.customer import CustomerSchema
 from schemas.employee import EmployeeSchema
@@ -175,7 +176,7 @@ class LegacyImport:
     # -- one loader per table -------------------------------------------------------------
 
     async def load_users(self, uow: UnitOfWork, row: dict[str, Any]) -> int:
-        username = str(row.get("username") or "").strip()
+        username = normalize_username(str(row.get("username") or ""))  # the one form sign-in matches
         if not USERNAME.regex.match(username):
             raise Skip(f"username {username!r} is not valid here")
         taken = same_text(User.username, username, uow.session.bind.dialect.name)

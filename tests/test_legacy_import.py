@@ -54,7 +54,7 @@ def scrypt(password: str, salt: str = "Qz9salt2", n: int = 16384, r: int = 8, p:
 
 ROWS = {
     "users": [
-        {"id": 1, "username": "alice", "password": pbkdf2(PASSWORDS["alice"]), "role": "admin",
+        {"id": 1, "username": "Alice ", "password": pbkdf2(PASSWORDS["alice"]), "role": "admin",
          "is_active": True},
         {"id": 2, "username": "bob", "password": scrypt(PASSWORDS["bob"]), "role": "user", "is_active": True},
         {"id": 3, "username": "carol", "password": pbkdf2(PASSWORDS["carol"]), "role": "user",
@@ -65,6 +65,8 @@ ROWS = {
          "phone": "(555) 123-4567"},
         {"id": 2, "name": "Ben Left", "position": "Welder", "email": "ben@plant.example",
          "phone": "+49 30 1234567", "deleted_at": GONE},
+        {"id": 4, "name": "Cleo National", "position": "Fitter", "email": "cleo@plant.example",
+         "phone": "098-765-4321"},
     ],
     "products": [
         {"id": 1, "name": "Gear", "description": "A gear", "price": 19.989999, "stock_quantity": 40},
@@ -153,6 +155,7 @@ async def test_the_legacy_database_loads_completely_and_a_rerun_imports_nothing(
     assert [(e["name"], e["email"], e["phone"], e["active"]) for e in employees] == [
         ("Ann Operator", "ann@plant.example", "5551234567", True),
         ("Ben Left", "ben@plant.example", "+49301234567", False),
+        ("Cleo National", "cleo@plant.example", "0987654321", True),
         ("Unassigned (imported)", "unassigned@legacy-import.invalid", "+10000000000", False)]
     customers = (await api.get("/customers?include_archived=true", role="admin")).json["items"]
     assert [(c["name"], c["active"]) for c in customers] == [("Acme", True), ("Gone Ltd", False)]
@@ -165,7 +168,7 @@ async def test_the_legacy_database_loads_completely_and_a_rerun_imports_nothing(
 
     production = (await api.get("/production", role="admin")).json["items"]
     assert [(r["employee_id"], r["quantity_produced"], r["date_produced"]) for r in production] == [
-        (employees[0]["id"], 50, "2024-05-06"), (employees[2]["id"], 8, "2024-05-07")]
+        (employees[0]["id"], 50, "2024-05-06"), (employees[3]["id"], 8, "2024-05-07")]
 
     # History moved no stock: each product's ledger is its opening balance.
     async with app.ctx.db.session() as session:
@@ -195,7 +198,7 @@ async def test_the_legacy_database_loads_completely_and_a_rerun_imports_nothing(
         assert f"{table}: 0 imported" in second.stdout, second.stdout
     assert "3 × already imported" in second.stdout
     assert len((await api.get("/orders", role="admin")).json["items"]) == 3
-    assert len((await api.get("/employees?include_archived=true", role="admin")).json["items"]) == 3
+    assert len((await api.get("/employees?include_archived=true", role="admin")).json["items"]) == 4
 
 
 def test_an_unsupported_url_is_a_one_line_error(tmp_path, settings):

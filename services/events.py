@@ -23,6 +23,13 @@ class StockChangedSchema(ProductSchema):
     reason = fields.String(validate=validate.OneOf(STOCK_REASONS))
 
 
+class ImportSummarySchema(Schema):
+    resource = fields.String(metadata={"description": "What was imported: products, orders or production."})
+    rows = fields.Integer(metadata={"description": "How many rows the import created."})
+    restore = fields.Boolean(metadata={"description": "True for a restore (ids and history kept)."})
+    by = fields.String(allow_none=True, metadata={"description": "Who imported (null from the command line)."})
+
+
 class WebhookPingSchema(Schema):
     webhook_id = fields.Integer(metadata={"description": "The endpoint pinged."})
 
@@ -47,6 +54,10 @@ EVENTS: dict[str, EventKind] = {
                                       "An order moved along its lifecycle."),
     "stock.changed": EventKind("inventory", StockChangedSchema, "A product's stock changed (ledger row)."),
     "stock.low": EventKind("inventory", ProductSchema, "Stock fell to or below the reorder level."),
+    # One per import, instead of an event per row (POST /imports/…, server.py import).
+    "products.imported": EventKind("inventory", ImportSummarySchema, "Products were imported."),
+    "orders.imported": EventKind("orders", ImportSummarySchema, "Orders were imported."),
+    "production.imported": EventKind("production", ImportSummarySchema, "Production records were imported."),
 }
 WEBHOOK_PING = EventKind("webhooks", WebhookPingSchema, "Sent by POST /webhooks/{id}/test.")
 

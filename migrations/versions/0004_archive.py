@@ -6,14 +6,14 @@ leaves the lists and can't be used in new orders or production, but stays in his
 `server.py import-legacy` skips what an earlier run already took.
 
 Revision ID: 0004
-Revises: 0003
+Revises: 0007
 Create Date: 2026-11-27 12:00:00
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = '0004'
-down_revision = '0003'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 

@@ -27,7 +27,7 @@ class ImportSummarySchema(Schema):
     resource = fields.String(metadata={"description": "What was imported: products, orders or production."})
     rows = fields.Integer(metadata={"description": "How many rows the import created."})
     restore = fields.Boolean(metadata={"description": "True for a restore (ids and history kept)."})
-    by = fields.String(allow_none=True, metadata={"description": "Who imported (null from the command line)."})
+    by = fields.String(allow_none=True, metadata={"description": "Who imported (null: the command line)."})
 
 
 class WebhookPingSchema(Schema):

@@ -1,14 +1,16 @@
 """`server.py import RESOURCE FILE`: any size, the same validation, all or nothing, a progress bar."""
 from __future__ import annotations
 
+import asyncio
 import json
 
 from tests.servers import newcomer_env, run_cli
 
 
-def cli(tmp_path, settings, *args: str):
+async def cli(tmp_path, settings, *args: str):
+    """The command in a thread: the test server's loop keeps running (its background writes finish)."""
     env = newcomer_env(tmp_path, FACTORY_DATABASE_URL=settings.database_url)
-    return run_cli(tmp_path, "import", *args, env=env)
+    return await asyncio.to_thread(run_cli, tmp_path, "import", *args, env=env)
 
 
 def write_products(path, count: int, bad_row: int | None = None) -> str:
@@ -20,7 +22,7 @@ def write_products(path, count: int, bad_row: int | None = None) -> str:
 
 
 async def test_a_file_imports_in_batches_with_progress_and_a_summary(api, make, settings, tmp_path):
-    result = cli(tmp_path, settings, "products", write_products(tmp_path / "products.csv", 1_200))
+    result = await cli(tmp_path, settings, "products", write_products(tmp_path / "products.csv", 1_200))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("imported 1200 products from 1200 rows in ")
     assert "validating" in result.stderr and "importing" in result.stderr  # the tqdm bars
@@ -32,14 +34,15 @@ async def test_a_file_imports_in_batches_with_progress_and_a_summary(api, make, 
     orders = tmp_path / "orders.json"
     orders.write_text(json.dumps([{"customer_id": customer["id"], "items": [
         {"product_id": listed.json["items"][0]["id"], "quantity": 2}]}] * 3))
-    result = cli(tmp_path, settings, "orders", str(orders))
+    result = await cli(tmp_path, settings, "orders", str(orders))
     assert result.returncode == 0, result.stderr
     totals = [o["total_price"] for o in (await api.get("/orders", role="user")).json["items"]]
     assert totals == ["8.20"] * 3
 
 
 async def test_one_bad_row_imports_nothing_and_is_named(api, settings, tmp_path):
-    result = cli(tmp_path, settings, "products", write_products(tmp_path / "p.csv", 3_000, bad_row=2_345))
+    big = write_products(tmp_path / "p.csv", 3_000, bad_row=2_345)
+    result = await cli(tmp_path, settings, "products", big)
     assert result.returncode == 1
     assert "1 problem(s)" in result.stderr and "nothing was imported" in result.stderr
     assert "row 2345, price: Not a valid number." in result.stderr
@@ -47,11 +50,11 @@ async def test_one_bad_row_imports_nothing_and_is_named(api, settings, tmp_path)
 
 
 async def test_dry_run_and_a_missing_file(api, settings, tmp_path):
-    result = cli(tmp_path, settings, "products", write_products(tmp_path / "p.csv", 10), "--dry-run")
+    result = await cli(tmp_path, settings, "products", write_products(tmp_path / "p.csv", 10), "--dry-run")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("dry run: 10 products rows are valid; nothing was written")
     assert (await api.get("/products", role="user")).json["meta"]["total"] == 0
-    missing = cli(tmp_path, settings, "products", str(tmp_path / "nope.csv"))
+    missing = await cli(tmp_path, settings, "products", str(tmp_path / "nope.csv"))
     assert missing.returncode == 2 and "no such file" in missing.stderr
-    unknown = cli(tmp_path, settings, "users", str(tmp_path / "p.csv"))
+    unknown = await cli(tmp_path, settings, "users", str(tmp_path / "p.csv"))
     assert unknown.returncode == 2 and "invalid choice" in unknown.stderr

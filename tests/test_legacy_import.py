@@ -127,16 +127,17 @@ def legacy_url(request, tmp_path):
         yield make_url(url).set(drivername="mysql").render_as_string(hide_password=False)
 
 
-def import_legacy(tmp_path, settings, url: str):
+async def import_legacy(tmp_path, settings, url: str):
+    """The command in a thread: the test server's loop keeps running (its background writes finish)."""
     env = newcomer_env(tmp_path, FACTORY_DATABASE_URL=settings.database_url)
-    result = run_cli(tmp_path, "import-legacy", url, env=env)
+    result = await asyncio.to_thread(run_cli, tmp_path, "import-legacy", url, env=env)
     assert result.returncode == 0, result.stderr
     return result
 
 
 async def test_the_legacy_database_loads_completely_and_a_rerun_imports_nothing(api, app, settings, tmp_path,
                                                                                 legacy_url):
-    first = import_legacy(tmp_path, settings, legacy_url)
+    first = await import_legacy(tmp_path, settings, legacy_url)
     # carol (soft-deleted) is imported too, as a deactivated user
     assert first.stdout.splitlines()[0] == "users: 3 imported, 0 skipped"
     assert "production: 2 imported, 1 skipped" in first.stdout
@@ -193,7 +194,7 @@ async def test_the_legacy_database_loads_completely_and_a_rerun_imports_nothing(
     whoami = await api.get("/auth/me", token=me.json["access_token"])
     assert whoami.json["role"] == "admin"
 
-    second = import_legacy(tmp_path, settings, legacy_url)
+    second = await import_legacy(tmp_path, settings, legacy_url)
     for table in ("users", "employees", "products", "customers", "orders", "production"):
         assert f"{table}: 0 imported" in second.stdout, second.stdout
     assert "3 × already imported" in second.stdout

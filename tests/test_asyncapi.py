@@ -79,6 +79,12 @@ async def test_every_event_sent_on_the_feed_and_to_webhooks_fits_its_schema(api,
         assert (await api.patch(f"/production/{record['id']}", {"quantity_defective": 1},
                                 role="admin")).status == 200
         assert (await api.delete(f"/production/{record['id']}", role="admin")).status == 204
+        imports = {"products": [{"sku": "IMP-1", "name": "Imported", "price": "1.00"}],
+                   "orders": [{"customer_id": customer["id"], "product_id": gear["id"], "quantity": 1}],
+                   "production": [{"product_id": gear["id"], "employee_id": employee["id"],
+                                   "quantity_produced": 2, "date_produced": "2026-11-21"}]}
+        for resource, rows in imports.items():  # one summary event each
+            assert (await api.post(f"/imports/{resource}", rows, role="admin")).status == 200
         assert (await api.post(f"/webhooks/{hook.json['id']}/test", role="admin")).status == 200
 
         feed.send(type="unsubscribe", topics=["orders"])

@@ -5,22 +5,27 @@ from typing import Any
 
 from tornado.web import URLSpec, url
 
-from handlers import auth, dashboard, docs, ops, products, webhooks
+from handlers import auth, dashboard, docs, ops, products, shifts, webhooks
 from handlers.analytics import analytics_routes
 from handlers.imports import RESOURCES as IMPORTABLE
 from handlers.imports import ImportHandler, import_docs
+from handlers.lines import LineCollectionHandler, LineItemHandler
 from handlers.live_feed import LiveFeedHandler
 from handlers.metrics import MetricsHandler
 from handlers.orders import OrderItemHandler
 from handlers.resources import CollectionHandler, ItemHandler
+from schemas.line import CODE_PATTERN
 from services.customers import CustomerService
 from services.employees import EmployeeService
+from services.lines import LineService
 from services.orders import OrderService
 from services.production import ProductionService
 from services.products import ProductService
+from services.shifts import ShiftService
 from services.users import UserService
 
 ID = r"(?P<ident>[0-9]{1,18})"
+CODE = rf"(?P<code>{CODE_PATTERN})"
 
 
 def resource(service: Any, *, read: str, create: str, write: str,
@@ -66,6 +71,7 @@ def build_routes() -> list[URLSpec]:
             {"access": {"GET": "user"}}, name="stock_movements"),
         *resource(OrderService(), read="user", create="user", write="admin", item=OrderItemHandler),
         *resource(ProductionService(), read="user", create="user", write="admin"),
+        *shop_floor_routes(),
         *analytics_routes(),
         *resource(webhooks.WEBHOOKS, read="admin", create="admin", write="admin",
                   collection=webhooks.WebhookCollectionHandler, item=webhooks.WebhookItemHandler),
@@ -80,3 +86,19 @@ def build_routes() -> list[URLSpec]:
         url(r"/dashboard/state", dashboard.DashboardStateHandler, name="dashboard_state"),
     ]
     return routes
+
+
+def shop_floor_routes() -> list[URLSpec]:
+    """Lines, shifts, stops and the plan: users report, admins plan and correct."""
+    lines = LineService()
+    return [
+        url(r"/shifts/current", shifts.CurrentShiftHandler, {"access": {"GET": "user"}},
+            name="shifts_current"),
+        *resource(ShiftService(), read="user", create="admin", write="admin"),
+        url(r"/lines", LineCollectionHandler, {"service": lines, "access": {"GET": "user", "POST": "admin"}},
+            name="lines"),
+        url(rf"/lines/{CODE}", LineItemHandler,
+            {"service": lines,
+             "access": {"GET": "user", "PATCH": "admin", "PUT": "admin", "DELETE": "admin"}},
+            name="lines_item"),
+    ]

@@ -27,6 +27,8 @@ class ProductionRecord(Entity):
         Index("ix_production_records_product_id_date_produced", "product_id", "date_produced"),
         Index("ix_production_records_employee_id_date_produced", "employee_id", "date_produced"),
         Index("ix_production_records_line_date_produced", "line", "date_produced"),
+        # A shift instance's figures: one line, one date, one shift.
+        Index("ix_production_records_date_produced_shift_line", "date_produced", "shift", "line"),
     )
 
     product_id: Mapped[int] = mapped_column(
@@ -42,3 +44,6 @@ class ProductionRecord(Entity):
     shift: Mapped[str | None] = mapped_column(String(32))
     planned_minutes: Mapped[int | None] = mapped_column(Integer)
     downtime_minutes: Mapped[int | None] = mapped_column(Integer)
+    work_order_id: Mapped[int | None] = mapped_column(
+        ForeignKey("work_orders.id", ondelete="RESTRICT"), index=True
+    )

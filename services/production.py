@@ -11,6 +11,8 @@ from core.security import Principal
 from models import Employee, Product, ProductionRecord
 from schemas.production import ProductionListQuery, ProductionRecordSchema
 from services.crud import CrudService, archived_message
+from services.lines import active_line
+from services.shifts import known_shift
 from services.stock import move_stock
 
 RANGE_FIELDS = ("quantity_produced", "quantity_defective", "planned_minutes", "downtime_minutes")
@@ -58,6 +60,7 @@ class ProductionService(CrudService):
     async def create(self, uow: UnitOfWork, data: dict[str, Any],
                      actor: Principal | None = None) -> ProductionRecord:
         check_ranges(data)
+        await self.check_places(uow, data)
         await self.lock_references(uow, [data["product_id"]], data["employee_id"],
                                    usable=(data["product_id"], data["employee_id"]))
         record = ProductionRecord(**data)
@@ -76,6 +79,7 @@ class ProductionService(CrudService):
         before = {name: getattr(record, name) for name in ("product_id", *RANGE_FIELDS)}
         after = {**before, **{k: v for k, v in data.items() if k in before}}
         check_ranges(after)
+        await self.check_places(uow, data)
         # Only a newly named product or employee must be active: an archived one stays in history.
         changed_product = after["product_id"] if after["product_id"] != before["product_id"] else None
         changed_employee = data.get("employee_id") if data.get("employee_id") != record.employee_id else None
@@ -127,6 +131,14 @@ class ProductionService(CrudService):
             raise conflict(f"Production record {record_id}: {units} good units of product "
                            f"{product_id} cannot be taken back out of stock. {exc.detail}",
                            errors=exc.errors) from None
+
+    async def check_places(self, uow: UnitOfWork, data: dict[str, Any]) -> None:
+        """A given `line` must be an active line's code and `shift` a shift's name (422 otherwise);
+        both are stored as the line and shift spell them."""
+        if data.get("line") is not None:
+            data["line"] = (await active_line(uow.session, data["line"])).code
+        if data.get("shift") is not None:
+            data["shift"] = (await known_shift(uow.session, data["shift"])).name
 
     async def lock_references(self, uow: UnitOfWork, product_ids: list[int], employee_id: int | None,
                               usable: tuple[int | None, int | None] = (None, None)) -> None:

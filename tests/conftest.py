@@ -6,6 +6,7 @@ import os
 import shutil
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ import tornado.testing
 from app import make_app
 from core import migrate
 from core.cache import ResponseCache
+from core.clock import Clock
 from core.config import Settings
 from core.ratelimit import MemoryRateLimiter, parse_budgets
 from handlers.limits import server_options
@@ -50,6 +52,8 @@ def skip_unless_available(available: bool, reason: str) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "settings(**overrides): Settings fields for this test's app")
     config.addinivalue_line("markers", "sqlite_only: runs on the embedded database only")
+    config.addinivalue_line("markers", "plant_clock(at, zone='UTC'): the app's clock stands at `at` "
+                                       "(ISO, UTC) in plant zone `zone`; move it with the plant_time fixture")
 
 
 # -- databases --------------------------------------------------------------------------------
@@ -120,11 +124,37 @@ def settings(request: pytest.FixtureRequest, database_url: str, tmp_path: Any) -
     return base.with_(**overrides)
 
 
+class PlantTime:
+    """The app's "now" as a test sets it: a fixed aware UTC moment that moves only when told."""
+
+    def __init__(self, moment: datetime) -> None:
+        self.moment = moment
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+    def set(self, moment: datetime | str) -> None:
+        self.moment = utc_moment(moment)
+
+    def advance(self, **delta: float) -> None:
+        self.moment += timedelta(**delta)
+
+
+def utc_moment(value: datetime | str) -> datetime:
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 @pytest.fixture
-def app(io_loop: Any, settings: Settings) -> Any:
+def app(io_loop: Any, settings: Settings, request: pytest.FixtureRequest) -> Any:
     if not settings.is_sqlite:
         io_loop.run_sync(lambda: empty_tables(settings.database_url))
-    application = make_app(settings)
+    marker = request.node.get_closest_marker("plant_clock")
+    clock = None
+    if marker:
+        request.node.plant_time = PlantTime(utc_moment(marker.kwargs["at"]))
+        clock = Clock(marker.kwargs.get("zone", "UTC"), now=request.node.plant_time)
+    application = make_app(settings, clock=clock)
     # Every event any test makes the server commit must match its AsyncAPI payload schema.
     contract = EventContract()
     application.ctx.db.on_commit(contract)
@@ -133,6 +163,14 @@ def app(io_loop: Any, settings: Settings) -> Any:
     yield application
     io_loop.run_sync(application.close)
     assert not contract.problems, "events that do not match /asyncapi.json:\n" + "\n".join(contract.problems)
+
+
+@pytest.fixture
+def plant_time(request: pytest.FixtureRequest, app: Any) -> PlantTime:
+    """The fixed clock of a test marked plant_clock(at=...): `plant_time.set(...)` moves the app's now."""
+    holder = getattr(request.node, "plant_time", None)
+    assert holder is not None, "mark the test with @pytest.mark.plant_clock(at=...)"
+    return holder
 
 
 async def _create_role_users(application: Any) -> None:
@@ -284,6 +322,15 @@ class Factory:
         return await self.api.create("employees", data)
 
 
+    async def line(self, code: str | None = None, **overrides: Any) -> dict[str, Any]:
+        code = code or f"L{self._next()}"
+        return await self.api.create("lines", {"code": code, "name": f"Line {code}", **overrides})
+
+    async def shift(self, name: str, starts_at: str, ends_at: str, **overrides: Any) -> dict[str, Any]:
+        return await self.api.create("shifts", {"name": name, "starts_at": starts_at, "ends_at": ends_at,
+                                                **overrides})
+
+
 @pytest.fixture
 def make(api: Api) -> Factory:
     return Factory(api)
@@ -325,4 +372,5 @@ def browser(io_loop: Any, base_url: str) -> Any:
 
 
 ROLES = ("user", "admin", "super_admin")
-__all__ = ["Api", "Factory", "FakeClock", "Response", "PASSWORDS", "ROLES", "REDIS_URL", "MYSQL_URL", "User"]
+__all__ = ["Api", "Factory", "FakeClock", "PlantTime", "Response", "PASSWORDS", "ROLES", "REDIS_URL",
+           "MYSQL_URL", "User"]

@@ -418,6 +418,8 @@ def floor(io_loop: Any, make: Factory) -> dict[str, Any]:
     """A product in stock, a customer and an employee: what orders and production need."""
 
     async def build() -> dict[str, Any]:
+        for code in ("A", "B", "C"):
+            await make.line(code)
         return {"product": await make.product(stock_quantity=100, ideal_cycle_seconds=30),
                 "customer": await make.customer(), "employee": await make.employee()}
 

@@ -66,6 +66,8 @@ async def test_todays_totals_per_product_and_line(api, make):
     widget = await make.product(name="Widget")
     gadget = await make.product(name="Gadget")
     employee = await make.employee()
+    await make.line("L1")
+    await make.line("L2")
     await record(api, widget, employee, quantity_produced=10, quantity_defective=2, line="L1")
     await record(api, widget, employee, quantity_produced=5, line="L2")
     await record(api, gadget, employee, quantity_produced=7, quantity_defective=1, line="L1")

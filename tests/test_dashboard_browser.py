@@ -20,6 +20,7 @@ async def record(api, product, employee, produced, defective=0, line="L1"):
 async def test_signed_in_screen_shows_production_as_it_is_recorded_and_after_a_drop(
         browser, base_url, api, make, app):
     product, employee = await make.product(name="Gearbox", reorder_level=5), await make.employee()
+    await make.line("L1")
     page = await browser.new_page()
     await page.goto(f"{base_url}/dashboard")
     await expect(page.locator("#connection-state")).to_have_attribute("data-state", "signed-out")
@@ -51,6 +52,7 @@ async def test_a_wall_screen_signs_in_with_a_display_token(browser, base_url, ap
     page = await browser.new_page()
     minted = await api.post("/auth/display-tokens", {"label": "Hall 3"}, role="admin")
     product, employee = await make.product(), await make.employee()
+    await make.line("L1")
     await record(api, product, employee, produced=7)
     await page.goto(f"{base_url}/dashboard")
     await page.fill("#display-token", minted.json["token"])

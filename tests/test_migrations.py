@@ -89,3 +89,50 @@ def test_each_step_downgrades_cleanly(empty_database):
         command.downgrade(config, revision.down_revision or "base")
         command.upgrade(config, revision.revision)
     assert schema_differences(empty_database) == []
+
+
+def test_the_shop_floor_migration_registers_recorded_lines_and_the_stop_reasons(empty_database):
+    """Old records keep naming real lines: each distinct value becomes a line, invalid codes rewritten."""
+    migrate.upgrade(empty_database, "0002")
+
+    async def fill(connection) -> None:
+        now = "2026-11-20 08:00:00"
+        await connection.execute(text(
+            "INSERT INTO products (id, sku, name, price, stock_quantity, reorder_level, created_at, "
+            "updated_at)"
+            f" VALUES (1, 'P1', 'Gear', 1.00, 0, 0, '{now}', '{now}')"))
+        await connection.execute(text(
+            "INSERT INTO employees (id, name, position, email, phone, created_at, updated_at)"
+            f" VALUES (1, 'Dana', 'Operator', 'd@example.com', '+4930123456', '{now}', '{now}')"))
+        for n, line in enumerate(("L1", "Assembly 1", "L1", None, "Assembly 1")):
+            await connection.execute(text(
+                "INSERT INTO production_records (product_id, employee_id, quantity_produced, "
+                "quantity_defective, date_produced, line, created_at, updated_at) "
+                f"VALUES (1, 1, {n + 1}, 0, '2026-11-20', :line, '{now}', '{now}')"), {"line": line})
+
+    async def run(work):
+        engine = create_async_engine(empty_database)
+        try:
+            async with engine.begin() as connection:
+                return await work(connection)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run(fill))
+    migrate.upgrade(empty_database)
+
+    async def read(connection):
+        lines = (await connection.execute(text("SELECT code, name, active FROM `lines` ORDER BY code"))).all()
+        recorded = (await connection.execute(text(
+            "SELECT line FROM production_records ORDER BY id"))).scalars().all()
+        reasons = (await connection.execute(text(
+            "SELECT code, planned FROM stop_reasons ORDER BY code"))).all()
+        return lines, recorded, reasons
+
+    lines, recorded, reasons = asyncio.run(run(read))
+    assert [(code, name, bool(active)) for code, name, active in lines] == [
+        ("Assembly-1", "Assembly 1", True), ("L1", "L1", True)]
+    assert recorded == ["L1", "Assembly-1", "L1", None, "Assembly-1"]
+    assert {code: bool(planned) for code, planned in reasons} == {
+        "breakdown": False, "changeover": False, "no_material": False, "quality": False,
+        "no_operator": False, "planned_maintenance": True, "break": True}

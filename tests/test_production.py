@@ -29,9 +29,11 @@ async def test_record_adds_good_units_to_stock(api, make, app):
     events = record_events(app)
     product = await make.product(stock_quantity=5)
     employee = await make.employee()
+    await make.line("Assembly-2")
+    await make.shift("morning", "06:00", "14:00")
     response = await api.post("/production", {
         "product_id": product["id"], "employee_id": employee["id"], "quantity_produced": 120,
-        "quantity_defective": 7, "date_produced": "2026-11-20", "line": "Assembly 2", "shift": "morning",
+        "quantity_defective": 7, "date_produced": "2026-11-20", "line": "Assembly-2", "shift": "morning",
         "planned_minutes": 480, "downtime_minutes": 35}, role="user")
     assert response.status == 201, response
     body = response.json
@@ -40,7 +42,7 @@ async def test_record_adds_good_units_to_stock(api, make, app):
                          "date_produced", "line", "shift", "planned_minutes", "downtime_minutes",
                          "created_at", "updated_at"}
     assert body["date_produced"] == "2026-11-20"
-    assert body["line"] == "Assembly 2" and body["downtime_minutes"] == 35
+    assert body["line"] == "Assembly-2" and body["downtime_minutes"] == 35
     assert await stock_of(api, product) == 5 + 113
     assert (await api.get(f"/production/{body['id']}", role="user")).json == body
     assert ("production", "production.recorded", body) in events
@@ -107,6 +109,7 @@ async def test_bad_records_are_422_naming_the_field(api, make, app, case, change
 async def test_update_moves_stock_by_the_difference(api, make, app):
     product, employee = await make.product(), await make.employee()
     body = await record(api, product, employee, quantity_produced=50, quantity_defective=5)
+    await make.line("Paint")
     events = record_events(app)
     assert await stock_of(api, product) == 45
 
@@ -199,6 +202,8 @@ async def test_roles(api, make):
 
 async def test_put_replaces_the_record(api, make):
     product, employee = await make.product(), await make.employee()
+    await make.line("Paint")
+    await make.shift("night", "22:00", "06:00")
     body = await record(api, product, employee, quantity_produced=10, line="Paint", shift="night")
     response = await api.put(f"/production/{body['id']}", {
         "product_id": product["id"], "employee_id": employee["id"], "quantity_produced": 4,
@@ -214,6 +219,10 @@ async def test_put_replaces_the_record(api, make):
 async def test_list_filters_and_sorts(api, make):
     gear, valve = await make.product(), await make.product()
     dana, lee = await make.employee(), await make.employee()
+    for code in ("A", "B"):
+        await make.line(code)
+    await make.shift("morning", "06:00", "14:00")
+    await make.shift("night", "22:00", "06:00")
     a = await record(api, gear, dana, quantity_produced=30, date_produced="2026-11-01", line="A",
                      shift="morning")
     b = await record(api, valve, lee, quantity_produced=10, date_produced="2026-11-05", line="B",

@@ -32,6 +32,8 @@ async def subscribed_feed(api, feeds, role: str = "user", topics: list[str] = AL
 
 
 async def production_setup(make):
+    for code in ("L1", "L2"):
+        await make.line(code)
     return await make.product(stock_quantity=0, reorder_level=0), await make.employee()
 
 

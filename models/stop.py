@@ -1,0 +1,47 @@
+"""Stops (downtime as events, the andon) and the reasons a line stops for."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Row, Timestamp
+
+# The reasons every plant starts with: code, label, planned.
+DEFAULT_STOP_REASONS = (
+    ("breakdown", "Breakdown", False),
+    ("changeover", "Changeover", False),
+    ("no_material", "No material", False),
+    ("quality", "Quality problem", False),
+    ("no_operator", "No operator", False),
+    ("planned_maintenance", "Planned maintenance", True),
+    ("break", "Break", True),
+)
+
+
+class StopReason(Row):
+    __tablename__ = "stop_reasons"
+
+    code: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
+    label: Mapped[str] = mapped_column(String(120), nullable=False)
+    planned: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+
+
+class Stop(Row):
+    """One stop of one line; `open_line` holds the line's code while the stop is open, so the
+    database itself refuses a second open stop on a line (a unique key; NULLs never collide)."""
+
+    __tablename__ = "stops"
+    __table_args__ = (Index("ix_stops_line_started_at", "line", "started_at"),
+                      Index("ix_stops_started_at", "started_at"))
+
+    line: Mapped[str] = mapped_column(ForeignKey("lines.code", ondelete="RESTRICT"), nullable=False)
+    reason: Mapped[str] = mapped_column(ForeignKey("stop_reasons.code", ondelete="RESTRICT"),
+                                        nullable=False, index=True)
+    started_at: Mapped[datetime] = mapped_column(Timestamp, nullable=False)
+    ended_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    open_line: Mapped[str | None] = mapped_column(String(32), unique=True)
+    note: Mapped[str | None] = mapped_column(String(500))
+    reported_by: Mapped[str | None] = mapped_column(String(64))

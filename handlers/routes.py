@@ -5,7 +5,7 @@ from typing import Any
 
 from tornado.web import URLSpec, url
 
-from handlers import auth, dashboard, docs, ops, products, shifts, webhooks
+from handlers import auth, dashboard, docs, ops, products, shifts, stops, webhooks
 from handlers.analytics import analytics_routes
 from handlers.imports import RESOURCES as IMPORTABLE
 from handlers.imports import ImportHandler, import_docs
@@ -22,6 +22,7 @@ from services.orders import OrderService
 from services.production import ProductionService
 from services.products import ProductService
 from services.shifts import ShiftService
+from services.stop_reasons import StopReasonService
 from services.users import UserService
 
 ID = r"(?P<ident>[0-9]{1,18})"
@@ -101,4 +102,11 @@ def shop_floor_routes() -> list[URLSpec]:
             {"service": lines,
              "access": {"GET": "user", "PATCH": "admin", "PUT": "admin", "DELETE": "admin"}},
             name="lines_item"),
+        *resource(StopReasonService(), read="user", create="admin", write="admin"),
+        url(rf"/lines/{CODE}/stops", stops.LineStopHandler, {"access": {"POST": "user"}}, name="line_stops"),
+        url(rf"/lines/{CODE}/stops/current/end", stops.LineStopEndHandler, {"access": {"POST": "user"}},
+            name="line_stop_end"),
+        url(r"/stops", stops.StopListHandler, {"access": {"GET": "user"}}, name="stops"),
+        url(rf"/stops/{ID}", stops.StopItemHandler, {"access": {"GET": "user", "PATCH": "admin"}},
+            name="stops_item"),
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Boolean, ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Row, Timestamp
 
@@ -45,3 +45,6 @@ class Stop(Row):
     open_line: Mapped[str | None] = mapped_column(String(32), unique=True)
     note: Mapped[str | None] = mapped_column(String(500))
     reported_by: Mapped[str | None] = mapped_column(String(64))
+
+    # The reason's label and planned flag travel with every stop the API returns.
+    reason_info: Mapped[StopReason] = relationship(lazy="joined", foreign_keys=[reason])

@@ -15,7 +15,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from core import migrate
-from models import Base
+from models import DEFAULT_STOP_REASONS, Base
 
 CHARSET = "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
 
@@ -49,6 +49,11 @@ def mariadb_database(url: str, label: str | None = None, *, migrated: bool = Tru
 
 
 async def empty_tables(url: str) -> None:
-    """Delete every row of every table, so a session's database starts each test empty."""
+    """Delete every row of every table, so a session's database starts each test as migrated:
+    empty but for the reference rows the migrations insert (the standard stop reasons)."""
     statements = [f"DELETE FROM `{table.name}`" for table in reversed(Base.metadata.sorted_tables)]
-    await run_sql(url, "SET FOREIGN_KEY_CHECKS=0", *statements, "SET FOREIGN_KEY_CHECKS=1")
+    reasons = ", ".join(f"('{code}', '{label}', {int(planned)}, 1, NOW(6), NOW(6))"
+                        for code, label, planned in DEFAULT_STOP_REASONS)
+    await run_sql(url, "SET FOREIGN_KEY_CHECKS=0", *statements, "SET FOREIGN_KEY_CHECKS=1",
+                  "INSERT INTO stop_reasons (code, label, planned, active, created_at, updated_at) "
+                  f"VALUES {reasons}")

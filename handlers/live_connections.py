@@ -27,6 +27,7 @@ TOPIC_READERS: Mapping[str, tuple[str, bool]] = {
     "production": ("user", True),
     "orders": ("user", True),
     "inventory": ("user", True),
+    "lines": ("user", True),
 }
 if set(TOPIC_READERS) != TOPICS:
     raise RuntimeError("every hub topic needs an entry in TOPIC_READERS, and only those")

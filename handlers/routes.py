@@ -24,6 +24,7 @@ from services.products import ProductService
 from services.shifts import ShiftService
 from services.stop_reasons import StopReasonService
 from services.users import UserService
+from services.work_orders import WorkOrderService
 
 ID = r"(?P<ident>[0-9]{1,18})"
 CODE = rf"(?P<code>{CODE_PATTERN})"
@@ -106,6 +107,7 @@ def shop_floor_routes() -> list[URLSpec]:
         url(rf"/lines/{CODE}/stops", stops.LineStopHandler, {"access": {"POST": "user"}}, name="line_stops"),
         url(rf"/lines/{CODE}/stops/current/end", stops.LineStopEndHandler, {"access": {"POST": "user"}},
             name="line_stop_end"),
+        *resource(WorkOrderService(), read="user", create="admin", write="admin"),
         url(r"/stops", stops.StopListHandler, {"access": {"GET": "user"}}, name="stops"),
         url(rf"/stops/{ID}", stops.StopItemHandler, {"access": {"GET": "user", "PATCH": "admin"}},
             name="stops_item"),

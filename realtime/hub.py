@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 log = logging.getLogger(__name__)
 
-TOPICS: frozenset[str] = frozenset({"production", "orders", "inventory"})
+TOPICS: frozenset[str] = frozenset({"production", "orders", "inventory", "lines"})
 
 EVENT_TOPICS: Mapping[str, str] = {
     "production.recorded": "production",
@@ -39,6 +39,11 @@ EVENT_TOPICS: Mapping[str, str] = {
     "products.imported": "inventory",
     "orders.imported": "orders",
     "production.imported": "production",
+    "line.stopped": "lines",
+    "line.started": "lines",
+    "line.status": "lines",
+    "work_order.created": "lines",
+    "work_order.updated": "lines",
 }
 
 FILTER_KEYS: frozenset[str] = frozenset({"product_id", "line"})

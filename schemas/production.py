@@ -22,11 +22,16 @@ class ProductionRecordSchema(ApiSchema):
         min=0, max=MAX_INT, error="Must not be negative."),
         metadata={"description": "0 … quantity_produced"})
     date_produced = fields.Date(required=True, metadata={"description": "YYYY-MM-DD"})
-    line = Text(load_default=None, allow_none=True, validate=LABEL)
-    shift = Text(load_default=None, allow_none=True, validate=LABEL)
+    line = Text(load_default=None, allow_none=True, validate=LABEL,
+                metadata={"description": "An active line's code"})
+    shift = Text(load_default=None, allow_none=True, validate=LABEL,
+                 metadata={"description": "A shift's name"})
     planned_minutes = StrictInteger(load_default=None, allow_none=True, validate=MINUTES)
     downtime_minutes = StrictInteger(load_default=None, allow_none=True, validate=MINUTES,
                                      metadata={"description": "0 … planned_minutes; needs planned_minutes"})
+    work_order_id = StrictInteger(load_default=None, allow_none=True, validate=ID, metadata={
+        "description": "The work order it fulfils: same product and line (its line and shift fill in "
+                       "when left out); the first record moves the order to in_progress"})
 
 
 class ProductionListQuery(DateRangeMixin, ListQuerySchema):
@@ -34,3 +39,4 @@ class ProductionListQuery(DateRangeMixin, ListQuerySchema):
     employee_id = fields.Integer(validate=ID)
     line = Text(validate=LABEL)
     shift = Text(validate=LABEL)
+    work_order_id = fields.Integer(validate=ID)

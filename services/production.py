@@ -8,12 +8,13 @@ from sqlalchemy import Select, select
 from core.db import UnitOfWork
 from core.errors import Conflict, conflict, invalid
 from core.security import Principal
-from models import Employee, Product, ProductionRecord
+from models import Employee, Product, ProductionRecord, WorkOrder
 from schemas.production import ProductionListQuery, ProductionRecordSchema
 from services.crud import CrudService, archived_message
 from services.lines import active_line
 from services.shifts import known_shift
 from services.stock import move_stock
+from services.work_orders import WorkOrderService, after_record, record_against
 
 RANGE_FIELDS = ("quantity_produced", "quantity_defective", "planned_minutes", "downtime_minutes")
 
@@ -61,6 +62,7 @@ class ProductionService(CrudService):
                      actor: Principal | None = None) -> ProductionRecord:
         check_ranges(data)
         await self.check_places(uow, data)
+        work_order = await record_against(uow, data)
         await self.lock_references(uow, [data["product_id"]], data["employee_id"],
                                    usable=(data["product_id"], data["employee_id"]))
         record = ProductionRecord(**data)
@@ -71,6 +73,7 @@ class ProductionService(CrudService):
                              production_record_id=record.id, user_id=_user_id(actor),
                              note=f"Production record {record.id}")
         uow.emit("production", "production.recorded", self.dump(record))
+        await after_record(uow, [work_order], _work_orders.dump)
         return record
 
     async def update(self, uow: UnitOfWork, ident: int, data: dict[str, Any],
@@ -80,6 +83,12 @@ class ProductionService(CrudService):
         after = {**before, **{k: v for k, v in data.items() if k in before}}
         check_ranges(after)
         await self.check_places(uow, data)
+        previous_order = record.work_order_id
+        placed = {name: data.get(name, getattr(record, name))
+                  for name in ("product_id", "line", "shift", "work_order_id")}
+        work_order = await record_against(uow, placed)
+        data.update({name: placed[name] for name in ("line", "shift")
+                     if placed[name] != getattr(record, name)})
         # Only a newly named product or employee must be active: an archived one stays in history.
         changed_product = after["product_id"] if after["product_id"] != before["product_id"] else None
         changed_employee = data.get("employee_id") if data.get("employee_id") != record.employee_id else None
@@ -90,6 +99,10 @@ class ProductionService(CrudService):
             setattr(record, key, value)
         await uow.session.flush()
         uow.emit("production", "production.updated", self.dump(record))
+        left = None
+        if previous_order is not None and previous_order != record.work_order_id:
+            left = await uow.session.get(WorkOrder, previous_order)
+        await after_record(uow, [left, work_order], _work_orders.dump)
         return record
 
     async def delete(self, uow: UnitOfWork, ident: int, actor: Principal | None = None) -> ProductionRecord:
@@ -103,6 +116,9 @@ class ProductionService(CrudService):
         await uow.session.delete(record)
         await uow.session.flush()
         uow.emit("production", "production.deleted", payload)
+        if record.work_order_id is not None:
+            await after_record(uow, [await uow.session.get(WorkOrder, record.work_order_id)],
+                               _work_orders.dump)
         return record
 
     async def move_difference(self, uow: UnitOfWork, record_id: int, before: dict[str, Any],
@@ -167,6 +183,9 @@ class ProductionService(CrudService):
             errors["employee_id"] = [archived_message("Employee", employee.id)]
         if errors:
             raise invalid(errors)
+
+
+_work_orders = WorkOrderService()
 
 
 def _user_id(actor: Principal | None) -> int | None:

@@ -9,6 +9,7 @@ from handlers import auth, dashboard, docs, ops, products, shifts, stops, webhoo
 from handlers.analytics import analytics_routes
 from handlers.imports import RESOURCES as IMPORTABLE
 from handlers.imports import ImportHandler, import_docs
+from handlers.line_status import LineStatusHandler
 from handlers.lines import LineCollectionHandler, LineItemHandler
 from handlers.live_feed import LiveFeedHandler
 from handlers.metrics import MetricsHandler
@@ -97,6 +98,7 @@ def shop_floor_routes() -> list[URLSpec]:
         url(r"/shifts/current", shifts.CurrentShiftHandler, {"access": {"GET": "user"}},
             name="shifts_current"),
         *resource(ShiftService(), read="user", create="admin", write="admin"),
+        url(r"/lines/status", LineStatusHandler, {"access": {"GET": "user"}}, name="lines_status"),
         url(r"/lines", LineCollectionHandler, {"service": lines, "access": {"GET": "user", "POST": "admin"}},
             name="lines"),
         url(rf"/lines/{CODE}", LineItemHandler,

@@ -1,0 +1,167 @@
+"""Live line status: state, open stop, the running shift instance, plan vs. pace, and OEE so far."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.clock import Clock
+from models import Line, Product, ProductionRecord, Stop, WorkOrder
+from schemas.common import iso_utc
+from services.shift_time import ShiftInstance, current_instance, overlap_seconds
+from services.shifts import all_shifts
+
+PLACES = 4  # ratios are rounded to four decimals
+
+
+@dataclass
+class Totals:
+    """What an instance's records add up to on one line."""
+
+    produced: int = 0
+    defective: int = 0
+    ideal_seconds: float = 0.0  # Σ ideal_cycle_seconds × produced
+    lacking_ideal: int = 0  # records whose product has no ideal_cycle_seconds
+
+    @property
+    def good(self) -> int:
+        return self.produced - self.defective
+
+
+def ratio(part: float, whole: float) -> float | None:
+    return None if not whole else round(part / whole, PLACES)
+
+
+def figures(instance: ShiftInstance, now: datetime, stops: Iterable[Stop], totals: Totals,
+            planned_quantity: int) -> dict[str, Any]:
+    """The plan and OEE of one line in `instance` up to `now` (aware UTC)."""
+    end = min(max(now, instance.starts_at), instance.ends_at)
+    elapsed_us = int((end - instance.starts_at).total_seconds() * 1_000_000)
+    duration_us = int(instance.duration_seconds * 1_000_000)
+    elapsed = elapsed_us / duration_us if duration_us else 1.0
+    planned_stop = unplanned = 0.0
+    for stop in stops:
+        stop_end = aware(stop.ended_at) if stop.ended_at else now
+        seconds = overlap_seconds(aware(stop.started_at), stop_end, instance.starts_at, end)
+        if stop.reason_info.planned:
+            planned_stop += seconds
+        else:
+            unplanned += seconds
+    # Elapsed planned time: the elapsed share of the window's planned time (duration − break).
+    planned = elapsed * instance.planned_seconds - planned_stop
+    running = planned - unplanned
+    availability = None if planned <= 0 else min(1.0, max(0.0, running / planned))
+    performance = None if totals.lacking_ideal or running <= 0 else totals.ideal_seconds / running
+    quality = totals.good / totals.produced if totals.produced else None
+    factors = (availability, performance, quality)
+    oee = None if None in factors else availability * performance * quality
+    expected = planned_quantity * elapsed_us // duration_us if duration_us else planned_quantity
+    return {
+        "plan": {"planned_quantity": planned_quantity, "good": totals.good, "defective": totals.defective,
+                 "expected_by_now": expected, "pace": ratio(totals.good, expected)},
+        "oee": {name: None if value is None else round(value, PLACES) for name, value in
+                (("availability", availability), ("performance", performance), ("quality", quality),
+                 ("oee", oee))},
+        "elapsed": round(elapsed, PLACES),
+        "planned_seconds": round(max(planned, 0.0), 3),
+        "unplanned_stop_seconds": round(unplanned, 3),
+    }
+
+
+def aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def naive(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+async def instance_totals(session: AsyncSession, first: date, last: date, lines: list[str],
+                          shift: str | None = None) -> dict[tuple[date, str, str], Totals]:
+    """Records summed per (date, shift, line) in SQL, for dates first … last."""
+    query = (select(ProductionRecord.date_produced, ProductionRecord.shift, ProductionRecord.line,
+                    func.sum(ProductionRecord.quantity_produced),
+                    func.sum(ProductionRecord.quantity_defective),
+                    func.sum(Product.ideal_cycle_seconds * ProductionRecord.quantity_produced),
+                    func.sum(case((Product.ideal_cycle_seconds.is_(None), 1), else_=0)))
+             .join(Product, Product.id == ProductionRecord.product_id)
+             .where(ProductionRecord.date_produced.between(first, last), ProductionRecord.line.in_(lines))
+             .group_by(ProductionRecord.date_produced, ProductionRecord.shift, ProductionRecord.line))
+    if shift is not None:
+        query = query.where(ProductionRecord.shift == shift)
+    return {(day, shift_name, line): Totals(int(produced or 0), int(defective or 0), float(ideal or 0),
+                                            int(lacking or 0))
+            for day, shift_name, line, produced, defective, ideal, lacking in (await session.execute(query))}
+
+
+async def planned_quantities(session: AsyncSession, first: date, last: date, lines: list[str],
+                             shift: str | None = None) -> dict[tuple[date, str, str], int]:
+    """Σ planned_quantity of the work orders not cancelled, per (date, shift, line)."""
+    query = (select(WorkOrder.date, WorkOrder.shift, WorkOrder.line, func.sum(WorkOrder.planned_quantity))
+             .where(WorkOrder.date.between(first, last), WorkOrder.line.in_(lines),
+                    WorkOrder.status != "cancelled")
+             .group_by(WorkOrder.date, WorkOrder.shift, WorkOrder.line))
+    if shift is not None:
+        query = query.where(WorkOrder.shift == shift)
+    return {(day, shift_name, line): int(total or 0)
+            for day, shift_name, line, total in await session.execute(query)}
+
+
+async def stops_between(session: AsyncSession, start: datetime, end: datetime,
+                        lines: list[str]) -> list[Stop]:
+    """Stops of these lines overlapping [start, end) (aware UTC), oldest first."""
+    return list((await session.execute(
+        select(Stop).where(Stop.line.in_(lines), Stop.started_at < naive(end),
+                           (Stop.ended_at.is_(None)) | (Stop.ended_at > naive(start)))
+        .order_by(Stop.started_at))).scalars())
+
+
+async def line_statuses(session: AsyncSession, clock: Clock, codes: Iterable[str] | None = None,
+                        ) -> list[dict[str, Any]]:
+    """The status of every active line (or of those in `codes`), ordered by code."""
+    now = clock.now()
+    query = select(Line).where(Line.active.is_(True)).order_by(Line.code)
+    if codes is not None:
+        query = query.where(Line.code.in_(list(codes)))
+    lines = list((await session.execute(query)).scalars())
+    if not lines:
+        return []
+    names = [line.code for line in lines]
+    instance = current_instance(await all_shifts(session), now, clock.zone)
+    open_stops = {stop.line: stop for stop in (await session.execute(
+        select(Stop).where(Stop.open_line.in_(names)))).scalars()}
+    totals: dict[Any, Totals] = {}
+    plans: dict[Any, int] = {}
+    window: list[Stop] = []
+    if instance is not None:
+        totals = await instance_totals(session, instance.date, instance.date, names, instance.shift)
+        plans = await planned_quantities(session, instance.date, instance.date, names, instance.shift)
+        window = await stops_between(session, instance.starts_at, now, names)
+    as_of = iso_utc(now)
+    result = []
+    for line in lines:
+        stop = open_stops.get(line.code)
+        status: dict[str, Any] = {
+            "line": line.code, "name": line.name,
+            "state": "stopped" if stop else ("idle" if instance is None else "running"),
+            "stop": stop and {"id": stop.id, "reason": stop.reason, "label": stop.reason_info.label,
+                              "planned": stop.reason_info.planned, "started_at": iso_utc(stop.started_at)},
+            "shift": None,
+            "plan": {"planned_quantity": 0, "good": 0, "defective": 0, "expected_by_now": 0, "pace": None},
+            "oee": {"availability": None, "performance": None, "quality": None, "oee": None},
+            "as_of": as_of,
+        }
+        if instance is not None:
+            key = (instance.date, instance.shift, line.code)
+            own = figures(instance, now, [s for s in window if s.line == line.code],
+                          totals.get(key, Totals()), plans.get(key, 0))
+            status["shift"] = {"name": instance.shift, "date": instance.date.isoformat(),
+                               "starts_at": iso_utc(instance.starts_at), "ends_at": iso_utc(instance.ends_at),
+                               "elapsed": own["elapsed"]}
+            status["plan"], status["oee"] = own["plan"], own["oee"]
+        result.append(status)
+    return result

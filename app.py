@@ -35,6 +35,7 @@ from realtime.hub import EventHub
 from realtime.publisher import CommitPublisher
 from services.auth import AuthService
 from services.integrations import Integrations
+from services.line_status_feed import LineStatusFeed
 
 log = logging.getLogger("factory.app")
 ROOT = Path(__file__).resolve().parent
@@ -53,13 +54,16 @@ def build_context(settings: Settings, clock: Clock | None = None) -> AppContext:
     hub = EventHub(replay_size=settings.ws_replay_size, queue_size=settings.ws_queue_size)
     cache = ResponseCache(settings.cache_ttl)
     limiter = MemoryRateLimiter(parse_budgets(settings.rate_limits))
+    clock = clock or Clock(settings.timezone)
+    publisher = CommitPublisher(hub.publish)
     ctx = AppContext(
-        settings=settings, db=db, auth=auth, clock=clock or Clock(settings.timezone),
-        cache=cache, limiter=limiter, hub=hub, publisher=CommitPublisher(hub.publish),
+        settings=settings, db=db, auth=auth, clock=clock,
+        cache=cache, limiter=limiter, hub=hub, publisher=publisher,
         live_feed=LiveFeedConnections(auth, hub, settings.ws_token_check_interval),
         idempotency=IdempotencyStore(db, ttl=settings.idempotency_ttl, wait=settings.idempotency_wait,
                                      lease=settings.idempotency_lease),
-        integrations=Integrations(db, settings, clock or Clock(settings.timezone)))
+        integrations=Integrations(db, settings, clock),
+        line_status=LineStatusFeed(db, clock, publisher))
     relay_flush = None
     if settings.redis_url:  # cluster mode: nothing of it is imported without FACTORY_REDIS_URL
         relay_flush = join_cluster(ctx, cache, limiter)
@@ -76,13 +80,16 @@ def build_context(settings: Settings, clock: Clock | None = None) -> AppContext:
     #    the broadcast to the other processes);
     # 3. the live events go out, after 2, so a client that re-reads on an event gets fresh data;
     #    the publisher only queues, so it delays nothing;
+    # 3b. the lines whose figures moved get a (coalesced) line.status, read after this commit;
+    #    it goes through the publisher's sink too, so it takes an id after the events of 3 (it is
+    #    live-feed only: not in the outbox, so webhooks do not carry it);
     # 4. the webhook worker is woken for the new outbox rows (it only sets an event);
     # 5. cluster mode: the write's response waits until the broadcast of 2 has left, so the
     #    writer's next read on any process does not see the old data. Last: it awaits Redis.
     # Before each commit, inside the transaction, every event is written to the outbox.
     db.before_commit(ctx.integrations.outbox)
     listeners: list[Callable[[Change], Any]] = [auth.forget_on_change, invalidate_cache, ctx.publisher,
-                                                ctx.integrations.notify]
+                                                ctx.line_status, ctx.integrations.notify]
     if relay_flush is not None:
         listeners.append(relay_flush)
     for listener in listeners:
@@ -117,6 +124,15 @@ async def database(ctx: AppContext) -> AsyncIterator[None]:
         yield
     finally:
         await ctx.db.dispose()
+
+
+@asynccontextmanager
+async def line_status(ctx: AppContext) -> AsyncIterator[None]:
+    """The coalescing timer of line.status events: stopped before the database goes."""
+    try:
+        yield
+    finally:
+        await ctx.line_status.close()
 
 
 @asynccontextmanager
@@ -164,7 +180,7 @@ async def integrations(ctx: AppContext) -> AsyncIterator[None]:
         await ctx.integrations.stop()
 
 
-PARTS: tuple[Part, ...] = (database, live_feed, metrics, cluster, integrations)
+PARTS: tuple[Part, ...] = (database, line_status, live_feed, metrics, cluster, integrations)
 
 
 class FactoryApplication(tornado.web.Application):

@@ -21,6 +21,7 @@ from realtime.hub import EventHub
 from realtime.publisher import CommitPublisher
 from services.auth import AuthService
 from services.integrations import Integrations
+from services.line_status_feed import LineStatusFeed
 
 if TYPE_CHECKING:  # cluster mode's modules (and redis) load only when FACTORY_REDIS_URL is set
     from core.cluster import Cluster
@@ -42,6 +43,7 @@ class AppContext:
     live_feed: LiveFeedConnections
     idempotency: IdempotencyStore  # Idempotency-Key claims and kept answers
     integrations: Integrations  # the event outbox, webhook delivery and their housekeeping
+    line_status: LineStatusFeed  # coalesced line.status events after commits
     cluster: Cluster | None = None
     event_stream: EventStream | None = None
     metrics: Metrics = field(init=False)  # made by app.make_app, for a context that serves

@@ -10,8 +10,10 @@ from tornado.web import URLSpec, url
 
 from core.cache import CachedResponse
 from handlers.base import JSON_TYPE, BaseHandler, dumps, page_envelope
-from schemas.analytics import AnalyticsQuery, CustomerValueQuery, ProductionEfficiencyQuery
+from schemas.analytics import AnalyticsQuery, CustomerValueQuery, ProductionEfficiencyQuery, ShiftReportQuery
 from services.analytics import ANALYTICS, Analytic, run_report
+from services.shift_report import COLUMNS as REPORT_COLUMNS
+from services.shift_report import shift_report
 
 CSV_TYPE = "text/csv; charset=utf-8"
 # Spreadsheets run a cell that starts with one of these as a formula (OWASP "CSV injection").
@@ -93,6 +95,15 @@ ITEM_FIELDS: dict[str, dict[str, Any]] = {
         "employee_id": _ID, "employee_name": _TEXT, "day": {"type": "string", "format": "date"},
         "produced": _INT, "defective": _INT, "good": _INT, "availability": _NUMBER,
         "performance": _NUMBER, "quality": _NUMBER, "oee": _NUMBER},
+    "shift-report": {
+        "date": {"type": "string", "format": "date"}, "shift": _TEXT, "line": _TEXT,
+        "starts_at": {"type": "string", "format": "date-time"},
+        "ends_at": {"type": "string", "format": "date-time"},
+        "planned_quantity": _INT, "good": _INT, "defective": _INT,
+        "pace": {"type": "number", "minimum": 0, "nullable": True}, "planned_seconds": {"type": "number"},
+        "unplanned_stop_seconds": {"type": "number"}, "availability": _NUMBER,
+        "performance": {"type": "number", "minimum": 0, "nullable": True}, "quality": _NUMBER,
+        "oee": _NUMBER},
 }
 SUMMARIES = {
     "employee-performance": ("Units produced and defect rate per employee",
@@ -108,6 +119,12 @@ SUMMARIES = {
                               "quality = good / produced; oee = A × P × Q. A factor is null when any "
                               "record of the group lacks its inputs. Items carry the keys of "
                               "`group_by` only."),
+    "shift-report": ("Plan and OEE per shift instance and line",
+                     "One row per (date, shift, line) for every instance starting `from` … `to` (or "
+                     "`date`; default yesterday, plant-local; at most 92 days) that has ended, for every "
+                     "active line or `line`. The figures of GET /lines/status over the whole instance: "
+                     "pace = good / planned_quantity; planned_seconds = duration − break − planned stops; "
+                     "availability, performance, quality and oee as there. In start order, then by line."),
 }
 
 
@@ -135,7 +152,33 @@ def analytics_routes() -> list[URLSpec]:
     queries = {"employee-performance": AnalyticsQuery, "top-products": AnalyticsQuery,
                "customer-lifetime-value": CustomerValueQuery,
                "production-efficiency": ProductionEfficiencyQuery}
-    return [url(f"/analytics/{name}", AnalyticsHandler,
-                {"analytic": ANALYTICS[name], "query": query, "docs": analytics_docs(name, query)},
-                name=f"analytics_{name.replace('-', '_')}")
-            for name, query in queries.items()]
+    return [*(url(f"/analytics/{name}", AnalyticsHandler,
+                  {"analytic": ANALYTICS[name], "query": query, "docs": analytics_docs(name, query)},
+                  name=f"analytics_{name.replace('-', '_')}")
+              for name, query in queries.items()),
+            url("/analytics/shift-report", ShiftReportHandler, name="analytics_shift_report")]
+
+
+class ShiftReportHandler(AnalyticsHandler):
+    """`GET /analytics/shift-report`: whole past shift instances per line, JSON or CSV (admin)."""
+
+    cache_tags = ("production_records", "work_orders", "stops", "shifts", "lines", "products")
+    docs = analytics_docs("shift-report", ShiftReportQuery)
+
+    def initialize(self, **kwargs: Any) -> None:
+        BaseHandler.initialize(self, **kwargs)
+
+    async def get(self) -> None:
+        params = self.load_query(ShiftReportQuery())
+        as_csv = wants_csv(self.request.headers.get("Accept", ""))
+
+        async def render() -> CachedResponse:
+            async with self.ctx.db.session() as session:
+                report = await shift_report(session, self.ctx.clock, params)
+            if as_csv:
+                return CachedResponse.build(to_csv(REPORT_COLUMNS, report.items), CSV_TYPE,
+                                            (("Content-Disposition", 'inline; filename="shift-report.csv"'),))
+            return CachedResponse.build(dumps(page_envelope(report.items, report.page, report.per_page,
+                                                            report.total)), JSON_TYPE)
+
+        await self.send_rendered(render)

@@ -48,3 +48,14 @@ class ProductionEfficiencyQuery(AnalyticsQuery):
             data["from_"] = data["to"] = day
         return data
 
+
+
+class ShiftReportQuery(ProductionEfficiencyQuery):
+    """One row per (date, shift, line) of whole past shift instances; default: yesterday (plant-local)."""
+
+    class Meta:
+        unknown = RAISE
+        exclude = ("group_by",)
+
+    line = fields.String(load_default=None, validate=validate.Regexp(r"^[A-Za-z0-9_-]{1,32}$"),
+                         metadata={"description": "One line's code (default: every active line)"})

@@ -1,0 +1,93 @@
+"""GET /analytics/shift-report: the status figures over whole past shift instances, JSON and CSV."""
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+DAY = "2026-11-27"
+
+
+@pytest.fixture
+def shift_day(io_loop, api, make, plant_time):
+    """Early 06:00-14:00 (30 min break) and late 14:00-22:00 on L1 and L2; stops on L1 across both
+    edges of the early shift: a changeover from 05:50 to 06:10 and a breakdown from 13:50 to 14:20."""
+
+    async def build():
+        await make.shift("early", "06:00", "14:00", break_minutes=30)
+        await make.shift("late", "14:00", "22:00")
+        await make.line("L1")
+        await make.line("L2")
+        gear = await make.product(ideal_cycle_seconds=30)
+        bolt = await make.product(ideal_cycle_seconds=12)
+        dana = await make.employee()
+        await api.create("work-orders", {"product_id": gear["id"], "line": "L1", "shift": "early",
+                                         "date": DAY, "planned_quantity": 400})
+        for product, produced, defective in ((gear, 150, 10), (bolt, 100, 0)):
+            await api.create("production", {"product_id": product["id"], "employee_id": dana["id"],
+                                            "line": "L1", "shift": "early", "date_produced": DAY,
+                                            "quantity_produced": produced, "quantity_defective": defective},
+                             role="user")
+        stops = (("changeover", "05:50", "06:10"), ("planned_maintenance", "06:30", "07:00"),
+                 ("breakdown", "13:50", "14:20"))
+        for reason, start, end in stops:
+            plant_time.set(f"{DAY}T{start}:00Z")
+            await api.create("lines/L1/stops", {"reason": reason}, role="user")
+            plant_time.set(f"{DAY}T{end}:00Z")
+            await api.post("/lines/L1/stops/current/end", role="user")
+        plant_time.set("2026-11-28T12:00:00Z")
+
+    io_loop.run_sync(build)
+
+
+@pytest.mark.plant_clock(at=f"{DAY}T05:00:00Z")
+async def test_one_row_per_instance_and_line_with_the_whole_shift_figures(api, shift_day):
+    response = await api.get(f"/analytics/shift-report?date={DAY}", role="admin")
+    assert response.status == 200, response
+    rows = response.json["items"]
+    assert response.json["meta"]["total"] == 4
+    assert [(r["shift"], r["line"]) for r in rows] == [("early", "L1"), ("early", "L2"), ("late", "L1"),
+                                                       ("late", "L2")]
+    # Early on L1: 27,000 s planned − 1,800 s planned stop = 25,200 s; 600 + 600 s unplanned.
+    assert rows[0] == {
+        "date": DAY, "shift": "early", "line": "L1", "starts_at": f"{DAY}T06:00:00Z",
+        "ends_at": f"{DAY}T14:00:00Z", "planned_quantity": 400, "good": 240, "defective": 10, "pace": 0.6,
+        "planned_seconds": 25_200.0, "unplanned_stop_seconds": 1_200.0,
+        "availability": round(24_000 / 25_200, 4), "performance": round(5_700 / 24_000, 4), "quality": 0.96,
+        "oee": round(24_000 / 25_200 * 5_700 / 24_000 * 0.96, 4)}
+    assert rows[1]["planned_quantity"] == 0 and rows[1]["availability"] == 1.0 and rows[1]["oee"] is None
+    # The breakdown's last 20 minutes fall into the late shift.
+    assert (rows[2]["unplanned_stop_seconds"], rows[2]["availability"]) == (
+        1_200.0, round(27_600 / 28_800, 4))
+
+    one_line = await api.get(f"/analytics/shift-report?from={DAY}&to={DAY}&line=L2", role="admin")
+    assert [r["line"] for r in one_line.json["items"]] == ["L2", "L2"]
+    running = await api.get("/analytics/shift-report?date=2026-11-28", role="admin")
+    assert running.json["items"] == []  # the 28th's early shift has not ended yet
+    default = await api.get("/analytics/shift-report", role="admin")  # yesterday, plant-local
+    assert default.json["items"] == rows
+
+
+@pytest.mark.plant_clock(at=f"{DAY}T05:00:00Z")
+async def test_the_report_as_csv(api, shift_day):
+    response = await api.get(f"/analytics/shift-report?date={DAY}&limit=1", role="admin",
+                             headers={"Accept": "text/csv"})
+    assert response.status == 200 and response.headers["Content-Type"].startswith("text/csv")
+    header, row = list(csv.reader(io.StringIO(response.body.decode())))
+    assert header == ["date", "shift", "line", "starts_at", "ends_at", "planned_quantity", "good",
+                      "defective", "pace", "planned_seconds", "unplanned_stop_seconds", "availability",
+                      "performance", "quality", "oee"]
+    assert row[:9] == [DAY, "early", "L1", f"{DAY}T06:00:00Z", f"{DAY}T14:00:00Z", "400", "240", "10", "0.6"]
+
+
+@pytest.mark.parametrize("query, field", [
+    ("line=L9", "line"), ("line=a%20b", "line"), ("from=2026-01-01&to=2026-11-27", "to"),
+    ("date=2026-11-27&from=2026-11-27", "date"), ("group_by=line", "group_by"),
+])
+async def test_bad_queries_are_400_naming_the_parameter(api, make, query, field):
+    await make.line("L1")
+    response = await api.get(f"/analytics/shift-report?{query}", role="admin")
+    assert response.status == 400, response
+    assert field in response.json["errors"]
+    assert (await api.get("/analytics/shift-report", role="user")).status == 403

@@ -16,12 +16,13 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select, text
 from tqdm import tqdm
 
 from core import migrate
+from core.clock import Clock
 from core.config import Settings
 from core.db import Database
 from services.bulk import BulkWriter
@@ -37,6 +38,7 @@ from services.seed_data import (
     SIZES,
     STREETS,
 )
+from services.seed_floor import line_code, seed_shop_floor
 
 BUSINESS_TABLES = ("products", "customers", "employees", "orders", "production_records")
 BATCH_ROWS = 20000
@@ -110,7 +112,9 @@ async def seed(settings: Settings, plan: Plan) -> int:
             print(f"error: {problem}", file=sys.stderr)
             return 1
         started = time.perf_counter()
-        counts = await Seeder(db, plan).run()
+        seeder = Seeder(db, plan)
+        counts = await seeder.run()
+        counts.update(await seeder.run_floor(Clock(settings.timezone)))
         took = time.perf_counter() - started
         print(f"Seeded {', '.join(f'{n:,} {name}' for name, n in counts.items())} in {took:.1f} s.")
         return 0
@@ -198,6 +202,14 @@ class Seeder:
                                      stock)
         self.counts["stock movements"] = len(movements)
         return self.counts
+
+    async def run_floor(self, clock: Clock) -> dict[str, int]:
+        """Lines, shifts, the plan and stops, from the records just written."""
+        by_line: dict[int, int] = {}
+        for _, facts in self.products:
+            by_line.setdefault(facts["line"], facts["id"])
+        first_day = date.fromisoformat(self.day_text[0])
+        return await seed_shop_floor(self.db, clock, self.plan.lines, by_line, first_day, self.rng)
 
     async def next_ids(self) -> dict[str, int]:
         async with self.db.engine.connect() as conn:
@@ -320,7 +332,7 @@ class Seeder:
             name, start_hour = SHIFTS[facts["shift"]]
             crews[facts["line"]].append((facts["id"], name, start_hour * 3600))
         # Per product: id, seconds per unit, usual defect rate, line name, the line's crew.
-        plant = [(facts["id"], facts["cycle"], facts["defects"], LINES[facts["line"]],
+        plant = [(facts["id"], facts["cycle"], facts["defects"], line_code(facts["line"]),
                   crews.get(facts["line"]) or crews[0]) for _, facts in self.products]
         count_products, planned_choices = len(plant), (240, 360, 420, 480, 480, 480)
         record_id, batch = first_id, []

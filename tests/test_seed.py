@@ -134,3 +134,36 @@ def test_word_lists_are_safe_sql_text():
              *(kind[0] for kind in PRODUCT_KINDS), *(kind[1] for kind in PRODUCT_KINDS),
              *(shift[0] for shift in SHIFTS)]
     assert not [word for word in words if any(mark in word for mark in ("'", "\\", "%", "\t", "\n"))]
+
+
+async def test_seed_gives_the_shop_floor_a_plan_and_stops(api, app, settings):
+    """Lines, three 8-hour shifts, a plan for every seeded day and today, and stops: the board paces."""
+    assert await seed_in_thread(settings) == 0
+    plan = Plan.for_size(1)
+    lines = (await api.get("/lines", role="user")).json["items"]
+    assert [line["code"] for line in lines] == [f"L{n + 1}" for n in range(plan.lines)]
+    shifts = (await api.get("/shifts", role="user")).json["items"]
+    assert sorted((s["name"], s["duration_minutes"]) for s in shifts) == [
+        ("early", 480), ("late", 480), ("night", 480)]
+    assert (await api.get("/stop-reasons", role="user")).json["meta"]["total"] == 7
+    current = (await api.get("/shifts/current", role="user")).json["current"]
+    assert current is not None  # three 8-hour shifts cover the day
+    today_plan = (await api.get(f"/work-orders?date={current['date']}&shift={current['shift']}&per_page=100",
+                                role="user")).json
+    assert today_plan["meta"]["total"] == plan.lines
+    assert (await api.get("/work-orders?status=completed&per_page=1", role="user")).json["meta"]["total"] > 20
+    stops = (await api.get("/stops?per_page=1", role="user")).json["meta"]["total"]
+    assert stops > plan.lines
+    board = (await api.get("/lines/status", role="user")).json["items"]
+    assert len(board) == plan.lines
+    assert "stopped" in {line["state"] for line in board}
+    assert all(line["plan"]["planned_quantity"] > 0 for line in board)
+    assert all(line["shift"]["name"] == current["shift"] for line in board)
+    # Every production record names a registered line and shift.
+    codes = {line["code"] for line in lines}
+    assert set(await count_lines(app)) <= codes
+
+
+async def count_lines(app):
+    async with app.ctx.db.session() as session:
+        return (await session.execute(select(distinct(ProductionRecord.line)))).scalars().all()

@@ -70,9 +70,12 @@ class StopListHandler(BaseHandler):
         service = StopService(self.ctx.clock)
         params = self.load_query(StopListQuery())
         service.sort_clause(params)
-        async with self.ctx.db.session() as session:
-            page: Page = await service.list(session, params)
-        self.send_page(page.items, page.page, page.per_page, page.total)
+
+        async def compute() -> Page:
+            async with self.ctx.db.session() as session:
+                return await service.list(session, params)
+
+        await self.send_list(compute)
 
 
 class StopItemHandler(BaseHandler):

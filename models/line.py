@@ -4,10 +4,10 @@ from __future__ import annotations
 from sqlalchemy import Boolean, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Row
+from models.base import Entity
 
 
-class Line(Row):
+class Line(Entity):
     __tablename__ = "lines"
 
     code: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)

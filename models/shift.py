@@ -4,12 +4,12 @@ from __future__ import annotations
 from sqlalchemy import CheckConstraint, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Row
+from models.base import Entity
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-class Shift(Row):
+class Shift(Entity):
     __tablename__ = "shifts"
     __table_args__ = (CheckConstraint("break_minutes >= 0", name="break_not_negative"),)
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Row, Timestamp
+from models.base import Entity, Timestamp
 
 # The reasons every plant starts with: code, label, planned.
 DEFAULT_STOP_REASONS = (
@@ -20,7 +20,7 @@ DEFAULT_STOP_REASONS = (
 )
 
 
-class StopReason(Row):
+class StopReason(Entity):
     __tablename__ = "stop_reasons"
 
     code: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
@@ -29,7 +29,7 @@ class StopReason(Row):
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
 
 
-class Stop(Row):
+class Stop(Entity):
     """One stop of one line; `open_line` holds the line's code while the stop is open, so the
     database itself refuses a second open stop on a line (a unique key; NULLs never collide)."""
 

@@ -6,12 +6,12 @@ from datetime import date
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Row
+from models.base import Entity
 
 WORK_ORDER_STATUSES = ("planned", "released", "in_progress", "completed", "cancelled")
 
 
-class WorkOrder(Row):
+class WorkOrder(Entity):
     __tablename__ = "work_orders"
     __table_args__ = (
         CheckConstraint("planned_quantity >= 1", name="planned_positive"),

@@ -166,4 +166,4 @@ async def test_seed_gives_the_shop_floor_a_plan_and_stops(api, app, settings):
 
 async def count_lines(app):
     async with app.ctx.db.session() as session:
-        return (await session.execute(select(distinct(ProductionRecord.line)))).scalars().all()
+        return (await session.execute(select(ProductionRecord.line).distinct())).scalars().all()

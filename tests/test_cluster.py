@@ -211,3 +211,36 @@ async def test_processes_flag_runs_workers_that_share_one_port_and_stop_on_sigte
     assert len(set(re.findall(r"joined through Redis as node (\w+)", log))) == 2, log[-3000:]
     assert len(re.findall(r"worker \d \(pid \d+\) stopped", log)) == 2, log[-3000:]
     api.client.close()
+
+
+async def test_shop_floor_events_written_on_one_process_reach_the_other_in_one_order(cluster):
+    """line.stopped and the coalesced line.status go through the cluster's stream like any event."""
+    a, b = await cluster.pair()
+    api_a, api_b = await clients(a, b)
+    assert (await api_a.post("/lines", {"code": "L1", "name": "Assembly 1"}, role="admin")).status == 201
+    on_a = await Feed.open(a.ws_url, await api_a.token("user"))
+    on_b = await Feed.open(b.ws_url, await api_b.token("user"))
+    await on_a.subscribe(["lines"], filters={"line": "L1"})
+    await on_b.subscribe(["lines"], filters={"line": "L1"})
+
+    stop = await api_a.post("/lines/L1/stops", {"reason": "breakdown"}, role="user")
+    assert stop.status == 201, stop
+    seen_b = await until_stopped_status(on_b)
+    seen_a = await until_stopped_status(on_a)
+    stopped = [event for event in seen_b if event["event"] == "line.stopped"]
+    assert [event["data"] for event in stopped] == [stop.json]
+    # The same events with the same ids on both processes, from the last status back.
+    assert seen_a[-1] == seen_b[-1] and seen_b[-1]["id"] > stopped[0]["id"]
+    assert (await api_b.get("/lines/status", role="user")).json["items"][0]["state"] == "stopped"
+    for api in (api_a, api_b):
+        api.client.close()
+
+
+async def until_stopped_status(feed: Feed) -> list[dict[str, Any]]:
+    """Events up to the first line.status that shows the line stopped."""
+    seen = []
+    while True:
+        event = (await feed.events(1))[0]
+        seen.append(event)
+        if event["event"] == "line.status" and event["data"]["state"] == "stopped":
+            return seen

@@ -113,9 +113,9 @@ async def planned_quantities(session: AsyncSession, first: date, last: date, lin
 
 async def stops_between(session: AsyncSession, start: datetime, end: datetime,
                         lines: list[str]) -> list[Stop]:
-    """Stops of these lines overlapping [start, end) (aware UTC), oldest first."""
+    """Stops of these lines overlapping [start, end] (aware UTC; one begun at `end` too), oldest first."""
     return list((await session.execute(
-        select(Stop).where(Stop.line.in_(lines), Stop.started_at < naive(end),
+        select(Stop).where(Stop.line.in_(lines), Stop.started_at <= naive(end),
                            (Stop.ended_at.is_(None)) | (Stop.ended_at > naive(start)))
         .order_by(Stop.started_at))).scalars())
 
@@ -132,8 +132,6 @@ async def line_statuses(session: AsyncSession, clock: Clock, codes: Iterable[str
         return []
     names = [line.code for line in lines]
     instance = current_instance(await all_shifts(session), now, clock.zone)
-    open_stops = {stop.line: stop for stop in (await session.execute(
-        select(Stop).where(Stop.open_line.in_(names)))).scalars()}
     totals: dict[Any, Totals] = {}
     plans: dict[Any, int] = {}
     window: list[Stop] = []
@@ -141,6 +139,11 @@ async def line_statuses(session: AsyncSession, clock: Clock, codes: Iterable[str
         totals = await instance_totals(session, instance.date, instance.date, names, instance.shift)
         plans = await planned_quantities(session, instance.date, instance.date, names, instance.shift)
         window = await stops_between(session, instance.starts_at, now, names)
+        # An open stop began before now and has not ended: the window's query has it already.
+        open_stops = {stop.line: stop for stop in window if stop.ended_at is None}
+    else:
+        open_stops = {stop.line: stop for stop in (await session.execute(
+            select(Stop).where(Stop.open_line.in_(names)))).scalars()}
     as_of = iso_utc(now)
     result = []
     for line in lines:

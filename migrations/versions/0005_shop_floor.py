@@ -6,7 +6,7 @@ becomes the line's name, its code the value with every other character turned in
 records are rewritten to that code.
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-27 11:50:44.035894
 """
 import re
@@ -27,7 +27,7 @@ REASONS = (
 )
 
 revision = '0005'
-down_revision = '0002'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
@@ -41,7 +41,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime().with_variant(mysql.DATETIME(fsp=6), 'mariadb').with_variant(mysql.DATETIME(fsp=6), 'mysql'), nullable=False),
     sa.Column('updated_at', sa.DateTime().with_variant(mysql.DATETIME(fsp=6), 'mariadb').with_variant(mysql.DATETIME(fsp=6), 'mysql'), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_lines')),
-    sa.UniqueConstraint('code', name=op.f('uq_lines_code'))
+    sa.UniqueConstraint('code', name=op.f('uq_lines_code')),
+    sqlite_autoincrement=True
     )
     op.create_table('shifts',
     sa.Column('name', sa.String(length=32), nullable=False),
@@ -54,7 +55,8 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime().with_variant(mysql.DATETIME(fsp=6), 'mariadb').with_variant(mysql.DATETIME(fsp=6), 'mysql'), nullable=False),
     sa.CheckConstraint('break_minutes >= 0', name=op.f('ck_shifts_break_not_negative')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_shifts')),
-    sa.UniqueConstraint('name', name=op.f('uq_shifts_name'))
+    sa.UniqueConstraint('name', name=op.f('uq_shifts_name')),
+    sqlite_autoincrement=True
     )
     op.create_table('stop_reasons',
     sa.Column('code', sa.String(length=32), nullable=False),
@@ -65,7 +67,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime().with_variant(mysql.DATETIME(fsp=6), 'mariadb').with_variant(mysql.DATETIME(fsp=6), 'mysql'), nullable=False),
     sa.Column('updated_at', sa.DateTime().with_variant(mysql.DATETIME(fsp=6), 'mariadb').with_variant(mysql.DATETIME(fsp=6), 'mysql'), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_stop_reasons')),
-    sa.UniqueConstraint('code', name=op.f('uq_stop_reasons_code'))
+    sa.UniqueConstraint('code', name=op.f('uq_stop_reasons_code')),
+    sqlite_autoincrement=True
     )
     op.create_table('stops',
     sa.Column('line', sa.String(length=32), nullable=False),
@@ -81,7 +84,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['line'], ['lines.code'], name=op.f('fk_stops_line_lines'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['reason'], ['stop_reasons.code'], name=op.f('fk_stops_reason_stop_reasons'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_stops')),
-    sa.UniqueConstraint('open_line', name=op.f('uq_stops_open_line'))
+    sa.UniqueConstraint('open_line', name=op.f('uq_stops_open_line')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('stops', schema=None) as batch_op:
         batch_op.create_index('ix_stops_line_started_at', ['line', 'started_at'], unique=False)
@@ -105,7 +109,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['order_id'], ['orders.id'], name=op.f('fk_work_orders_order_id_orders'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['product_id'], ['products.id'], name=op.f('fk_work_orders_product_id_products'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['shift'], ['shifts.name'], name=op.f('fk_work_orders_shift_shifts'), ondelete='RESTRICT'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_work_orders'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_work_orders')),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('work_orders', schema=None) as batch_op:
         batch_op.create_index('ix_work_orders_date_shift_line', ['date', 'shift', 'line'], unique=False)
@@ -113,7 +118,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_work_orders_order_id'), ['order_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_work_orders_product_id'), ['product_id'], unique=False)
 
-    with op.batch_alter_table('production_records', schema=None) as batch_op:
+    with op.batch_alter_table('production_records', schema=None,
+                              table_kwargs={'sqlite_autoincrement': True}) as batch_op:
         batch_op.add_column(sa.Column('work_order_id', sa.Integer(), nullable=True))
         batch_op.create_index('ix_production_records_date_produced_shift_line', ['date_produced', 'shift', 'line'], unique=False)
         batch_op.create_index(batch_op.f('ix_production_records_work_order_id'), ['work_order_id'], unique=False)
@@ -151,7 +157,8 @@ def register_data() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('production_records', schema=None) as batch_op:
+    with op.batch_alter_table('production_records', schema=None,
+                              table_kwargs={'sqlite_autoincrement': True}) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_production_records_work_order_id_work_orders'), type_='foreignkey')
         batch_op.drop_index(batch_op.f('ix_production_records_work_order_id'))
         batch_op.drop_index('ix_production_records_date_produced_shift_line')

@@ -155,6 +155,17 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "Webhook": {"url": "https://93.184.215.14/hooks/factory", "topics": ["orders", "inventory"],
                 "description": "ERP order intake", "active": False},
     "WebhookPatch": {"topics": ["orders"]},
+    "Shift": {"name": "early", "starts_at": "06:00", "ends_at": "14:00", "break_minutes": 30},
+    "ShiftPatch": {"break_minutes": 45},
+    "Line": {"code": "L1", "name": "Assembly 1"},
+    "LinePatch": {"name": "Assembly 1 (north)"},
+    "StopReason": {"code": "tool_change", "label": "Tool change", "planned": True},
+    "StopReasonPatch": {"label": "Machine breakdown"},
+    "WorkOrder": {"product_id": 1, "line": "L1", "shift": "early", "date": "2026-11-27",
+                  "planned_quantity": 800},
+    "WorkOrderPatch": {"status": "released"},
+    "StopOpen": {"reason": "breakdown", "note": "Conveyor jam at station 3"},
+    "StopCorrection": {"reason": "changeover"},
 }
 
 

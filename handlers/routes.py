@@ -73,8 +73,8 @@ def build_routes() -> list[URLSpec]:
         url(rf"/products/{ID}/stock-movements", products.StockMovementListHandler,
             {"access": {"GET": "user"}}, name="stock_movements"),
         *resource(OrderService(), read="user", create="user", write="admin", item=OrderItemHandler),
+        *shop_floor_routes(),  # before /production: a record names a line and a shift
         *resource(ProductionService(), read="user", create="user", write="admin"),
-        *shop_floor_routes(),
         *analytics_routes(),
         *resource(webhooks.WEBHOOKS, read="admin", create="admin", write="admin",
                   collection=webhooks.WebhookCollectionHandler, item=webhooks.WebhookItemHandler),

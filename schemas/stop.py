@@ -12,7 +12,8 @@ REASON_CODE = validate.Regexp(rf"^{CODE_PATTERN}$", error="1-32 of letters, digi
 
 
 class StopReasonSchema(ApiSchema):
-    code = Text(required=True, validate=REASON_CODE, metadata={"description": "Unique, never changes"})
+    code = Text(required=True, validate=REASON_CODE,
+                metadata={"description": "Unique; fixed once stops name it"})
     label = Text(required=True, validate=validate.Length(min=1, max=120))
     planned = StrictBoolean(load_default=False,
                             metadata={"description": "Planned stops (breaks, maintenance) are not downtime"})

@@ -26,16 +26,15 @@ class ShiftService(CrudService):
     sort_fields = ("id", "name", "starts_at", "created_at", "updated_at")
     default_sort = "starts_at"
     unique_fields = ("name",)
-    immutable_fields = ("name",)
-
-    def immutable_message(self, name: str) -> str:
-        return "A shift's name never changes: records and work orders name it."
+    # The name never changes (records and work orders name it), but a PUT may repeat it.
 
     async def create(self, uow: UnitOfWork, data: dict[str, Any], actor: Any = None) -> Shift:
         await check_window(uow.session, data)
         return await super().create(uow, data, actor)
 
     async def before_update(self, uow: UnitOfWork, row: Shift, data: dict[str, Any], actor: Any) -> None:
+        if data.get("name", row.name) != row.name:
+            raise invalid({"name": ["A shift's name never changes: records and work orders name it."]})
         merged = {name: data.get(name, getattr(row, name)) for name in WINDOW_FIELDS}
         await check_window(uow.session, {**merged, "name": row.name}, exclude_id=row.id)
 

@@ -1,6 +1,8 @@
 """Stop reasons: CRUD; a reason's code never changes, and stops keep it from being deleted."""
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,10 +21,11 @@ class StopReasonService(CrudService):
     sort_fields = ("id", "code", "label", "created_at", "updated_at")
     default_sort = "code"
     unique_fields = ("code",)
-    immutable_fields = ("code",)
 
-    def immutable_message(self, name: str) -> str:
-        return "A reason's code never changes: stops name it. Set active to false instead."
+    async def before_update(self, uow: Any, row: StopReason, data: dict[str, Any], actor: Any) -> None:
+        """A code that stops name stays (409); an unused reason may be renamed."""
+        if data.get("code", row.code) != row.code:
+            await self.check_references(uow.session, row.id)
 
     async def check_references(self, session: AsyncSession, ident: int) -> None:
         reason = await session.get(StopReason, ident)

@@ -55,7 +55,7 @@ async def test_each_example_is_taken_as_it_is(api: Any, make: Any) -> None:
     token = (await api.login(login["username"], login["password"])).json["access_token"]
     password_change = None
     for method, path, media in body_operations():
-        target = path.replace("{ident}", "1")
+        target = path.replace("{ident}", "1").replace("{code}", "L1")
         if path == "/auth/password":  # it ends the token's session: sent last
             password_change = (method, target, media["example"])
             continue

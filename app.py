@@ -63,7 +63,7 @@ def build_context(settings: Settings, clock: Clock | None = None) -> AppContext:
         idempotency=IdempotencyStore(db, ttl=settings.idempotency_ttl, wait=settings.idempotency_wait,
                                      lease=settings.idempotency_lease),
         integrations=Integrations(db, settings, clock),
-        line_status=LineStatusFeed(db, clock, publisher))
+        line_status=LineStatusFeed(db, clock))
     relay_flush = None
     if settings.redis_url:  # cluster mode: nothing of it is imported without FACTORY_REDIS_URL
         relay_flush = join_cluster(ctx, cache, limiter)
@@ -80,9 +80,8 @@ def build_context(settings: Settings, clock: Clock | None = None) -> AppContext:
     #    the broadcast to the other processes);
     # 3. the live events go out, after 2, so a client that re-reads on an event gets fresh data;
     #    the publisher only queues, so it delays nothing;
-    # 3b. the lines whose figures moved get a (coalesced) line.status, read after this commit;
-    #    it goes through the publisher's sink too, so it takes an id after the events of 3 (it is
-    #    live-feed only: not in the outbox, so webhooks do not carry it);
+    # 3b. the lines whose figures moved get a (coalesced) line.status, read after this commit and
+    #    emitted by a write of its own, so it takes an id after the events of 3;
     # 4. the webhook worker is woken for the new outbox rows (it only sets an event);
     # 5. cluster mode: the write's response waits until the broadcast of 2 has left, so the
     #    writer's next read on any process does not see the old data. Last: it awaits Redis.

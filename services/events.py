@@ -8,9 +8,12 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from models import ORDER_STATUSES, STOCK_REASONS
 from realtime.hub import TOPICS
+from schemas.line_status import LineStatusSchema
 from schemas.order import OrderSchema
 from schemas.product import ProductSchema
 from schemas.production import ProductionRecordSchema
+from schemas.stop import StopSchema
+from schemas.work_order import WorkOrderSchema
 
 
 class OrderStatusChangedSchema(OrderSchema):
@@ -58,6 +61,13 @@ EVENTS: dict[str, EventKind] = {
     "products.imported": EventKind("inventory", ImportSummarySchema, "Products were imported."),
     "orders.imported": EventKind("orders", ImportSummarySchema, "Orders were imported."),
     "production.imported": EventKind("production", ImportSummarySchema, "Production records were imported."),
+    "line.stopped": EventKind("lines", StopSchema, "A line stopped: its stop was opened."),
+    "line.started": EventKind("lines", StopSchema, "A line runs again: its stop was closed."),
+    "work_order.created": EventKind("lines", WorkOrderSchema, "A work order was planned."),
+    "work_order.updated": EventKind("lines", WorkOrderSchema,
+                                    "A work order changed: its plan, status, or the records against it."),
+    "line.status": EventKind("lines", LineStatusSchema,
+                             "A line's figures moved (at most one a second per line), as GET /lines/status."),
 }
 WEBHOOK_PING = EventKind("webhooks", WebhookPingSchema, "Sent by POST /webhooks/{id}/test.")
 

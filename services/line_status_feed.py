@@ -3,8 +3,9 @@
 Coalesced per line: at most one event per line per `interval` seconds. A change marks its lines
 dirty; a line published less than `interval` ago waits for the rest of it, and whatever changed
 meanwhile goes out in that one event, read fresh from the database after the last commit. The
-event goes through the commit publisher's sink, so it takes the next id after the events of the
-commits it reflects (and a Redis Stream in cluster mode).
+events are emitted by a unit of work of their own, so they take the path of every event: the
+outbox (webhooks), then the live feed after the commit, with ids after those of the commits they
+reflect (and a Redis Stream in cluster mode).
 """
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import math
 
 from core.clock import Clock
 from core.db import Change, Database
-from realtime.publisher import CommitPublisher
 from services.line_status import line_statuses
 
 log = logging.getLogger("factory.realtime")
@@ -43,10 +43,9 @@ def changed_lines(change: Change) -> set[str]:
 class LineStatusFeed:
     """A commit listener that publishes coalesced `line.status` events."""
 
-    def __init__(self, db: Database, clock: Clock, publisher: CommitPublisher, interval: float = 1.0) -> None:
+    def __init__(self, db: Database, clock: Clock, interval: float = 1.0) -> None:
         self.db = db
         self.clock = clock
-        self.publisher = publisher
         self.interval = interval
         self.dirty: set[str] = set()
         self.last: dict[str, float] = {}
@@ -80,14 +79,20 @@ class LineStatusFeed:
                 self.last[EVERY_LINE] = now
             async with self.db.session() as session:
                 statuses = await line_statuses(session, self.clock, None if every else due)
-            sink = self.publisher.sink  # cluster mode swaps the sink: read it each time
+            fresh = []
             for status in statuses:
                 code = status["line"]
                 if code not in due and self.last.get(code, -math.inf) + self.interval > now:
                     self.dirty.add(code)  # published a moment ago on its own: its turn comes next
                     continue
                 self.last[code] = now
-                sink("lines", "line.status", status)
+                fresh.append(status)
+            if fresh:
+                # A unit of work of its own: the events go the way every event goes — the outbox
+                # (webhooks), then the publisher after the commit (the live feed, the cluster's stream).
+                async with self.db.write() as uow:
+                    for status in fresh:
+                        uow.emit("lines", "line.status", status)
         except Exception as exc:  # the next change tries again; the database may be away
             log.warning("line.status not published: %s: %s", exc.__class__.__name__, exc)
         finally:

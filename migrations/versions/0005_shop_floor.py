@@ -6,7 +6,7 @@ becomes the line's name, its code the value with every other character turned in
 records are rewritten to that code.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-27 11:50:44.035894
 """
 import re
@@ -27,7 +27,7 @@ REASONS = (
 )
 
 revision = '0005'
-down_revision = '0003'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,48 @@
+"""A line's live status as GET /lines/status and the `line.status` event carry it."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+_RATIO = {"allow_none": True}
+
+
+class LineStopSchema(Schema):
+    id = fields.Integer()
+    reason = fields.String()
+    label = fields.String()
+    planned = fields.Boolean()
+    started_at = fields.String(metadata={"format": "date-time"})
+
+
+class LineShiftSchema(Schema):
+    name = fields.String()
+    date = fields.String(metadata={"format": "date", "description": "The plant-local date it starts"})
+    starts_at = fields.String(metadata={"format": "date-time"})
+    ends_at = fields.String(metadata={"format": "date-time"})
+    elapsed = fields.Float(metadata={"description": "0 … 1 of the window's wall time"})
+
+
+class LinePlanSchema(Schema):
+    planned_quantity = fields.Integer()
+    good = fields.Integer()
+    defective = fields.Integer()
+    expected_by_now = fields.Integer()
+    pace = fields.Float(**_RATIO, metadata={"description": "good / expected_by_now; null when 0"})
+
+
+class LineOeeSchema(Schema):
+    availability = fields.Float(**_RATIO)
+    performance = fields.Float(**_RATIO)
+    quality = fields.Float(**_RATIO)
+    oee = fields.Float(**_RATIO)
+
+
+class LineStatusSchema(Schema):
+    line = fields.String()
+    name = fields.String()
+    state = fields.String(validate=validate.OneOf(["running", "stopped", "idle"]))
+    stop = fields.Nested(LineStopSchema, allow_none=True)
+    shift = fields.Nested(LineShiftSchema, allow_none=True)
+    plan = fields.Nested(LinePlanSchema)
+    oee = fields.Nested(LineOeeSchema)
+    as_of = fields.String(metadata={"format": "date-time"})

@@ -27,10 +27,12 @@ from models import (
     ORDER_STATUSES,
     Customer,
     Employee,
+    Line,
     Order,
     OrderItem,
     Product,
     ProductionRecord,
+    Shift,
     StockMovement,
 )
 from schemas.common import Money, UtcDateTime
@@ -393,6 +395,23 @@ class Importer:
                     self.fail(row, path, f"{label} {ident} does not exist.")
                 elif not states[ident] and not self.restore:
                     self.fail(row, path, archived_message(label, ident))
+        if self.resource == "production":
+            await self.check_places(session, rows)
+
+    async def check_places(self, session: Any, rows: list[Prepared]) -> None:
+        """A record's `line` is an active line's code and its `shift` a shift's name, as through the API;
+        a work order is named through the API only (its totals and status move with each record)."""
+        lines = dict((await session.execute(select(Line.code, Line.active))).all())
+        shifts = set((await session.execute(select(Shift.name))).scalars())
+        for prepared in rows:
+            line, shift = prepared.data.get("line"), prepared.data.get("shift")
+            if line is not None and not lines.get(line) and not self.restore:
+                self.fail(prepared.row, "line", f"No active line has the code {line!r}.")
+            if shift is not None and shift not in shifts and not self.restore:
+                self.fail(prepared.row, "shift", f"No shift is called {shift!r}.")
+            if prepared.data.get("work_order_id") is not None:
+                self.fail(prepared.row, "work_order_id",
+                          "Record against a work order through POST /production.")
 
     def references(self, rows: list[Prepared], name: str) -> Iterator[tuple[int, str, int]]:
         for prepared in rows:

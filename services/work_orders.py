@@ -11,7 +11,7 @@ from core.db import UnitOfWork
 from core.errors import Invalid, conflict, invalid
 from models import Order, Product, ProductionRecord, WorkOrder
 from schemas.work_order import WorkOrderListQuery, WorkOrderSchema
-from services.crud import CrudService, Page
+from services.crud import CrudService, Page, archived_message
 from services.lines import active_line
 from services.shifts import known_shift
 
@@ -112,8 +112,11 @@ class WorkOrderService(CrudService):
 async def check_places(session: AsyncSession, data: dict[str, Any]) -> None:
     """Product, active line, shift and order must exist (422 naming the field); names as stored."""
     errors: dict[str, list[str]] = {}
-    if await session.get(Product, data["product_id"]) is None:
+    product = await session.get(Product, data["product_id"])
+    if product is None:
         errors["product_id"] = [f"Product {data['product_id']} does not exist."]
+    elif not product.active:
+        errors["product_id"] = [archived_message("Product", product.id)]
     if data.get("order_id") is not None and await session.get(Order, data["order_id"]) is None:
         errors["order_id"] = [f"Order {data['order_id']} does not exist."]
     for field, find in (("line", active_line), ("shift", known_shift)):

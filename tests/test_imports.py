@@ -228,6 +228,7 @@ async def test_round_trip_export_restore_export_is_byte_identical(api, make, app
     spare = await make.product(name="Spare", price="3.00")
     customers = [await make.customer(address="+1 Main St"), await make.customer()]
     employees = [await make.employee(name="@lice"), await make.employee()]
+    await make.line("A")
     for n in range(4):
         await api.create("production", {"product_id": (gear, bolt)[n % 2]["id"], "line": "A",
                                         "employee_id": employees[n % 2]["id"], "quantity_produced": 10 + n,

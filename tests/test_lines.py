@@ -88,3 +88,17 @@ async def test_records_must_name_a_known_shift(api, make):
     created = await api.create("production", {**body, "shift": "Early"}, role="user")
     assert created["shift"] == "early"
     assert (await api.post("/production", {**body, "shift": None}, role="user")).status == 201
+
+
+async def test_imported_records_must_name_an_active_line_and_a_known_shift(api, make):
+    await make.line("L1")
+    await make.shift("early", "06:00", "14:00")
+    row = {"product_id": (await make.product())["id"], "employee_id": (await make.employee())["id"],
+           "quantity_produced": 5, "date_produced": "2026-11-20"}
+    refused = await api.post("/imports/production", [{**row, "line": "L9"}, {**row, "shift": "night"}],
+                             role="admin")
+    assert refused.status == 422, refused
+    assert {(error["row"], error["field"]) for error in refused.json["errors"]} == {(1, "line"), (2, "shift")}
+    assert (await api.get("/production", role="user")).json["meta"]["total"] == 0
+    taken = await api.post("/imports/production", [{**row, "line": "L1", "shift": "early"}], role="admin")
+    assert taken.status == 200, taken

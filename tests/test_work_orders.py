@@ -148,3 +148,12 @@ async def test_lists_filter_the_plan(api, plant):
     assert await ids(f"product_id={plant['bolt']['id']}") == [b["id"]]
     assert await ids("status=planned&sort_by=date&sort_order=desc") == [c["id"], b["id"], a["id"]]
     assert (await api.get("/work-orders?status=done", role="user")).status == 400
+
+
+async def test_an_archived_product_is_not_planned(api, plant):
+    archived = await api.patch(f"/products/{plant['bolt']['id']}", {"active": False}, role="admin")
+    assert archived.status == 200, archived
+    response = await api.post("/work-orders", {"product_id": plant["bolt"]["id"], "line": "L1",
+                                               "shift": "early", "date": DAY, "planned_quantity": 5},
+                              role="admin")
+    assert response.status == 422 and "product_id" in response.json["errors"], response

@@ -5,7 +5,8 @@ from functools import cache
 from pathlib import Path
 
 from handlers.base import BaseHandler
-from services.dashboard import dashboard_state
+from schemas.dashboard import DashboardQuerySchema
+from services.dashboard import LOW_STOCK_LIMIT, dashboard_state
 
 PAGE = Path(__file__).resolve().parent.parent / "static" / "dashboard.html"
 # Everything from this origin only: no inline script or style, no framing, forms never submit.
@@ -15,21 +16,30 @@ DASHBOARD_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; conne
 
 _COUNTS = {"produced": {"type": "integer"}, "defective": {"type": "integer"}, "good": {"type": "integer"}}
 STATE_SCHEMA = {"type": "object", "properties": {
-    "date": {"type": "string", "format": "date", "description": "Today (UTC), as in date_produced."},
-    "generated_at": {"type": "string", "format": "date-time"},
+    "date": {"type": "string", "format": "date", "description": "The plant's today (in `timezone`)."},
+    "timezone": {"type": "string", "description": "The plant's IANA time zone: the board's clock and day."},
+    "day_starts_at": {"type": "string", "format": "date-time", "description": "Today's first moment (UTC)."},
+    "day_ends_at": {"type": "string", "format": "date-time", "description": "Tomorrow's first moment (UTC)."},
+    "generated_at": {"type": "string", "format": "date-time", "description": "The server's now."},
     "last_event_id": {"type": "integer", "description": "Subscribe with since=this to follow on."},
     "production_today": {"type": "object", "properties": {
         "by_product": {"type": "array", "items": {"type": "object", "properties": {
             "product_id": {"type": "integer"}, "product_name": {"type": "string"}, **_COUNTS}}},
         "by_line": {"type": "array", "items": {"type": "object", "properties": {
             "line": {"type": "string", "nullable": True}, **_COUNTS}}}}},
-    "recent_production": {"type": "array", "items": {"$ref": "#/components/schemas/ProductionRecord"},
-                          "description": "Newest first, at most 20."},
-    "orders_by_status": {"type": "object", "additionalProperties": {"type": "integer"}},
-    "stock": {"type": "array", "items": {"type": "object", "properties": {
-        "id": {"type": "integer"}, "sku": {"type": "string"}, "name": {"type": "string"},
-        "stock_quantity": {"type": "integer"}, "reorder_level": {"type": "integer"},
-        "low": {"type": "boolean"}}}, "description": "Low stock first, then by name; at most 200."},
+    "orders_today": {"type": "object", "properties": {
+        "placed": {"type": "integer", "description": "Orders placed today."},
+        "shipped": {"type": "integer", "description": "Orders shipped today."},
+        "open": {"type": "integer",
+                 "description": "Orders waiting to ship (pending, confirmed, in production)."},
+    }},
+    "low_stock": {"type": "object", "properties": {
+        "total": {"type": "integer"},
+        "items": {"type": "array",
+                  "description": f"The furthest below reorder level first; at most {LOW_STOCK_LIMIT}.",
+                  "items": {"type": "object", "properties": {
+                      "id": {"type": "integer"}, "sku": {"type": "string"}, "name": {"type": "string"},
+                      "stock_quantity": {"type": "integer"}, "reorder_level": {"type": "integer"}}}}}},
 }}
 
 
@@ -62,14 +72,16 @@ class DashboardStateHandler(BaseHandler):
     allow_display = True
     docs = {"GET": {
         "summary": "The dashboard's state", "tags": ["live feed"], "responses": {200: STATE_SCHEMA},
+        "query": DashboardQuerySchema,
         "description": "Display tokens may read this. Not cached: it is read once per screen connection, "
                        "and a cached copy would outlive midnight.",
     }}
 
     async def get(self) -> None:
-        self.send_json(await self.consistent_state())
+        lines = self.load_query(DashboardQuerySchema())["line"]
+        self.send_json(await self.consistent_state(lines))
 
-    async def consistent_state(self) -> dict:
+    async def consistent_state(self, lines: list[str] | None) -> dict:
         """The state with the id of the last event it includes.
 
         Read under the database's announcement gate, so no write with events commits while the
@@ -78,7 +90,6 @@ class DashboardStateHandler(BaseHandler):
         """
         db = self.ctx.db
         async with db.announcements.consistent():
-            now = self.ctx.clock.now()
             async with db.session() as session:
-                return await dashboard_state(session, today=now.date(), now=now,
-                                             last_event_id=self.ctx.hub.last_id)
+                return await dashboard_state(session, clock=self.ctx.clock,
+                                             last_event_id=self.ctx.hub.last_id, lines=lines)

@@ -47,6 +47,7 @@ EVENT_TOPICS: Mapping[str, str] = {
 }
 
 FILTER_KEYS: frozenset[str] = frozenset({"product_id", "line"})
+MAX_FILTER_LINES = 50
 
 # Characters of frames handed to one connection's socket at a time (frames are ASCII JSON). What the
 # queue holds beyond it are references to frames the replay buffer keeps anyway.
@@ -155,7 +156,7 @@ class Subscriber:
     def __init__(self, hub: EventHub, sink: FrameSink) -> None:
         self.topics: set[str] = set()
         self.product_id: int | None = None
-        self.line: str | None = None
+        self.line: frozenset[str] | None = None
         self.attached = True
         self._hub = hub
         self._sink = sink
@@ -263,7 +264,8 @@ class Subscriber:
         product_id = self.product_id
         if product_id is not None and data.get("product_id", product_id) != product_id:
             return False
-        return self.line is None or data.get("line", self.line) == self.line
+        # A missing key passes; a null line (a record on no line) matches no line filter.
+        return self.line is None or "line" not in data or data["line"] in self.line
 
     def _full(self) -> bool:
         return len(self._queue) >= self._hub.queue_size + self._replay_backlog
@@ -359,7 +361,7 @@ def _check_topics(topics: Iterable[str]) -> set[str]:
     return wanted
 
 
-def _check_filters(filters: Mapping[str, Any] | None) -> tuple[int | None, str | None]:
+def _check_filters(filters: Mapping[str, Any] | None) -> tuple[int | None, frozenset[str] | None]:
     if not filters:
         return None, None
     unknown = sorted(set(filters) - FILTER_KEYS)
@@ -369,9 +371,14 @@ def _check_filters(filters: Mapping[str, Any] | None) -> tuple[int | None, str |
     line = filters.get("line")
     if product_id is not None and (type(product_id) is not int or product_id < 1):
         raise SubscriptionError("filter product_id must be a positive integer")
-    if line is not None and not isinstance(line, str):
-        raise SubscriptionError("filter line must be a string")
-    return product_id, line
+    if line is None:
+        return product_id, None
+    # One line code, or a list of them (a wall screen watching a few lines).
+    lines = [line] if isinstance(line, str) else line
+    if (not isinstance(lines, list) or not 1 <= len(lines) <= MAX_FILTER_LINES
+            or not all(isinstance(code, str) and len(code) <= 64 for code in lines)):
+        raise SubscriptionError(f"filter line must be a line code or a list of 1 to {MAX_FILTER_LINES}")
+    return product_id, frozenset(lines)
 
 
 class EventHub:

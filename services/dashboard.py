@@ -1,37 +1,50 @@
-"""The shop-floor dashboard's state: today's production, recent records, orders and stock, in SQL."""
+"""The wall display's state: the plant's day, today's production, orders today and low stock, in SQL."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import ORDER_STATUSES, Order, Product, ProductionRecord
+from core.clock import Clock
+from models import Order, Product, ProductionRecord, StockMovement
 from schemas.common import iso_utc
-from schemas.production import ProductionRecordSchema
 
-RECENT_LIMIT = 20
-# Low stock first, then by name: a wall screen shows the products that need attention.
-STOCK_LIMIT = 200
-
-_record_schema = ProductionRecordSchema()
+OPEN_STATUSES = ("pending", "confirmed", "in_production")
+# A wall screen shows a page or two of shortages; the count says how many there are in all.
+LOW_STOCK_LIMIT = 50
 
 
-async def dashboard_state(session: AsyncSession, *, today: date, now: datetime,
-                          last_event_id: int) -> dict[str, Any]:
-    """Everything the dashboard shows, as of `last_event_id` (read before these queries run)."""
+def plant_day_utc(clock: Clock, day: date) -> tuple[datetime, datetime]:
+    """The plant-local day `day` as [start, end) in naive UTC, as timestamps are stored."""
+    def utc(on: date) -> datetime:
+        return datetime.combine(on, time(0), tzinfo=clock.zone).astimezone(UTC).replace(tzinfo=None)
+    return utc(day), utc(day + timedelta(days=1))
+
+
+async def dashboard_state(session: AsyncSession, *, clock: Clock, last_event_id: int,
+                          lines: Sequence[str] | None = None) -> dict[str, Any]:
+    """Everything the wall display shows, as of `last_event_id` (read before these queries run).
+
+    `lines` limits today's production to those line codes; orders and stock are plant-wide.
+    """
+    now, today = clock.now(), clock.today()
+    start, end = plant_day_utc(clock, today)
     return {
         "date": today.isoformat(),
+        "timezone": clock.zone.key,
+        "day_starts_at": iso_utc(start),
+        "day_ends_at": iso_utc(end),
         "generated_at": iso_utc(now),
         "last_event_id": last_event_id,
         "production_today": {
-            "by_product": await production_by_product(session, today),
-            "by_line": await production_by_line(session, today),
+            "by_product": await production_by_product(session, today, lines),
+            "by_line": await production_by_line(session, today, lines),
         },
-        "recent_production": await recent_production(session),
-        "orders_by_status": await orders_by_status(session),
-        "stock": await stock_levels(session),
+        "orders_today": await orders_today(session, start, end),
+        "low_stock": await low_stock(session),
     }
 
 
@@ -46,49 +59,59 @@ def _counts(row: Any) -> dict[str, int]:
     return {"produced": produced, "defective": defective, "good": produced - defective}
 
 
-async def production_by_product(session: AsyncSession, day: date) -> list[dict[str, Any]]:
+def _on_day(day: date, lines: Sequence[str] | None) -> list[Any]:
+    conditions = [ProductionRecord.date_produced == day]
+    if lines is not None:
+        conditions.append(ProductionRecord.line.in_(list(lines)))
+    return conditions
+
+
+async def production_by_product(session: AsyncSession, day: date,
+                                lines: Sequence[str] | None = None) -> list[dict[str, Any]]:
     produced, defective = _totals()
     rows = await session.execute(
         select(ProductionRecord.product_id, Product.name, produced, defective)
         .join(Product, Product.id == ProductionRecord.product_id)
-        .where(ProductionRecord.date_produced == day)
+        .where(*_on_day(day, lines))
         .group_by(ProductionRecord.product_id, Product.name)
         .order_by(produced.desc(), ProductionRecord.product_id)
     )
     return [{"product_id": row.product_id, "product_name": row.name, **_counts(row)} for row in rows]
 
 
-async def production_by_line(session: AsyncSession, day: date) -> list[dict[str, Any]]:
+async def production_by_line(session: AsyncSession, day: date,
+                             lines: Sequence[str] | None = None) -> list[dict[str, Any]]:
     produced, defective = _totals()
     rows = await session.execute(
         select(ProductionRecord.line, produced, defective)
-        .where(ProductionRecord.date_produced == day)
+        .where(*_on_day(day, lines))
         .group_by(ProductionRecord.line)
         .order_by(produced.desc(), ProductionRecord.line)
     )
     return [{"line": row.line, **_counts(row)} for row in rows]
 
 
-async def recent_production(session: AsyncSession) -> list[dict[str, Any]]:
-    """The newest production records, as `GET /production/{id}` returns them."""
-    records = await session.scalars(
-        select(ProductionRecord).order_by(ProductionRecord.id.desc()).limit(RECENT_LIMIT))
-    return [_record_schema.dump(record) for record in records]
+async def orders_today(session: AsyncSession, start: datetime, end: datetime) -> dict[str, int]:
+    """Orders placed and shipped in [start, end), and those still waiting to ship."""
+    placed = await session.scalar(
+        select(func.count(Order.id)).where(Order.created_at >= start, Order.created_at < end))
+    # An order ships when its stock leaves: the shipment movements date it (status rows keep no history).
+    shipped = await session.scalar(
+        select(func.count(func.distinct(StockMovement.order_id)))
+        .where(StockMovement.reason == "shipment", StockMovement.created_at >= start,
+               StockMovement.created_at < end))
+    waiting = await session.scalar(select(func.count(Order.id)).where(Order.status.in_(OPEN_STATUSES)))
+    return {"placed": int(placed or 0), "shipped": int(shipped or 0), "open": int(waiting or 0)}
 
 
-async def orders_by_status(session: AsyncSession) -> dict[str, int]:
-    counts = dict((await session.execute(
-        select(Order.status, func.count(Order.id)).group_by(Order.status))).all())
-    return {status: int(counts.get(status, 0)) for status in ORDER_STATUSES}
-
-
-async def stock_levels(session: AsyncSession) -> list[dict[str, Any]]:
+async def low_stock(session: AsyncSession) -> dict[str, Any]:
+    """Products at or below their reorder level, the furthest below first."""
     low = Product.stock_quantity <= Product.reorder_level
+    shortfall = Product.reorder_level - Product.stock_quantity
+    total = await session.scalar(select(func.count(Product.id)).where(low))
     rows = await session.execute(
         select(Product.id, Product.sku, Product.name, Product.stock_quantity, Product.reorder_level)
-        .order_by(case((low, 0), else_=1), Product.name, Product.id)
-        .limit(STOCK_LIMIT)
-    )
-    return [{"id": row.id, "sku": row.sku, "name": row.name, "stock_quantity": row.stock_quantity,
-             "reorder_level": row.reorder_level, "low": row.stock_quantity <= row.reorder_level}
-            for row in rows]
+        .where(low).order_by(shortfall.desc(), Product.name, Product.id).limit(LOW_STOCK_LIMIT))
+    return {"total": int(total or 0), "items": [
+        {"id": row.id, "sku": row.sku, "name": row.name, "stock_quantity": row.stock_quantity,
+         "reorder_level": row.reorder_level} for row in rows]}

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import tornado.websocket
@@ -22,8 +23,8 @@ async def record(api, product, employee, day=TODAY, **fields):
     return response.json
 
 
-async def state(api, **kw):
-    response = await api.get("/dashboard/state", **kw)
+async def state(api, query="", **kw):
+    response = await api.get(f"/dashboard/state{query}", **kw)
     assert response.status == 200, response
     return response.json
 
@@ -52,14 +53,41 @@ async def test_state_needs_a_token(api):
 
 async def test_an_empty_factory(api):
     body = await state(api, role="user")
-    assert set(body) == {"date", "generated_at", "last_event_id", "production_today", "recent_production",
-                         "orders_by_status", "stock"}
-    assert body["date"] == TODAY.isoformat()
+    assert set(body) == {"date", "timezone", "day_starts_at", "day_ends_at", "generated_at", "last_event_id",
+                         "production_today", "orders_today", "low_stock"}
+    assert body["date"] == TODAY.isoformat() and body["timezone"] == "UTC"
+    assert body["day_starts_at"] == f"{TODAY.isoformat()}T00:00:00Z"
+    assert body["day_ends_at"] == f"{(TODAY + timedelta(days=1)).isoformat()}T00:00:00Z"
     assert body["generated_at"].endswith("Z")
     assert body["production_today"] == {"by_product": [], "by_line": []}
-    assert body["recent_production"] == []
-    assert body["orders_by_status"] == dict.fromkeys(STATUSES, 0)
-    assert body["stock"] == []
+    assert body["orders_today"] == {"placed": 0, "shipped": 0, "open": 0}
+    assert body["low_stock"] == {"total": 0, "items": []}
+
+
+def zone_on_another_day() -> tuple[str, date]:
+    """A zone whose date differs from UTC's right now (one of UTC+14 / UTC-12 always does), and that date."""
+    now = datetime.now(UTC)
+    for name in ("Pacific/Kiritimati", "Etc/GMT+12"):
+        local = now.astimezone(ZoneInfo(name)).date()
+        if local != now.date():
+            return name, local
+    raise AssertionError("UTC+14 and UTC-12 cannot both share UTC's date")
+
+
+PLANT_ZONE, PLANT_TODAY = zone_on_another_day()
+
+
+@pytest.mark.settings(timezone=PLANT_ZONE)
+async def test_today_is_the_plant_day_in_its_own_zone(api, make):
+    product, employee = await make.product(name="Widget"), await make.employee()
+    await record(api, product, employee, day=PLANT_TODAY, quantity_produced=7, line="L1")
+    await record(api, product, employee, day=TODAY, quantity_produced=100, line="L1")  # UTC's date
+    body = await state(api, role="user")
+    assert body["timezone"] == PLANT_ZONE and body["date"] == PLANT_TODAY.isoformat()
+    start = datetime.combine(PLANT_TODAY, time(0), tzinfo=ZoneInfo(PLANT_ZONE)).astimezone(UTC)
+    assert body["day_starts_at"] == start.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert body["day_ends_at"] == (start + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert [row["produced"] for row in body["production_today"]["by_product"]] == [7]
 
 
 async def test_todays_totals_per_product_and_line(api, make):
@@ -86,36 +114,50 @@ async def test_todays_totals_per_product_and_line(api, make):
     ]
 
 
-async def test_recent_production_is_the_newest_twenty_as_the_api_returns_them(api, make):
-    product, employee = await make.product(), await make.employee()
-    created = [await record(api, product, employee, quantity_produced=n + 1) for n in range(22)]
-    recent = (await state(api, role="user"))["recent_production"]
-    assert [row["id"] for row in recent] == [row["id"] for row in reversed(created)][:20]
-    assert recent[0] == (await api.get(f"/production/{created[-1]['id']}", role="user")).json
+async def test_the_line_filter_limits_todays_production(api, make):
+    product, employee = await make.product(name="Widget"), await make.employee()
+    for line, produced in (("L1", 3), ("L2", 5), ("L3", 11)):
+        await record(api, product, employee, quantity_produced=produced, line=line)
+    await record(api, product, employee, quantity_produced=13)  # no line: not on any line's board
+    today = (await state(api, role="user", query="?line=L1,L3"))["production_today"]
+    assert today["by_product"][0]["produced"] == 14
+    assert sorted(row["line"] for row in today["by_line"]) == ["L1", "L3"]
 
 
-async def test_orders_by_status_counts_every_status(api, make):
+@pytest.mark.parametrize("query", ["line=", "line=L1,,L2", "line=L%201", "line=" + "x" * 33,
+                                   "line=" + ",".join(f"L{n}" for n in range(51)), "lines=L1"])
+async def test_a_bad_line_filter_is_a_400(api, query):
+    response = await api.get(f"/dashboard/state?{query}", role="user")
+    assert response.status == 400, response
+    assert response.headers["Content-Type"] == "application/problem+json"
+
+
+async def order(api, customer, product, quantity=1):
+    return await api.create("orders", {"customer_id": customer["id"],
+                                       "items": [{"product_id": product["id"], "quantity": quantity}]})
+
+
+async def test_orders_today_are_placed_shipped_and_open(api, make):
     product, customer = await make.product(stock_quantity=10), await make.customer()
-    ids = []
-    for _ in range(4):
-        order = await api.create("orders", {"customer_id": customer["id"],
-                                            "items": [{"product_id": product["id"], "quantity": 1}]})
-        ids.append(order["id"])
-    for order_id, status in ((ids[0], "confirmed"), (ids[1], "cancelled")):
-        assert (await api.patch(f"/orders/{order_id}", {"status": status}, role="admin")).status == 200
-    counts = (await state(api, role="user"))["orders_by_status"]
-    assert counts == {**dict.fromkeys(STATUSES, 0), "pending": 2, "confirmed": 1, "cancelled": 1}
+    ids = [(await order(api, customer, product))["id"] for _ in range(5)]
+    for status in ("confirmed", "in_production", "shipped"):
+        for order_id in ids[:2]:
+            assert (await api.patch(f"/orders/{order_id}", {"status": status}, role="admin")).status == 200
+    assert (await api.patch(f"/orders/{ids[1]}", {"status": "delivered"}, role="admin")).status == 200
+    assert (await api.patch(f"/orders/{ids[2]}", {"status": "cancelled"}, role="admin")).status == 200
+    # Both shipped today (one since delivered); two are still waiting; the cancelled one is neither.
+    assert (await state(api, role="user"))["orders_today"] == {"placed": 5, "shipped": 2, "open": 2}
 
 
-async def test_stock_lists_low_products_first(api, make):
-    plenty = await make.product(name="Axle", stock_quantity=50, reorder_level=10)
+async def test_low_stock_lists_the_furthest_below_first(api, make):
+    await make.product(name="Axle", stock_quantity=50, reorder_level=10)
     at_level = await make.product(name="Bolt", stock_quantity=10, reorder_level=10)
     below = await make.product(name="Cog", stock_quantity=2, reorder_level=10)
-    stock = (await state(api, role="user"))["stock"]
-    assert [(row["id"], row["low"]) for row in stock] == [
-        (at_level["id"], True), (below["id"], True), (plenty["id"], False)]
-    assert stock[0] == {"id": at_level["id"], "sku": at_level["sku"], "name": "Bolt", "stock_quantity": 10,
-                        "reorder_level": 10, "low": True}
+    low = (await state(api, role="user"))["low_stock"]
+    assert low["total"] == 2
+    assert [row["id"] for row in low["items"]] == [below["id"], at_level["id"]]
+    assert low["items"][1] == {"id": at_level["id"], "sku": at_level["sku"], "name": "Bolt",
+                               "stock_quantity": 10, "reorder_level": 10}
 
 
 async def test_last_event_id_is_where_the_live_feed_follows_on(api, make):
@@ -138,7 +180,7 @@ async def test_a_display_token_reads_the_dashboard_and_nothing_else(api):
 
 @pytest.mark.parametrize("role", ["user", "admin", "super_admin"])
 async def test_every_role_reads_the_state(api, role):
-    assert (await state(api, role=role))["orders_by_status"]["pending"] == 0
+    assert (await state(api, role=role))["orders_today"]["open"] == 0
 
 
 async def test_state_and_the_events_after_its_last_event_id_add_up(api, make, base_url):

@@ -192,6 +192,8 @@ def test_filters_pass_events_with_an_equal_value_or_without_the_key():
         by_product.subscriber.subscribe(ALL_TOPICS, filters={"product_id": 1})
         by_line = Connection(hub)
         by_line.subscriber.subscribe(ALL_TOPICS, filters={"line": "L2"})
+        by_lines = Connection(hub)
+        by_lines.subscriber.subscribe(ALL_TOPICS, filters={"line": ["L1", "L2"]})
 
         hub.publish("production", "production.recorded", production_row(1, "L1"))  # 1
         hub.publish("production", "production.recorded", production_row(2, "L2"))  # 2
@@ -201,6 +203,7 @@ def test_filters_pass_events_with_an_equal_value_or_without_the_key():
 
         assert by_product.event_ids() == [1, 3, 4]
         assert by_line.event_ids() == [2, 3]
+        assert by_lines.event_ids() == [1, 2, 3]
 
         replayed = Connection(hub)
         replayed.subscriber.subscribe(["production"], since=0, filters={"product_id": 2})
@@ -221,6 +224,9 @@ def test_filters_pass_events_with_an_equal_value_or_without_the_key():
         (["production"], None, {"customer_id": 1}),
         (["production"], None, {"product_id": "1"}),
         (["production"], None, {"line": 2}),
+        (["production"], None, {"line": []}),
+        (["production"], None, {"line": ["L1", 2]}),
+        (["production"], None, {"line": [f"L{n}" for n in range(51)]}),
     ],
 )
 def test_bad_subscriptions_are_refused_without_changing_anything(topics, since, filters):

@@ -1,39 +1,31 @@
-// Shop-floor dashboard: signs in, loads /dashboard/state, then follows the /ws live feed.
-// No build step and no dependencies; every piece of data reaches the page through textContent.
+// The wall display's connection: signs in (a kiosk link's token, a pasted display token or a password),
+// loads /dashboard/state and /lines/status, follows /ws, and never shows stale figures as live.
+// No build step and no dependencies; board.js draws.
 "use strict";
 
 (() => {
-  const TOPICS = ["production", "orders", "inventory"];
-  const ORDER_STATUSES = ["pending", "confirmed", "in_production", "shipped", "delivered", "cancelled"];
-  const STATUS_LABELS = {
-    pending: "Pending",
-    confirmed: "Confirmed",
-    in_production: "In production",
-    shipped: "Shipped",
-    delivered: "Delivered",
-    cancelled: "Cancelled",
-  };
+  const TOPICS = ["production", "orders", "inventory", "lines"];
   const CONNECTION_LABELS = {
     connecting: "Connecting…",
     live: "Live",
     reconnecting: "Reconnecting…",
-    offline: "Offline",
+    lost: "Connection lost",
     "signed-out": "Signed out",
   };
   const SESSION_KEY = "factory.dashboard.session";
   const DISPLAY_KEY = "factory.dashboard.displayToken";
-  const PING_EVERY_MS = 20_000;
-  const SILENCE_LIMIT_MS = 50_000; // no frame at all (not even a pong) for this long: the link is dead
-  const BACKOFF_MIN_MS = 1_000;
-  const BACKOFF_MAX_MS = 30_000;
-  const RELOAD_EVERY_MS = 15 * 60_000; // a full reload now and then heals any drift
-  const RECENT_MAX = 20;
-  const HIGHLIGHT_MS = 8_000;
-  const SVG_NS = "http://www.w3.org/2000/svg";
+  const PING_EVERY_MS = 10_000;
+  const SILENCE_LIMIT_MS = 15_000; // no pong and no event for this long: the figures are stale
+  const HANDSHAKE_LIMIT_MS = 8_000; // a server that accepts but never answers (paused, hung)
+  const FETCH_LIMIT_MS = 8_000;
+  const BACKOFF_MIN_MS = 500;
+  const BACKOFF_MAX_MS = 5_000; // once the server is back, the screen is live again within this
+  const LINES_REFRESH_MS = 30_000; // shifts start and end without an event
+  const Board = window.Board;
 
   const $ = (id) => document.getElementById(id);
 
-  // ---------------------------------------------------------------- errors
+  // ---------------------------------------------------------------- HTTP
 
   class HttpError extends Error {
     constructor(status, detail, retryAfter) {
@@ -42,33 +34,31 @@
       this.retryAfter = retryAfter;
     }
   }
-  class NetworkError extends Error {}
   class AuthError extends Error {}
-
-  // ---------------------------------------------------------------- HTTP
 
   async function requestJson(method, path, body, token) {
     const headers = { Accept: "application/json" };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     if (token) headers.Authorization = `Bearer ${token}`;
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), FETCH_LIMIT_MS);
     let response;
-    try {
-      response = await fetch(path, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        cache: "no-store",
-        credentials: "omit",
-      });
-    } catch (err) {
-      throw new NetworkError("Cannot reach the server.");
-    }
     let payload = null;
     try {
+      response = await fetch(path, {
+        method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+        cache: "no-store", credentials: "omit", signal: abort.signal,
+      });
       const text = await response.text();
-      payload = text ? JSON.parse(text) : null;
+      try {
+        payload = text ? JSON.parse(text) : null;
+      } catch (err) {
+        payload = null;
+      }
     } catch (err) {
-      payload = null;
+      throw new Error("Cannot reach the server.");
+    } finally {
+      clearTimeout(timer);
     }
     if (!response.ok) {
       const detail = payload && (payload.detail || payload.title);
@@ -80,7 +70,7 @@
   // ---------------------------------------------------------------- tokens
 
   const auth = {
-    kind: null, // "session" (username + password) or "display" (pasted wall-screen token)
+    kind: null, // "session" (username + password) or "display" (a wall screen's token)
     accessToken: null,
     refreshToken: null,
     expiresAt: 0,
@@ -90,26 +80,39 @@
     epoch: 0, // bumped on sign-in and sign-out so stale async work can tell it is stale
   };
 
+  // A kiosk link: /dashboard#token=…&line=L1,L2&view=lines. The token is kept for reloads and
+  // taken out of the address bar (and so out of history and screenshots); line and view stay.
+  function readKioskLink() {
+    const params = new URLSearchParams(window.location.hash.replace(/^#/, ""));
+    const token = (params.get("token") || "").trim();
+    if (token) {
+      sessionStorage.removeItem(SESSION_KEY);
+      localStorage.setItem(DISPLAY_KEY, token);
+      params.delete("token");
+      const rest = params.toString();
+      window.history.replaceState(null, "", window.location.pathname + window.location.search + (rest ? `#${rest}` : ""));
+    }
+    document.body.dataset.view = params.get("view") === "lines" ? "lines" : "plant";
+    return Board.setFilter((params.get("line") || "").split(",").map((code) => code.trim()).filter(Boolean));
+  }
+
   function restoreAuth() {
+    const display = localStorage.getItem(DISPLAY_KEY);
+    if (display) {
+      Object.assign(auth, { kind: "display", accessToken: display, refreshToken: null, expiresAt: 0 });
+      return true;
+    }
     try {
       const saved = JSON.parse(sessionStorage.getItem(SESSION_KEY) || "null");
       if (saved && saved.access_token) {
         Object.assign(auth, {
-          kind: "session",
-          accessToken: saved.access_token,
-          refreshToken: saved.refresh_token || null,
-          expiresAt: Number(saved.expires_at) || 0,
-          lifetimeMs: Number(saved.lifetime_ms) || 0,
+          kind: "session", accessToken: saved.access_token, refreshToken: saved.refresh_token || null,
+          expiresAt: Number(saved.expires_at) || 0, lifetimeMs: Number(saved.lifetime_ms) || 0,
         });
         return true;
       }
     } catch (err) {
       sessionStorage.removeItem(SESSION_KEY);
-    }
-    const display = localStorage.getItem(DISPLAY_KEY);
-    if (display) {
-      Object.assign(auth, { kind: "display", accessToken: display, refreshToken: null, expiresAt: 0 });
-      return true;
     }
     return false;
   }
@@ -117,17 +120,12 @@
   function saveSession(pair) {
     const lifetimeMs = Math.max(1, Number(pair.expires_in) || 0) * 1000;
     Object.assign(auth, {
-      kind: "session",
-      accessToken: pair.access_token,
-      refreshToken: pair.refresh_token || auth.refreshToken,
-      expiresAt: Date.now() + lifetimeMs,
-      lifetimeMs,
+      kind: "session", accessToken: pair.access_token, refreshToken: pair.refresh_token || auth.refreshToken,
+      expiresAt: Date.now() + lifetimeMs, lifetimeMs,
     });
     sessionStorage.setItem(SESSION_KEY, JSON.stringify({
-      access_token: auth.accessToken,
-      refresh_token: auth.refreshToken,
-      expires_at: auth.expiresAt,
-      lifetime_ms: auth.lifetimeMs,
+      access_token: auth.accessToken, refresh_token: auth.refreshToken,
+      expires_at: auth.expiresAt, lifetime_ms: auth.lifetimeMs,
     }));
     scheduleRefresh();
   }
@@ -178,22 +176,23 @@
 
   function rejectedTokenMessage() {
     return auth.kind === "display"
-      ? "The display token was rejected. Paste a valid one."
+      ? "This screen's display token was refused (revoked or expired). Open a new kiosk link."
       : "Your session has expired. Please sign in again.";
   }
 
-  async function fetchState() {
+  // GET with the current token; one refresh and retry on a 401 for a session.
+  async function authorizedGet(path) {
     await ensureFreshToken();
-    const get = () => requestJson("GET", "/dashboard/state", undefined, auth.accessToken);
+    const get = () => requestJson("GET", path, undefined, auth.accessToken);
     try {
       return await get();
     } catch (err) {
       if (!(err instanceof HttpError)) throw err;
-      if (err.status === 403) throw new AuthError("This account may not view the dashboard.");
+      if (err.status === 403) throw new AuthError("This account may not view the wall display.");
       if (err.status !== 401) throw err;
       if (auth.kind !== "session" || !auth.refreshToken) throw new AuthError(rejectedTokenMessage());
     }
-    await refreshSession(); // a 401 with a refresh token in hand: one refresh, one retry
+    await refreshSession();
     try {
       return await get();
     } catch (err) {
@@ -204,372 +203,36 @@
     }
   }
 
-  // ---------------------------------------------------------------- model
-
-  const model = {
-    date: null,
-    products: new Map(), // product_id -> {product_id, product_name, produced, defective, good}
-    lines: new Map(), // line ("" when none) -> {line, produced, defective, good}
-    recent: [], // production rows, newest first
-    orders: {},
-    stock: new Map(), // product id -> product row + low
-    names: new Map(), // product id -> name, from whatever row named it last
-    highlighted: new Map(), // "record:<id>" / "stock:<id>" -> highlight ends at (ms)
-  };
-
-  function count(value) {
-    const n = Number(value);
-    return Number.isFinite(n) ? n : 0;
-  }
-
-  function productName(productId) {
-    return model.names.get(productId) || `Product #${productId}`;
-  }
-
-  function lineKey(line) {
-    return line === null || line === undefined ? "" : String(line);
-  }
-
-  function resetModel() {
-    model.date = null;
-    model.products = new Map();
-    model.lines = new Map();
-    model.recent = [];
-    model.orders = Object.fromEntries(ORDER_STATUSES.map((status) => [status, 0]));
-    model.stock = new Map();
-    model.highlighted = new Map();
-  }
-
-  function applyState(state) {
-    const highlighted = model.highlighted;
-    resetModel();
-    model.highlighted = highlighted;
-    model.date = state.date || null;
-    const today = state.production_today || {};
-    for (const row of today.by_product || []) {
-      const id = count(row.product_id);
-      if (row.product_name) model.names.set(id, String(row.product_name));
-      model.products.set(id, {
-        product_id: id,
-        produced: count(row.produced),
-        defective: count(row.defective),
-        good: count(row.good),
-      });
-    }
-    for (const row of today.by_line || []) {
-      model.lines.set(lineKey(row.line), {
-        line: lineKey(row.line),
-        produced: count(row.produced),
-        defective: count(row.defective),
-        good: count(row.good),
-      });
-    }
-    model.recent = (state.recent_production || []).slice(0, RECENT_MAX);
-    for (const [status, n] of Object.entries(state.orders_by_status || {})) {
-      model.orders[status] = count(n);
-    }
-    for (const row of state.stock || []) upsertStock(row, false);
-    feed.lastEventId = count(state.last_event_id);
-  }
-
-  function addProduction(totals, key, fields, produced, defective) {
-    const entry = totals.get(key) || { ...fields, produced: 0, defective: 0, good: 0 };
-    entry.produced += produced;
-    entry.defective += defective;
-    entry.good += produced - defective;
-    totals.set(key, entry);
-  }
-
-  function productionRecorded(row) {
-    const produced = count(row.quantity_produced);
-    const defective = count(row.quantity_defective);
-    const productId = count(row.product_id);
-    if (model.date && row.date_produced === model.date) {
-      addProduction(model.products, productId, { product_id: productId }, produced, defective);
-      const line = lineKey(row.line);
-      addProduction(model.lines, line, { line }, produced, defective);
-    } else if (model.date && row.date_produced > model.date) {
-      requestReload(); // the server's day has rolled over: start today's totals afresh
-    }
-    model.recent = [row, ...model.recent.filter((r) => r.id !== row.id)].slice(0, RECENT_MAX);
-    model.highlighted.set(`record:${row.id}`, Date.now() + HIGHLIGHT_MS);
-  }
-
-  function orderCounted(status, delta) {
-    if (!status) return;
-    model.orders[status] = Math.max(0, count(model.orders[status]) + delta);
-  }
-
-  function upsertStock(row, highlight) {
-    const id = count(row.id);
-    if (row.name) model.names.set(id, String(row.name));
-    const quantity = count(row.stock_quantity);
-    const reorderLevel = count(row.reorder_level);
-    model.stock.set(id, {
-      id,
-      sku: row.sku == null ? "" : String(row.sku),
-      name: row.name == null ? productName(id) : String(row.name),
-      stock_quantity: quantity,
-      reorder_level: reorderLevel,
-      low: typeof row.low === "boolean" ? row.low : quantity <= reorderLevel,
-    });
-    if (highlight) model.highlighted.set(`stock:${id}`, Date.now() + HIGHLIGHT_MS);
-  }
-
-  function applyEvent(message) {
-    const id = count(message.id);
-    if (id <= feed.lastEventId) return; // already part of the state or seen before
-    feed.lastEventId = id;
-    const data = message.data || {};
-    switch (message.event) {
-      case "production.recorded":
-        productionRecorded(data);
-        break;
-      case "production.updated":
-      case "production.deleted":
-        requestReload(); // totals can't be corrected from the new row alone
-        break;
-      case "order.created":
-        orderCounted(data.status, +1);
-        break;
-      case "order.status_changed":
-        orderCounted(data.previous_status, -1);
-        orderCounted(data.status, +1);
-        break;
-      case "stock.changed":
-        upsertStock({ ...data, low: undefined }, false);
-        break;
-      case "stock.low":
-        upsertStock({ ...data, low: true }, true);
-        break;
-      default:
-        break; // an event this page does not show
-    }
-    scheduleRender();
-  }
-
-  // ---------------------------------------------------------------- rendering
-
-  let renderPending = false;
-
-  function scheduleRender() {
-    if (renderPending) return;
-    renderPending = true;
-    const run = () => {
-      if (!renderPending) return;
-      renderPending = false;
-      render();
-    };
-    requestAnimationFrame(run);
-    setTimeout(run, 250); // rAF does not fire in hidden tabs
-  }
-
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  function isHighlighted(key, now) {
-    const until = model.highlighted.get(key);
-    if (until === undefined) return false;
-    if (until > now) return true;
-    model.highlighted.delete(key);
-    return false;
-  }
-
-  function bar(good, defective, scale) {
-    const svg = document.createElementNS(SVG_NS, "svg");
-    svg.setAttribute("class", "bar");
-    svg.setAttribute("viewBox", "0 0 100 10");
-    svg.setAttribute("preserveAspectRatio", "none");
-    svg.setAttribute("role", "img");
-    svg.setAttribute("aria-label", `${good} good, ${defective} defective`);
-    const goodWidth = scale > 0 ? (Math.max(0, good) / scale) * 100 : 0;
-    const badWidth = scale > 0 ? (Math.max(0, defective) / scale) * 100 : 0;
-    for (const [cls, x, width] of [["bar-good", 0, goodWidth], ["bar-bad", goodWidth, badWidth]]) {
-      const rect = document.createElementNS(SVG_NS, "rect");
-      rect.setAttribute("class", cls);
-      rect.setAttribute("x", x.toFixed(2));
-      rect.setAttribute("y", "0");
-      rect.setAttribute("width", width.toFixed(2));
-      rect.setAttribute("height", "10");
-      svg.append(rect);
-    }
-    return svg;
-  }
-
-  function totalsRows(entries, label, attribute, key) {
-    const scale = Math.max(0, ...entries.map((e) => e.produced));
-    return entries.map((entry) => {
-      const row = el("tr");
-      row.dataset[attribute] = String(entry[key]);
-      row.dataset.good = String(entry.good);
-      row.dataset.defective = String(entry.defective);
-      row.append(
-        el("th", "name", label(entry)),
-        el("td", "num good", entry.good),
-        el("td", "num bad", entry.defective),
-      );
-      const cell = el("td", "bar-col");
-      cell.append(bar(entry.good, entry.defective, scale));
-      row.append(cell);
-      return row;
-    });
-  }
-
-  function byText(a, b) {
-    return a.localeCompare(b, undefined, { numeric: true, sensitivity: "base" });
-  }
-
-  function renderToday() {
-    const products = [...model.products.values()];
-    const good = products.reduce((sum, p) => sum + p.good, 0);
-    const produced = products.reduce((sum, p) => sum + p.produced, 0);
-    const defective = products.reduce((sum, p) => sum + p.defective, 0);
-    $("units-today-total").textContent = String(good);
-    $("units-today-produced").textContent = String(produced);
-    $("units-today-defective").textContent = String(defective);
-    $("dashboard-date").textContent = model.date || "";
-
-    products.sort((a, b) => byText(productName(a.product_id), productName(b.product_id)));
-    $("by-product").replaceChildren(
-      ...totalsRows(products, (p) => productName(p.product_id), "productId", "product_id"),
-    );
-    $("by-product-empty").hidden = products.length > 0;
-
-    const lines = [...model.lines.values()].sort((a, b) => byText(a.line, b.line));
-    $("by-line").replaceChildren(
-      ...totalsRows(lines, (l) => l.line || "No line", "line", "line"),
-    );
-    $("by-line-empty").hidden = lines.length > 0;
-  }
-
-  function renderOrders() {
-    const statuses = [...ORDER_STATUSES, ...Object.keys(model.orders).filter((s) => !ORDER_STATUSES.includes(s))];
-    $("orders").replaceChildren(...statuses.map((status) => {
-      const item = el("li", `order-status status-${status.replace(/[^a-z_]/g, "")}`);
-      item.dataset.status = status;
-      const number = el("span", "count", count(model.orders[status]));
-      number.id = `orders-${status}`;
-      item.append(el("span", "status-label", STATUS_LABELS[status] || status), number);
-      return item;
-    }));
-  }
-
-  function renderStock(now) {
-    const rows = [...model.stock.values()].sort((a, b) => (b.low - a.low) || byText(a.name, b.name));
-    const low = rows.filter((r) => r.low).length;
-    const badge = $("stock-low-count");
-    badge.hidden = low === 0;
-    badge.dataset.count = String(low);
-    badge.textContent = `${low} low`;
-    $("stock").replaceChildren(...rows.map((item) => {
-      const row = el("tr", item.low ? "low" : "");
-      if (isHighlighted(`stock:${item.id}`, now) && item.low) row.classList.add("alert");
-      row.dataset.productId = String(item.id);
-      row.dataset.low = String(item.low);
-      const name = el("th", "name");
-      name.append(el("span", "", item.name));
-      if (item.sku) name.append(el("span", "sku", item.sku));
-      if (item.low) name.append(el("span", "badge badge-low", "LOW"));
-      row.append(name, el("td", "num qty", item.stock_quantity), el("td", "num", item.reorder_level));
-      return row;
-    }));
-  }
-
-  function clockTime(iso) {
-    const when = iso ? new Date(iso) : null;
-    if (!when || Number.isNaN(when.getTime())) return "";
-    return when.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", hour12: false });
-  }
-
-  function renderRecent(now) {
-    $("latest-events").replaceChildren(...model.recent.map((row) => {
-      const item = el("li", "event");
-      if (isHighlighted(`record:${row.id}`, now)) item.classList.add("fresh");
-      item.dataset.recordId = String(row.id);
-      item.dataset.productId = String(row.product_id);
-      const produced = count(row.quantity_produced);
-      const defective = count(row.quantity_defective);
-      const where = [
-        row.line ? `Line ${row.line}` : "",
-        row.shift ? `Shift ${row.shift}` : "",
-        model.date && row.date_produced && row.date_produced !== model.date ? `for ${row.date_produced}` : "",
-      ].filter(Boolean).join(" · ");
-      const time = el("time", "event-time", clockTime(row.created_at) || row.date_produced || "");
-      if (row.created_at) time.dateTime = String(row.created_at);
-      item.append(
-        time,
-        el("span", "event-product", productName(count(row.product_id))),
-        el("span", "event-good", `+${produced - defective}`),
-        el("span", "event-where", where),
-        el("span", "event-bad", defective ? `${defective} defective` : ""),
-      );
-      return item;
-    }));
-    $("latest-empty").hidden = model.recent.length > 0;
-  }
-
-  function render() {
-    const now = Date.now();
-    renderToday();
-    renderOrders();
-    renderStock(now);
-    renderRecent(now);
-    document.body.dataset.lastEventId = String(feed.lastEventId);
-  }
-
-  // ---------------------------------------------------------------- connection state and notices
-
-  function setConnection(state) {
-    const node = $("connection-state");
-    node.dataset.state = state;
-    node.textContent = CONNECTION_LABELS[state] || state;
-    updateConnectionDetail();
-  }
-
-  function updateConnectionDetail() {
-    const waiting = feed.retryAt ? Math.max(0, Math.ceil((feed.retryAt - Date.now()) / 1000)) : 0;
-    $("connection-detail").textContent = waiting ? `retry in ${waiting} s` : "";
-  }
-
-  function showNotice(text) {
-    const notice = $("notice");
-    notice.textContent = text || "";
-    notice.hidden = !text;
-  }
-
-  // ---------------------------------------------------------------- live feed
+  // ---------------------------------------------------------------- loading
 
   const feed = {
     socket: null,
     generation: 0, // frames and closes from an abandoned socket are ignored
+    lines: null, // the line codes this screen shows, or null for all
     lastEventId: 0,
     stateLoaded: false,
     everLive: false,
     live: false,
+    stale: false,
     backoffMs: BACKOFF_MIN_MS,
     retryTimer: null,
-    retryAt: 0,
+    handshakeTimer: null,
     pingTimer: null,
-    lastFrameAt: 0,
+    lastFrameAt: 0, // the last frame from the server (event, pong or reply): when the figures were true
     buffered: null, // events that arrive while the state reloads
     reloading: null,
     reloadTimer: null,
+    linesLoadedAt: 0,
   };
 
-  function send(message) {
-    if (feed.socket && feed.socket.readyState === WebSocket.OPEN) {
-      feed.socket.send(JSON.stringify(message));
-    }
+  async function fetchLines() {
+    const lines = await authorizedGet("/lines/status");
+    Board.applyLines(Array.isArray(lines) ? lines : (lines && lines.items) || []);
+    feed.linesLoadedAt = Date.now();
   }
 
-  function subscribe() {
-    send({ type: "subscribe", topics: TOPICS, since: feed.lastEventId });
-  }
-
+  // The state first, then the lines: events after the state's last_event_id are replayed on top of
+  // both, and a line status never goes back in time (board.js keeps the newest by `as_of`).
   function reloadState() {
     if (feed.reloading) return feed.reloading;
     const epoch = auth.epoch;
@@ -577,9 +240,14 @@
     feed.reloading = (async () => {
       let ok = false;
       try {
-        const state = await fetchState();
+        const query = feed.lines ? `?line=${encodeURIComponent(feed.lines.join(","))}` : "";
+        const state = await authorizedGet(`/dashboard/state${query}`);
+        const receivedAt = Date.now();
         if (epoch !== auth.epoch) return false;
-        applyState(state);
+        Board.applyState(state, receivedAt);
+        feed.lastEventId = Number(state.last_event_id) || 0;
+        await fetchLines();
+        if (epoch !== auth.epoch) return false;
         feed.stateLoaded = true;
         showNotice("");
         ok = true;
@@ -590,14 +258,14 @@
           signOut(err.message);
           return false;
         }
-        showNotice(`Could not load the dashboard: ${err.message}`);
+        showNotice(`Could not load the board: ${err.message}`);
       } finally {
         feed.reloading = null;
       }
       const arrived = feed.buffered || [];
       feed.buffered = null;
-      for (const message of arrived) applyEvent(message); // those already in the state are skipped
-      scheduleRender();
+      for (const message of arrived) applyEvent(message, false);
+      render();
       return ok;
     })();
     return feed.reloading;
@@ -611,39 +279,98 @@
     }, 300); // one reload for a burst of corrections
   }
 
+  function announce(text) {
+    const region = $("announcer");
+    region.textContent = "";
+    // A new text node in a cleared region is announced even when it repeats the last one.
+    setTimeout(() => { region.textContent = text; }, 50);
+  }
+
+  function applyEvent(message, live) {
+    const id = Number(message.id) || 0;
+    if (id <= feed.lastEventId) return; // already part of the state or seen before
+    feed.lastEventId = id;
+    const outcome = Board.applyEvent(message);
+    if (outcome.reload) requestReload();
+    if (outcome.announce && live) announce(outcome.announce);
+  }
+
+  function render() {
+    Board.render();
+    document.body.dataset.lastEventId = String(feed.lastEventId);
+  }
+
+  // ---------------------------------------------------------------- connection state
+
+  function setConnection(state) {
+    const node = $("connection-state");
+    node.dataset.state = state;
+    node.textContent = CONNECTION_LABELS[state] || state;
+  }
+
+  function setStale(stale) {
+    if (feed.stale === stale) return;
+    feed.stale = stale;
+    document.body.classList.toggle("stale", stale);
+    $("stale-banner").hidden = !stale;
+    if (stale) {
+      const since = $("stale-since");
+      since.textContent = feed.lastFrameAt ? Board.clockText(feed.lastFrameAt + (Board.serverNow() - Date.now())) : "--:--:--";
+      setConnection("lost");
+    }
+  }
+
+  function showNotice(text) {
+    const notice = $("notice");
+    notice.textContent = text || "";
+    notice.hidden = !text;
+  }
+
+  // ---------------------------------------------------------------- live feed
+
+  function send(message) {
+    if (feed.socket && feed.socket.readyState === WebSocket.OPEN) feed.socket.send(JSON.stringify(message));
+  }
+
+  function subscribe() {
+    const request = { type: "subscribe", topics: TOPICS, since: feed.lastEventId };
+    if (feed.lines) request.filters = { line: feed.lines };
+    send(request);
+  }
+
   async function resync() {
     const ok = await reloadState();
     if (!auth.kind) return;
-    if (ok) {
-      subscribe();
-    } else {
-      abandonSocket();
-      scheduleReconnect();
-    }
+    if (ok) subscribe();
+    else dropSocket();
   }
 
   function handleFrame(message) {
     switch (message && message.type) {
       case "subscribed":
+        clearTimeout(feed.handshakeTimer);
         feed.live = true;
         feed.everLive = true;
         feed.backoffMs = BACKOFF_MIN_MS;
+        setStale(false);
         setConnection("live");
+        if (Date.now() - feed.linesLoadedAt > 2_000) refreshLines(); // what changed while away
         break;
       case "event":
         if (feed.buffered) feed.buffered.push(message);
-        else applyEvent(message);
+        else {
+          applyEvent(message, true);
+          render();
+        }
         break;
       case "resync":
         resync();
-        break;
-      case "pong":
         break;
       case "error":
         showNotice(`Live feed: ${message.message || message.detail || message.reason || "error"}`);
         break;
       default:
-        break;
+        break; // pong and anything else: lastFrameAt is all they are for
     }
   }
 
@@ -656,13 +383,16 @@
     const generation = ++feed.generation;
     const socket = new WebSocket(websocketUrl());
     feed.socket = socket;
+    clearTimeout(feed.handshakeTimer);
+    feed.handshakeTimer = setTimeout(() => {
+      if (generation === feed.generation && !feed.live) dropSocket(); // accepted but never answered
+    }, HANDSHAKE_LIMIT_MS);
     socket.addEventListener("open", () => {
       if (generation !== feed.generation) return;
-      feed.lastFrameAt = Date.now();
       send({ type: "auth", token: auth.accessToken });
       subscribe();
       clearInterval(feed.pingTimer);
-      feed.pingTimer = setInterval(heartbeat, PING_EVERY_MS);
+      feed.pingTimer = setInterval(() => send({ type: "ping" }), PING_EVERY_MS);
     });
     socket.addEventListener("message", (event) => {
       if (generation !== feed.generation) return;
@@ -681,21 +411,13 @@
     });
   }
 
-  function heartbeat() {
-    if (Date.now() - feed.lastFrameAt > SILENCE_LIMIT_MS) {
-      abandonSocket(); // half-open links can take minutes to report a close
-      scheduleReconnect();
-      return;
-    }
-    send({ type: "ping" });
-  }
-
   function abandonSocket() {
     const socket = feed.socket;
     feed.generation += 1;
     feed.socket = null;
     feed.live = false;
     clearInterval(feed.pingTimer);
+    clearTimeout(feed.handshakeTimer);
     feed.pingTimer = null;
     if (socket) {
       try {
@@ -706,11 +428,13 @@
     }
   }
 
+  function dropSocket() {
+    abandonSocket();
+    scheduleReconnect();
+  }
+
   async function socketClosed(code) {
-    feed.socket = null;
-    feed.live = false;
-    clearInterval(feed.pingTimer);
-    feed.pingTimer = null;
+    abandonSocket();
     if (!auth.kind) return;
     if (code === 4403) {
       signOut("This account may not watch the live feed.");
@@ -720,7 +444,6 @@
       scheduleReconnect();
       return;
     }
-    // 4401: the token was refused. A session may still refresh; a display token can't.
     if (auth.kind !== "session" || !auth.refreshToken) {
       signOut(rejectedTokenMessage());
       return;
@@ -738,21 +461,19 @@
 
   function scheduleReconnect() {
     clearTimeout(feed.retryTimer);
-    const delay = Math.round(feed.backoffMs * (0.8 + Math.random() * 0.4)); // jitter: screens don't stampede
-    const gaveUpForNow = feed.backoffMs >= BACKOFF_MAX_MS || navigator.onLine === false;
+    // Jitter so a hall of screens does not reconnect in step, never beyond the cap.
+    const delay = Math.min(BACKOFF_MAX_MS, Math.round(feed.backoffMs * (0.8 + Math.random() * 0.4)));
     feed.backoffMs = Math.min(feed.backoffMs * 2, BACKOFF_MAX_MS);
-    feed.retryAt = Date.now() + delay;
     feed.retryTimer = setTimeout(connect, delay);
-    setConnection(gaveUpForNow ? "offline" : "reconnecting");
+    if (!feed.stale) setConnection(feed.everLive ? "reconnecting" : "connecting");
   }
 
   async function connect() {
     clearTimeout(feed.retryTimer);
     feed.retryTimer = null;
-    feed.retryAt = 0;
     if (!auth.kind || feed.socket) return;
     const epoch = auth.epoch;
-    setConnection(feed.everLive ? "reconnecting" : "connecting");
+    if (!feed.stale) setConnection(feed.everLive ? "reconnecting" : "connecting");
     if (!feed.stateLoaded) {
       const ok = await reloadState();
       if (epoch !== auth.epoch) return;
@@ -773,12 +494,38 @@
     openSocket();
   }
 
+  async function refreshLines() {
+    const epoch = auth.epoch;
+    try {
+      await fetchLines();
+      if (epoch === auth.epoch) render();
+    } catch (err) {
+      if (epoch === auth.epoch && err instanceof AuthError) signOut(err.message);
+      // otherwise the watchdog and the reconnect loop deal with an unreachable server
+    }
+  }
+
+  // Once a second: is the link silent too long, has the day turned, are the shifts due a refresh.
+  function watch() {
+    if (!auth.kind || !feed.stateLoaded) return;
+    const silent = Date.now() - feed.lastFrameAt > SILENCE_LIMIT_MS;
+    if (silent && (feed.everLive || feed.lastFrameAt)) {
+      setStale(true);
+      if (feed.live) dropSocket(); // a half-open link can take minutes to report a close
+    }
+    if (!feed.live) return;
+    if (Board.dayChanged()) requestReload();
+    else if (Date.now() - feed.linesLoadedAt > LINES_REFRESH_MS) refreshLines();
+  }
+
   // ---------------------------------------------------------------- views, sign-in and sign-out
 
   function showView(name) {
     $("signin-view").hidden = name !== "signin";
     $("dashboard-view").hidden = name !== "dashboard";
-    $("signout").hidden = name !== "dashboard";
+    document.body.classList.toggle("on-board", name === "dashboard");
+    // A wall screen (display token) shows no sign-out: nobody touches it, and the link signs it in.
+    $("signout").hidden = name !== "dashboard" || auth.kind === "display";
   }
 
   function showSigninError(text) {
@@ -791,7 +538,6 @@
     auth.epoch += 1;
     showSigninError("");
     showView("dashboard");
-    resetModel();
     render();
     scheduleRefresh();
     connect();
@@ -801,10 +547,7 @@
     if (auth.kind === "session" && auth.accessToken) {
       // Revoke the session server-side; a display token is only forgotten here (an admin revokes it).
       fetch("/auth/logout", {
-        method: "POST",
-        headers: { Authorization: `Bearer ${auth.accessToken}` },
-        keepalive: true,
-        credentials: "omit",
+        method: "POST", headers: { Authorization: `Bearer ${auth.accessToken}` }, keepalive: true, credentials: "omit",
       }).catch(() => {});
     }
     sessionStorage.removeItem(SESSION_KEY);
@@ -816,10 +559,10 @@
     clearTimeout(feed.retryTimer);
     clearTimeout(feed.reloadTimer);
     Object.assign(feed, {
-      retryTimer: null, retryAt: 0, reloadTimer: null, buffered: null, stateLoaded: false,
-      everLive: false, backoffMs: BACKOFF_MIN_MS, lastEventId: 0,
+      retryTimer: null, reloadTimer: null, buffered: null, stateLoaded: false, everLive: false,
+      backoffMs: BACKOFF_MIN_MS, lastEventId: 0, lastFrameAt: 0,
     });
-    resetModel();
+    setStale(false);
     showNotice("");
     showView("signin");
     setConnection("signed-out");
@@ -834,8 +577,7 @@
     showSigninError("");
     try {
       const pair = await requestJson("POST", "/auth/login", {
-        username: $("username").value.trim(),
-        password: $("password").value,
+        username: $("username").value.trim(), password: $("password").value,
       });
       $("password").value = "";
       localStorage.removeItem(DISPLAY_KEY);
@@ -864,27 +606,6 @@
     start();
   }
 
-  // ---------------------------------------------------------------- clock and page lifecycle
-
-  function pad(n) {
-    return String(n).padStart(2, "0");
-  }
-
-  function tick() {
-    const now = new Date();
-    const clock = $("clock");
-    clock.textContent = `${pad(now.getHours())}:${pad(now.getMinutes())}:${pad(now.getSeconds())}`;
-    clock.dateTime = now.toISOString();
-    updateConnectionDetail();
-    const nowMs = now.getTime();
-    for (const until of model.highlighted.values()) {
-      if (until <= nowMs) {
-        scheduleRender(); // let a highlight fade
-        break;
-      }
-    }
-  }
-
   function reconnectNow() {
     if (!auth.kind || feed.socket || feed.reloading) return;
     feed.backoffMs = BACKOFF_MIN_MS;
@@ -892,24 +613,21 @@
   }
 
   function init() {
-    resetModel();
+    feed.lines = readKioskLink();
     $("signin-form").addEventListener("submit", onPasswordSignIn);
     $("display-token-form").addEventListener("submit", onDisplayToken);
     $("signout").addEventListener("click", () => signOut(""));
     window.addEventListener("online", reconnectNow);
-    window.addEventListener("offline", () => {
-      if (auth.kind && !feed.live) setConnection("offline");
-    });
+    window.addEventListener("resize", () => { if (auth.kind) render(); });
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState !== "visible" || !auth.kind) return;
       if (feed.socket) send({ type: "ping" }); // after a sleep, find out quickly whether the link survived
       else reconnectNow();
     });
     setInterval(() => {
-      if (auth.kind && feed.live) reloadState();
-    }, RELOAD_EVERY_MS);
-    tick();
-    setInterval(tick, 1000);
+      watch();
+      if (auth.kind) Board.tick();
+    }, 1000);
     if (restoreAuth()) start();
     else signOut("");
   }

@@ -39,8 +39,10 @@ async def test_the_page_is_public_html_with_a_strict_csp(api):
     assert "'unsafe-inline'" not in DASHBOARD_CSP and "http" not in DASHBOARD_CSP
     page = response.body.decode()
     assert '<script src="/static/dashboard.js" defer></script>' in page
+    assert '<script src="/static/board.js" defer></script>' in page
     assert 'id="units-today-total"' in page
-    for asset, kind in (("/static/dashboard.js", "javascript"), ("/static/dashboard.css", "text/css")):
+    for asset, kind in (("/static/dashboard.js", "javascript"), ("/static/board.js", "javascript"),
+                        ("/static/dashboard.css", "text/css")):
         served = await api.get(asset)
         assert served.status == 200 and kind in served.headers["Content-Type"], asset
 

@@ -341,11 +341,13 @@ window.Board = (() => {
     fitLevels.set(node.dataset.line, level);
   }
 
+  // Columns, rows and text size for n tiles: fewer lines get bigger tiles and bigger figures.
   function grid(n) {
-    if (n <= 3) return [Math.max(1, n), 1];
-    if (n === 4) return [2, 2];
-    if (n <= 6) return [3, 2];
-    return [4, 2];
+    if (n <= 2) return [Math.max(1, n), 1, 1.7];
+    if (n === 3) return [3, 1, 1.3];
+    if (n === 4) return [2, 2, 1.35];
+    if (n <= 6) return [3, 2, 1.15];
+    return [4, 2, 1];
   }
 
   function pageOf(items, perPage, key) {
@@ -364,10 +366,11 @@ window.Board = (() => {
   function renderLines(now) {
     const lines = [...model.lines.values()].sort((a, b) => a.line.localeCompare(b.line, undefined, { numeric: true }));
     const { slice, page, pages } = pageOf(lines, LINES_PER_PAGE, "lines");
-    const [cols, rows] = grid(slice.length);
+    const [cols, rows, size] = grid(slice.length);
     const container = $("lines");
     container.style.setProperty("--cols", String(cols));
     container.style.setProperty("--rows", String(rows));
+    container.style.setProperty("--tile-font", `${size}rem`);
     container.replaceChildren(...slice.map((status) => tile(status, now)));
     for (const node of container.children) fitTile(node);
     $("lines-empty").hidden = lines.length > 0;

@@ -385,7 +385,11 @@
     feed.socket = socket;
     clearTimeout(feed.handshakeTimer);
     feed.handshakeTimer = setTimeout(() => {
-      if (generation === feed.generation && !feed.live) dropSocket(); // accepted but never answered
+      if (generation !== feed.generation || feed.live) return;
+      // Accepted but never answered (a paused server): the wait was the backoff, so try again at
+      // once and keep an attempt in flight, to be live the moment the server answers.
+      feed.backoffMs = BACKOFF_MIN_MS;
+      dropSocket();
     }, HANDSHAKE_LIMIT_MS);
     socket.addEventListener("open", () => {
       if (generation !== feed.generation) return;

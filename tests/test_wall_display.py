@@ -145,6 +145,13 @@ async def seed_plant(api: Api, zone: ZoneInfo = ZoneInfo("UTC")) -> dict:
             "product_id": product["id"], "employee_id": employee["id"], "quantity_produced": 1500,
             "date_produced": local.date().isoformat()}, role="user")
         assert response.status == 201, response
+    customer = await api.create("customers", {"name": "Harbour Cranes Ltd", "email": "buy@example.com",
+                                              "phone": "+4940654321"})
+    for n in range(4):  # four placed today, two of them shipped
+        order = await api.create("orders", {"customer_id": customer["id"],
+                                            "items": [{"product_id": products[4 + n]["id"], "quantity": 40}]})
+        for status in ("confirmed", "in_production", "shipped")[:3 if n < 2 else 1]:
+            assert (await api.patch(f"/orders/{order['id']}", {"status": status}, role="admin")).status == 200
     assert (await api.post("/lines/L2/stops", {"reason": "breakdown"}, role="user")).status == 201
     token = (await api.post("/auth/display-tokens", {"label": "Hall 3"}, role="admin")).json["token"]
     return {"token": token, "products": products}
@@ -184,6 +191,8 @@ async def test_the_board_fits_the_screen_with_8_lines_and_12_products(chromium, 
     await expect(page.locator(f'#by-product .row[data-product-id="{plant["products"][8]["id"]}"] .row-figure')
                  ).to_have_text("1,500")
     await expect(page.locator("#low-count")).to_have_text("3")
+    for figure, value in (("shipped", "2"), ("placed", "4"), ("open", "2")):
+        await expect(page.locator(f"#orders-{figure}")).to_have_text(value)
     for pace in await page.locator(".tile .pace").all_text_contents():
         assert re.fullmatch(r"\+[\d,]+ ahead|−[\d,]+ behind|on plan", pace), pace
 

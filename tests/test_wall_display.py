@@ -240,6 +240,23 @@ async def test_a_stop_posted_over_http_shows_on_its_line_within_a_second(chromiu
     await expect(page.locator("#announcer")).to_have_text("Line L5, Packaging running again.")
 
 
+async def test_production_on_a_line_moves_its_tile_live(chromium, base_url, api):
+    plant = await seed_plant(api)
+    page = await open_board(chromium, base_url, plant["token"])
+    good = page.locator('.tile[data-line="L4"] .plan-good')
+    before = int(await good.get_attribute("data-value"))
+    order = (await api.get("/work-orders?line=L4", role="user")).json["items"][0]
+    employee = (await api.get("/employees", role="admin")).json["items"][0]
+    response = await api.post("/production", {
+        "product_id": order["product_id"], "employee_id": employee["id"], "quantity_produced": 1000,
+        "date_produced": order["date"], "line": "L4", "shift": "early", "work_order_id": order["id"]},
+        role="user")
+    assert response.status == 201, response
+    await expect(good).to_have_attribute("data-value", str(before + 1000))
+    await expect(good).to_have_text(f"{before + 1000:,}")
+    await expect(page.locator('.tile[data-line="L4"] .pace')).to_have_attribute("data-pace", "ahead")
+
+
 def zone_on_another_day() -> tuple[str, str]:
     """A zone whose date differs from UTC's right now (one of UTC+14 / UTC-12 always does)."""
     now = datetime.now(UTC)

@@ -82,6 +82,7 @@ PLANT_ZONE, PLANT_TODAY = zone_on_another_day()
 @pytest.mark.settings(timezone=PLANT_ZONE)
 async def test_today_is_the_plant_day_in_its_own_zone(api, make):
     product, employee = await make.product(name="Widget"), await make.employee()
+    await make.line("L1")
     await record(api, product, employee, day=PLANT_TODAY, quantity_produced=7, line="L1")
     await record(api, product, employee, day=TODAY, quantity_produced=100, line="L1")  # UTC's date
     body = await state(api, role="user")
@@ -119,6 +120,7 @@ async def test_todays_totals_per_product_and_line(api, make):
 async def test_the_line_filter_limits_todays_production(api, make):
     product, employee = await make.product(name="Widget"), await make.employee()
     for line, produced in (("L1", 3), ("L2", 5), ("L3", 11)):
+        await make.line(line)
         await record(api, product, employee, quantity_produced=produced, line=line)
     await record(api, product, employee, quantity_produced=13)  # no line: not on any line's board
     today = (await state(api, role="user", query="?line=L1,L3"))["production_today"]

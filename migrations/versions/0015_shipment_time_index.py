@@ -4,13 +4,13 @@ The wall display counts the orders shipped in the plant's day from the shipment 
 this index makes that a range scan on any size of ledger.
 
 Revision ID: 0015
-Revises: 0002
+Revises: 0005
 Create Date: 2026-11-27 12:00:00
 """
 from alembic import op
 
 revision = '0015'
-down_revision = '0002'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

@@ -13,13 +13,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.async_api import async_playwright, expect
 
-from tests.conftest import PASSWORDS, Api, skip_unless_available
+from tests.conftest import BROWSER_WAIT_MS, CHROMIUM, CHROMIUM_ARGS, PASSWORDS, Api, skip_unless_available
 from tests.servers import ServerProcess, server_env
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-WAIT_MS = 15_000  # how long the page may take to show something: a guard against a hang
 VIEWPORTS = [(1920, 1080), (1280, 720), (1280, 800), (3840, 2160)]
 # Screenshots outlive pytest's rotating tmp folders (the machine's other runs would sweep them away).
 ARTEFACTS = Path(os.environ.get("FACTORY_TEST_ARTEFACTS")
@@ -93,7 +89,7 @@ CONTRAST = """() => {
 
 @pytest.fixture
 def chromium(io_loop):
-    """Chromium on the test's own loop (the async API), so a server in that loop keeps serving."""
+    """Chromium without an in-process server (conftest's `browser` brings one): for a real server.py."""
     skip_unless_available(os.path.exists(CHROMIUM), f"browser tests need Debian's chromium at {CHROMIUM}")
 
     async def launch():
@@ -101,7 +97,7 @@ def chromium(io_loop):
         return playwright, await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
     playwright, browser = io_loop.run_sync(launch)
-    expect.set_options(timeout=WAIT_MS)
+    expect.set_options(timeout=BROWSER_WAIT_MS)
     yield browser
     io_loop.run_sync(browser.close)
     io_loop.run_sync(playwright.stop)
@@ -167,10 +163,10 @@ async def open_board(browser, base_url: str, token: str, fragment: str = "", vie
 
 
 @pytest.mark.parametrize("viewport", VIEWPORTS, ids=[f"{w}x{h}" for w, h in VIEWPORTS])
-async def test_the_board_fits_the_screen_with_8_lines_and_12_products(chromium, base_url, api, viewport,
+async def test_the_board_fits_the_screen_with_8_lines_and_12_products(browser, base_url, api, viewport,
                                                                       database_url):
     plant = await seed_plant(api)
-    page = await open_board(chromium, base_url, plant["token"], viewport=viewport)
+    page = await open_board(browser, base_url, plant["token"], viewport=viewport)
     await expect(page.locator(".tile")).to_have_count(8)
     await expect(page.locator('.tile[data-line="L2"]')).to_have_attribute("data-state", "stopped")
     await expect(page.locator("#by-product .row").first).to_be_visible()
@@ -203,9 +199,9 @@ async def test_the_board_fits_the_screen_with_8_lines_and_12_products(chromium, 
     print(f"screenshot: {shot}")
 
 
-async def test_the_kiosk_link_signs_in_without_a_keystroke_and_shows_only_its_lines(chromium, base_url, api):
+async def test_the_kiosk_link_signs_in_without_a_keystroke_and_shows_only_its_lines(browser, base_url, api):
     plant = await seed_plant(api)
-    page = await open_board(chromium, base_url, plant["token"], "&line=L1,L2&view=lines")
+    page = await open_board(browser, base_url, plant["token"], "&line=L1,L2&view=lines")
     await expect(page.locator(".tile")).to_have_count(2)
     assert await page.locator(".tile").evaluate_all("tiles => tiles.map(t => t.dataset.line)") == ["L1", "L2"]
     await expect(page.locator("#signout")).to_be_hidden()
@@ -221,9 +217,9 @@ async def test_the_kiosk_link_signs_in_without_a_keystroke_and_shows_only_its_li
     await expect(page.locator("#signout")).to_be_hidden()
 
 
-async def test_a_stop_posted_over_http_shows_on_its_line_within_a_second(chromium, base_url, api):
+async def test_a_stop_posted_over_http_shows_on_its_line_within_a_second(browser, base_url, api):
     plant = await seed_plant(api)
-    page = await open_board(chromium, base_url, plant["token"])
+    page = await open_board(browser, base_url, plant["token"])
     tile = page.locator('.tile[data-line="L5"]')
     await expect(tile).to_have_attribute("data-state", "running")
 
@@ -240,9 +236,9 @@ async def test_a_stop_posted_over_http_shows_on_its_line_within_a_second(chromiu
     await expect(page.locator("#announcer")).to_have_text("Line L5, Packaging running again.")
 
 
-async def test_production_on_a_line_moves_its_tile_live(chromium, base_url, api):
+async def test_production_on_a_line_moves_its_tile_live(browser, base_url, api):
     plant = await seed_plant(api)
-    page = await open_board(chromium, base_url, plant["token"])
+    page = await open_board(browser, base_url, plant["token"])
     good = page.locator('.tile[data-line="L4"] .plan-good')
     before = int(await good.get_attribute("data-value"))
     order = (await api.get("/work-orders?line=L4", role="user")).json["items"][0]
@@ -270,9 +266,9 @@ PLANT_ZONE, PLANT_DAY = zone_on_another_day()
 
 
 @pytest.mark.settings(timezone=PLANT_ZONE)
-async def test_the_plant_day_and_clock_are_the_servers_not_the_browsers(chromium, base_url, api):
+async def test_the_plant_day_and_clock_are_the_servers_not_the_browsers(browser, base_url, api):
     token = (await api.post("/auth/display-tokens", {"label": "Hall 3"}, role="admin")).json["token"]
-    page = await open_board(chromium, base_url, token, timezone_id="UTC")  # the browser's day is UTC's
+    page = await open_board(browser, base_url, token, timezone_id="UTC")  # the browser's day is UTC's
     day = page.locator("#plant-day")
     await expect(day).to_have_attribute("data-date", PLANT_DAY)
     await expect(day).to_have_attribute("data-timezone", PLANT_ZONE)

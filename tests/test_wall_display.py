@@ -199,6 +199,17 @@ async def test_the_board_fits_the_screen_with_8_lines_and_12_products(browser, b
     print(f"screenshot: {shot}")
 
 
+async def test_more_lines_than_fit_rotate_in_pages(browser, base_url, api):
+    token = (await api.post("/auth/display-tokens", {"label": "Hall 3"}, role="admin")).json["token"]
+    for n in range(1, 11):
+        await api.create("lines", {"code": f"L{n:02d}", "name": f"Line {n}"})
+    page = await open_board(browser, base_url, token)
+    await expect(page.locator(".tile")).to_have_count(8)
+    await expect(page.locator("#lines-pager")).to_have_text("page 1 of 2")
+    fit = await page.evaluate(FIT)
+    assert fit["height"] <= 1080 and fit["problems"] == [], fit
+
+
 async def test_the_kiosk_link_signs_in_without_a_keystroke_and_shows_only_its_lines(browser, base_url, api):
     plant = await seed_plant(api)
     page = await open_board(browser, base_url, plant["token"], "&line=L1,L2&view=lines")
@@ -207,6 +218,9 @@ async def test_the_kiosk_link_signs_in_without_a_keystroke_and_shows_only_its_li
     await expect(page.locator("#signout")).to_be_hidden()
     await expect(page.locator("#signin-view")).to_be_hidden()
     await expect(page.locator(".side")).to_be_hidden()
+    # One live region, for stops and starts; the connection state is not announced.
+    live = "[aria-live], [role=status], [role=alert], [role=log]"
+    assert await page.evaluate(f"[...document.querySelectorAll('{live}')].map(n => n.id)") == ["announcer"]
     # The token left the address bar (and history); the screen keeps it for reloads.
     assert plant["token"] not in page.url
     assert page.url.endswith("/dashboard#line=L1%2CL2&view=lines"), page.url
@@ -291,7 +305,8 @@ async def test_the_stale_banner_shows_when_the_server_is_paused_and_goes_when_it
 
         server.proc.send_signal(signal.SIGSTOP)  # a hung server or a dead link: no close, no answer
         await expect(banner).to_be_visible(timeout=20_000)
-        await expect(banner).to_contain_text("Connection lost — figures from ")
+        await expect(banner).to_have_text(re.compile(r"^Connection lost — figures from \d\d:\d\d:\d\d$"))
+        await expect(page.locator("#announcer")).to_have_text("")  # nothing to hear but stops and starts
         await expect(page.locator("body")).to_have_class("on-board stale")
         assert float(await page.evaluate("getComputedStyle(document.querySelector('.board')).opacity")) < 1
 

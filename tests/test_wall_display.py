@@ -174,6 +174,7 @@ async def test_the_board_fits_the_screen_with_8_lines_and_12_products(browser, b
     fit = await page.evaluate(FIT)
     assert fit["height"] <= viewport[1] and fit["width"] <= viewport[0], fit
     assert fit["problems"] == []
+    assert await page.locator(".tile.fit-1, .tile.fit-2, .tile.fit-3").count() == 0  # none had to shrink
     # Text grows with the screen: the root size is the same share of every 16:9 screen.
     assert fit["rootPx"] >= min(viewport[0] / 96, viewport[1] / 54) - 0.1, fit
     assert await page.evaluate(CONTRAST) == []

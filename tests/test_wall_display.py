@@ -87,6 +87,10 @@ CONTRAST = """() => {
 }"""
 
 
+# Polled in the page (a function, not a string: the page's CSP forbids eval).
+STATE_IS = "([line, state]) => document.querySelector(`.tile[data-line='${line}']`)?.dataset.state === state"
+
+
 @pytest.fixture
 def chromium(io_loop):
     """Chromium without an in-process server (conftest's `browser` brings one): for a real server.py."""
@@ -239,16 +243,22 @@ async def test_a_stop_posted_over_http_shows_on_its_line_within_a_second(browser
     await expect(tile).to_have_attribute("data-state", "running")
 
     assert (await api.post("/lines/L5/stops", {"reason": "no_material"}, role="user")).status == 201
-    await page.wait_for_function(
-        "document.querySelector('.tile[data-line=\"L5\"]').dataset.state === 'stopped'", timeout=1000)
+    await page.wait_for_function(STATE_IS, arg=["L5", "stopped"], timeout=1000)
     await expect(tile.locator(".band-reason")).to_have_text("No material")
     await expect(tile.locator(".band-timer")).to_have_text(re.compile(r"^00:0\d$"))
     await expect(page.locator("#announcer")).to_have_text("Line L5, Packaging stopped: No material.")
 
     assert (await api.post("/lines/L5/stops/current/end", role="user")).status == 200
-    await page.wait_for_function(
-        "document.querySelector('.tile[data-line=\"L5\"]').dataset.state === 'running'", timeout=1000)
+    await page.wait_for_function(STATE_IS, arg=["L5", "running"], timeout=1000)
     await expect(page.locator("#announcer")).to_have_text("Line L5, Packaging running again.")
+
+    # A stop that has lasted over an hour (corrected by an admin) still fits its tile.
+    stop = (await api.get("/stops?line=L2&open=true", role="user")).json["items"][0]
+    started = (datetime.now(UTC) - timedelta(hours=1, minutes=23)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert (await api.patch(f"/stops/{stop['id']}", {"started_at": started}, role="admin")).status == 200
+    timer = page.locator('.tile[data-line="L2"] .band-timer')
+    await expect(timer).to_have_text(re.compile(r"^1:2[34]:\d\d$"))
+    assert (await page.evaluate(FIT))["problems"] == []
 
 
 async def test_production_on_a_line_moves_its_tile_live(browser, base_url, api):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from core.errors import ApiError
+from core.openapi import EXAMPLES
 from handlers.base import BaseHandler
 from schemas.imports import ImportQuery
 from services.import_jobs import import_rows, read_body
@@ -11,11 +12,19 @@ from services.imports import SERVICES, Importer
 
 IMPORT_MAX_BYTES = 10 * 1024 * 1024
 RESOURCES = tuple(SERVICES)
+# The create examples with other unique values, so /docs can try a create and an import on one database.
+UNIQUE_CHANGES: dict[str, dict[str, str]] = {
+    "products": {"sku": "GEAR-20", "name": "Gear 20T"},
+    "customers": {"email": "orders@bolt.example", "phone": "+4930123457"},
+    "employees": {"email": "sam@factory.example", "phone": "+4940123457"},
+}
 
 
 def import_docs(resource: str) -> dict[str, Any]:
     service = SERVICES[resource]
-    item = {"$ref": f"#/components/schemas/{service.schema.__name__.removesuffix('Schema')}"}
+    name = service.schema.__name__.removesuffix("Schema")
+    item = {"$ref": f"#/components/schemas/{name}"}
+    example = [{**EXAMPLES[name], **UNIQUE_CHANGES.get(resource, {})}]
     result = {"type": "object", "properties": {
         "resource": {"type": "string"}, "rows": {"type": "integer"}, "imported": {"type": "integer"},
         "dry_run": {"type": "boolean"}, "restore": {"type": "boolean"},
@@ -31,7 +40,7 @@ def import_docs(resource: str) -> dict[str, Any]:
             "Stock moves through the ledger; one summary event per import goes to the live feed."),
         "body": {"required": True, "content": {
             "text/csv": {"schema": {"type": "string"}},
-            "application/json": {"schema": {"type": "array", "items": item}}}},
+            "application/json": {"schema": {"type": "array", "items": item}, "example": example}}},
         "responses": {200: result},
     }}
 

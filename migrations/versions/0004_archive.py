@@ -21,9 +21,10 @@ ARCHIVABLE = ('employees', 'products', 'customers')
 
 
 def upgrade() -> None:
+    # A plain ADD COLUMN (SQLite has it too): a batch rebuild would recreate the tables without the
+    # AUTOINCREMENT that 0003 gave them, and ids could be handed out again.
     for table in ARCHIVABLE:
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.add_column(sa.Column('active', sa.Boolean(), server_default=sa.text('1'), nullable=False))
+        op.add_column(table, sa.Column('active', sa.Boolean(), server_default=sa.text('1'), nullable=False))
     op.create_table(
         'legacy_ids',
         sa.Column('source_table', sa.String(length=32), nullable=False),
@@ -36,5 +37,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table('legacy_ids')
     for table in reversed(ARCHIVABLE):
-        with op.batch_alter_table(table, schema=None) as batch_op:
+        with op.batch_alter_table(table, schema=None,
+                                  table_kwargs={'sqlite_autoincrement': True}) as batch_op:
             batch_op.drop_column('active')

@@ -3,14 +3,14 @@
 The wall display counts the orders shipped in the plant's day from the shipment movements;
 this index makes that a range scan on any size of ledger.
 
-Revision ID: 0015
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-27 12:00:00
 """
 from alembic import op
 
-revision = '0015'
-down_revision = '0005'
+revision = '0007'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 

@@ -5,8 +5,8 @@ records stay valid. A recorded value that is not a valid code (1-32 of A-Za-z0-9
 becomes the line's name, its code the value with every other character turned into "-", and the
 records are rewritten to that code.
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-27 11:50:44.035894
 """
 import re
@@ -26,8 +26,8 @@ REASONS = (
     ("break", "Break", True),
 )
 
-revision = '0005'
-down_revision = '0004'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 

@@ -5,15 +5,15 @@ leaves the lists and can't be used in new orders or production, but stays in his
 `legacy_ids` maps a row of the Flask system's database to the row it became here, so
 `server.py import-legacy` skips what an earlier run already took.
 
-Revision ID: 0004
-Revises: 0007
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-27 12:00:00
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0004'
-down_revision = '0007'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

@@ -4,7 +4,7 @@ idempotency_keys remembers the answer to a POST sent with an Idempotency-Key (pe
 outbox_events holds every committed event, written in the transaction that caused it;
 webhooks are the endpoints (with their delivery position and lease), webhook_deliveries the attempts.
 
-Revision ID: 0007
+Revision ID: 0004
 Revises: 0003
 Create Date: 2026-11-27 11:51:40.494984
 """
@@ -12,7 +12,7 @@ from alembic import op
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
-revision = '0007'
+revision = '0004'
 down_revision = '0003'
 branch_labels = None
 depends_on = None

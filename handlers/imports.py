@@ -49,6 +49,7 @@ class ImportHandler(BaseHandler):
     """One resource's import; the route table names it."""
 
     access = {"POST": "admin"}
+    idempotent = frozenset({"POST"})  # a retried upload imports its rows once
     max_body_bytes = IMPORT_MAX_BYTES  # app.find_handler refuses a larger declared body up front
 
     def initialize(self, resource: str, **kwargs: Any) -> None:

@@ -15,6 +15,8 @@ _TAGS = ["stops"]
 class LineStopHandler(BaseHandler):
     """`POST /lines/{code}/stops {"reason", "note"?}`: the line stops now."""
 
+    idempotent = frozenset({"POST"})  # a terminal on flaky Wi-Fi retries: the line stops once
+
     docs = {"POST": {
         "summary": "Stop a line now", "tags": _TAGS, "body": StopOpenSchema, "responses": {201: StopSchema},
         "errors": (409,),
@@ -33,6 +35,8 @@ class LineStopHandler(BaseHandler):
 
 class LineStopEndHandler(BaseHandler):
     """`POST /lines/{code}/stops/current/end`: the line runs again. Takes no body."""
+
+    idempotent = frozenset({"POST"})  # a retried end replays the ended stop instead of a 409
 
     docs = {"POST": {
         "summary": "End a line's open stop", "tags": _TAGS, "responses": {200: StopSchema},

@@ -69,6 +69,29 @@ async def test_a_retried_stock_adjustment_moves_stock_once(api, make, app):
     assert await count(app, StockMovement, StockMovement.reason == "adjustment") == 1
 
 
+async def test_a_retried_stop_opens_and_ends_the_line_once(api, make, app):
+    await make.line("L1")
+    opened = [await keyed_post(api, "/lines/L1/stops", {"reason": "breakdown"}) for _ in range(2)]
+    assert [a.status for a in opened] == [201, 201], opened
+    assert opened[1].body == opened[0].body and opened[1].headers["Idempotent-Replayed"] == "true"
+    end_key = "end-" + KEY[4:]
+    ended = [await keyed_post(api, "/lines/L1/stops/current/end", None, key=end_key) for _ in range(2)]
+    assert [a.status for a in ended] == [200, 200], ended  # the retry replays; without the key: 409
+    assert ended[1].body == ended[0].body and ended[1].headers["Idempotent-Replayed"] == "true"
+    stops = (await api.get("/stops", role="user")).json["items"]
+    assert [(stop["id"], stop["ended_at"] is not None) for stop in stops] == [(opened[0].json["id"], True)]
+
+
+async def test_a_retried_import_imports_its_rows_once(api, make, app):
+    rows = [{"sku": f"IMP-{n}", "name": f"Imported {n}", "price": "3.00", "stock_quantity": 2}
+            for n in range(3)]
+    answers = [await keyed_post(api, "/imports/products", rows, role="admin") for _ in range(2)]
+    assert [a.status for a in answers] == [200, 200], answers
+    assert answers[1].body == answers[0].body and answers[1].headers["Idempotent-Replayed"] == "true"
+    listed = (await api.get("/products?per_page=100", role="user")).json["items"]
+    assert sorted(item["sku"] for item in listed) == ["IMP-0", "IMP-1", "IMP-2"]
+
+
 async def test_twenty_concurrent_requests_with_one_key_place_one_order(api, make, app):
     body = await order_body(make)
     await api.token("user")
@@ -219,10 +242,13 @@ async def test_a_kept_answer_survives_a_restart(api, make, app, io_loop):
 
 async def test_the_openapi_document_offers_the_header_on_each_such_operation(api):
     document = (await api.get("/openapi.json")).json
-    for path in ("/orders", "/production", "/products", "/products/{ident}/stock-adjustments"):
+    for path in ("/orders", "/production", "/products", "/products/{ident}/stock-adjustments", "/work-orders",
+                 "/lines/{code}/stops", "/lines/{code}/stops/current/end", "/imports/orders"):
         names = [p.get("name") for p in document["paths"][path]["post"].get("parameters", [])]
         assert "Idempotency-Key" in names, path
-        assert "Idempotent-Replayed" in document["paths"][path]["post"]["responses"]["201"]["headers"]
+        responses = document["paths"][path]["post"]["responses"]
+        success = responses.get("201") or responses["200"]
+        assert "Idempotent-Replayed" in success["headers"], path
     assert "Idempotency-Key" not in [p.get("name") for p in document["paths"]["/orders"]["get"]["parameters"]]
 
 

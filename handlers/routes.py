@@ -11,7 +11,7 @@ from handlers.imports import RESOURCES as IMPORTABLE
 from handlers.imports import ImportHandler, import_docs
 from handlers.live_feed import LiveFeedHandler
 from handlers.metrics import MetricsHandler
-from handlers.orders import OrderItemHandler
+from handlers.orders import OrderCollectionHandler, OrderItemHandler
 from handlers.resources import CollectionHandler, ItemHandler
 from services.customers import CustomerService
 from services.employees import EmployeeService
@@ -64,7 +64,8 @@ def build_routes() -> list[URLSpec]:
             {"access": {"POST": "admin"}}, name="stock_adjustments"),
         url(rf"/products/{ID}/stock-movements", products.StockMovementListHandler,
             {"access": {"GET": "user"}}, name="stock_movements"),
-        *resource(OrderService(), read="user", create="user", write="admin", item=OrderItemHandler),
+        *resource(OrderService(), read="user", create="user", write="admin",
+                   collection=OrderCollectionHandler, item=OrderItemHandler),
         *resource(ProductionService(), read="user", create="user", write="admin"),
         *analytics_routes(),
         *resource(webhooks.WEBHOOKS, read="admin", create="admin", write="admin",

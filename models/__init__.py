@@ -7,6 +7,16 @@ from models.legacy import LegacyId
 from models.order import ORDER_STATUSES, Order, OrderItem
 from models.product import STOCK_REASONS, Product, StockMovement
 from models.production import ProductionRecord
+from models.rollup import (
+    ROLLUP_TABLES,
+    CustomerValue,
+    ProductionDay,
+    ProductionEmployee,
+    ProductionTotal,
+    RowCount,
+    SalesDay,
+    SalesProduct,
+)
 from models.user import ROLES, AuthSession, User
 
 __all__ = [
@@ -14,4 +24,6 @@ __all__ = [
     "OrderItem",
     "STOCK_REASONS", "Product", "StockMovement", "ProductionRecord", "ROLES", "AuthSession", "User",
     "IdempotencyKey", "OutboxEvent", "Webhook", "WebhookDelivery",
+    "ROLLUP_TABLES", "CustomerValue", "ProductionDay", "ProductionEmployee", "ProductionTotal", "RowCount",
+    "SalesDay", "SalesProduct",
 ]

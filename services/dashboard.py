@@ -7,9 +7,10 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models import ORDER_STATUSES, Order, Product, ProductionRecord
+from models import ORDER_STATUSES, Product, ProductionDay, ProductionRecord, RowCount
 from schemas.common import iso_utc
 from schemas.production import ProductionRecordSchema
+from services.rollups import NO_LINE
 
 RECENT_LIMIT = 20
 # Low stock first, then by name: a wall screen shows the products that need attention.
@@ -36,8 +37,9 @@ async def dashboard_state(session: AsyncSession, *, today: date, now: datetime,
 
 
 def _totals() -> tuple[Any, Any]:
-    produced = func.coalesce(func.sum(ProductionRecord.quantity_produced), 0)
-    defective = func.coalesce(func.sum(ProductionRecord.quantity_defective), 0)
+    """Sums over the day's summary rows (rollup_production_day), not over the day's records."""
+    produced = func.coalesce(func.sum(ProductionDay.produced), 0)
+    defective = func.coalesce(func.sum(ProductionDay.defective), 0)
     return produced.label("produced"), defective.label("defective")
 
 
@@ -49,22 +51,23 @@ def _counts(row: Any) -> dict[str, int]:
 async def production_by_product(session: AsyncSession, day: date) -> list[dict[str, Any]]:
     produced, defective = _totals()
     rows = await session.execute(
-        select(ProductionRecord.product_id, Product.name, produced, defective)
-        .join(Product, Product.id == ProductionRecord.product_id)
-        .where(ProductionRecord.date_produced == day)
-        .group_by(ProductionRecord.product_id, Product.name)
-        .order_by(produced.desc(), ProductionRecord.product_id)
+        select(ProductionDay.product_id, Product.name, produced, defective)
+        .join(Product, Product.id == ProductionDay.product_id)
+        .where(ProductionDay.day == day, ProductionDay.records > 0)
+        .group_by(ProductionDay.product_id, Product.name)
+        .order_by(produced.desc(), ProductionDay.product_id)
     )
     return [{"product_id": row.product_id, "product_name": row.name, **_counts(row)} for row in rows]
 
 
 async def production_by_line(session: AsyncSession, day: date) -> list[dict[str, Any]]:
     produced, defective = _totals()
+    line = func.nullif(ProductionDay.line, NO_LINE).label("line")
     rows = await session.execute(
-        select(ProductionRecord.line, produced, defective)
-        .where(ProductionRecord.date_produced == day)
-        .group_by(ProductionRecord.line)
-        .order_by(produced.desc(), ProductionRecord.line)
+        select(line, produced, defective)
+        .where(ProductionDay.day == day, ProductionDay.records > 0)
+        .group_by(line)
+        .order_by(produced.desc(), line)
     )
     return [{"line": row.line, **_counts(row)} for row in rows]
 
@@ -78,7 +81,7 @@ async def recent_production(session: AsyncSession) -> list[dict[str, Any]]:
 
 async def orders_by_status(session: AsyncSession) -> dict[str, int]:
     counts = dict((await session.execute(
-        select(Order.status, func.count(Order.id)).group_by(Order.status))).all())
+        select(RowCount.key, RowCount.n).where(RowCount.name == "orders"))).all())
     return {status: int(counts.get(status, 0)) for status in ORDER_STATUSES}
 
 

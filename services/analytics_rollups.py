@@ -1,0 +1,117 @@
+"""The reports from the summary tables: the same columns, order and numbers as from the raw rows.
+
+Which table answers which shape (None: the raw rows answer it):
+
+| report                      | all history                  | a from/to range             |
+|-----------------------------|------------------------------|-----------------------------|
+| top-products                | rollup_sales_product         | rollup_sales_day            |
+| customer-lifetime-value     | rollup_customer_value        | raw (a customer-day is ~one order) |
+| employee-performance        | rollup_production_employee   | raw                         |
+| production-efficiency       | product, line: rollup_production_total; day: rollup_production_day;     |
+|                             | employee: rollup_production_employee; any range but employee: _day      |
+
+Rows at zero (every order or record of the key gone) are skipped. Ranges are whole days (UTC days
+of placed_at for sales, date_produced for production), so a day table serves a range exactly.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Select, bindparam, func, select
+
+from models import (
+    Customer,
+    CustomerValue,
+    Employee,
+    Product,
+    ProductionDay,
+    ProductionEmployee,
+    ProductionTotal,
+    SalesDay,
+    SalesProduct,
+)
+
+if TYPE_CHECKING:
+    from services.analytics import Shape
+
+NO_LINE = ""
+
+
+def _ranged(shape: Shape) -> bool:
+    return shape.start or shape.end
+
+
+def _day_window(day: Any, shape: Shape) -> list[Any]:
+    conditions = []
+    if shape.start:
+        conditions.append(day >= bindparam("start_day"))
+    if shape.end:
+        conditions.append(day <= bindparam("end_day"))
+    return conditions
+
+
+def top_products(shape: Shape) -> Select:
+    if _ranged(shape):
+        per_product = (select(SalesDay.product_id, func.sum(SalesDay.units).label("units"),
+                              func.sum(SalesDay.revenue_cents).label("revenue_cents"))
+                       .where(SalesDay.units > 0, *_day_window(SalesDay.day, shape))
+                       .group_by(SalesDay.product_id).subquery("per_product"))
+    else:
+        per_product = (select(SalesProduct.product_id, SalesProduct.units.label("units"),
+                              SalesProduct.revenue_cents.label("revenue_cents"))
+                       .where(SalesProduct.units > 0).subquery("per_product"))
+    g = per_product.c
+    return (select(g.product_id, Product.name.label("product_name"), g.units, g.revenue_cents)
+            .select_from(per_product).join(Product, Product.id == g.product_id)
+            .order_by(g.units.desc(), g.revenue_cents.desc(), g.product_id))
+
+
+def customer_value(shape: Shape) -> Select | None:
+    if _ranged(shape):
+        return None
+    cv = CustomerValue
+    return (select(cv.customer_id, Customer.name.label("customer_name"), cv.orders, cv.value_cents,
+                   cv.first_order_at, cv.last_order_at)
+            .join(Customer, Customer.id == cv.customer_id)
+            .where(cv.orders > 0, cv.value_cents >= bindparam("threshold_cents"))
+            .order_by(cv.value_cents.desc(), cv.customer_id))
+
+
+def employee_performance(shape: Shape) -> Select | None:
+    from services.analytics import ratio
+
+    if _ranged(shape):
+        return None
+    pe = ProductionEmployee
+    per_employee = (select(pe.employee_id, func.sum(pe.produced).label("produced"),
+                           func.sum(pe.defective).label("defective"), func.sum(pe.records).label("records"))
+                    .where(pe.records > 0).group_by(pe.employee_id).subquery("per_employee"))
+    g = per_employee.c
+    return (select(g.employee_id, Employee.name.label("employee_name"), g.produced, g.defective,
+                   ratio(g.defective, g.produced).label("defect_rate"), g.records)
+            .select_from(per_employee).join(Employee, Employee.id == g.employee_id)
+            .order_by(g.produced.desc(), g.employee_id))
+
+
+def production_efficiency(shape: Shape) -> Select | None:
+    from services.analytics import production_efficiency_query, sums_per_product
+
+    group_by = shape.group_by
+    if group_by == "employee":
+        if _ranged(shape):
+            return None
+        table, key, window = ProductionEmployee, [ProductionEmployee.employee_id], []
+    elif group_by == "day" or _ranged(shape):
+        table, window = ProductionDay, _day_window(ProductionDay.day, shape)
+        key = {"product": [], "line": [func.nullif(ProductionDay.line, NO_LINE).label("line")],
+               "day": [ProductionDay.day]}[group_by]
+    else:
+        table, window = ProductionTotal, []
+        key = [func.nullif(ProductionTotal.line, NO_LINE).label("line")] if group_by == "line" else []
+    per_product = (select(*key, table.product_id, func.sum(table.produced).label("produced"),
+                          func.sum(table.defective).label("defective"),
+                          func.sum(table.no_time).label("no_time"), func.sum(table.planned).label("planned"),
+                          func.sum(table.running).label("running"))
+                   .where(table.records > 0, *window).group_by(*key, table.product_id)
+                   .subquery("per_product"))
+    return production_efficiency_query(shape, sums_per_product(shape, per_product))

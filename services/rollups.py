@@ -1,0 +1,240 @@
+"""Summary tables kept current in the writer's own transaction, and rebuilt from raw rows on demand.
+
+Every change is a signed delta added to one summary row (`x = x + delta` under the row's lock, so
+concurrent writers never lose each other's counts); a row whose count reaches zero stays, at zero,
+and the reports skip it. The only values a delta cannot take back are a customer's first and last
+order time: after an order stops counting they are read again from the customer's remaining orders.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from typing import Any
+
+from cachetools import LRUCache
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models import (
+    CustomerValue,
+    Order,
+    OrderItem,
+    ProductionDay,
+    ProductionEmployee,
+    ProductionRecord,
+    ProductionTotal,
+    RowCount,
+    SalesDay,
+    SalesProduct,
+)
+
+NO_LINE = ""  # a record without a line, in the summary tables' keys (real lines are never empty)
+PRODUCTION_SUMS = ("records", "produced", "defective", "planned", "running", "no_time")
+
+
+def cents(amount: Decimal) -> int:
+    return int((Decimal(amount) * 100).to_integral_value())
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name
+
+
+# Keys known to have a summary row, per table: MariaDB writers only ever UPDATE existing rows.
+_known: LRUCache = LRUCache(maxsize=200_000)
+
+
+async def add(session: AsyncSession, table: Table, keys: dict[str, Any], deltas: dict[str, int],
+              *, extra: dict[str, tuple[Any, Callable[[Any], Any]]] | None = None) -> None:
+    """Add `deltas` to the summary row at `keys`, creating it (with zeros) when it is new.
+
+    `extra` maps a column to (its value on insert, a function of the new value giving its update).
+    On MariaDB an upsert of a missing key takes gap locks that deadlock concurrent writers of
+    neighbouring keys; so a new key's zero row is first inserted and committed on a connection of
+    its own (INSERT IGNORE, once per key and process), and the transaction then only updates
+    existing rows: record locks, taken in one order by every writer.
+    """
+    extra = extra or {}
+    where = [table.c[name] == value for name, value in keys.items()]
+    changes = {name: table.c[name] + delta for name, delta in deltas.items()}
+    if _dialect(session) != "sqlite":
+        known = (table.name, *keys.values())
+        if known not in _known:
+            zero = {**keys, **{name: 0 for name in deltas}, **{name: None for name in extra}}
+            async with session.bind.connect() as conn:
+                await conn.execute(mysql.insert(table).values(zero).prefix_with("IGNORE"))
+                await conn.commit()
+            _known[known] = True
+        changes.update({name: update_of(literal(value, table.c[name].type))
+                        for name, (value, update_of) in extra.items()})
+        if (await session.execute(update(table).where(*where).values(changes))).rowcount:
+            return
+        _known.pop(known, None)  # rebuilt meanwhile: fall back to the upsert below
+    values = {**keys, **deltas, **{name: value for name, (value, _) in extra.items()}}
+    on_sqlite = _dialect(session) == "sqlite"
+    statement = (sqlite.insert if on_sqlite else mysql.insert)(table).values(values)
+    new = statement.excluded if on_sqlite else statement.inserted
+    changes = {name: table.c[name] + new[name] for name in deltas}
+    changes.update({name: update_of(new[name]) for name, (_, update_of) in extra.items()})
+    if on_sqlite:
+        statement = statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
+    else:
+        statement = statement.on_duplicate_key_update(changes)
+    await session.execute(statement)
+
+
+def forget_known_rows() -> None:
+    """After a rebuild in this process: summary rows may be gone."""
+    _known.clear()
+
+
+async def count_rows(session: AsyncSession, name: str, key: str, delta: int) -> None:
+    await add(session, RowCount.__table__, {"name": name, "key": key}, {"n": delta})
+
+
+async def move_count(session: AsyncSession, name: str, before: str, after: str) -> None:
+    """One row moves from key `before` to `after` (an order's status); rows locked in key order."""
+    for key, delta in sorted(((before, -1), (after, +1))):
+        await count_rows(session, name, key, delta)
+
+
+# -- orders -----------------------------------------------------------------------------------
+
+async def order_counts(session: AsyncSession, order: Order, sign: int) -> None:
+    """An order starts (+1) or stops (-1) counting as a sale: placed, or cancelled/deleted.
+
+    Summary rows are kept at zero rather than deleted (the reports skip them), so a key's row
+    exists from its first use on.
+    """
+    day = order.placed_at.date()
+    units: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for item in order.items:
+        units[item.product_id][0] += item.quantity
+        units[item.product_id][1] += cents(item.line_total)
+    for product_id in sorted(units):  # every writer locks summary rows in one order
+        quantity, revenue = units[product_id]
+        deltas = {"units": sign * quantity, "revenue_cents": sign * revenue}
+        await add(session, SalesDay.__table__, {"day": day, "product_id": product_id}, deltas)
+    for product_id in sorted(units):
+        quantity, revenue = units[product_id]
+        deltas = {"units": sign * quantity, "revenue_cents": sign * revenue}
+        await add(session, SalesProduct.__table__, {"product_id": product_id}, deltas)
+    table = CustomerValue.__table__
+    least, greatest = (func.min, func.max) if _dialect(session) == "sqlite" else (func.least, func.greatest)
+    if sign > 0:
+        # LEAST/MIN with NULL (a zero row) is NULL on both databases: then the new time is it.
+        extra = {"first_order_at": (order.placed_at, lambda new: func.coalesce(
+                     least(table.c.first_order_at, new), new)),
+                 "last_order_at": (order.placed_at, lambda new: func.coalesce(
+                     greatest(table.c.last_order_at, new), new))}
+    else:  # a counted order's customer has a row: these insert values never land
+        extra = {"first_order_at": (order.placed_at, lambda new: table.c.first_order_at),
+                 "last_order_at": (order.placed_at, lambda new: table.c.last_order_at)}
+    await add(session, table, {"customer_id": order.customer_id},
+              {"orders": sign, "value_cents": sign * cents(order.total_price)}, extra=extra)
+    if sign < 0:
+        # Read from the latest committed rows (an UPDATE's subquery is a locking read in InnoDB).
+        counted = and_(Order.customer_id == order.customer_id, Order.status != "cancelled")
+        await session.execute(
+            update(table).where(table.c.customer_id == order.customer_id).values(
+                first_order_at=select(func.min(Order.placed_at)).where(counted).scalar_subquery(),
+                last_order_at=select(func.max(Order.placed_at)).where(counted).scalar_subquery()))
+
+
+# -- production -------------------------------------------------------------------------------
+
+def production_sums(values: dict[str, Any], sign: int) -> dict[str, int]:
+    planned, downtime = values.get("planned_minutes"), values.get("downtime_minutes")
+    timed = planned is not None and downtime is not None
+    return {"records": sign, "produced": sign * values["quantity_produced"],
+            "defective": sign * values["quantity_defective"], "planned": sign * (planned or 0),
+            "running": sign * (planned - downtime if timed else 0), "no_time": 0 if timed else sign}
+
+
+async def production_counts(session: AsyncSession, values: dict[str, Any], sign: int) -> None:
+    """A production record (its values as stored) starts (+1) or stops (-1) counting."""
+    sums = production_sums(values, sign)
+    line = values.get("line") or NO_LINE
+    product = values["product_id"]
+    await add(session, ProductionDay.__table__,
+              {"day": values["date_produced"], "product_id": product, "line": line}, sums)
+    await add(session, ProductionTotal.__table__, {"product_id": product, "line": line}, sums)
+    await add(session, ProductionEmployee.__table__,
+              {"employee_id": values["employee_id"], "product_id": product}, sums)
+    await count_rows(session, "production_records", "", sign)
+
+
+# -- rebuilding from raw rows -----------------------------------------------------------------
+
+def _production_select(*keys: ColumnElement) -> Any:
+    pr = ProductionRecord
+    timed = and_(pr.planned_minutes.is_not(None), pr.downtime_minutes.is_not(None))
+    return select(*keys, func.count(), func.sum(pr.quantity_produced), func.sum(pr.quantity_defective),
+                  func.sum(func.coalesce(pr.planned_minutes, 0)),
+                  func.sum(case((timed, pr.planned_minutes - pr.downtime_minutes), else_=0)),
+                  func.sum(case((timed, 0), else_=1))).group_by(*keys)
+
+
+def rebuild_statements(dialect: str) -> list[tuple[str, Executable]]:
+    """(label, statement) pairs that refill every summary table from the raw rows, in order."""
+    pr = ProductionRecord
+    line = func.coalesce(pr.line, literal(NO_LINE))
+    placed_day = func.date(Order.placed_at)
+    counted = Order.status != "cancelled"
+
+    def sales(*keys: ColumnElement) -> Any:
+        return (select(*keys, func.sum(OrderItem.quantity), func.sum(func.round(OrderItem.line_total * 100)))
+                .select_from(Order).join(OrderItem, OrderItem.order_id == Order.id)
+                .where(counted).group_by(*keys))
+
+    statements: list[tuple[str, Executable]] = [
+        (f"clear {table.__tablename__}", delete(table)) for table in
+        (SalesDay, SalesProduct, CustomerValue, ProductionDay, ProductionTotal, ProductionEmployee, RowCount)]
+    statements += [
+        ("sales per day", insert(SalesDay).from_select(
+            ["day", "product_id", "units", "revenue_cents"], sales(placed_day, OrderItem.product_id))),
+        ("sales per product", insert(SalesProduct).from_select(
+            ["product_id", "units", "revenue_cents"], sales(OrderItem.product_id))),
+        ("customer value", insert(CustomerValue).from_select(
+            ["customer_id", "orders", "value_cents", "first_order_at", "last_order_at"],
+            select(Order.customer_id, func.count(), func.sum(func.round(Order.total_price * 100)),
+                   func.min(Order.placed_at), func.max(Order.placed_at))
+            .where(counted).group_by(Order.customer_id))),
+        ("production per day", insert(ProductionDay).from_select(
+            ["day", "product_id", "line", *PRODUCTION_SUMS],
+            _production_select(pr.date_produced, pr.product_id, line))),
+        ("production per product and line", insert(ProductionTotal).from_select(
+            ["product_id", "line", *PRODUCTION_SUMS], _production_select(pr.product_id, line))),
+        ("production per employee", insert(ProductionEmployee).from_select(
+            ["employee_id", "product_id", *PRODUCTION_SUMS],
+            _production_select(pr.employee_id, pr.product_id))),
+        ("order counts", insert(RowCount).from_select(
+            ["name", "key", "n"],
+            select(literal("orders"), Order.status, func.count()).group_by(Order.status))),
+        ("production count", insert(RowCount).from_select(
+            ["name", "key", "n"],
+            select(literal("production_records"), literal(""), func.count()).select_from(pr))),
+    ]
+    return statements
+
+
+async def rebuild(session: AsyncSession, progress: Iterable[Any] | None = None) -> None:
+    """Refill every summary table in the caller's transaction; `progress` wraps the steps (tqdm)."""
+    steps = rebuild_statements(_dialect(session))
+    for _, statement in (progress(steps) if callable(progress) else steps):
+        await session.execute(statement)
+    forget_known_rows()

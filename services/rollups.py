@@ -7,6 +7,7 @@ order time: after an order stops counting they are read again from the customer'
 """
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from decimal import Decimal
@@ -238,3 +239,15 @@ async def rebuild(session: AsyncSession, progress: Iterable[Any] | None = None) 
     for _, statement in (progress(steps) if callable(progress) else steps):
         await session.execute(statement)
     forget_known_rows()
+
+
+async def rebuild_rollups(db: Any, *, show_progress: bool = True) -> None:
+    """Refill the summary tables of `db` (a core.db.Database) in one transaction, with a progress bar."""
+    from tqdm import tqdm
+
+    def progress(steps: list[Any]) -> Any:
+        return tqdm(steps, desc="rebuilding summary tables", unit=" steps", file=sys.stderr,
+                    disable=not show_progress)
+
+    async with db.write() as uow:
+        await rebuild(uow.session, progress)

@@ -14,23 +14,32 @@ from typing import Any
 from marshmallow import Schema, fields
 from sqlalchemy import ColumnElement, and_, or_
 
-from schemas.common import UtcDateTime
+from schemas.common import Money, UtcDateTime
 
 Converter = Callable[[Any], Any]
 
 
+CENT = Decimal("0.01")
+
+
 def _utc_text(value: datetime | None) -> str | None:
+    """As UtcDateTime dumps it; isoformat is a tenth of strftime's cost."""
     if value is None:
         return None
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if value.year < 1000:  # strftime does not pad such years; keep its exact output
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.isoformat(timespec="seconds") + "Z"
 
 
 def _converter(field: fields.Field, name: str) -> Converter:
     """A function from the column's value to what `field` dumps; the field's own code when unsure."""
     if isinstance(field, UtcDateTime):
         return _utc_text
+    if isinstance(field, Money):
+        return lambda value: (format(value.quantize(CENT), "f") if type(value) is Decimal
+                              else field._serialize(value, name, None))
     exact = {fields.Integer: int, fields.String: str}
     for kind, python_type in exact.items():
         if isinstance(field, kind) and not getattr(field, "as_string", False):

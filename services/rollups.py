@@ -12,6 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from cachetools import LRUCache
 from sqlalchemy import (
@@ -21,6 +22,7 @@ from sqlalchemy import (
     and_,
     case,
     delete,
+    event,
     func,
     insert,
     literal,
@@ -28,7 +30,8 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import mysql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from models import (
     CustomerValue,
@@ -55,8 +58,8 @@ def _dialect(session: AsyncSession) -> str:
     return session.bind.dialect.name
 
 
-# Keys known to have a summary row, per table: MariaDB writers only ever UPDATE existing rows.
-_known: LRUCache = LRUCache(maxsize=200_000)
+# Keys known to have a summary row, per engine: MariaDB writers only ever UPDATE existing rows.
+_known_rows: WeakKeyDictionary = WeakKeyDictionary()
 
 
 async def add(session: AsyncSession, table: Table, keys: dict[str, Any], deltas: dict[str, int],
@@ -73,12 +76,12 @@ async def add(session: AsyncSession, table: Table, keys: dict[str, Any], deltas:
     where = [table.c[name] == value for name, value in keys.items()]
     changes = {name: table.c[name] + delta for name, delta in deltas.items()}
     if _dialect(session) != "sqlite":
+        engine = session.bind
+        _known = _known_rows.setdefault(engine.sync_engine, LRUCache(maxsize=200_000))
         known = (table.name, *keys.values())
         if known not in _known:
             zero = {**keys, **{name: 0 for name in deltas}, **{name: None for name in extra}}
-            async with session.bind.connect() as conn:
-                await conn.execute(mysql.insert(table).values(zero).prefix_with("IGNORE"))
-                await conn.commit()
+            await _ensure_row(_side_engine(engine), table, where, zero)
             _known[known] = True
         changes.update({name: update_of(literal(value, table.c[name].type))
                         for name, (value, update_of) in extra.items()})
@@ -98,9 +101,53 @@ async def add(session: AsyncSession, table: Table, keys: dict[str, Any], deltas:
     await session.execute(statement)
 
 
+_side_engines: WeakKeyDictionary = WeakKeyDictionary()
+LOCK_WAIT_TIMEOUT = 1205
+
+
+async def _ensure_row(side: AsyncEngine, table: Table, where: list[Any], zero: dict[str, Any]) -> None:
+    """Make the summary row exist, committed, without ever waiting on a writer's row lock.
+
+    A plain read sees a committed row without locking; only a missing one is inserted. If that
+    insert meets a row another writer has just created and now holds, it waits at most a second
+    (the side connections' lock wait) and moves on: the row exists.
+    """
+    async with side.connect() as conn:
+        if await conn.scalar(select(literal(1)).select_from(table).where(*where).limit(1)) is None:
+            try:
+                await conn.execute(mysql.insert(table).values(zero).prefix_with("IGNORE"))
+            except OperationalError as exc:
+                if getattr(exc.orig, "args", (None,))[0] != LOCK_WAIT_TIMEOUT:
+                    raise
+        await conn.commit()
+
+
+def _side_engine(engine: AsyncEngine) -> AsyncEngine:
+    """A small pool of its own for creating summary rows, beside the writers' pool.
+
+    A writer holds its pool connection while it asks for this one: from the same pool, writers at
+    the pool's limit would wait on each other forever. Disposed with the main engine.
+    """
+    side = _side_engines.get(engine.sync_engine)
+    if side is None:
+        side = create_async_engine(engine.url, pool_size=2, max_overflow=6, pool_timeout=10,
+                                   pool_pre_ping=True, pool_recycle=1800, hide_parameters=True)
+        _side_engines[engine.sync_engine] = side
+        event.listen(side.sync_engine, "connect", _short_lock_wait)
+        # AsyncEngine.dispose runs the sync dispose in a greenlet, where the side pool can close too.
+        event.listen(engine.sync_engine, "engine_disposed", lambda _: side.sync_engine.dispose())
+    return side
+
+
+def _short_lock_wait(dbapi_connection: Any, record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
+    cursor.close()
+
+
 def forget_known_rows() -> None:
     """After a rebuild in this process: summary rows may be gone."""
-    _known.clear()
+    _known_rows.clear()
 
 
 async def count_rows(session: AsyncSession, name: str, key: str, delta: int) -> None:

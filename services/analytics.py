@@ -75,7 +75,11 @@ class Analytic:
         """The whole report as one SELECT: the page's rows, each carrying the count of all rows."""
         if shape not in self._queries:
             rolled = self.rollup(shape)
-            self._queries[shape] = paged(self.build(shape) if rolled is None else rolled)
+            if rolled is None:
+                rolled = paged(self.build(shape))
+            elif "total" not in rolled.selected_columns:  # a summary query may page itself
+                rolled = paged(rolled)
+            self._queries[shape] = rolled
         return self._queries[shape]
 
     def raw_query(self, shape: Shape) -> Select:
@@ -107,6 +111,10 @@ def bind_values(params: dict[str, Any]) -> dict[str, Any]:
     threshold = Decimal(params.get("threshold") or 0) * 100
     # Whole cents compare exactly with the threshold rounded up to the next cent.
     values["threshold_cents"] = int(threshold.to_integral_value(ROUND_CEILING))
+    # For the summary of customer value: counted customers have at least a cent; the page's
+    # last row is the `edge`-th from the top.
+    values["threshold_floor"] = max(values["threshold_cents"], 1)
+    values["edge"] = values["offset"] + limit - 1
     return values
 
 

@@ -57,7 +57,10 @@ def _b64(raw: bytes) -> str:
 def _unb64(text: str) -> bytes:
     if not text or not text.isascii():
         raise ValueError("empty")
-    return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    if _b64(raw) != text:  # a last character differing only in unused bits decodes the same
+        raise ValueError("not canonical")
+    return raw
 
 
 @lru_cache(maxsize=4)

@@ -11,7 +11,8 @@ from tornado.web import URLSpec, url
 from core.cache import CachedResponse
 from handlers.base import JSON_TYPE, BaseHandler, dumps, page_envelope
 from schemas.analytics import AnalyticsQuery, CustomerValueQuery, ProductionEfficiencyQuery
-from services.analytics import ANALYTICS, Analytic, run_report
+from services.analytics import Analytic, run_report
+from services.reports import ANALYTICS
 
 CSV_TYPE = "text/csv; charset=utf-8"
 # Spreadsheets run a cell that starts with one of these as a formula (OWASP "CSV injection").

@@ -15,7 +15,7 @@ of placed_at for sales, date_produced for production), so a day table serves a r
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Integer, Select, bindparam, func, select
 
@@ -30,9 +30,7 @@ from models import (
     SalesDay,
     SalesProduct,
 )
-
-if TYPE_CHECKING:
-    from services.analytics import Shape
+from services.analytics import Shape, production_efficiency_query, ratio, sums_per_product
 
 NO_LINE = ""
 
@@ -95,8 +93,6 @@ def customer_value(shape: Shape) -> Select | None:
 
 
 def employee_performance(shape: Shape) -> Select | None:
-    from services.analytics import ratio
-
     if _ranged(shape):
         return None
     pe = ProductionEmployee
@@ -111,8 +107,6 @@ def employee_performance(shape: Shape) -> Select | None:
 
 
 def production_efficiency(shape: Shape) -> Select | None:
-    from services.analytics import production_efficiency_query, sums_per_product
-
     group_by = shape.group_by
     if group_by == "employee":
         if _ranged(shape):

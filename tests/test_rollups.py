@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 
 from models import ROLLUP_TABLES, Base, Order, ProductionRecord
-from services.analytics import ANALYTICS, run_report
+from services.analytics import run_report
+from services.reports import ANALYTICS
 
 ROOT = Path(__file__).resolve().parent.parent
 REPORTS = [

@@ -335,18 +335,14 @@ def sums_per_record(shape: Shape) -> Select:
             .group_by(*key))
 
 
-def sums_per_product(shape: Shape, per_product: Any = None) -> Select:
-    """The group's sums, from records first summed per (group, product) and then joined to products.
-
-    `per_product` (a subquery with those sums) may come from a summary table instead of the records.
-    """
+def sums_per_product(shape: Shape) -> Select:
+    """The group's sums, from records first summed per (group, product) and then joined to products."""
     pr = ProductionRecord
     key = record_key(shape.group_by)
-    if per_product is None:
-        per_product = (select(*key, pr.product_id, *time_sums(pr))
-                       .where(*production_window(shape))
-                       .group_by(*key, pr.product_id)
-                       .subquery("per_product"))
+    per_product = (select(*key, pr.product_id, *time_sums(pr))
+                   .where(*production_window(shape))
+                   .group_by(*key, pr.product_id)
+                   .subquery("per_product"))
     p = per_product.c
     group = p[KEY_COLUMN[shape.group_by]]
     return (select(group, func.sum(p.produced).label("produced"), func.sum(p.defective).label("defective"),

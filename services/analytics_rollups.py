@@ -30,7 +30,7 @@ from models import (
     SalesDay,
     SalesProduct,
 )
-from services.analytics import Shape, production_efficiency_query, ratio, sums_per_product
+from services.analytics import Shape, count_if, production_efficiency_query, ratio
 
 NO_LINE = ""
 
@@ -114,15 +114,21 @@ def production_efficiency(shape: Shape) -> Select | None:
         table, key, window = ProductionEmployee, [ProductionEmployee.employee_id], []
     elif group_by == "day" or _ranged(shape):
         table, window = ProductionDay, _day_window(ProductionDay.day, shape)
-        key = {"product": [], "line": [func.nullif(ProductionDay.line, NO_LINE).label("line")],
+        key = {"product": [ProductionDay.product_id],
+               "line": [func.nullif(ProductionDay.line, NO_LINE).label("line")],
                "day": [ProductionDay.day]}[group_by]
     else:
         table, window = ProductionTotal, []
-        key = [func.nullif(ProductionTotal.line, NO_LINE).label("line")] if group_by == "line" else []
-    per_product = (select(*key, table.product_id, func.sum(table.produced).label("produced"),
-                          func.sum(table.defective).label("defective"),
-                          func.sum(table.no_time).label("no_time"), func.sum(table.planned).label("planned"),
-                          func.sum(table.running).label("running"))
-                   .where(table.records > 0, *window).group_by(*key, table.product_id)
-                   .subquery("per_product"))
-    return production_efficiency_query(shape, sums_per_product(shape, per_product))
+        key = ([func.nullif(ProductionTotal.line, NO_LINE).label("line")] if group_by == "line"
+               else [ProductionTotal.product_id])
+    # One grouping: each summary row joined to its product's (current) ideal cycle time. The
+    # ideal seconds are linear in the units, so this sums what the raw report's per-product step
+    # sums; `no_ideal` counts rows instead of (group, product) pairs: only zero or not matters.
+    sums = (select(*key, func.sum(table.produced).label("produced"),
+                   func.sum(table.defective).label("defective"), func.sum(table.no_time).label("no_time"),
+                   func.sum(table.planned).label("planned"), func.sum(table.running).label("running"),
+                   count_if(Product.ideal_cycle_seconds.is_(None)).label("no_ideal"),
+                   func.sum(Product.ideal_cycle_seconds * table.produced).label("ideal_seconds"))
+            .select_from(table).join(Product, Product.id == table.product_id)
+            .where(table.records > 0, *window).group_by(*key))
+    return production_efficiency_query(shape, sums)

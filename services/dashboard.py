@@ -10,13 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from models import ORDER_STATUSES, Product, ProductionDay, ProductionRecord, RowCount
 from schemas.common import iso_utc
 from schemas.production import ProductionRecordSchema
+from services.listing import Serializer
 from services.rollups import NO_LINE
 
 RECENT_LIMIT = 20
 # Low stock first, then by name: a wall screen shows the products that need attention.
 STOCK_LIMIT = 200
 
-_record_schema = ProductionRecordSchema()
+_records = Serializer(ProductionRecordSchema)
 
 
 async def dashboard_state(session: AsyncSession, *, today: date, now: datetime,
@@ -74,9 +75,9 @@ async def production_by_line(session: AsyncSession, day: date) -> list[dict[str,
 
 async def recent_production(session: AsyncSession) -> list[dict[str, Any]]:
     """The newest production records, as `GET /production/{id}` returns them."""
-    records = await session.scalars(
-        select(ProductionRecord).order_by(ProductionRecord.id.desc()).limit(RECENT_LIMIT))
-    return [_record_schema.dump(record) for record in records]
+    table = ProductionRecord.__table__
+    records = await session.execute(select(*table.c).order_by(table.c.id.desc()).limit(RECENT_LIMIT))
+    return [_records.dump(record) for record in records.mappings()]
 
 
 async def orders_by_status(session: AsyncSession) -> dict[str, int]:

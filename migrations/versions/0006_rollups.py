@@ -6,7 +6,7 @@ depth. The summary tables are filled from the raw rows here, so reports read the
 after the upgrade; `server.py rebuild-rollups` does the same at any time.
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-27 11:51:45.533400
 """
 from alembic import op
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import mysql
 TIMESTAMP = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), 'mariadb').with_variant(mysql.DATETIME(fsp=6), 'mysql')
 
 revision = '0006'
-down_revision = '0002'
+down_revision = '0003'
 branch_labels = None
 depends_on = None
 
@@ -90,10 +90,12 @@ def upgrade() -> None:
         batch_op.create_index('ix_customers_created_at_id', ['created_at', 'id'], unique=False)
         batch_op.create_index('ix_customers_updated_at_id', ['updated_at', 'id'], unique=False)
 
-    with op.batch_alter_table('orders', schema=None) as batch_op:
+    # On SQLite these rebuild the table: keep its AUTOINCREMENT (ids are never reused).
+    keep = {'sqlite_autoincrement': True} if op.get_bind().dialect.name == 'sqlite' else {}
+    with op.batch_alter_table('orders', schema=None, table_kwargs=keep) as batch_op:
         batch_op.add_column(sa.Column('placed_at', TIMESTAMP, nullable=True))
     op.execute("UPDATE orders SET placed_at = created_at")
-    with op.batch_alter_table('orders', schema=None) as batch_op:
+    with op.batch_alter_table('orders', schema=None, table_kwargs=keep) as batch_op:
         batch_op.alter_column('placed_at', existing_type=TIMESTAMP, nullable=False)
         # The new customer index first: MariaDB keeps one under the foreign key at all times.
         batch_op.create_index('ix_orders_customer_id_placed_at', ['customer_id', 'placed_at'], unique=False)
@@ -127,7 +129,8 @@ def downgrade() -> None:
         batch_op.drop_index('ix_production_records_date_produced_id')
         batch_op.drop_index('ix_production_records_created_at_id')
 
-    with op.batch_alter_table('orders', schema=None) as batch_op:
+    keep = {'sqlite_autoincrement': True} if op.get_bind().dialect.name == 'sqlite' else {}
+    with op.batch_alter_table('orders', schema=None, table_kwargs=keep) as batch_op:
         batch_op.drop_index('ix_orders_updated_at_id')
         batch_op.drop_index('ix_orders_total_price_id')
         batch_op.drop_index('ix_orders_status_id')

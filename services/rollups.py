@@ -203,6 +203,13 @@ async def order_counts(session: AsyncSession, order: Order, sign: int) -> None:
                 last_order_at=select(func.max(Order.placed_at)).where(counted).scalar_subquery()))
 
 
+async def order_written(session: AsyncSession, order: Order) -> None:
+    """An order written straight to the table (a restore or legacy import): count it as placed."""
+    await count_rows(session, "orders", order.status, +1)
+    if order.status != "cancelled":
+        await order_counts(session, order, +1)
+
+
 # -- production -------------------------------------------------------------------------------
 
 def production_sums(values: dict[str, Any], sign: int) -> dict[str, int]:
@@ -224,6 +231,13 @@ async def production_counts(session: AsyncSession, values: dict[str, Any], sign:
     await add(session, ProductionEmployee.__table__,
               {"employee_id": values["employee_id"], "product_id": product}, sums)
     await count_rows(session, "production_records", "", sign)
+
+
+async def record_written(session: AsyncSession, record: ProductionRecord) -> None:
+    """A production record written straight to the table (a restore or legacy import)."""
+    fields = ("product_id", "employee_id", "date_produced", "line", "quantity_produced",
+              "quantity_defective", "planned_minutes", "downtime_minutes")
+    await production_counts(session, {name: getattr(record, name) for name in fields}, +1)
 
 
 # -- rebuilding from raw rows -----------------------------------------------------------------

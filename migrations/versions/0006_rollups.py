@@ -6,7 +6,7 @@ depth. The summary tables are filled from the raw rows here, so reports read the
 after the upgrade; `server.py rebuild-rollups` does the same at any time.
 
 Revision ID: 0006
-Revises: 0007
+Revises: 0004
 Create Date: 2026-11-27 11:51:45.533400
 """
 from alembic import op
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import mysql
 TIMESTAMP = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), 'mariadb').with_variant(mysql.DATETIME(fsp=6), 'mysql')
 
 revision = '0006'
-down_revision = '0007'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

@@ -46,6 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       help="rows as an export wrote them: keep ids, timestamps, order status and prices")
     legacy = sub.add_parser("import-legacy", help="load the old Flask system's database (idempotent)")
     legacy.add_argument("url", help="its database, e.g. sqlite:///old.db or mysql://user:pw@host/factory")
+    sub.add_parser("rebuild-rollups", help="rebuild the summary tables (reports, counts) from the raw rows")
     user = sub.add_parser("create-user", help="create a user (prompts for the password)")
     user.add_argument("username")
     user.add_argument("--role", choices=["user", "admin", "super_admin"], default="user")
@@ -160,6 +161,26 @@ async def create_user(settings: Settings, username: str, role: str, password: st
     return None
 
 
+async def rebuild_rollups_command(settings: Settings) -> int:
+    """Refill every summary table from the raw rows, in one transaction (writers wait meanwhile)."""
+    from core.db import Database
+    from services.rollups import rebuild_rollups
+
+    db = Database(settings.database_url, timeout=max(settings.db_timeout, 10.0))
+    try:
+        async with db.engine.connect() as conn:
+            current = await migrate.current_revision(conn)
+        if current != migrate.head_revision():
+            print(f"error: database schema is at revision {current or 'none'}: run 'python server.py "
+                  "migrate' first", file=sys.stderr)
+            return 1
+        await rebuild_rollups(db)
+        print("summary tables rebuilt from the raw rows")
+        return 0
+    finally:
+        await db.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
@@ -195,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         from services.legacy import run_legacy_import
 
         return run_legacy_import(settings, args.url)
+    if command == "rebuild-rollups":
+        return asyncio.run(rebuild_rollups_command(settings))
     if command == "seed":
         from services.seed import run_seed
 

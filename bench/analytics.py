@@ -56,7 +56,8 @@ from core import migrate  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.logs import setup_logging  # noqa: E402
 from handlers.analytics import analytics_routes  # noqa: E402
-from services.analytics import ANALYTICS, run_report  # noqa: E402
+from services.analytics import run_report  # noqa: E402
+from services.reports import ANALYTICS  # noqa: E402
 from services.users import UserService  # noqa: E402
 
 START = date(2025, 1, 1)

@@ -15,6 +15,9 @@ Steps:
              the database is kept for the http step
   http       cached GET /products and an uncached page of /orders on the 1M rows, POST /orders
              and POST /production, limiter and cache overhead — each vs a bare Tornado handler
+  scale      uncached reads on the seeded 1M rows (cache off): the first page of every list, cursor
+             pages at the end of /orders and /production, every report over all history and one
+             month, /dashboard/state, server CPU per cursor page, RSS while paging all orders
   analytics  every analytic on 1M orders and 1M production records spread over two years (its own
              database, factory_bench_analytics, loaded on the first run), uncached (vs its SQL run
              directly) and cached
@@ -56,6 +59,8 @@ STEPS: dict[str, Argv] = {
     "http": lambda a: ["bench/http_paths.py", "--database-url", a.database_url],
     # Its own data (spread evenly over 2025-2026, so its month and day ranges hold rows), loaded
     # once by the script and reused after.
+    # Uncached reads on the seeded 1M rows: first pages, cursor pages at depth, reports, dashboard.
+    "scale": lambda a: ["bench/scale_reads.py", "--database-url", a.database_url, "--walk"],
     "analytics": lambda a: ["bench/analytics.py", "--url", sibling(a.database_url, "factory_bench_analytics"),
                             "--reuse", "--quick"],
     "ws": lambda a: ["bench/ws_fanout.py", "--quick"],

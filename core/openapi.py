@@ -114,12 +114,18 @@ PROBLEM_SCHEMA = {
 
 PAGE_META_SCHEMA = {
     "type": "object",
-    "required": ["page", "per_page", "total", "pages"],
+    "required": ["per_page"],
+    "description": "A page by number has page, per_page, total, pages and (lists) next_cursor; a page "
+                   "by `cursor` has per_page, next_cursor and prev_cursor only (no total).",
     "properties": {
         "page": {"type": "integer", "minimum": 1},
         "per_page": {"type": "integer", "minimum": 1},
         "total": {"type": "integer", "minimum": 0},
         "pages": {"type": "integer", "minimum": 0},
+        "next_cursor": {"type": "string", "nullable": True,
+                        "description": "Pass as `cursor` for the next page; null on the last page."},
+        "prev_cursor": {"type": "string", "nullable": True,
+                        "description": "Pass as `cursor` for the page before (cursor pages only)."},
     },
 }
 

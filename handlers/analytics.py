@@ -11,7 +11,8 @@ from tornado.web import URLSpec, url
 from core.cache import CachedResponse
 from handlers.base import JSON_TYPE, BaseHandler, dumps, page_envelope
 from schemas.analytics import AnalyticsQuery, CustomerValueQuery, ProductionEfficiencyQuery, ShiftReportQuery
-from services.analytics import ANALYTICS, Analytic, run_report
+from services.analytics import Analytic, run_report
+from services.reports import ANALYTICS
 from services.shift_report import COLUMNS as REPORT_COLUMNS
 from services.shift_report import shift_report
 

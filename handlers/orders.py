@@ -1,7 +1,7 @@
 """Orders: the generic collection, and an item handler whose only change is the status."""
 from __future__ import annotations
 
-from handlers.resources import ItemHandler
+from handlers.resources import CollectionHandler, ItemHandler
 from schemas.order import OrderSchema, OrderStatusSchema
 
 _STATUS_DOC = {
@@ -10,6 +10,18 @@ _STATUS_DOC = {
                    "shipped → delivered, or cancelled before shipped. Shipping takes every item's stock "
                    "or none (409 on short stock). Any other change is a 409 naming both states.",
 }
+
+
+class OrderCollectionHandler(CollectionHandler):
+    """`GET|POST /orders`: a new order is placed at the application clock's now unless an admin
+    back-dates it with `placed_at`."""
+
+    async def post(self) -> None:
+        data = self.load_body(self.service.schema())
+        async with self.ctx.db.write() as uow:
+            row = await self.service.create(uow, data, self.principal, now=self.ctx.clock.utcnow())
+            payload = self.service.dump(row)
+        self.created(payload, self.location(payload["id"]))
 
 
 class OrderItemHandler(ItemHandler):

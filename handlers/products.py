@@ -45,7 +45,7 @@ class StockMovementListHandler(BaseHandler):
     async def get(self, ident: str) -> None:
         product_id = int(ident)
         params = self.load_query(StockMovementListQuery())
-        MOVEMENTS.sort_clause(params)  # a bad sort is a 400 before the cache is asked
+        position = self.list_position(MOVEMENTS, params)  # a bad sort or cursor: 400 before any work
         if wants_csv(self.request.headers.get("Accept", "")):
             async with self.ctx.db.session() as session:
                 await MOVEMENTS.check_product(session, product_id)
@@ -55,6 +55,6 @@ class StockMovementListHandler(BaseHandler):
 
         async def compute() -> Page:
             async with self.ctx.db.session() as session:
-                return await MOVEMENTS.list_for_product(session, product_id, params)
+                return await MOVEMENTS.list_for_product(session, product_id, params, position)
 
         await self.send_list(compute)

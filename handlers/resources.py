@@ -36,8 +36,10 @@ class CollectionHandler(ResourceHandler):
             # Validated on a miss only: an entry exists only for a query that passed, and the key
             # holds the whole query, so a hit needs no second check.
             params = self.load_query(self.service.list_query())
-            self.service.sort_clause(params)  # an unknown sort_by is a 400 before any work
+            position = self.list_position(self.service, params)
             async with self.ctx.db.session() as session:
+                if position is not None:
+                    return await self.service.list_from(session, params, position)
                 total = await self.list_total(session, params)
                 return await self.service.list(session, params, total)
 
@@ -76,7 +78,7 @@ class ItemHandler(ResourceHandler):
     async def get(self, ident: str) -> None:
         async def compute() -> dict[str, Any]:
             async with self.ctx.db.session() as session:
-                return self.service.dump(await self.service.get(session, int(ident)))
+                return await self.service.read(session, int(ident))
 
         await self.send_cached(compute)
 

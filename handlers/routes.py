@@ -13,7 +13,7 @@ from handlers.line_status import LineStatusHandler
 from handlers.lines import LineCollectionHandler, LineItemHandler
 from handlers.live_feed import LiveFeedHandler
 from handlers.metrics import MetricsHandler
-from handlers.orders import OrderItemHandler
+from handlers.orders import OrderCollectionHandler, OrderItemHandler
 from handlers.resources import CollectionHandler, ItemHandler
 from schemas.line import CODE_PATTERN
 from services.customers import CustomerService
@@ -72,7 +72,8 @@ def build_routes() -> list[URLSpec]:
             {"access": {"POST": "admin"}}, name="stock_adjustments"),
         url(rf"/products/{ID}/stock-movements", products.StockMovementListHandler,
             {"access": {"GET": "user"}}, name="stock_movements"),
-        *resource(OrderService(), read="user", create="user", write="admin", item=OrderItemHandler),
+        *resource(OrderService(), read="user", create="user", write="admin",
+                   collection=OrderCollectionHandler, item=OrderItemHandler),
         *shop_floor_routes(),  # before /production: a record names a line and a shift
         *resource(ProductionService(), read="user", create="user", write="admin"),
         *analytics_routes(),

@@ -8,6 +8,16 @@ from models.line import Line
 from models.order import ORDER_STATUSES, Order, OrderItem
 from models.product import STOCK_REASONS, Product, StockMovement
 from models.production import ProductionRecord
+from models.rollup import (
+    ROLLUP_TABLES,
+    CustomerValue,
+    ProductionDay,
+    ProductionEmployee,
+    ProductionTotal,
+    RowCount,
+    SalesDay,
+    SalesProduct,
+)
 from models.shift import WEEKDAYS, Shift
 from models.stop import DEFAULT_STOP_REASONS, Stop, StopReason
 from models.user import ROLES, AuthSession, User
@@ -20,4 +30,6 @@ __all__ = [
     "IdempotencyKey", "OutboxEvent", "Webhook", "WebhookDelivery",
     "Line", "WEEKDAYS", "Shift", "DEFAULT_STOP_REASONS", "Stop", "StopReason", "WORK_ORDER_STATUSES",
     "WorkOrder",
+    "ROLLUP_TABLES", "CustomerValue", "ProductionDay", "ProductionEmployee", "ProductionTotal", "RowCount",
+    "SalesDay", "SalesProduct",
 ]

@@ -1,7 +1,7 @@
 """Buyers who place orders."""
 from __future__ import annotations
 
-from sqlalchemy import Boolean, String, text
+from sqlalchemy import Boolean, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Entity
@@ -9,6 +9,11 @@ from models.base import Entity
 
 class Customer(Entity):
     __tablename__ = "customers"
+    # Keyset paging by time over a large table (name and email have their own indexes).
+    __table_args__ = (
+        Index("ix_customers_created_at_id", "created_at", "id"),
+        Index("ix_customers_updated_at_id", "updated_at", "id"),
+    )
 
     name: Mapped[str] = mapped_column(String(200), nullable=False, index=True)
     email: Mapped[str] = mapped_column(String(254), unique=True, nullable=False)

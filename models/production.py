@@ -29,6 +29,12 @@ class ProductionRecord(Entity):
         Index("ix_production_records_line_date_produced", "line", "date_produced"),
         # A shift instance's figures: one line, one date, one shift.
         Index("ix_production_records_date_produced_shift_line", "date_produced", "shift", "line"),
+        # Keyset paging: one (sort column, id) index per sort.
+        Index("ix_production_records_date_produced_id", "date_produced", "id"),
+        Index("ix_production_records_quantity_produced_id", "quantity_produced", "id"),
+        Index("ix_production_records_quantity_defective_id", "quantity_defective", "id"),
+        Index("ix_production_records_created_at_id", "created_at", "id"),
+        Index("ix_production_records_updated_at_id", "updated_at", "id"),
     )
 
     product_id: Mapped[int] = mapped_column(

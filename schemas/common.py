@@ -56,6 +56,11 @@ class UtcDateTime(fields.DateTime):
             value = value.astimezone(UTC).replace(tzinfo=None)
         return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        """In: stored as naive UTC; a time without an offset is taken as UTC."""
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
+
 
 def iso_utc(value: datetime) -> str:
     return UtcDateTime()._serialize(value, None, None)
@@ -140,6 +145,9 @@ class ListQuerySchema(Schema):
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
     sort_by = fields.String(load_default=None)
     sort_order = fields.String(load_default="asc", validate=validate.OneOf(["asc", "desc"]))
+    cursor = fields.String(validate=validate.Length(min=1, max=1024), metadata={
+        "description": "Continue from `meta.next_cursor` or `meta.prev_cursor` of a page of this list "
+                       "(same sort and filters): the same cost at any depth. Not with `page`."})
 
 
 class DateRangeMixin(Schema):

@@ -15,7 +15,15 @@ from marshmallow import (
 )
 
 from models import ORDER_STATUSES
-from schemas.common import MAX_INT, ApiSchema, DateRangeMixin, ListQuerySchema, Money, StrictInteger
+from schemas.common import (
+    MAX_INT,
+    ApiSchema,
+    DateRangeMixin,
+    ListQuerySchema,
+    Money,
+    StrictInteger,
+    UtcDateTime,
+)
 
 MAX_ITEMS = 100
 MAX_QUANTITY = 1_000_000
@@ -63,6 +71,9 @@ class OrderSchema(ApiSchema):
                              metadata={"description": "One-line order: the quantity (instead of items)."})
     status = fields.String(dump_only=True, metadata={"enum": list(ORDER_STATUSES)})
     total_price = Money(dump_only=True)
+    placed_at = UtcDateTime(metadata={
+        "description": "When the order was placed (UTC; default now). Only an admin may set it, never "
+                       "in the future; reports and the from/to filters key on it."})
 
     @pre_load
     def _no_prices(self, data: Any, **kwargs: Any) -> Any:
@@ -87,9 +98,10 @@ class OrderSchema(ApiSchema):
     @post_load
     def _as_items(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         """Both forms become items; `one_line` tells error messages which field names the client used."""
+        placed = {"placed_at": data["placed_at"]} if "placed_at" in data else {}
         if "items" in data:
-            return {"customer_id": data["customer_id"], "items": data["items"], "one_line": False}
-        return {"customer_id": data["customer_id"], "one_line": True,
+            return {"customer_id": data["customer_id"], "items": data["items"], "one_line": False, **placed}
+        return {"customer_id": data["customer_id"], "one_line": True, **placed,
                 "items": [{"product_id": data["product_id"], "quantity": data["quantity"]}]}
 
 

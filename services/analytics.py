@@ -64,6 +64,8 @@ class Analytic:
     shape: Callable[[Row], dict[str, Any]]
     columns: Callable[[dict[str, Any]], tuple[str, ...]]
     tables: tuple[str, ...]
+    # The same report from the summary tables, or None for a shape they do not cover.
+    rollup: Callable[[Shape], Select | None] = field(default=lambda shape: None, compare=False)
     # Built once per shape and reused with new parameter values: building a nested Core
     # statement costs more Python time than a small report costs the database.
     _queries: dict[Shape, Select] = field(default_factory=dict, compare=False, repr=False)
@@ -71,14 +73,27 @@ class Analytic:
     def query(self, shape: Shape) -> Select:
         """The whole report as one SELECT: the page's rows, each carrying the count of all rows."""
         if shape not in self._queries:
-            self._queries[shape] = (self.build(shape).add_columns(func.count().over().label("total"))
-                                    .limit(bindparam("limit", type_=Integer))
-                                    .offset(bindparam("offset", type_=Integer)))
+            rolled = self.rollup(shape)
+            if rolled is None:
+                rolled = paged(self.build(shape))
+            elif "total" not in rolled.selected_columns:  # a summary query may page itself
+                rolled = paged(rolled)
+            self._queries[shape] = rolled
         return self._queries[shape]
+
+    def raw_query(self, shape: Shape) -> Select:
+        """The report computed from the raw rows, whatever summary tables exist."""
+        return paged(self.build(shape))
 
     def statement(self, params: dict[str, Any]) -> Select:
         """The query with these parameters' values bound in (to show or EXPLAIN it)."""
         return self.query(Shape.of(params)).params(bind_values(params))
+
+
+def paged(query: Select) -> Select:
+    """The report's rows, each carrying the count of all rows, one page of them."""
+    return (query.add_columns(func.count().over().label("total"))
+            .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
 
 
 def bind_values(params: dict[str, Any]) -> dict[str, Any]:
@@ -95,11 +110,19 @@ def bind_values(params: dict[str, Any]) -> dict[str, Any]:
     threshold = Decimal(params.get("threshold") or 0) * 100
     # Whole cents compare exactly with the threshold rounded up to the next cent.
     values["threshold_cents"] = int(threshold.to_integral_value(ROUND_CEILING))
+    # For the summary of customer value: counted customers have at least a cent; the page's
+    # last row is the `edge`-th from the top.
+    values["threshold_floor"] = max(values["threshold_cents"], 1)
+    values["edge"] = values["offset"] + limit - 1
     return values
 
 
-async def run_report(session: AsyncSession, analytic: Analytic, params: dict[str, Any]) -> Page:
-    query, values = analytic.query(Shape.of(params)), bind_values(params)
+async def run_report(session: AsyncSession, analytic: Analytic, params: dict[str, Any], *,
+                     raw: bool = False) -> Page:
+    """One page of the report; `raw` computes it from the raw rows (to check the summary tables)."""
+    shape = Shape.of(params)
+    query = analytic.raw_query(shape) if raw else analytic.query(shape)
+    values = bind_values(params)
     rows = (await session.execute(query, values)).all()
     limit, page = params.get("limit", 100), params.get("page", 1)
     if rows:
@@ -135,12 +158,12 @@ def at_most_one(value: ColumnElement) -> ColumnElement:
 
 
 def order_window(shape: Shape) -> list[ColumnElement]:
-    """Sales in the date range: placed (orders.created_at) from `from` through `to`, not cancelled."""
+    """Sales in the date range: placed (orders.placed_at) from `from` through `to`, not cancelled."""
     conditions = [Order.status != "cancelled"]
     if shape.start:
-        conditions.append(Order.created_at >= bindparam("start_time"))
+        conditions.append(Order.placed_at >= bindparam("start_time"))
     if shape.end:
-        conditions.append(Order.created_at < bindparam("end_time"))
+        conditions.append(Order.placed_at < bindparam("end_time"))
     return conditions
 
 
@@ -211,8 +234,8 @@ def customer_value_query(shape: Shape) -> Select:
     value = cents(Order.total_price)
     per_customer = (
         select(Order.customer_id, func.count().label("orders"), value.label("value_cents"),
-               func.min(Order.created_at).label("first_order_at"),
-               func.max(Order.created_at).label("last_order_at"))
+               func.min(Order.placed_at).label("first_order_at"),
+               func.max(Order.placed_at).label("last_order_at"))
         .where(*order_window(shape))
         .group_by(Order.customer_id)
         .having(value >= bindparam("threshold_cents", type_=Integer))
@@ -244,15 +267,20 @@ EFFICIENCY_FIELDS = ("produced", "defective", "good", "availability", "performan
 KEY_COLUMN = {"product": "product_id", "line": "line", "employee": "employee_id", "day": "day"}
 
 
-def production_efficiency_query(shape: Shape) -> Select:
-    """OEE per group, summed over the group's records; a factor is NULL when any record lacks its inputs."""
+def production_efficiency_query(shape: Shape, sums: Select | None = None) -> Select:
+    """OEE per group, summed over the group's records; a factor is NULL when any record lacks its inputs.
+
+    `sums` (the group's sums, as `sums_per_product` has them) comes from the summary tables when
+    they cover the shape; by default the raw records are summed.
+    """
     group_by = shape.group_by
-    # Records are first summed per (group, product), then joined to the product's ideal cycle time:
-    # few pairs for product, line and day. Per employee the pairs come close to one per record, so
-    # over a date range each record is joined to its product instead. Without a range that join
-    # could steer MariaDB off the covering date index, so all history keeps the pairs.
-    per_record = group_by == "employee" and (shape.start or shape.end)
-    sums = sums_per_record(shape) if per_record else sums_per_product(shape)
+    if sums is None:
+        # Records are first summed per (group, product), then joined to the product's ideal cycle
+        # time: few pairs for product, line and day. Per employee the pairs come close to one per
+        # record, so over a date range each record is joined to its product instead. Without a range
+        # that join could steer MariaDB off the covering date index, so all history keeps the pairs.
+        per_record = group_by == "employee" and (shape.start or shape.end)
+        sums = sums_per_record(shape) if per_record else sums_per_product(shape)
     per_group = sums.subquery("per_group")
     g = per_group.c
     key = g[KEY_COLUMN[group_by]]
@@ -336,25 +364,3 @@ def production_efficiency_row(row: Row) -> dict[str, Any]:
     for name in ("availability", "performance", "quality", "oee"):
         item[name] = fraction(getattr(row, name))
     return item
-
-
-ANALYTICS: dict[str, Analytic] = {
-    "employee-performance": Analytic(
-        "employee-performance", employee_performance_query, employee_performance_row,
-        lambda params: ("employee_id", "employee_name", "units_produced", "units_defective", "defect_rate",
-                        "records"),
-        (*PRODUCTION_TABLES, "employees")),
-    "top-products": Analytic(
-        "top-products", top_products_query, top_products_row,
-        lambda params: ("product_id", "product_name", "units_sold", "revenue"),
-        (*SALES_TABLES, "products")),
-    "customer-lifetime-value": Analytic(
-        "customer-lifetime-value", customer_value_query, customer_value_row,
-        lambda params: ("customer_id", "customer_name", "orders", "lifetime_value", "average_order_value",
-                        "first_order_at", "last_order_at"),
-        ("orders", "customers")),
-    "production-efficiency": Analytic(
-        "production-efficiency", production_efficiency_query, production_efficiency_row,
-        lambda params: (*GROUP_KEYS[params.get("group_by", "product")], *EFFICIENCY_FIELDS),
-        (*PRODUCTION_TABLES, "products", "employees")),
-}

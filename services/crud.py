@@ -13,8 +13,9 @@ from core.db import UnitOfWork, integrity_field
 from core.errors import bad_query, conflict, invalid, not_found
 from core.security import Principal
 from models import Entity
+from services.listing import Serializer, after, parsed
 
-PAGING = ("page", "per_page", "sort_by", "sort_order")
+PAGING = ("page", "per_page", "sort_by", "sort_order", "cursor")
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,19 @@ class Reference:
 
 @dataclass
 class Page:
+    """One page of a list. `next_key`/`prev_key` are the (sort value, id) a cursor continues from:
+    set when rows follow the page (or, with `cursor`, may precede it)."""
+
     items: list[dict[str, Any]]
-    page: int
+    page: int | None
     per_page: int
-    total: int
+    total: int | None
+    next_key: tuple[Any, int] | None = None
+    prev_key: tuple[Any, int] | None = None
+
+    @property
+    def by_cursor(self) -> bool:
+        return self.page is None
 
 
 class CrudService:
@@ -52,18 +62,58 @@ class CrudService:
     archivable: ClassVar[bool] = False
     # Tables a read of this resource depends on (its own table at least).
     reads: ClassVar[tuple[str, ...]] = ()
+    # Lean: the API row is the table's columns, dumped from plain rows. Otherwise (a stop's reason
+    # label, a work order's sums) the page's ids are loaded as model objects and dumped by `dump`.
+    lean: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self._dump = self.schema()
+        self.out = Serializer(self._dump)
+        self.table = self.model.__table__
         self.tags = self.reads or (self.model.__tablename__,)
 
     # -- reading --------------------------------------------------------------------------
 
     def dump(self, row: Entity) -> dict[str, Any]:
+        """A model object as the API shows it (write paths); lists and reads use `out` on rows."""
         return self._dump.dump(row)
 
     def base_query(self) -> Select:
         return select(self.model)
+
+    def scope(self, query: Select) -> Select:
+        """Hook: conditions every read of this service has (a product's ledger)."""
+        return query
+
+    def source(self) -> Select:
+        """The lean read path: the table's columns as plain rows, no ORM objects."""
+        return self.scope(select(*self.table.c))
+
+    async def dump_rows(self, session: AsyncSession, rows: list[Any]) -> list[dict[str, Any]]:
+        """Rows as the API shows them; services with nested lists (orders) fetch those here."""
+        if not self.lean:
+            return await self.dump_models(session, [row["id"] for row in rows])
+        dump = self.out.dump
+        return [dump(row) for row in rows]
+
+    async def dump_models(self, session: AsyncSession, ids: list[int]) -> list[dict[str, Any]]:
+        """The rows with these ids as model objects dumped by `dump`, in the order given."""
+        if not ids:
+            return []
+        query = self.base_query().where(self.model.id.in_(ids))
+        loaded = {row.id: row for row in (await session.execute(query)).scalars()}
+        await self.complete(session, list(loaded.values()))
+        return [self.dump(loaded[ident]) for ident in ids]
+
+    async def complete(self, session: AsyncSession, rows: list[Any]) -> None:
+        """Hook for services that are not lean: what a row shows beyond its columns (sums, labels)."""
+
+    async def read(self, session: AsyncSession, ident: int) -> dict[str, Any]:
+        """One row as the API shows it (`GET /things/{id}`)."""
+        row = (await session.execute(self.source().where(self.table.c.id == ident))).mappings().first()
+        if row is None:
+            raise not_found(self.label, ident)
+        return (await self.dump_rows(session, [row]))[0]
 
     def apply_filters(self, query: Select, params: dict[str, Any]) -> Select:
         """Equality filters for plain columns; `q` searches `search_fields`."""
@@ -82,19 +132,28 @@ class CrudService:
                 query = query.where(getattr(self.model, key) == value)
         return query
 
-    def sort_clause(self, params: dict[str, Any]) -> list[Any]:
+    def sort_field(self, params: dict[str, Any]) -> str:
         field = params.get("sort_by") or self.default_sort
         if field not in self.sort_fields:
             raise bad_query({"sort_by": [f"Must be one of: {', '.join(self.sort_fields)}."]})
-        direction = desc if params.get("sort_order") == "desc" else asc
-        clauses = [direction(getattr(self.model, field))]
+        return field
+
+    def sort_clause(self, params: dict[str, Any], *, reverse: bool = False) -> list[Any]:
+        """ORDER BY the sort column, then id: a total order, so keyset paging visits each row once."""
+        field = self.sort_field(params)
+        descending = (params.get("sort_order") == "desc") != reverse
+        direction = desc if descending else asc
+        clauses = [direction(self.table.c[field])]
         if field != "id":
-            clauses.append(direction(self.model.id))
+            clauses.append(direction(self.table.c.id))
         return clauses
 
+    def key_of(self, row: Any, params: dict[str, Any]) -> tuple[Any, int]:
+        return row[self.sort_field(params)], row["id"]
+
     async def list(self, session: AsyncSession, params: dict[str, Any], total: int | None = None) -> Page:
-        """One page; `total` is the filter's row count when the caller knows it already."""
-        query = self.apply_filters(self.base_query(), params)
+        """One page by number; `total` is the filter's row count when the caller knows it already."""
+        query = self.apply_filters(self.source(), params)
         page, per_page = params["page"], params["per_page"]
         if total is None:
             total = await self.count(session, params)
@@ -102,12 +161,42 @@ class CrudService:
         if (page - 1) * per_page < total:  # past the last page there is nothing to fetch
             rows = (await session.execute(
                 query.order_by(*self.sort_clause(params)).limit(per_page).offset((page - 1) * per_page)
-            )).scalars().all()
-        return Page([self.dump(row) for row in rows], page, per_page, total)
+            )).mappings().all()
+        next_key = self.key_of(rows[-1], params) if rows and page * per_page < total else None
+        return Page(await self.dump_rows(session, rows), page, per_page, total, next_key)
+
+    async def list_from(self, session: AsyncSession, params: dict[str, Any],
+                        position: tuple[Any, int, bool]) -> Page:
+        """The page after (forward) or before a cursor's position: a keyset range, any depth alike."""
+        value, row_id, forward = position
+        field, per_page = self.sort_field(params), params["per_page"]
+        column, ident = self.table.c[field], self.table.c.id
+        query = self.apply_filters(self.source(), params).where(
+            after(column, ident, value, row_id, descending=params.get("sort_order") == "desc",
+                  forward=forward))
+        rows = list((await session.execute(
+            query.order_by(*self.sort_clause(params, reverse=not forward)).limit(per_page + 1)
+        )).mappings().all())
+        more = len(rows) > per_page
+        rows = rows[:per_page]
+        if not forward:
+            rows.reverse()
+        if not rows:  # nothing there (any more): offer the way back from the same position
+            back = (value, row_id)
+            return Page([], None, per_page, None, None if forward else back, back if forward else None)
+        first, last = self.key_of(rows[0], params), self.key_of(rows[-1], params)
+        return Page(await self.dump_rows(session, rows), None, per_page, None,
+                    last if more or not forward else None, first if more or forward else None)
+
+    def position(self, params: dict[str, Any], value: Any, row_id: int,
+                 forward: bool) -> tuple[Any, int, bool]:
+        """A cursor's decoded position with its sort value as the column's type (ValueError if not)."""
+        column = self.table.c[self.sort_field(params)]
+        return parsed(value, column.type.python_type), row_id, forward
 
     async def count(self, session: AsyncSession, params: dict[str, Any]) -> int:
         """How many rows the list's filters match, whatever the page and sort."""
-        query = self.apply_filters(self.base_query(), params).order_by(None)
+        query = self.apply_filters(self.source(), params).order_by(None)
         return await session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
     @staticmethod

@@ -43,6 +43,7 @@ from services.employees import EmployeeService
 from services.orders import MAX_TOTAL, OrderService
 from services.production import ProductionService, check_ranges
 from services.products import ProductService
+from services.rollups import order_written, record_written
 
 SERVICES: dict[str, type[CrudService]] = {
     "products": ProductService, "customers": CustomerService, "employees": EmployeeService,
@@ -468,9 +469,13 @@ class Importer:
                 elif self.resource == "orders":
                     created = self.restored_order(prepared)
                     uow.session.add(created)
+                    await uow.session.flush()
+                    await order_written(uow.session, created)  # the summary tables and counts
                 elif self.resource == "production":
                     created = ProductionRecord(**prepared.data, **self.kept_columns(prepared))
                     uow.session.add(created)
+                    await uow.session.flush()
+                    await record_written(uow.session, created)
                 else:
                     created = await self.service.create(uow, {**prepared.data, **self.kept_columns(prepared)},
                                                         actor)
@@ -506,8 +511,10 @@ class Importer:
                            **({"id": kept["id"]} if "id" in kept else {}),
                            **({"created_at": created, "updated_at": created} if created else {}))
                  for item, kept in zip(prepared.data["items"], prepared.kept["lines"], strict=True)]
+        placed = prepared.data.get("placed_at") or created  # exports carry placed_at; older files not
         return Order(customer_id=prepared.data["customer_id"], status=prepared.kept["status"],
-                     total_price=prepared.kept["total_price"], items=lines, **self.kept_columns(prepared))
+                     total_price=prepared.kept["total_price"], items=lines, **self.kept_columns(prepared),
+                     **({"placed_at": placed} if placed else {}))
 
     def summarize(self, uow: UnitOfWork, count: int, actor: Any) -> dict[str, Any]:
         """Replace the rows' own live events with one summary event for the whole import."""

@@ -38,6 +38,7 @@ from services.crud import same_text
 from services.customers import CustomerService
 from services.employees import EmployeeService
 from services.products import ProductService
+from services.rollups import order_written, record_written
 
 TABLES = ("users", "employees", "products", "customers", "orders", "production")
 BATCH = 500
@@ -229,10 +230,13 @@ class LegacyImport:
         line = OrderItem(product_id=self.new_id("products", row.get("product_id"), "product"),
                          quantity=quantity, unit_price=(total / quantity).quantize(CENT, ROUND_HALF_UP),
                          line_total=total, **self.times(row))
+        times = self.times(row)
         order = Order(customer_id=self.new_id("customers", row.get("customer_id"), "customer"),
-                      status=status, total_price=total, items=[line], **self.times(row))
+                      status=status, total_price=total, items=[line], **times,
+                      **({"placed_at": times["created_at"]} if times.get("created_at") else {}))
         uow.session.add(order)
         await uow.session.flush()
+        await order_written(uow.session, order)  # the summary tables and counts
         return order.id
 
     async def load_production(self, uow: UnitOfWork, row: dict[str, Any]) -> int:
@@ -250,6 +254,7 @@ class LegacyImport:
             date_produced=day(row.get("date_produced")), **self.times(row))
         uow.session.add(record)
         await uow.session.flush()
+        await record_written(uow.session, record)
         return record.id
 
     async def unassigned(self, uow: UnitOfWork) -> int:

@@ -6,16 +6,18 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, exists, select
+from sqlalchemy import Select, exists, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from core.db import UnitOfWork
 from core.errors import Conflict, conflict, invalid
-from core.security import Principal
-from models import Customer, Order, OrderItem, Product
+from core.security import Principal, role_at_least
+from models import Customer, Order, OrderItem, Product, RowCount, utcnow
 from schemas.common import money
 from schemas.order import OrderListQuery, OrderSchema
-from services.crud import CrudService, archived_message
+from services.crud import PAGING, CrudService, archived_message
+from services.rollups import count_rows, move_count, order_counts
 from services.stock import move_stock
 
 # The lifecycle: where each status may go next. Everything else is a 409.
@@ -37,7 +39,7 @@ class OrderService(CrudService):
     model = Order
     schema = OrderSchema
     list_query = OrderListQuery
-    sort_fields = ("id", "created_at", "total_price", "status", "updated_at")
+    sort_fields = ("id", "placed_at", "created_at", "total_price", "status", "updated_at")
     reads = ("orders", "order_items")
 
     def base_query(self) -> Select:
@@ -46,20 +48,49 @@ class OrderService(CrudService):
     # -- lists ----------------------------------------------------------------------------
 
     def filter_from_(self, query: Select, value: Any) -> Select:
-        return query.where(Order.created_at >= datetime.combine(value, time.min))
+        return query.where(Order.placed_at >= datetime.combine(value, time.min))
 
     def filter_to(self, query: Select, value: Any) -> Select:
-        # `to` is a whole day, inclusive: everything before the next midnight.
-        return query.where(Order.created_at < datetime.combine(value, time.min) + timedelta(days=1))
+        # `to` is a whole (UTC) day, inclusive: everything placed before the next midnight.
+        return query.where(Order.placed_at < datetime.combine(value, time.min) + timedelta(days=1))
 
     def filter_product_id(self, query: Select, value: int) -> Select:
         return query.where(exists().where(OrderItem.order_id == Order.id, OrderItem.product_id == value))
 
+    async def dump_rows(self, session: AsyncSession, rows: list[Any]) -> list[dict[str, Any]]:
+        """The orders with their lines, fetched for the whole page in one query."""
+        lines: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        if rows:
+            items = OrderItem.__table__
+            dump_item = self.out.nested["items"].dump
+            for item in (await session.execute(
+                    select(*items.c).where(items.c.order_id.in_([row["id"] for row in rows]))
+                    .order_by(items.c.id))).mappings():
+                lines[item["order_id"]].append(dump_item(item))
+        dump = self.out.dump
+        return [dump(row, {"items": lines[row["id"]]}) for row in rows]
+
+    async def count(self, session: AsyncSession, params: dict[str, Any]) -> int:
+        """With no filter but status, the kept per-status counts answer without counting a row."""
+        filters = {key: value for key, value in params.items() if key not in PAGING and value is not None}
+        if set(filters) <= {"status"}:
+            query = select(func.coalesce(func.sum(RowCount.n), 0)).where(RowCount.name == "orders")
+            if "status" in filters:
+                query = query.where(RowCount.key == filters["status"])
+            return int(await session.scalar(query) or 0)
+        return await super().count(session, params)
+
     # -- placing --------------------------------------------------------------------------
 
-    async def create(self, uow: UnitOfWork, data: dict[str, Any], actor: Principal | None = None) -> Order:
-        """Place an order: prices come from the products now, totals are computed here."""
+    async def create(self, uow: UnitOfWork, data: dict[str, Any], actor: Principal | None = None, *,
+                     now: datetime | None = None) -> Order:
+        """Place an order: prices come from the products now, totals are computed here.
+
+        `now` is the application clock's naive UTC time; `placed_at` defaults to it.
+        """
         session, items = uow.session, data["items"]
+        now = now or utcnow()
+        placed_at = self.placed_at(data, actor, now)
         errors: dict[str, Any] = {}
         customer = await session.get(Customer, data["customer_id"])
         if customer is None:
@@ -92,11 +123,26 @@ class OrderService(CrudService):
         total = sum((line.line_total for line in lines), Decimal("0.00"))
         if total > MAX_TOTAL:
             raise invalid({"items": [f"The order total {total} is over the limit of {MAX_TOTAL}."]})
-        order = Order(customer_id=data["customer_id"], status="pending", total_price=total, items=lines)
+        order = Order(customer_id=data["customer_id"], status="pending", total_price=total, items=lines,
+                      placed_at=placed_at)
         session.add(order)
         await session.flush()
+        await order_counts(session, order, +1)
+        await count_rows(session, "orders", "pending", +1)
         uow.emit("orders", "order.created", self.dump(order))
         return order
+
+    @staticmethod
+    def placed_at(data: dict[str, Any], actor: Any, now: datetime) -> datetime:
+        """When the order was placed: now, or what an admin says (back-dating), never the future."""
+        if "placed_at" not in data:
+            return now
+        if actor is not None and not role_at_least(getattr(actor, "role", None), "admin"):
+            raise invalid({"placed_at": ["Only an admin may set placed_at; leave it out to place the "
+                                         "order now."]})
+        if data["placed_at"] > now:
+            raise invalid({"placed_at": ["Must not be in the future."]})
+        return data["placed_at"]
 
     # -- the lifecycle --------------------------------------------------------------------
 
@@ -114,6 +160,9 @@ class OrderService(CrudService):
             await self.take_stock(uow, order, actor)
         order.status = status
         await uow.session.flush()
+        await move_count(uow.session, "orders", previous, status)
+        if status == "cancelled":  # cancelled is final: it stops counting as a sale once
+            await order_counts(uow.session, order, -1)
         uow.emit("orders", "order.status_changed", {**self.dump(order), "previous_status": previous})
         return order
 
@@ -138,4 +187,7 @@ class OrderService(CrudService):
                            "deleted (cancel it first if it has not shipped).")
         await uow.session.delete(order)
         await uow.session.flush()
+        await count_rows(uow.session, "orders", order.status, -1)
+        if order.status != "cancelled":
+            await order_counts(uow.session, order, -1)
         return order

@@ -56,10 +56,15 @@ class StockMovementService(CrudService):
     sort_fields = ("id", "created_at", "delta")
     reads = ("stock_movements", "products")
 
-    async def list_for_product(self, session: AsyncSession, product_id: int, params: dict[str, Any]) -> Page:
-        """One page of a product's ledger; NotFound when the product does not exist."""
+    async def list_for_product(self, session: AsyncSession, product_id: int, params: dict[str, Any],
+                               position: tuple[Any, int, bool] | None = None) -> Page:
+        """One page of a product's ledger (after a cursor's `position`, if given); NotFound when the
+        product does not exist."""
         await self.check_product(session, product_id)
-        return await self.list(session, {**params, "product_id": product_id})
+        params = {**params, "product_id": product_id}
+        if position is not None:
+            return await self.list_from(session, params, position)
+        return await self.list(session, params)
 
     async def check_product(self, session: AsyncSession, product_id: int) -> None:
         """NotFound unless the product exists."""

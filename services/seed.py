@@ -26,6 +26,7 @@ from core.clock import Clock
 from core.config import Settings
 from core.db import Database
 from services.bulk import BulkWriter
+from services.rollups import rebuild_rollups
 from services.seed_data import (
     CITIES,
     COMPANY_HEADS,
@@ -60,7 +61,7 @@ COLUMNS = {
                  "ideal_cycle_seconds", "created_at", "updated_at"),
     "customers": ("id", "name", "email", "phone", "address", "created_at", "updated_at"),
     "employees": ("id", "name", "position", "email", "phone", "created_at", "updated_at"),
-    "orders": ("id", "customer_id", "status", "total_price", "created_at", "updated_at"),
+    "orders": ("id", "customer_id", "status", "total_price", "placed_at", "created_at", "updated_at"),
     "order_items": ("id", "order_id", "product_id", "quantity", "unit_price", "line_total", "created_at",
                     "updated_at"),
     "production_records": ("id", "product_id", "employee_id", "quantity_produced", "quantity_defective",
@@ -71,7 +72,7 @@ COLUMNS = {
 }
 TEXT_COLUMNS = {"sku", "name", "description", "price", "ideal_cycle_seconds", "email", "phone", "address",
                 "position", "status", "total_price", "unit_price", "line_total", "date_produced", "line",
-                "shift", "reason", "note", "created_at", "updated_at"}
+                "shift", "reason", "note", "placed_at", "created_at", "updated_at"}
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,7 @@ class Seeder:
                 await writer.execute("UPDATE products SET stock_quantity = ?, reorder_level = ? WHERE id = ?",
                                      stock)
         self.counts["stock movements"] = len(movements)
+        await rebuild_rollups(self.db)
         return self.counts
 
     async def run_floor(self, clock: Clock) -> dict[str, int]:
@@ -314,7 +316,7 @@ class Seeder:
                         shipped_on = day + (second + int(min(moved_after, 0.5 + draw() * 2) * 86400)) // 86400
                         self.shipped[(index, min(shipped_on, last_day))] += lots[lot]
                 orders.append((order_id, customers[int(draw() * count_customers)], status, cents(total),
-                               created, updated))
+                               created, created, updated))
                 order_id += 1
                 if len(orders) >= BATCH_ROWS:
                     yield "orders", orders

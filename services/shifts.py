@@ -26,6 +26,7 @@ class ShiftService(CrudService):
     sort_fields = ("id", "name", "starts_at", "created_at", "updated_at")
     default_sort = "starts_at"
     unique_fields = ("name",)
+    lean = False  # a shift shows its computed durations
     # The name never changes (records and work orders name it), but a PUT may repeat it.
 
     async def create(self, uow: UnitOfWork, data: dict[str, Any], actor: Any = None) -> Shift:

@@ -31,6 +31,7 @@ class StopService(CrudService):
     list_query = StopListQuery
     sort_fields = ("id", "started_at", "ended_at", "line", "reason")
     default_sort = "started_at"
+    lean = False  # a stop shows its reason's label and its duration so far
 
     def __init__(self, clock: Clock | None = None) -> None:
         super().__init__()

@@ -11,7 +11,7 @@ from core.db import UnitOfWork
 from core.errors import Invalid, conflict, invalid
 from models import Order, Product, ProductionRecord, WorkOrder
 from schemas.work_order import WorkOrderListQuery, WorkOrderSchema
-from services.crud import CrudService, Page, archived_message
+from services.crud import CrudService, archived_message
 from services.lines import active_line
 from services.shifts import known_shift
 
@@ -35,6 +35,7 @@ class WorkOrderService(CrudService):
     sort_fields = ("id", "date", "line", "shift", "status", "planned_quantity", "created_at", "updated_at")
     default_sort = "id"
     reads = ("work_orders", "production_records")
+    lean = False  # good and defective are summed from the records
 
     # -- reading: good and defective are summed from the records ---------------------------
 
@@ -43,16 +44,8 @@ class WorkOrderService(CrudService):
         await attach_totals(session, [row])
         return row
 
-    async def list(self, session: AsyncSession, params: dict[str, Any], total: int | None = None) -> Page:
-        query = self.apply_filters(self.base_query(), params)
-        page, per_page = params["page"], params["per_page"]
-        if total is None:
-            total = await self.count(session, params)
-        rows = list((await session.execute(
-            query.order_by(*self.sort_clause(params)).limit(per_page).offset((page - 1) * per_page)
-        )).scalars()) if (page - 1) * per_page < total else []
+    async def complete(self, session: AsyncSession, rows: list[Any]) -> None:
         await attach_totals(session, rows)
-        return Page([self.dump(row) for row in rows], page, per_page, total)
 
     def filter_from_(self, query: Select, value: Any) -> Select:
         return query.where(WorkOrder.date >= value)

@@ -126,7 +126,9 @@ async def test_list_filters_search_sorting_and_pages(api, make):
     assert await names("q=bravo.example") == ["Bravo Ltd"]
     page = await api.get("/customers?per_page=1&page=2&sort_by=name", role="user")
     assert [c["name"] for c in page.json["items"]] == ["Bravo Ltd"]
-    assert page.json["meta"] == {"page": 2, "per_page": 1, "total": 3, "pages": 3}
+    meta = page.json["meta"]
+    assert isinstance(meta.pop("next_cursor"), str)
+    assert meta == {"page": 2, "per_page": 1, "total": 3, "pages": 3}
     assert set(links(page)) == {"first", "last", "prev", "next"}
     for bad in ("sort_by=phone", "sort_by=address", "per_page=101", "page=0", "city=Berlin"):
         response = await api.get(f"/customers?{bad}", role="user")

@@ -97,7 +97,7 @@ async def test_orders_are_one_row_per_line_with_filters(api, make):
                      role="user")
     response = await api.get(f"/orders?customer_id={customer['id']}", role="user", headers=CSV)
     assert header(response) == ["id", "created_at", "updated_at", "customer_id", "status", "total_price",
-                                "item_id", "product_id", "quantity", "unit_price", "line_total"]
+                                "placed_at", "item_id", "product_id", "quantity", "unit_price", "line_total"]
     rows = parse(response)
     assert [(row["id"], row["product_id"], row["quantity"], row["unit_price"], row["line_total"])
             for row in rows] == [(str(first["id"]), str(gear["id"]), "2", "10.00", "20.00"),

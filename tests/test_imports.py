@@ -270,11 +270,16 @@ async def empty_business_tables(url: str) -> None:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
+    from models import ROLLUP_TABLES
+
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
             for table in ("stock_movements", "order_items", "orders", "production_records", "products",
                           "customers", "employees"):
+                await conn.execute(text(f"DELETE FROM {table}"))
+            # Summary tables and counts are derived from the rows: gone with them.
+            for table in ROLLUP_TABLES:
                 await conn.execute(text(f"DELETE FROM {table}"))
     finally:
         await engine.dispose()

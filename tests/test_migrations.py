@@ -136,3 +136,46 @@ def test_the_shop_floor_migration_registers_recorded_lines_and_the_stop_reasons(
     assert {code: bool(planned) for code, planned in reasons} == {
         "breakdown": False, "changeover": False, "no_material": False, "quality": False,
         "no_operator": False, "planned_maintenance": True, "break": True}
+
+
+def test_0008_backfills_placed_at_and_fills_the_summary_tables(empty_database):
+    """Orders from before placed_at keep their created_at as placement; reports read them at once."""
+    migrate.upgrade(empty_database, "0002")
+    stamp = "2026-03-04 10:11:12.000000"
+
+    async def seed(conn) -> None:
+        for sql in (
+            "INSERT INTO customers (id, name, email, phone, created_at, updated_at) "
+            f"VALUES (1, 'C', 'c@example.com', '+49301234567', '{stamp}', '{stamp}')",
+            "INSERT INTO products (id, sku, name, price, stock_quantity, reorder_level, created_at, "
+            f"updated_at) VALUES (1, 'P-1', 'P', 2.50, 0, 0, '{stamp}', '{stamp}')",
+            "INSERT INTO orders (id, customer_id, status, total_price, created_at, updated_at) "
+            f"VALUES (1, 1, 'confirmed', 7.50, '{stamp}', '{stamp}')",
+            "INSERT INTO order_items (id, order_id, product_id, quantity, unit_price, line_total, "
+            f"created_at, updated_at) VALUES (1, 1, 1, 3, 2.50, 7.50, '{stamp}', '{stamp}')",
+        ):
+            await conn.execute(text(sql))
+
+    async def run(work, commit: bool = False):
+        engine = create_async_engine(empty_database)
+        try:
+            async with (engine.begin() if commit else engine.connect()) as conn:
+                return await work(conn)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run(seed, commit=True))
+    migrate.upgrade(empty_database)
+
+    async def read(conn):
+        placed = (await conn.execute(text("SELECT placed_at, created_at FROM orders"))).one()
+        sales = (await conn.execute(text(
+            "SELECT day, product_id, units, revenue_cents FROM rollup_sales_day"))).one()
+        counts = (await conn.execute(text(
+            "SELECT name, `key`, n FROM rollup_counts WHERE name = 'orders'"))).all()
+        return placed, sales, counts
+
+    placed, sales, counts = asyncio.run(run(read))
+    assert str(placed[0]).startswith("2026-03-04 10:11:12") and placed[0] == placed[1]
+    assert (str(sales[0]), sales[1], sales[2], sales[3]) == ("2026-03-04", 1, 3, 750)
+    assert [tuple(row) for row in counts] == [("orders", "confirmed", 1)]

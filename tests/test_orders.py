@@ -50,7 +50,8 @@ async def test_place_order_snapshots_prices_and_computes_totals(api, make, app):
     assert order["total_price"] == "59.20"
     assert [(i["product_id"], i["quantity"], i["unit_price"], i["line_total"]) for i in order["items"]] == [
         (gear["id"], 3, "12.50", "37.50"), (valve["id"], 7, "3.10", "21.70")]
-    assert set(order) == {"id", "customer_id", "status", "total_price", "items", "created_at", "updated_at"}
+    assert set(order) == {"id", "customer_id", "status", "total_price", "items", "placed_at", "created_at",
+                          "updated_at"}
     assert set(order["items"][0]) == {"id", "product_id", "quantity", "unit_price", "line_total"}
     assert order["created_at"].endswith("Z")
 
@@ -320,7 +321,7 @@ async def test_list_filters_and_sorts(api, make, app):
     assert await ids(f"to={today - timedelta(days=1)}") == []
 
     page = await api.get("/orders?per_page=2&page=2", role="user")
-    assert page.json["meta"] == {"page": 2, "per_page": 2, "total": 3, "pages": 2}
+    assert page.json["meta"] == {"page": 2, "per_page": 2, "total": 3, "pages": 2, "next_cursor": None}
     assert [o["id"] for o in page.json["items"]] == [mixed["id"]]
     assert len(page.json["items"][0]["items"]) == 2
     assert 'rel="prev"' in page.headers["Link"]
@@ -329,10 +330,10 @@ async def test_list_filters_and_sorts(api, make, app):
 async def test_placement_date_filter_is_inclusive_by_day(api, make, app):
     customer = await make.customer()
     product = await make.product()
-    order = await place(api, {"customer_id": customer["id"], "product_id": product["id"], "quantity": 1})
-    async with app.ctx.db.write() as uow:
-        row = await uow.session.get(Order, order["id"])
-        row.created_at = datetime(2026, 3, 5, 23, 59, 59)
+    # An admin back-dates the order: the filters key on placed_at, not on when it was entered.
+    placed = await api.post("/orders", {"customer_id": customer["id"], "product_id": product["id"],
+                                        "quantity": 1, "placed_at": "2026-03-05T23:59:59Z"}, role="admin")
+    assert placed.status == 201 and placed.json["placed_at"] == "2026-03-05T23:59:59Z", placed
     for query, expected in [("from=2026-03-05&to=2026-03-05", 1), ("to=2026-03-05", 1),
                             ("from=2026-03-06", 0), ("to=2026-03-04", 0)]:
         response = await api.get(f"/orders?{query}", role="user")

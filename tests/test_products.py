@@ -263,20 +263,23 @@ async def test_list_envelope_and_default_order(api, make):
     response = await api.get("/products", role="user")
     assert response.status == 200
     assert response.headers["Content-Type"].startswith("application/json")
-    assert response.json["meta"] == {"page": 1, "per_page": 20, "total": 3, "pages": 1}
+    assert response.json["meta"] == {"page": 1, "per_page": 20, "total": 3, "pages": 1, "next_cursor": None}
     assert response.json["items"] == created
 
 
 async def test_empty_list(api):
     response = await api.get("/products", role="user")
-    assert response.json == {"items": [], "meta": {"page": 1, "per_page": 20, "total": 0, "pages": 0}}
+    assert response.json == {"items": [], "meta": {"page": 1, "per_page": 20, "total": 0, "pages": 0,
+                                                    "next_cursor": None}}
     assert set(links(response)) >= {"first", "last"}
 
 
 async def test_pagination_meta_and_link_header(api, make):
     ids = [(await make.product())["id"] for _ in range(5)]
     first = await api.get("/products?per_page=2", role="user")
-    assert first.json["meta"] == {"page": 1, "per_page": 2, "total": 5, "pages": 3}
+    meta = first.json["meta"]
+    assert isinstance(meta.pop("next_cursor"), str)
+    assert meta == {"page": 1, "per_page": 2, "total": 5, "pages": 3}
     assert [p["id"] for p in first.json["items"]] == ids[:2]
     rels = links(first)
     assert set(rels) == {"first", "last", "next"}
@@ -373,4 +376,5 @@ async def test_filters_and_search(api, make):
     assert await skus("low_stock=false") == ["NUT-10"]
     assert await skus("q=hex&low_stock=true") == ["BOLT-10"]
     total = (await api.get("/products?q=hex&per_page=1", role="user")).json["meta"]
+    assert isinstance(total.pop("next_cursor"), str)
     assert total == {"page": 1, "per_page": 1, "total": 2, "pages": 2}

@@ -12,6 +12,7 @@ import jwt
 import pytest
 
 from core import migrate
+from models import ROLLUP_TABLES
 from tests.conftest import PASSWORDS, SECRET
 
 
@@ -88,7 +89,9 @@ def autoincrement_tables(path: str) -> dict[str, bool]:
 
 
 def test_every_migrated_sqlite_table_uses_autoincrement(sqlite_template: str) -> None:
-    tables = autoincrement_tables(sqlite_template)
+    # The summary tables have no ids of their own: they are keyed by other rows' ids and dates.
+    tables = {name: uses for name, uses in autoincrement_tables(sqlite_template).items()
+              if name not in ROLLUP_TABLES}
     assert tables and all(tables.values()), tables
 
 
@@ -103,7 +106,7 @@ def test_the_migration_rebuilds_existing_tables_keeping_rows_and_counters(tmp_pa
         conn.execute("INSERT INTO auth_sessions (user_id, kind, expires_at, created_at, updated_at) "
                      "VALUES (1, 'login', '2030-01-01', '2026-01-01', '2026-01-01')")
     migrate.upgrade(f"sqlite+aiosqlite:///{path}")
-    assert all(autoincrement_tables(path).values())
+    assert all(uses for name, uses in autoincrement_tables(path).items() if name not in ROLLUP_TABLES)
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT id, username FROM users ORDER BY id").fetchall() == [(1, "kept"),
                                                                                          (2, "dropped")]

@@ -1,0 +1,314 @@
+"""Summary tables kept current in the writer's own transaction, and rebuilt from raw rows on demand.
+
+Every change is a signed delta added to one summary row (`x = x + delta` under the row's lock, so
+concurrent writers never lose each other's counts); a row whose count reaches zero stays, at zero,
+and the reports skip it. The only values a delta cannot take back are a customer's first and last
+order time: after an order stops counting they are read again from the customer's remaining orders.
+"""
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from cachetools import LRUCache
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Table,
+    and_,
+    case,
+    delete,
+    event,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
+from sqlalchemy.dialects import mysql, sqlite
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+
+from models import (
+    CustomerValue,
+    Order,
+    OrderItem,
+    ProductionDay,
+    ProductionEmployee,
+    ProductionRecord,
+    ProductionTotal,
+    RowCount,
+    SalesDay,
+    SalesProduct,
+)
+
+NO_LINE = ""  # a record without a line, in the summary tables' keys (real lines are never empty)
+PRODUCTION_SUMS = ("records", "produced", "defective", "planned", "running", "no_time")
+
+
+def cents(amount: Decimal) -> int:
+    return int((Decimal(amount) * 100).to_integral_value())
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name
+
+
+# Keys known to have a summary row, per engine: MariaDB writers only ever UPDATE existing rows.
+_known_rows: WeakKeyDictionary = WeakKeyDictionary()
+
+
+async def add(session: AsyncSession, table: Table, keys: dict[str, Any], deltas: dict[str, int],
+              *, extra: dict[str, tuple[Any, Callable[[Any], Any]]] | None = None) -> None:
+    """Add `deltas` to the summary row at `keys`, creating it (with zeros) when it is new.
+
+    `extra` maps a column to (its value on insert, a function of the new value giving its update).
+    On MariaDB an upsert of a missing key takes gap locks that deadlock concurrent writers of
+    neighbouring keys; so a new key's zero row is first inserted and committed on a connection of
+    its own (INSERT IGNORE, once per key and process), and the transaction then only updates
+    existing rows: record locks, taken in one order by every writer.
+    """
+    extra = extra or {}
+    where = [table.c[name] == value for name, value in keys.items()]
+    changes = {name: table.c[name] + delta for name, delta in deltas.items()}
+    if _dialect(session) != "sqlite":
+        engine = session.bind
+        _known = _known_rows.setdefault(engine.sync_engine, LRUCache(maxsize=200_000))
+        known = (table.name, *keys.values())
+        if known not in _known:
+            zero = {**keys, **{name: 0 for name in deltas}, **{name: None for name in extra}}
+            await _ensure_row(_side_engine(engine), table, where, zero)
+            _known[known] = True
+        changes.update({name: update_of(literal(value, table.c[name].type))
+                        for name, (value, update_of) in extra.items()})
+        if (await session.execute(update(table).where(*where).values(changes))).rowcount:
+            return
+        _known.pop(known, None)  # rebuilt meanwhile: fall back to the upsert below
+    values = {**keys, **deltas, **{name: value for name, (value, _) in extra.items()}}
+    on_sqlite = _dialect(session) == "sqlite"
+    statement = (sqlite.insert if on_sqlite else mysql.insert)(table).values(values)
+    new = statement.excluded if on_sqlite else statement.inserted
+    changes = {name: table.c[name] + new[name] for name in deltas}
+    changes.update({name: update_of(new[name]) for name, (_, update_of) in extra.items()})
+    if on_sqlite:
+        statement = statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
+    else:
+        statement = statement.on_duplicate_key_update(changes)
+    await session.execute(statement)
+
+
+_side_engines: WeakKeyDictionary = WeakKeyDictionary()
+LOCK_WAIT_TIMEOUT = 1205
+
+
+async def _ensure_row(side: AsyncEngine, table: Table, where: list[Any], zero: dict[str, Any]) -> None:
+    """Make the summary row exist, committed, without ever waiting on a writer's row lock.
+
+    A plain read sees a committed row without locking; only a missing one is inserted. If that
+    insert meets a row another writer has just created and now holds, it waits at most a second
+    (the side connections' lock wait) and moves on: the row exists.
+    """
+    async with side.connect() as conn:
+        if await conn.scalar(select(literal(1)).select_from(table).where(*where).limit(1)) is None:
+            try:
+                await conn.execute(mysql.insert(table).values(zero).prefix_with("IGNORE"))
+            except OperationalError as exc:
+                if getattr(exc.orig, "args", (None,))[0] != LOCK_WAIT_TIMEOUT:
+                    raise
+        await conn.commit()
+
+
+def _side_engine(engine: AsyncEngine) -> AsyncEngine:
+    """A small pool of its own for creating summary rows, beside the writers' pool.
+
+    A writer holds its pool connection while it asks for this one: from the same pool, writers at
+    the pool's limit would wait on each other forever. Disposed with the main engine.
+    """
+    side = _side_engines.get(engine.sync_engine)
+    if side is None:
+        side = create_async_engine(engine.url, pool_size=2, max_overflow=6, pool_timeout=10,
+                                   pool_pre_ping=True, pool_recycle=1800, hide_parameters=True)
+        _side_engines[engine.sync_engine] = side
+        event.listen(side.sync_engine, "connect", _short_lock_wait)
+        # AsyncEngine.dispose runs the sync dispose in a greenlet, where the side pool can close too.
+        event.listen(engine.sync_engine, "engine_disposed", lambda _: side.sync_engine.dispose())
+    return side
+
+
+def _short_lock_wait(dbapi_connection: Any, record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
+    cursor.close()
+
+
+def forget_known_rows() -> None:
+    """After a rebuild in this process: summary rows may be gone."""
+    _known_rows.clear()
+
+
+async def count_rows(session: AsyncSession, name: str, key: str, delta: int) -> None:
+    await add(session, RowCount.__table__, {"name": name, "key": key}, {"n": delta})
+
+
+async def move_count(session: AsyncSession, name: str, before: str, after: str) -> None:
+    """One row moves from key `before` to `after` (an order's status); rows locked in key order."""
+    for key, delta in sorted(((before, -1), (after, +1))):
+        await count_rows(session, name, key, delta)
+
+
+# -- orders -----------------------------------------------------------------------------------
+
+async def order_counts(session: AsyncSession, order: Order, sign: int) -> None:
+    """An order starts (+1) or stops (-1) counting as a sale: placed, or cancelled/deleted.
+
+    Summary rows are kept at zero rather than deleted (the reports skip them), so a key's row
+    exists from its first use on.
+    """
+    day = order.placed_at.date()
+    units: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+    for item in order.items:
+        units[item.product_id][0] += item.quantity
+        units[item.product_id][1] += cents(item.line_total)
+    for product_id in sorted(units):  # every writer locks summary rows in one order
+        quantity, revenue = units[product_id]
+        deltas = {"units": sign * quantity, "revenue_cents": sign * revenue}
+        await add(session, SalesDay.__table__, {"day": day, "product_id": product_id}, deltas)
+    for product_id in sorted(units):
+        quantity, revenue = units[product_id]
+        deltas = {"units": sign * quantity, "revenue_cents": sign * revenue}
+        await add(session, SalesProduct.__table__, {"product_id": product_id}, deltas)
+    table = CustomerValue.__table__
+    least, greatest = (func.min, func.max) if _dialect(session) == "sqlite" else (func.least, func.greatest)
+    if sign > 0:
+        # LEAST/MIN with NULL (a zero row) is NULL on both databases: then the new time is it.
+        extra = {"first_order_at": (order.placed_at, lambda new: func.coalesce(
+                     least(table.c.first_order_at, new), new)),
+                 "last_order_at": (order.placed_at, lambda new: func.coalesce(
+                     greatest(table.c.last_order_at, new), new))}
+    else:  # a counted order's customer has a row: these insert values never land
+        extra = {"first_order_at": (order.placed_at, lambda new: table.c.first_order_at),
+                 "last_order_at": (order.placed_at, lambda new: table.c.last_order_at)}
+    await add(session, table, {"customer_id": order.customer_id},
+              {"orders": sign, "value_cents": sign * cents(order.total_price)}, extra=extra)
+    if sign < 0:
+        # Read from the latest committed rows (an UPDATE's subquery is a locking read in InnoDB).
+        counted = and_(Order.customer_id == order.customer_id, Order.status != "cancelled")
+        await session.execute(
+            update(table).where(table.c.customer_id == order.customer_id).values(
+                first_order_at=select(func.min(Order.placed_at)).where(counted).scalar_subquery(),
+                last_order_at=select(func.max(Order.placed_at)).where(counted).scalar_subquery()))
+
+
+async def order_written(session: AsyncSession, order: Order) -> None:
+    """An order written straight to the table (a restore or legacy import): count it as placed."""
+    await count_rows(session, "orders", order.status, +1)
+    if order.status != "cancelled":
+        await order_counts(session, order, +1)
+
+
+# -- production -------------------------------------------------------------------------------
+
+def production_sums(values: dict[str, Any], sign: int) -> dict[str, int]:
+    planned, downtime = values.get("planned_minutes"), values.get("downtime_minutes")
+    timed = planned is not None and downtime is not None
+    return {"records": sign, "produced": sign * values["quantity_produced"],
+            "defective": sign * values["quantity_defective"], "planned": sign * (planned or 0),
+            "running": sign * (planned - downtime if timed else 0), "no_time": 0 if timed else sign}
+
+
+async def production_counts(session: AsyncSession, values: dict[str, Any], sign: int) -> None:
+    """A production record (its values as stored) starts (+1) or stops (-1) counting."""
+    sums = production_sums(values, sign)
+    line = values.get("line") or NO_LINE
+    product = values["product_id"]
+    await add(session, ProductionDay.__table__,
+              {"day": values["date_produced"], "product_id": product, "line": line}, sums)
+    await add(session, ProductionTotal.__table__, {"product_id": product, "line": line}, sums)
+    await add(session, ProductionEmployee.__table__,
+              {"employee_id": values["employee_id"], "product_id": product}, sums)
+    await count_rows(session, "production_records", "", sign)
+
+
+async def record_written(session: AsyncSession, record: ProductionRecord) -> None:
+    """A production record written straight to the table (a restore or legacy import)."""
+    fields = ("product_id", "employee_id", "date_produced", "line", "quantity_produced",
+              "quantity_defective", "planned_minutes", "downtime_minutes")
+    await production_counts(session, {name: getattr(record, name) for name in fields}, +1)
+
+
+# -- rebuilding from raw rows -----------------------------------------------------------------
+
+def _production_select(*keys: ColumnElement) -> Any:
+    pr = ProductionRecord
+    timed = and_(pr.planned_minutes.is_not(None), pr.downtime_minutes.is_not(None))
+    return select(*keys, func.count(), func.sum(pr.quantity_produced), func.sum(pr.quantity_defective),
+                  func.sum(func.coalesce(pr.planned_minutes, 0)),
+                  func.sum(case((timed, pr.planned_minutes - pr.downtime_minutes), else_=0)),
+                  func.sum(case((timed, 0), else_=1))).group_by(*keys)
+
+
+def rebuild_statements(dialect: str) -> list[tuple[str, Executable]]:
+    """(label, statement) pairs that refill every summary table from the raw rows, in order."""
+    pr = ProductionRecord
+    line = func.coalesce(pr.line, literal(NO_LINE))
+    placed_day = func.date(Order.placed_at)
+    counted = Order.status != "cancelled"
+
+    def sales(*keys: ColumnElement) -> Any:
+        return (select(*keys, func.sum(OrderItem.quantity), func.sum(func.round(OrderItem.line_total * 100)))
+                .select_from(Order).join(OrderItem, OrderItem.order_id == Order.id)
+                .where(counted).group_by(*keys))
+
+    statements: list[tuple[str, Executable]] = [
+        (f"clear {table.__tablename__}", delete(table)) for table in
+        (SalesDay, SalesProduct, CustomerValue, ProductionDay, ProductionTotal, ProductionEmployee, RowCount)]
+    statements += [
+        ("sales per day", insert(SalesDay).from_select(
+            ["day", "product_id", "units", "revenue_cents"], sales(placed_day, OrderItem.product_id))),
+        ("sales per product", insert(SalesProduct).from_select(
+            ["product_id", "units", "revenue_cents"], sales(OrderItem.product_id))),
+        ("customer value", insert(CustomerValue).from_select(
+            ["customer_id", "orders", "value_cents", "first_order_at", "last_order_at"],
+            select(Order.customer_id, func.count(), func.sum(func.round(Order.total_price * 100)),
+                   func.min(Order.placed_at), func.max(Order.placed_at))
+            .where(counted).group_by(Order.customer_id))),
+        ("production per day", insert(ProductionDay).from_select(
+            ["day", "product_id", "line", *PRODUCTION_SUMS],
+            _production_select(pr.date_produced, pr.product_id, line))),
+        ("production per product and line", insert(ProductionTotal).from_select(
+            ["product_id", "line", *PRODUCTION_SUMS], _production_select(pr.product_id, line))),
+        ("production per employee", insert(ProductionEmployee).from_select(
+            ["employee_id", "product_id", *PRODUCTION_SUMS],
+            _production_select(pr.employee_id, pr.product_id))),
+        ("order counts", insert(RowCount).from_select(
+            ["name", "key", "n"],
+            select(literal("orders"), Order.status, func.count()).group_by(Order.status))),
+        ("production count", insert(RowCount).from_select(
+            ["name", "key", "n"],
+            select(literal("production_records"), literal(""), func.count()).select_from(pr))),
+    ]
+    return statements
+
+
+async def rebuild(session: AsyncSession, progress: Iterable[Any] | None = None) -> None:
+    """Refill every summary table in the caller's transaction; `progress` wraps the steps (tqdm)."""
+    steps = rebuild_statements(_dialect(session))
+    for _, statement in (progress(steps) if callable(progress) else steps):
+        await session.execute(statement)
+    forget_known_rows()
+
+
+async def rebuild_rollups(db: Any, *, show_progress: bool = True) -> None:
+    """Refill the summary tables of `db` (a core.db.Database) in one transaction, with a progress bar."""
+    from tqdm import tqdm
+
+    def progress(steps: list[Any]) -> Any:
+        return tqdm(steps, desc="rebuilding summary tables", unit=" steps", file=sys.stderr,
+                    disable=not show_progress)
+
+    async with db.write() as uow:
+        await rebuild(uow.session, progress)

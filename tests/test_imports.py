@@ -110,6 +110,22 @@ async def test_json_orders_go_through_the_order_rules(api, make):
     assert [(o["status"], o["total_price"]) for o in orders] == [("pending", "30.00"), ("pending", "2.50")]
 
 
+async def test_imported_history_keeps_its_placed_at_for_filters_and_reports(api, make):
+    customer, gear = await make.customer(), await make.product(price="10.00")
+    rows = [{"customer_id": customer["id"], "product_id": gear["id"], "quantity": 3,
+             "placed_at": "2025-03-04T10:00:00Z"},
+            {"customer_id": customer["id"], "product_id": gear["id"], "quantity": 5}]
+    response = await api.post("/imports/orders", rows, role="admin")
+    assert response.status == 200, response
+    that_day = (await api.get("/orders?from=2025-03-04&to=2025-03-04", role="user")).json["items"]
+    assert [(o["placed_at"], o["total_price"]) for o in that_day] == [("2025-03-04T10:00:00Z", "30.00")]
+    report = await api.get("/analytics/top-products?from=2025-03-01&to=2025-03-31", role="admin")
+    assert [(item["product_id"], item["units_sold"]) for item in report.json["items"]] == [(gear["id"], 3)]
+    future = [{**rows[0], "placed_at": "2999-01-01T00:00:00Z"}]
+    refused = await api.post("/imports/orders", future, role="admin")
+    assert refused.status == 422 and refused.json["errors"][0]["field"] == "placed_at", refused
+
+
 async def test_a_csv_of_one_line_orders(api, make):
     customer, gear = await make.customer(), await make.product(price="10.00")
     text = (f"customer_id,product_id,quantity\n{customer['id']},{gear['id']},3\n"

@@ -124,8 +124,8 @@ class PasswordHandler(BaseHandler):
 
 
 class DisplayTokenCollectionHandler(BaseHandler):
-    """`POST /auth/display-tokens`: mint a long-lived token that can only watch the live feed;
-    `GET` lists them with who minted and who revoked each."""
+    """`POST /auth/display-tokens`: mint a long-lived token for a wall screen (it reads only the live
+    feed, the dashboard and the line status); `GET` lists them with who minted and who revoked each."""
 
     access = {"GET": "admin", "POST": "admin"}
     docs = {"POST": {"summary": "Mint a display token for a wall screen", "tags": ["auth"],

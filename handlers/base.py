@@ -215,7 +215,8 @@ class BaseHandler(tornado.web.RequestHandler):
                 challenge += f', error="invalid_token", error_description="{token_error}"'
             raise ApiError(401, detail, headers={"WWW-Authenticate": challenge})
         if self.principal.kind == "display" and not self.allow_display:
-            raise ApiError(403, "A display token may only read the live feed and the dashboard.")
+            raise ApiError(403, "A display token may only read the live feed, the dashboard and the "
+                                "line status.")
         if not role_at_least(self.principal.role, required):
             raise ApiError(403, f"This needs the {required} role.")
 

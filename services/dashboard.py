@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
-from models import Order, Product, ProductionRecord, StockMovement
+from models import Order, Product, ProductionRecord, RowCount, StockMovement
 from schemas.common import iso_utc
 
 OPEN_STATUSES = ("pending", "confirmed", "in_production")
@@ -94,13 +94,15 @@ async def production_by_line(session: AsyncSession, day: date,
 async def orders_today(session: AsyncSession, start: datetime, end: datetime) -> dict[str, int]:
     """Orders placed and shipped in [start, end), and those still waiting to ship."""
     placed = await session.scalar(
-        select(func.count(Order.id)).where(Order.created_at >= start, Order.created_at < end))
+        select(func.count(Order.id)).where(Order.placed_at >= start, Order.placed_at < end))
     # An order ships when its stock leaves: the shipment movements date it (status rows keep no history).
     shipped = await session.scalar(
         select(func.count(func.distinct(StockMovement.order_id)))
         .where(StockMovement.reason == "shipment", StockMovement.created_at >= start,
                StockMovement.created_at < end))
-    waiting = await session.scalar(select(func.count(Order.id)).where(Order.status.in_(OPEN_STATUSES)))
+    # Kept per status in the write's own transaction: no count over every order on each read.
+    waiting = await session.scalar(select(func.sum(RowCount.n)).where(
+        RowCount.name == "orders", RowCount.key.in_(OPEN_STATUSES)))
     return {"placed": int(placed or 0), "shipped": int(shipped or 0), "open": int(waiting or 0)}
 
 

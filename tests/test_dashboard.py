@@ -153,6 +153,16 @@ async def test_orders_today_are_placed_shipped_and_open(api, make):
     assert (await state(api, role="user"))["orders_today"] == {"placed": 5, "shipped": 2, "open": 2}
 
 
+async def test_a_back_dated_order_is_not_placed_today(api, make):
+    product, customer = await make.product(stock_quantity=10), await make.customer()
+    await order(api, customer, product)
+    back_dated = {"customer_id": customer["id"], "items": [{"product_id": product["id"], "quantity": 1}],
+                  "placed_at": "2025-01-15T09:00:00Z"}
+    assert (await api.post("/orders", back_dated, role="admin")).status == 201
+    # Placed counts by placed_at; both still wait to ship.
+    assert (await state(api, role="user"))["orders_today"] == {"placed": 1, "shipped": 0, "open": 2}
+
+
 async def test_low_stock_lists_the_furthest_below_first(api, make):
     await make.product(name="Axle", stock_quantity=50, reorder_level=10)
     at_level = await make.product(name="Bolt", stock_quantity=10, reorder_level=10)

@@ -62,8 +62,11 @@ class UtcDateTime(fields.DateTime):
         return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
 
 
+_UTC_FIELD = UtcDateTime()  # stateless when serializing: made once, not per value (hot in /lines/status)
+
+
 def iso_utc(value: datetime) -> str:
-    return UtcDateTime()._serialize(value, None, None)
+    return _UTC_FIELD._serialize(value, None, None)
 
 
 class Money(fields.Decimal):

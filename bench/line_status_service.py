@@ -41,7 +41,7 @@ async def fill(db: Database, now: datetime) -> None:
     clock = Clock("UTC", now=lambda: now)
     async with db.engine.begin() as conn:
         for n in range(LINES):
-            await conn.execute(text("INSERT INTO lines (code, name, active, created_at, updated_at) "
+            await conn.execute(text("INSERT INTO `lines` (code, name, active, created_at, updated_at) "
                                     f"VALUES ('L{n + 1:02d}', 'Line {n + 1}', 1, '{stamp}', '{stamp}')"))
         for name, hour in SHIFTS:
             await conn.execute(text(

@@ -212,7 +212,9 @@ def quantile(values: list[float], q: float) -> float:
 async def measure(database_url: str, args: argparse.Namespace) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="factory-line-status-") as folder:
         env = {"FACTORY_DATABASE_URL": database_url, "FACTORY_JWT_SECRET": SECRET,
-               "FACTORY_ADMIN_PASSWORD": PASSWORD, "FACTORY_RATE_LIMITS": UNLIMITED, "FACTORY_CACHE_TTL": "0"}
+               "FACTORY_ADMIN_PASSWORD": PASSWORD, "FACTORY_RATE_LIMITS": UNLIMITED, "FACTORY_CACHE_TTL": "0",
+               # 1,000 idle subscribers from one user and address: past the default link caps.
+               "FACTORY_WS_MAX_PER_USER": "1000000", "FACTORY_WS_MAX_PER_ADDRESS": "1000000"}
         server = Server("app", Path(folder), env)
         try:
             await server.ready()

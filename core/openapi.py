@@ -53,6 +53,7 @@ ERRORS: dict[int, tuple[str, str]] = {
     405: ("MethodNotAllowed", "The method is not allowed on this path."),
     409: ("Conflict", "Duplicate, in use, bad status change or short stock; nothing changed."),
     413: ("PayloadTooLarge", "The body is over 1 MiB."),
+    414: ("URITooLong", "The URL (path and query) is over 8 KiB."),
     415: ("UnsupportedMediaType", "The body must be sent as application/json."),
     422: ("UnprocessableEntity", "The body failed validation; `errors` maps each field to messages."),
     429: ("TooManyRequests", "Rate limited; retry after `Retry-After` seconds."),
@@ -441,7 +442,7 @@ class DocumentBuilder:
         if op.method in ("POST", "PUT", "PATCH") and doc.get("body") is not None:
             errors |= {400, 413, 415, 422}
         if doc.get("query") is not None:
-            errors.add(400)
+            errors |= {400, 414}  # a query can make the URL longer than the server reads
         if op.idempotent:
             errors |= {400, 409, 422}
         if op.params:

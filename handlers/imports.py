@@ -4,10 +4,11 @@ from __future__ import annotations
 from typing import Any
 
 from core.errors import ApiError
+from core.jsonin import JsonInputError, parse_json
 from core.openapi import EXAMPLES
 from handlers.base import BaseHandler
 from schemas.imports import ImportQuery
-from services.import_jobs import import_rows, read_body
+from services.import_jobs import import_rows, read_csv_body
 from services.imports import SERVICES, Importer
 
 IMPORT_MAX_BYTES = 10 * 1024 * 1024
@@ -71,7 +72,13 @@ class ImportHandler(BaseHandler):
             raise ApiError(415, "Send the rows as text/csv or application/json.")
         importer = Importer(self.resource, restore=params["restore"])
         # A refusal (ImportRejected, an Invalid) is the usual 422, its errors a list of {row, field, message}.
-        rows = read_body(importer, self.body, content_type == "text/csv")
+        if content_type == "text/csv":
+            rows = read_csv_body(importer, self.body)
+        else:
+            try:  # the bounds every JSON body has (depth, number length, surrogates): 400 past them
+                rows = importer.read_json(parse_json(self.body))
+            except JsonInputError as exc:
+                raise ApiError(400, f"The body is {exc}.") from None
         result = await import_rows(self.ctx.db, importer, rows, dry_run=params["dry_run"],
                                    actor=self.principal)
         self.send_json(result)

@@ -96,5 +96,5 @@ class WebhookTestHandler(BaseHandler):
         self.send_json(WebhookDeliverySchema().dump(delivery))
 
     def parse_body(self) -> Any:
-        """The ping takes no body."""
-        return None
+        """The ping takes no body; one that is sent must still be acceptable JSON (400 otherwise)."""
+        return super().parse_body() if self.request.body else None

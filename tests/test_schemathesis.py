@@ -122,6 +122,9 @@ def run_config(path: Path, role: str) -> Path:
         'path = "/auth/login"\n'
         f'payload = {{ username = "test_{role}", password = "{PASSWORDS[role]}" }}\n'
         'extract_selector = "/access_token"\n'
+        # A URL over 8 KiB is refused before its query is read (414): a rejection like the others.
+        "[checks.negative_data_rejection]\n"
+        'expected-statuses = [400, 401, 403, 404, 405, 406, 409, 414, 415, 422, 428, 429, "5xx"]\n'
     )
     return path
 

@@ -193,6 +193,8 @@ async def valid_body(name: str, make: Any) -> dict[str, Any]:
         customer = await make.customer()
         return {"customer_id": customer["id"], "items": [{"product_id": product["id"], "quantity": 2}]}
     employee = await make.employee()
+    await make.line("L1")  # a record names a registered line and shift
+    await make.shift("early", "06:00", "14:00")
     return {"product_id": product["id"], "employee_id": employee["id"], "quantity_produced": 10,
             "quantity_defective": 1, "date_produced": "2026-11-02", "line": "L1", "shift": "early",
             "planned_minutes": 480, "downtime_minutes": 30}

@@ -57,6 +57,9 @@ STEPS: dict[str, Argv] = {
     "seed": lambda a: ["bench/seed.py", "--database-url", a.database_url, "--size", str(a.size),
                        "--keep", make_url(a.database_url).database, "--replace"],
     "http": lambda a: ["bench/http_paths.py", "--database-url", a.database_url],
+    # Its own small database (factory_bench_writes, dropped at the end): POST vs the aiomysql floor.
+    "writes": lambda a: ["bench/write_path.py", "--database-url",
+                         sibling(a.database_url, "factory_bench_writes")],
     # Its own data (spread evenly over 2025-2026, so its month and day ranges hold rows), loaded
     # once by the script and reused after.
     # Uncached reads on the seeded 1M rows: first pages, cursor pages at depth, reports, dashboard.

@@ -11,6 +11,7 @@ import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Executable,
     Table,
     and_,
+    bindparam,
     case,
     delete,
     event,
@@ -83,9 +85,15 @@ async def add(session: AsyncSession, table: Table, keys: dict[str, Any], deltas:
             zero = {**keys, **{name: 0 for name in deltas}, **{name: None for name in extra}}
             await _ensure_row(_side_engine(engine), table, where, zero)
             _known[known] = True
-        changes.update({name: update_of(literal(value, table.c[name].type))
-                        for name, (value, update_of) in extra.items()})
-        if (await session.execute(update(table).where(*where).values(changes))).rowcount:
+        if extra:
+            changes.update({name: update_of(literal(value, table.c[name].type))
+                            for name, (value, update_of) in extra.items()})
+            statement, params = update(table).where(*where).values(changes), None
+        else:  # the common case: one statement built once, only its parameters change
+            statement = _adder(table, tuple(keys), tuple(deltas))
+            params = {**{f"k_{name}": value for name, value in keys.items()},
+                      **{f"d_{name}": delta for name, delta in deltas.items()}}
+        if (await session.execute(statement, params)).rowcount:
             return
         _known.pop(known, None)  # rebuilt meanwhile: fall back to the upsert below
     values = {**keys, **deltas, **{name: value for name, (value, _) in extra.items()}}
@@ -99,6 +107,13 @@ async def add(session: AsyncSession, table: Table, keys: dict[str, Any], deltas:
     else:
         statement = statement.on_duplicate_key_update(changes)
     await session.execute(statement)
+
+
+@lru_cache(maxsize=64)
+def _adder(table: Table, key_names: tuple[str, ...], delta_names: tuple[str, ...]) -> Executable:
+    """UPDATE table SET d = d + :d_d … WHERE k = :k_k …, built once per shape (saves CPU per write)."""
+    return (update(table).where(*[table.c[name] == bindparam(f"k_{name}") for name in key_names])
+            .values({name: table.c[name] + bindparam(f"d_{name}") for name in delta_names}))
 
 
 _side_engines: WeakKeyDictionary = WeakKeyDictionary()

@@ -13,7 +13,7 @@ class LineCollectionHandler(CollectionHandler):
     """`GET /lines` and `POST /lines` (the new line's Location is /lines/{code})."""
 
     async def post(self) -> None:
-        data = self.load_body(self.service.schema())
+        data = self.load_body(self.service.validator)
         async with self.ctx.db.write() as uow:
             row = await self.service.create(uow, data, self.principal)
             payload = self.service.dump(row)

@@ -17,10 +17,9 @@ class OrderCollectionHandler(CollectionHandler):
     back-dates it with `placed_at`."""
 
     async def post(self) -> None:
-        data = self.load_body(self.service.schema())
+        data = self.load_body(self.service.validator)
         async with self.ctx.db.write() as uow:
-            row = await self.service.create(uow, data, self.principal, now=self.ctx.clock.utcnow())
-            payload = self.service.dump(row)
+            _, payload = await self.service.place(uow, data, self.principal, now=self.ctx.clock.utcnow())
         self.created(payload, self.location(payload["id"]))
 
 

@@ -65,7 +65,7 @@ class CollectionHandler(ResourceHandler):
         return int(counted.body)
 
     async def post(self) -> None:
-        data = self.load_body(self.service.schema())
+        data = self.load_body(self.service.validator)
         async with self.ctx.db.write() as uow:
             row = await self.service.create(uow, data, self.principal)
             payload = self.service.dump(row)
@@ -89,7 +89,7 @@ class ItemHandler(ResourceHandler):
         await self._update(int(ident), partial=False)
 
     async def _update(self, ident: int, *, partial: bool) -> None:
-        data = self.load_body(self.service.schema(), partial=partial)
+        data = self.load_body(self.service.validator, partial=partial)
         async with self.ctx.db.write() as uow:
             row = await self.service.update(uow, ident, data, self.principal)
             payload = self.service.dump(row)

@@ -28,7 +28,7 @@ class WebhookCollectionHandler(CollectionHandler):
     }}
 
     async def post(self) -> None:
-        data = self.load_body(self.service.schema())
+        data = self.load_body(self.service.validator)
         await check_url(data["url"], allow_private=self.ctx.settings.webhook_allow_private)
         async with self.ctx.db.write() as uow:
             row = await self.service.create(uow, data, self.principal)
@@ -40,7 +40,7 @@ class WebhookItemHandler(ItemHandler):
     """`GET|PATCH|PUT|DELETE /webhooks/{id}`; `active: true` re-enables a failing endpoint."""
 
     async def _update(self, ident: int, *, partial: bool) -> None:
-        data = self.load_body(self.service.schema(), partial=partial)
+        data = self.load_body(self.service.validator, partial=partial)
         if "url" in data:
             await check_url(data["url"], allow_private=self.ctx.settings.webhook_allow_private)
         async with self.ctx.db.write() as uow:

@@ -68,6 +68,8 @@ class CrudService:
 
     def __init__(self) -> None:
         self._dump = self.schema()
+        # Schemas keep no state between calls: one instance validates every request's body.
+        self.validator = self._dump
         self.out = Serializer(self._dump)
         self.table = self.model.__table__
         self.tags = self.reads or (self.model.__tablename__,)
@@ -76,7 +78,7 @@ class CrudService:
 
     def dump(self, row: Entity) -> dict[str, Any]:
         """A model object as the API shows it (write paths); lists and reads use `out` on rows."""
-        return self._dump.dump(row)
+        return self.out.dump_object(row) if self.lean else self._dump.dump(row)
 
     def base_query(self) -> Select:
         return select(self.model)

@@ -54,7 +54,8 @@ class Serializer:
 
     def __init__(self, schema: type[Schema] | Schema, *, skip: Sequence[str] = ()) -> None:
         instance = schema() if isinstance(schema, type) else schema
-        # (key, column, converter); a nested list has no column: its items come dumped already.
+        # (key, column, converter); a nested list has no converter: its items come dumped already
+        # (rows), or are dumped from the object's attribute of that name (objects).
         self.plan: list[tuple[str, str | None, Converter | None]] = []
         self.nested: dict[str, Serializer] = {}
         for name, field in instance.dump_fields.items():
@@ -63,7 +64,7 @@ class Serializer:
                 continue
             if isinstance(field, fields.List) and isinstance(field.inner, fields.Nested):
                 self.nested[key] = Serializer(field.inner.nested)
-                self.plan.append((key, None, None))
+                self.plan.append((key, field.attribute or name, None))
             else:
                 self.plan.append((key, field.attribute or name, _converter(field, name)))
         self.flat = not self.nested
@@ -73,6 +74,12 @@ class Serializer:
         if self.flat:
             return {key: convert(row[column]) for key, column, convert in self.plan}
         return {key: (children or {}).get(key, []) if convert is None else convert(row[column])
+                for key, column, convert in self.plan}
+
+    def dump_object(self, obj: Any) -> dict[str, Any]:
+        """A model object (a write's result), by attribute: what `schema.dump(obj)` gives."""
+        return {key: [self.nested[key].dump_object(child) for child in getattr(obj, column)]
+                if convert is None else convert(getattr(obj, column))
                 for key, column, convert in self.plan}
 
 

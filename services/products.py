@@ -44,7 +44,7 @@ class ProductService(CrudService):
             uow.session.add(StockMovement(product_id=row.id, delta=row.stock_quantity,
                                           balance_after=row.stock_quantity, reason="opening",
                                           note="Opening balance", user_id=actor and actor.user_id))
-            emit_stock_events(uow, row, row.stock_quantity, "opening")
+            emit_stock_events(uow, self.dump(row), row.stock_quantity, "opening")
 
 
 class StockMovementService(CrudService):

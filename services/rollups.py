@@ -28,6 +28,7 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    or_,
     select,
     update,
 )
@@ -64,35 +65,49 @@ def _dialect(session: AsyncSession) -> str:
 _known_rows: WeakKeyDictionary = WeakKeyDictionary()
 
 
+Extra = dict[str, tuple[Any, Callable[[Any, Any], Any]]]
+
+
+def earlier(column: Any, new: Any) -> Any:
+    """The earlier of a stored time and a new one (a zero row's NULL gives way): portable SQL."""
+    return case((or_(column.is_(None), new < column), new), else_=column)
+
+
+def later(column: Any, new: Any) -> Any:
+    return case((or_(column.is_(None), new > column), new), else_=column)
+
+
+def kept(column: Any, new: Any) -> Any:
+    return column
+
+
 async def add(session: AsyncSession, table: Table, keys: dict[str, Any], deltas: dict[str, int],
-              *, extra: dict[str, tuple[Any, Callable[[Any], Any]]] | None = None) -> None:
+              *, extra: Extra | None = None) -> None:
     """Add `deltas` to the summary row at `keys`, creating it (with zeros) when it is new.
 
-    `extra` maps a column to (its value on insert, a function of the new value giving its update).
+    `extra` maps a column to (its value on insert, a module-level function of (the column, the new
+    value) giving its update: `earlier`, `later`, `kept`).
     On MariaDB an upsert of a missing key takes gap locks that deadlock concurrent writers of
     neighbouring keys; so a new key's zero row is first inserted and committed on a connection of
     its own (INSERT IGNORE, once per key and process), and the transaction then only updates
     existing rows: record locks, taken in one order by every writer.
     """
     extra = extra or {}
-    where = [table.c[name] == value for name, value in keys.items()]
-    changes = {name: table.c[name] + delta for name, delta in deltas.items()}
     if _dialect(session) != "sqlite":
         engine = session.bind
         _known = _known_rows.setdefault(engine.sync_engine, LRUCache(maxsize=200_000))
         known = (table.name, *keys.values())
         if known not in _known:
+            where = [table.c[name] == value for name, value in keys.items()]
             zero = {**keys, **{name: 0 for name in deltas}, **{name: None for name in extra}}
             await _ensure_row(_side_engine(engine), table, where, zero)
             _known[known] = True
-        if extra:
-            changes.update({name: update_of(literal(value, table.c[name].type))
-                            for name, (value, update_of) in extra.items()})
-            statement, params = update(table).where(*where).values(changes), None
-        else:  # the common case: one statement built once, only its parameters change
-            statement = _adder(table, tuple(keys), tuple(deltas))
-            params = {**{f"k_{name}": value for name, value in keys.items()},
-                      **{f"d_{name}": delta for name, delta in deltas.items()}}
+        # One statement built once per shape, only its parameters change (saves CPU per write).
+        statement = _adder(table, tuple(keys), tuple(deltas),
+                           tuple((name, update_of) for name, (_, update_of) in extra.items()))
+        params = {**{f"k_{name}": value for name, value in keys.items()},
+                  **{f"d_{name}": delta for name, delta in deltas.items()},
+                  **{f"x_{name}": value for name, (value, _) in extra.items()}}
         if (await session.execute(statement, params)).rowcount:
             return
         _known.pop(known, None)  # rebuilt meanwhile: fall back to the upsert below
@@ -101,7 +116,7 @@ async def add(session: AsyncSession, table: Table, keys: dict[str, Any], deltas:
     statement = (sqlite.insert if on_sqlite else mysql.insert)(table).values(values)
     new = statement.excluded if on_sqlite else statement.inserted
     changes = {name: table.c[name] + new[name] for name in deltas}
-    changes.update({name: update_of(new[name]) for name, (_, update_of) in extra.items()})
+    changes.update({name: update_of(table.c[name], new[name]) for name, (_, update_of) in extra.items()})
     if on_sqlite:
         statement = statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
     else:
@@ -110,10 +125,14 @@ async def add(session: AsyncSession, table: Table, keys: dict[str, Any], deltas:
 
 
 @lru_cache(maxsize=64)
-def _adder(table: Table, key_names: tuple[str, ...], delta_names: tuple[str, ...]) -> Executable:
-    """UPDATE table SET d = d + :d_d … WHERE k = :k_k …, built once per shape (saves CPU per write)."""
-    return (update(table).where(*[table.c[name] == bindparam(f"k_{name}") for name in key_names])
-            .values({name: table.c[name] + bindparam(f"d_{name}") for name in delta_names}))
+def _adder(table: Table, key_names: tuple[str, ...], delta_names: tuple[str, ...],
+           extras: tuple[tuple[str, Callable[[Any, Any], Any]], ...]) -> Executable:
+    """UPDATE table SET d = d + :d_d, x = f(x, :x_x) … WHERE k = :k_k …, built once per shape."""
+    changes = {name: table.c[name] + bindparam(f"d_{name}") for name in delta_names}
+    changes.update({name: update_of(table.c[name], bindparam(f"x_{name}", type_=table.c[name].type))
+                    for name, update_of in extras})
+    where = [table.c[name] == bindparam(f"k_{name}") for name in key_names]
+    return update(table).where(*where).values(changes)
 
 
 _side_engines: WeakKeyDictionary = WeakKeyDictionary()
@@ -197,16 +216,9 @@ async def order_counts(session: AsyncSession, order: Order, sign: int) -> None:
         deltas = {"units": sign * quantity, "revenue_cents": sign * revenue}
         await add(session, SalesProduct.__table__, {"product_id": product_id}, deltas)
     table = CustomerValue.__table__
-    least, greatest = (func.min, func.max) if _dialect(session) == "sqlite" else (func.least, func.greatest)
-    if sign > 0:
-        # LEAST/MIN with NULL (a zero row) is NULL on both databases: then the new time is it.
-        extra = {"first_order_at": (order.placed_at, lambda new: func.coalesce(
-                     least(table.c.first_order_at, new), new)),
-                 "last_order_at": (order.placed_at, lambda new: func.coalesce(
-                     greatest(table.c.last_order_at, new), new))}
-    else:  # a counted order's customer has a row: these insert values never land
-        extra = {"first_order_at": (order.placed_at, lambda new: table.c.first_order_at),
-                 "last_order_at": (order.placed_at, lambda new: table.c.last_order_at)}
+    # A counted order's customer has a row when it stops counting: then its insert values never land.
+    extra: Extra = {"first_order_at": (order.placed_at, earlier if sign > 0 else kept),
+                    "last_order_at": (order.placed_at, later if sign > 0 else kept)}
     await add(session, table, {"customer_id": order.customer_id},
               {"orders": sign, "value_cents": sign * cents(order.total_price)}, extra=extra)
     if sign < 0:

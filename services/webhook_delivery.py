@@ -70,6 +70,10 @@ class DeliveryWorker:
         self.delivered = 0
         self.failed = 0
         self._gaps: dict[int, float] = {}  # a missing outbox id → when this worker first saw it missing
+        # Set when the last turn found no endpoint to deliver to: then a write's events need no turn
+        # (one only wakes it by changing the webhooks); the poll interval still looks, for endpoints
+        # another process of a cluster registers.
+        self._no_endpoints = False
 
     @property
     def client(self) -> SimpleAsyncHTTPClient:
@@ -80,8 +84,8 @@ class DeliveryWorker:
         return self._client
 
     def notify(self, change: Change) -> None:
-        """A commit listener: new events wake the worker at once."""
-        if change.events:
+        """A commit listener: new events wake the worker at once (when any endpoint can take them)."""
+        if "webhooks" in change.tables or (change.events and not self._no_endpoints):
             self._wake.set()
 
     def wake(self) -> None:
@@ -131,6 +135,7 @@ class DeliveryWorker:
         async with self.db.session() as session:
             low = await session.scalar(select(func.min(Webhook.last_event_id))
                                        .where(Webhook.active.is_(True), Webhook.state != "failing"))
+            self._no_endpoints = low is None
             if low is None:
                 return 0
             ids = (await session.execute(select(OutboxEvent.id).where(OutboxEvent.id > low)
@@ -147,6 +152,8 @@ class DeliveryWorker:
 
     async def claim(self) -> tuple[list[Webhook], int]:
         newest = await self.settled()
+        if self._no_endpoints:
+            return [], newest
         now = utcnow()
         async with self.db.write() as uow:
             due = (select(Webhook)

@@ -55,10 +55,12 @@ class DatabaseGuard:
         self._watcher: asyncio.Task[None] | None = None
         self._prober: ThreadPoolExecutor | None = None
         self._last_ok = 0.0
+        self._engine: AsyncEngine | None = None
 
     def attach(self, engine: AsyncEngine) -> None:
         """Watch the raw connections `engine` opens, to abort them in an outage."""
         event.listen(engine.sync_engine, "connect", self._remember_connection)
+        self._engine = engine
 
     def connect_args(self, connect_args: dict[str, Any]) -> dict[str, Any]:
         """The engine's connect_args with the driver's connect bounded and gated (aiomysql)."""
@@ -120,6 +122,8 @@ class DatabaseGuard:
                 await asyncio.sleep(RECHECK_INTERVAL)
                 self._abort_connections()  # any still stuck (one that connected as the outage began)
                 if await self.probe():
+                    if self._engine is not None:  # the pooled connections were aborted: start afresh
+                        self._engine.sync_engine.dispose(close=False)
                     self.available = True
                     self._outage = None
                     log.warning("database is reachable again; serving requests")

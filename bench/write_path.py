@@ -1,22 +1,23 @@
 """POST /orders and POST /production through the server vs the database's floor.
 
-    .venv/bin/python bench/write_path.py [--database-url mysql+aiomysql://root@127.0.0.1:3306/factory_bench_writes]
+    .venv/bin/python bench/write_path.py \
+        [--database-url mysql+aiomysql://root@127.0.0.1:3306/factory_bench_writes]
 
 Creates the database (dropped at the end) with the bench's customer, product, employee and user.
-A capturing server (one process) records the SQL statements and parameters it issues for one order
-and one production record, transaction by transaction. The floor replays exactly those statements,
-with those parameters, through aiomysql directly, one transaction per request, with as many
-connections as the HTTP load has (every statement of the request, including the sign-in check,
-goes into that one transaction). The app and the floor are measured in interleaved rounds, and the
-rows report writes/s for each and the ratio app ÷ floor (target ≥ 0.5×).
+A capturing server (one process) records the SQL statements and parameters it sends through
+aiomysql for one order and one production record, transaction by transaction. The floor replays
+exactly those statements, with those parameters, through aiomysql directly, one transaction per
+request, with as many connections as the HTTP load has (every statement of the request, including
+the sign-in check, goes into that one transaction). The app and the floor are measured in
+interleaved rounds, and the rows report writes/s for each and the ratio app ÷ floor (target ≥ 0.5×).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
-import decimal
+import base64
 import json
+import pickle
 import statistics
 import sys
 import time
@@ -24,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import aiomysql
-from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -40,24 +40,42 @@ DEFAULT_URL = "mysql+aiomysql://root@127.0.0.1:3306/factory_bench_writes"
 JSON = {"Content-Type": "application/json"}
 
 
-def _plain(value: Any) -> Any:
-    """A DBAPI parameter as JSON: MariaDB takes dates and decimals as their text."""
-    if isinstance(value, (datetime.date, datetime.datetime, datetime.time, decimal.Decimal)):
-        return str(value)
-    return value
+def _line(entry: dict[str, Any]) -> str:
+    """One capture entry as a line; pickled, so every parameter replays as the type it was."""
+    return base64.b64encode(pickle.dumps(entry)).decode() + "\n"
 
 
 async def serve(args: argparse.Namespace) -> None:
     app = make_app(bench_settings(args.database_url, cache_ttl=0))
     if args.capture:
         out = Path(args.capture).open("a", encoding="utf-8")
+        # At the driver, below SQLAlchemy: the hot writes send prepared statements straight through
+        # aiomysql (core/statements.py), and the floor must replay exactly what reached the server.
+        execute, executemany = aiomysql.Cursor.execute, aiomysql.Cursor.executemany
 
-        def statement(conn: Any, cursor: Any, sql: str, params: Any, context: Any, many: bool) -> None:
+        inside_many = False  # executemany may run execute per row: record the call once
+
+        def record(sql: str | bytes, params: Any, many: bool) -> None:
+            sql = sql.decode() if isinstance(sql, (bytes, bytearray)) else sql
             params = [list(p) for p in params] if many else list(params or ())
-            out.write(json.dumps({"sql": sql, "params": params, "many": many}, default=_plain) + "\n")
+            out.write(_line({"sql": sql, "params": params, "many": many}))
             out.flush()
 
-        event.listen(app.ctx.db.engine.sync_engine, "before_cursor_execute", statement)
+        async def recorded_execute(self: Any, query: str, args: Any = None) -> Any:
+            if not inside_many:
+                record(query, args, False)
+            return await execute(self, query, args)
+
+        async def recorded_executemany(self: Any, query: str, args: Any) -> Any:
+            nonlocal inside_many
+            record(query, args, True)
+            inside_many = True
+            try:
+                return await executemany(self, query, args)
+            finally:
+                inside_many = False
+
+        aiomysql.Cursor.execute, aiomysql.Cursor.executemany = recorded_execute, recorded_executemany
     await app.start()
     await listen(app)
 
@@ -66,7 +84,7 @@ def requests(capture: Path) -> list[list[dict[str, Any]]]:
     """The captured statements, one list per request (the driver marks where each request ended)."""
     groups: list[list[dict[str, Any]]] = [[]]
     for line in capture.read_text(encoding="utf-8").splitlines():
-        entry = json.loads(line)
+        entry = pickle.loads(base64.b64decode(line))  # noqa: S301 - our own capture file
         if entry.get("end"):
             groups.append([])
         elif " webhooks" not in entry["sql"]:  # the delivery worker's polls, not the request's
@@ -121,7 +139,7 @@ async def post(base: str, path: str, body: str, auth: dict[str, str], capture: P
     if response.code != 201:
         raise RuntimeError(f"POST {path} answered {response.code}: {response.body[:200]!r}")
     with capture.open("a", encoding="utf-8") as out:
-        out.write(json.dumps({"end": path}) + "\n")
+        out.write(_line({"end": path}))
 
 
 def drive(args: argparse.Namespace) -> int:
@@ -140,7 +158,7 @@ def drive(args: argparse.Namespace) -> int:
         record = json.dumps({"product_id": fx.product_id, "employee_id": fx.employee_id,
                              "quantity_produced": 10, "quantity_defective": 1, "date_produced": "2026-11-26"})
         me = str(Path(__file__).resolve())
-        capture = Path(f"/tmp/factory-bench-writes-{time.time_ns()}.jsonl")
+        capture = Path(f"/tmp/factory-bench-writes-{time.time_ns()}.capture")
         server = ServerProcess("capture", [me, "serve", "--database-url", url, "--capture", str(capture)])
         token = asyncio.run(sign_in(server.url, fx.user, USER_PASSWORD))
         auth = {"Authorization": f"Bearer {token}"}

@@ -18,13 +18,7 @@ from typing import Any
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from sqlalchemy.ext.asyncio import (
-    AsyncConnection,
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
 from core.dbguard import DatabaseGuard, DatabaseUnavailable
@@ -66,18 +60,6 @@ class UnitOfWork:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.change = Change()
-        self._connection: AsyncConnection | None = None
-
-    async def connection(self) -> AsyncConnection:
-        """The transaction's connection, for Core statements on the hot write paths.
-
-        A statement run here skips the ORM's execution layer (a third of a small write's CPU);
-        it is the session's own connection and transaction, so it commits or rolls back with it.
-        Tables written this way must be named with `touch`.
-        """
-        if self._connection is None:
-            self._connection = await self.session.connection()
-        return self._connection
 
     def touch(self, *tables: str) -> None:
         """Mark tables changed by Core statements the ORM flush does not see."""

@@ -10,6 +10,7 @@ from sqlalchemy import delete, insert
 
 from core.clock import Clock
 from core.db import UnitOfWork
+from core.statements import run
 from models import OutboxEvent
 from realtime.hub import EVENT_TOPICS, encode_frame, format_instant
 
@@ -29,8 +30,10 @@ class OutboxWriter:
         at = self.clock.utcnow()
         rows = [{"topic": EVENT_TOPICS.get(name, topic), "event": name, "at": at,
                  "data": encode_frame(data)} for topic, name, data in uow.change.events]
-        conn = await uow.connection()  # Core, built once: every write pays for this statement
-        await conn.execute(INSERT_EVENT, rows if len(rows) > 1 else rows[0])
+        if len(rows) == 1:  # most writes: one event, one prepared statement
+            await run(uow.session, INSERT_EVENT, rows[0])
+        else:
+            await (await uow.session.connection()).execute(INSERT_EVENT, rows)
         self.written += len(rows)
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db import UnitOfWork
 from core.errors import Conflict, conflict, invalid
 from core.security import Principal
+from core.statements import run
 from models import Employee, Product, ProductionRecord, RowCount, WorkOrder, utcnow
 from schemas.production import ProductionListQuery, ProductionRecordSchema
 from services.crud import PAGING, CrudService, archived_message
@@ -20,9 +21,9 @@ from services.work_orders import WorkOrderService, after_record, record_against
 
 # Statements of the hot write path, built once (only their parameters change).
 _products, _employees = Product.__table__, Employee.__table__
-LOCK_PRODUCTS = (select(_products.c.id, _products.c.active)
-                 .where(_products.c.id.in_(bindparam("ids", expanding=True)))
-                 .order_by(_products.c.id).with_for_update())
+_actives = select(_products.c.id, _products.c.active).order_by(_products.c.id)
+LOCK_PRODUCTS = _actives.where(_products.c.id.in_(bindparam("ids", expanding=True))).with_for_update()
+LOCK_PRODUCT = _actives.where(_products.c.id == bindparam("id")).with_for_update()  # the usual one
 EMPLOYEE_ACTIVE = select(_employees.c.active).where(_employees.c.id == bindparam("id"))
 INSERT_RECORD = insert(ProductionRecord.__table__)
 
@@ -88,11 +89,11 @@ class ProductionService(CrudService):
         work_order = await record_against(uow, data)
         await self.lock_references(uow, [data["product_id"]], data["employee_id"],
                                    usable=(data["product_id"], data["employee_id"]))
-        # Core statements on the transaction's connection: recording is a hot write, and the ORM's
-        # unit of work cost a third of its CPU (see BENCHMARKS.md, "Write path").
+        # Prepared statements on the transaction's connection: recording is a hot write, and the
+        # ORM's unit of work cost a third of its CPU (see BENCHMARKS.md, "Write path").
         now = utcnow()
         row = {**data, "created_at": now, "updated_at": now}
-        row["id"] = (await (await uow.connection()).execute(INSERT_RECORD, row)).inserted_primary_key[0]
+        row["id"] = (await run(uow.session, INSERT_RECORD, row)).lastrowid
         uow.touch("production_records")
         await production_counts(uow.session, {name: row.get(name) for name in COUNTED_FIELDS}, +1)
         if good_units(data):
@@ -196,8 +197,9 @@ class ProductionService(CrudService):
         Locking the product row before the insert keeps InnoDB from upgrading the foreign-key
         check's shared lock later, which deadlocks two writers of the same product.
         """
-        conn = await uow.connection()
-        found = dict((await conn.execute(LOCK_PRODUCTS, {"ids": sorted(set(product_ids))})).all())
+        ids = sorted(set(product_ids))
+        found = dict((await (run(uow.session, LOCK_PRODUCT, {"id": ids[0]}) if len(ids) == 1
+                             else run(uow.session, LOCK_PRODUCTS, {"ids": ids}))).rows)
         errors: dict[str, list[str]] = {}
         missing = [pid for pid in product_ids if pid not in found]
         product_id, usable_employee = usable
@@ -206,7 +208,7 @@ class ProductionService(CrudService):
         elif product_id is not None and not found[product_id]:
             errors["product_id"] = [archived_message("Product", product_id)]
         active = (None if employee_id is None else
-                  (await conn.execute(EMPLOYEE_ACTIVE, {"id": employee_id})).scalar())
+                  (await run(uow.session, EMPLOYEE_ACTIVE, {"id": employee_id})).scalar())
         if employee_id is not None and active is None:
             errors["employee_id"] = [f"Employee {employee_id} does not exist."]
         elif employee_id is not None and employee_id == usable_employee and not active:

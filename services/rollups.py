@@ -36,6 +36,7 @@ from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
+from core.statements import run
 from models import (
     CustomerValue,
     Order,
@@ -108,7 +109,7 @@ async def add(session: AsyncSession, table: Table, keys: dict[str, Any], deltas:
         params = {**{f"k_{name}": value for name, value in keys.items()},
                   **{f"d_{name}": delta for name, delta in deltas.items()},
                   **{f"x_{name}": value for name, (value, _) in extra.items()}}
-        if (await session.execute(statement, params)).rowcount:
+        if (await run(session, statement, params)).rowcount:
             return
         _known.pop(known, None)  # rebuilt meanwhile: fall back to the upsert below
     values = {**keys, **deltas, **{name: value for name, (value, _) in extra.items()}}

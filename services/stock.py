@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import RowMapping, bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm.util import identity_key
 
 from core.db import UnitOfWork
 from core.errors import conflict, not_found
+from core.statements import run
 from models import Product, StockMovement, utcnow
 from schemas.common import MAX_INT
 from schemas.product import ProductSchema
@@ -31,14 +32,14 @@ INSERT_MOVEMENT = insert(StockMovement.__table__)
 async def move_stock(uow: UnitOfWork, product_id: int, delta: int, reason: str, *,
                      note: str | None = None, order_id: int | None = None,
                      production_record_id: int | None = None, user_id: int | None = None,
-                     ) -> RowMapping:
+                     ) -> dict[str, Any]:
     """Change stock by `delta` atomically; refuse (409) to leave 0 … MAX_INT; record the movement.
 
     Returns the product's row as it now is.
     """
-    session, conn = uow.session, await uow.connection()
+    session = uow.session
     now = utcnow()
-    result = await conn.execute(MOVE, {"product_id": product_id, "delta": delta, "now": now})
+    result = await run(session, MOVE, {"product_id": product_id, "delta": delta, "now": now})
     if result.rowcount != 1:
         product = await session.get(Product, product_id)
         if product is None:
@@ -54,8 +55,8 @@ async def move_stock(uow: UnitOfWork, product_id: int, delta: int, reason: str, 
     stale = session.identity_map.get(identity_key(Product, product_id))
     if stale is not None:  # a Product this transaction loaded earlier: read it again when used
         session.expire(stale)
-    product = (await conn.execute(PRODUCT, {"product_id": product_id})).mappings().one()
-    await conn.execute(INSERT_MOVEMENT, {
+    product = next((await run(session, PRODUCT, {"product_id": product_id})).mappings())
+    await run(session, INSERT_MOVEMENT, {
         "product_id": product_id, "delta": delta, "balance_after": product["stock_quantity"],
         "reason": reason, "note": note, "order_id": order_id,
         "production_record_id": production_record_id, "user_id": user_id,

@@ -18,7 +18,7 @@ from models import Customer, Order, OrderItem, Product, RowCount, utcnow
 from schemas.common import money
 from schemas.order import OrderListQuery, OrderSchema
 from services.crud import PAGING, CrudService, archived_message
-from services.rollups import count_rows, move_count, order_counts
+from services.rollups import Sale, count_rows, move_count, order_counts
 from services.stock import move_stock
 
 # The lifecycle: where each status may go next. Everything else is a 409.
@@ -96,16 +96,22 @@ class OrderService(CrudService):
 
     async def create(self, uow: UnitOfWork, data: dict[str, Any], actor: Principal | None = None, *,
                      now: datetime | None = None) -> Order:
-        order, _ = await self.place(uow, data, actor, now=now)
-        return order
+        """Place an order (see `place`); the order as a model object, not in the session."""
+        row, lines, _ = await self._place(uow, data, actor, now)
+        return Order(**row, items=[OrderItem(**line) for line in lines])
 
     async def place(self, uow: UnitOfWork, data: dict[str, Any], actor: Principal | None = None, *,
-                    now: datetime | None = None) -> tuple[Order, dict[str, Any]]:
+                    now: datetime | None = None) -> dict[str, Any]:
         """Place an order: prices come from the products now, totals are computed here.
 
         `now` is the application clock's naive UTC time; `placed_at` defaults to it. Returns the
-        order (not in the session) and its API form, which is also the `order.created` event's data.
+        order's API form, which is also the `order.created` event's data.
         """
+        return (await self._place(uow, data, actor, now))[2]
+
+    async def _place(self, uow: UnitOfWork, data: dict[str, Any], actor: Principal | None,
+                     now: datetime | None) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+        """The order's row, its lines' rows, and its API form."""
         items = data["items"]
         now = now or utcnow()
         placed_at = self.placed_at(data, actor, now)
@@ -150,13 +156,14 @@ class OrderService(CrudService):
             line["order_id"] = row["id"]
             line["id"] = (await run(session, INSERT_LINE, line)).lastrowid
         uow.touch("orders", "order_items")
-        order = Order(**row, items=[OrderItem(**line) for line in lines])
-        await order_counts(uow.session, order, +1)
+        sale = Sale(row["customer_id"], placed_at, total,
+                    tuple((line["product_id"], line["quantity"], line["line_total"]) for line in lines))
+        await order_counts(uow.session, sale, +1)
         await count_rows(uow.session, "orders", "pending", +1)
         dump_item = self.out.nested["items"].dump
         payload = self.out.dump(row, {"items": [dump_item(line) for line in lines]})
         uow.emit("orders", "order.created", payload)
-        return order, payload
+        return row, lines, payload
 
     @staticmethod
     def placed_at(data: dict[str, Any], actor: Any, now: datetime) -> datetime:
@@ -188,7 +195,7 @@ class OrderService(CrudService):
         await uow.session.flush()
         await move_count(uow.session, "orders", previous, status)
         if status == "cancelled":  # cancelled is final: it stops counting as a sale once
-            await order_counts(uow.session, order, -1)
+            await order_counts(uow.session, Sale.of(order), -1)
         uow.emit("orders", "order.status_changed", {**self.dump(order), "previous_status": previous})
         return order
 
@@ -215,5 +222,5 @@ class OrderService(CrudService):
         await uow.session.flush()
         await count_rows(uow.session, "orders", order.status, -1)
         if order.status != "cancelled":
-            await order_counts(uow.session, order, -1)
+            await order_counts(uow.session, Sale.of(order), -1)
         return order

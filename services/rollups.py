@@ -10,6 +10,8 @@ from __future__ import annotations
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -197,7 +199,22 @@ async def move_count(session: AsyncSession, name: str, before: str, after: str) 
 
 # -- orders -----------------------------------------------------------------------------------
 
-async def order_counts(session: AsyncSession, order: Order, sign: int) -> None:
+@dataclass(frozen=True, slots=True)
+class Sale:
+    """What the sales summaries count of an order: its customer, time, total and lines."""
+
+    customer_id: int
+    placed_at: datetime
+    total_price: Decimal
+    lines: tuple[tuple[int, int, Decimal], ...]  # (product_id, quantity, line_total)
+
+    @classmethod
+    def of(cls, order: Order) -> Sale:
+        return cls(order.customer_id, order.placed_at, order.total_price,
+                   tuple((item.product_id, item.quantity, item.line_total) for item in order.items))
+
+
+async def order_counts(session: AsyncSession, order: Sale, sign: int) -> None:
     """An order starts (+1) or stops (-1) counting as a sale: placed, or cancelled/deleted.
 
     Summary rows are kept at zero rather than deleted (the reports skip them), so a key's row
@@ -205,9 +222,9 @@ async def order_counts(session: AsyncSession, order: Order, sign: int) -> None:
     """
     day = order.placed_at.date()
     units: dict[int, list[int]] = defaultdict(lambda: [0, 0])
-    for item in order.items:
-        units[item.product_id][0] += item.quantity
-        units[item.product_id][1] += cents(item.line_total)
+    for product_id, quantity, line_total in order.lines:
+        units[product_id][0] += quantity
+        units[product_id][1] += cents(line_total)
     for product_id in sorted(units):  # every writer locks summary rows in one order
         quantity, revenue = units[product_id]
         deltas = {"units": sign * quantity, "revenue_cents": sign * revenue}
@@ -235,7 +252,7 @@ async def order_written(session: AsyncSession, order: Order) -> None:
     """An order written straight to the table (a restore or legacy import): count it as placed."""
     await count_rows(session, "orders", order.status, +1)
     if order.status != "cancelled":
-        await order_counts(session, order, +1)
+        await order_counts(session, Sale.of(order), +1)
 
 
 # -- production -------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -12,6 +11,7 @@ from core.clock import Clock
 from core.config import Settings
 from core.db import Change, Database
 from core.idempotency import IdempotencyStore
+from core.tasks import stop_if_cancelled
 from services.outbox import OutboxWriter, purge
 from services.webhook_delivery import DeliveryWorker
 
@@ -26,8 +26,12 @@ async def every(interval: float, name: str, job: Callable[[], Awaitable[int]]) -
             if removed:
                 log.info("%s: removed %d rows", name, removed)
         except Exception:
+            stop_if_cancelled()
             log.warning("%s failed", name, exc_info=True)
         await asyncio.sleep(interval)
+
+
+STOP_TIMEOUT = 10.0  # seconds a background task may take to end once cancelled
 
 
 class Integrations:
@@ -63,6 +67,11 @@ class Integrations:
         tasks, self.tasks = self.tasks, []
         for task in tasks:
             task.cancel()
+        if not tasks:
+            return
+        _, stuck = await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
+        for task in stuck:  # never seen since stop_if_cancelled; a shutdown must not hang on one
+            log.error("%s did not stop within %.0f s of its cancellation", task.get_name(), STOP_TIMEOUT)
         for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.warning("%s ended with %r", task.get_name(), task.exception())

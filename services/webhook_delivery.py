@@ -25,6 +25,7 @@ from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
 from core.config import Settings
 from core.db import Change, Database
+from core.tasks import stop_if_cancelled
 from models import OutboxEvent, Webhook, WebhookDelivery, utcnow
 from realtime.hub import format_instant
 from services.outbox import envelope
@@ -98,6 +99,7 @@ class DeliveryWorker:
                 try:
                     busy = await self.turn()
                 except Exception:  # an outage must not end the worker: try again after the interval
+                    stop_if_cancelled()
                     log.warning("webhook delivery turn failed", exc_info=True)
                     busy = False
                 if busy:

@@ -122,6 +122,14 @@ def _record_flushed_tables(session: Session, flush_context: object) -> None:
             tables.add(table)
 
 
+class RecordingSession(Session):
+    """The application's sessions: each flush records the tables it wrote (for `Change.tables`)."""
+
+
+# Once for the class: listening per session cost every write ~1% of its CPU.
+event.listen(RecordingSession, "after_flush", _record_flushed_tables)
+
+
 class Database:
     """Owns the engine for the application's lifetime; disposed at shutdown."""
 
@@ -140,7 +148,8 @@ class Database:
             event.listen(self.engine.sync_engine, "reset", _roll_back_if_open)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.sessionmaker = async_sessionmaker(self.engine, expire_on_commit=False,
+                                               sync_session_class=RecordingSession)
         # SQLite has one writer at a time: queue writers here instead of failing with SQLITE_BUSY.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._listeners: list[CommitListener] = []
@@ -177,7 +186,6 @@ class Database:
                 await self._write_lock.acquire()
             try:
                 async with self._guarded(), self.sessionmaker() as session:
-                    event.listen(session.sync_session, "after_flush", _record_flushed_tables)
                     uow = UnitOfWork(session)
                     async with session.begin():
                         yield uow

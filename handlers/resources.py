@@ -67,8 +67,7 @@ class CollectionHandler(ResourceHandler):
     async def post(self) -> None:
         data = self.load_body(self.service.validator)
         async with self.ctx.db.write() as uow:
-            row = await self.service.create(uow, data, self.principal)
-            payload = self.service.dump(row)
+            payload = await self.service.create_dumped(uow, data, self.principal)
         self.created(payload, self.location(payload["id"]))
 
 

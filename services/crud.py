@@ -225,6 +225,11 @@ class CrudService:
         await self.after_create(uow, row, data, actor)
         return row
 
+    async def create_dumped(self, uow: UnitOfWork, data: dict[str, Any],
+                            actor: Principal | None = None) -> dict[str, Any]:
+        """Create, and return the new row as the API shows it (what `POST` answers)."""
+        return self.dump(await self.create(uow, data, actor))
+
     def prepare_create(self, data: dict[str, Any]) -> dict[str, Any]:
         return data
 

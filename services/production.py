@@ -84,6 +84,17 @@ class ProductionService(CrudService):
 
     async def create(self, uow: UnitOfWork, data: dict[str, Any],
                      actor: Principal | None = None) -> ProductionRecord:
+        """Record production; the record as a model object, not in the session."""
+        row, _ = await self._record(uow, data, actor)
+        return ProductionRecord(**row)
+
+    async def create_dumped(self, uow: UnitOfWork, data: dict[str, Any],
+                            actor: Principal | None = None) -> dict[str, Any]:
+        return (await self._record(uow, data, actor))[1]
+
+    async def _record(self, uow: UnitOfWork, data: dict[str, Any],
+                      actor: Principal | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The record's row and its API form (also the `production.recorded` event's data)."""
         check_ranges(data)
         await self.check_places(uow, data)
         work_order = await record_against(uow, data)
@@ -100,9 +111,10 @@ class ProductionService(CrudService):
             await move_stock(uow, row["product_id"], good_units(data), "production",
                              production_record_id=row["id"], user_id=_user_id(actor),
                              note=f"Production record {row['id']}")
-        uow.emit("production", "production.recorded", self.out.dump(row))
+        payload = self.out.dump(row)
+        uow.emit("production", "production.recorded", payload)
         await after_record(uow, [work_order], _work_orders.dump)
-        return ProductionRecord(**row)  # not in the session: the caller only shows it
+        return row, payload
 
     async def update(self, uow: UnitOfWork, ident: int, data: dict[str, Any],
                      actor: Principal | None = None) -> ProductionRecord:

@@ -222,6 +222,12 @@ class CrudService:
         return statement
 
     @cached_property
+    def query_schema(self) -> Schema:
+        """The list's query schema, one instance for every request: a schema keeps no state between
+        loads, and making one (it deep-copies its fields) cost more than validating a query."""
+        return self.list_query()
+
+    @cached_property
     def _pages(self) -> dict[tuple[Any, ...], Select]:
         return {}
 

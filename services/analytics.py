@@ -110,10 +110,8 @@ def bind_values(params: dict[str, Any]) -> dict[str, Any]:
     threshold = Decimal(params.get("threshold") or 0) * 100
     # Whole cents compare exactly with the threshold rounded up to the next cent.
     values["threshold_cents"] = int(threshold.to_integral_value(ROUND_CEILING))
-    # For the summary of customer value: counted customers have at least a cent; the page's
-    # last row is the `edge`-th from the top.
+    # For the summary of customer value: counted customers have at least a cent.
     values["threshold_floor"] = max(values["threshold_cents"], 1)
-    values["edge"] = values["offset"] + limit - 1
     return values
 
 

@@ -65,30 +65,25 @@ def top_products(shape: Shape) -> Select:
 
 
 def customer_value(shape: Shape) -> Select | None:
-    """Already paged (it carries `total`): the page is cut on the value index first.
-
-    Ordering 100k customers by (value desc, id asc) is a sort of them all; the index gives value
-    desc with id desc. So the page's lowest value is read from the index (the `edge`-th value),
-    and only the customers at or above it are sorted. A customer counts when value_cents > 0:
-    every counted order has a total above zero.
+    """Already paged (it carries `total`): the page's customer ids are one range of the index
+    (value_cents DESC, customer_id), read from the index alone however deep the page, and only
+    those rows are then looked up. A customer counts when value_cents > 0: every counted order
+    has a total above zero.
     """
     if _ranged(shape):
         return None
     cv = CustomerValue
     at_least = bindparam("threshold_floor", type_=Integer)
-    edge = (select(cv.value_cents).where(cv.value_cents >= at_least).order_by(cv.value_cents.desc())
-            .limit(1).offset(bindparam("edge", type_=Integer)).scalar_subquery())
+    ids = (select(cv.customer_id, cv.value_cents).where(cv.value_cents >= at_least)
+           .order_by(cv.value_cents.desc(), cv.customer_id)
+           .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer))
+           .subquery("ids"))
     total = select(func.count()).select_from(cv).where(cv.value_cents >= at_least).scalar_subquery()
-    page = (select(cv.customer_id, cv.orders, cv.value_cents, cv.first_order_at, cv.last_order_at,
-                   total.label("total"))
-            .where(cv.value_cents >= func.coalesce(edge, at_least), cv.value_cents >= at_least)
-            .order_by(cv.value_cents.desc(), cv.customer_id)
-            .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer))
-            .subquery("page"))
-    g = page.c
-    return (select(g.customer_id, Customer.name.label("customer_name"), g.orders, g.value_cents,
-                   g.first_order_at, g.last_order_at, g.total)
-            .select_from(page).join(Customer, Customer.id == g.customer_id)
+    g = ids.c
+    return (select(g.customer_id, Customer.name.label("customer_name"), cv.orders, g.value_cents,
+                   cv.first_order_at, cv.last_order_at, total.label("total"))
+            .select_from(ids.join(cv, cv.customer_id == g.customer_id)
+                         .join(Customer, Customer.id == g.customer_id))
             .order_by(g.value_cents.desc(), g.customer_id))
 
 

@@ -10,6 +10,9 @@ Which table answers which shape (None: the raw rows answer it):
 | production-efficiency       | product, line: rollup_production_total; day: rollup_production_day;     |
 |                             | employee: rollup_production_employee; any range but employee: _day      |
 
+Over all history, customer value and production efficiency by employee or day page themselves
+(their queries carry `total`): the page's keys come first, from an index, and only their rows are read.
+
 Rows at zero (every order or record of the key gone) are skipped. Ranges are whole days (UTC days
 of placed_at for sales, date_produced for production), so a day table serves a range exactly.
 """
@@ -119,11 +122,24 @@ def production_efficiency(shape: Shape) -> Select | None:
     # One grouping: each summary row joined to its product's (current) ideal cycle time. The
     # ideal seconds are linear in the units, so this sums what the raw report's per-product step
     # sums; `no_ideal` counts rows instead of (group, product) pairs: only zero or not matters.
+    source: Any = table
+    total = None
+    if group_by in ("employee", "day") and not _ranged(shape):
+        # Thousands of groups, each of many rows (per product, and line): the page's groups are
+        # taken first (the key leads the primary key), and only their rows are joined and summed.
+        column = key[0]
+        page = (select(column).where(table.records > 0).group_by(column).order_by(column)
+                .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer))
+                .subquery("page_keys"))
+        source = page.join(table, table.__table__.c[column.name] == page.c[column.name])
+        total = (select(func.count(func.distinct(column))).where(table.records > 0)
+                 .scalar_subquery().label("total"))
     sums = (select(*key, func.sum(table.produced).label("produced"),
                    func.sum(table.defective).label("defective"), func.sum(table.no_time).label("no_time"),
                    func.sum(table.planned).label("planned"), func.sum(table.running).label("running"),
                    count_if(Product.ideal_cycle_seconds.is_(None)).label("no_ideal"),
                    func.sum(Product.ideal_cycle_seconds * table.produced).label("ideal_seconds"))
-            .select_from(table).join(Product, Product.id == table.product_id)
+            .select_from(source).join(Product, Product.id == table.product_id)
             .where(table.records > 0, *window).group_by(*key))
-    return production_efficiency_query(shape, sums)
+    report = production_efficiency_query(shape, sums)
+    return report if total is None else report.add_columns(total)  # paged already: it has `total`

@@ -28,14 +28,14 @@ class CollectionHandler(ResourceHandler):
 
     async def get(self) -> None:
         if wants_csv(self.request.headers.get("Accept", "")):
-            params = self.load_query(self.service.list_query())
+            params = self.load_query(self.service.query_schema)
             await stream_csv(self, self.service, params, self.service.name)
             return
 
         async def compute() -> Page:
             # Validated on a miss only: an entry exists only for a query that passed, and the key
             # holds the whole query, so a hit needs no second check.
-            params = self.load_query(self.service.list_query())
+            params = self.load_query(self.service.query_schema)
             position = self.list_position(self.service, params)
             async with self.ctx.db.session() as session:
                 if position is not None:

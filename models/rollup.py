@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, Integer, String
+from sqlalchemy import BigInteger, Date, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, Timestamp
@@ -44,10 +44,15 @@ class CustomerValue(Base):
 
     customer_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     orders: Mapped[int] = mapped_column(BigInteger, nullable=False)
-    value_cents: Mapped[int] = mapped_column(BigInteger, nullable=False, index=True)
+    value_cents: Mapped[int] = mapped_column(BigInteger, nullable=False)
     # NULL while the customer has no counted order (a row at zero).
     first_order_at: Mapped[datetime | None] = mapped_column(Timestamp)
     last_order_at: Mapped[datetime | None] = mapped_column(Timestamp)
+
+    # The report's order (highest value first, then customer id): a page is one index range, and
+    # the rows above a threshold are counted from the index alone.
+    __table_args__ = (Index("ix_rollup_customer_value_value_cents_desc_customer_id",
+                            value_cents.desc(), customer_id),)
 
 
 class _ProductionSums:

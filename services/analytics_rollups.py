@@ -10,6 +10,9 @@ Which table answers which shape (None: the raw rows answer it):
 | production-efficiency       | product, line: rollup_production_total; day: rollup_production_day;     |
 |                             | employee: rollup_production_employee; any range but employee: _day      |
 
+Over all history, customer value and production efficiency by employee or day page themselves
+(their queries carry `total`): the page's keys come first, from an index, and only their rows are read.
+
 Rows at zero (every order or record of the key gone) are skipped. Ranges are whole days (UTC days
 of placed_at for sales, date_produced for production), so a day table serves a range exactly.
 """
@@ -65,30 +68,25 @@ def top_products(shape: Shape) -> Select:
 
 
 def customer_value(shape: Shape) -> Select | None:
-    """Already paged (it carries `total`): the page is cut on the value index first.
-
-    Ordering 100k customers by (value desc, id asc) is a sort of them all; the index gives value
-    desc with id desc. So the page's lowest value is read from the index (the `edge`-th value),
-    and only the customers at or above it are sorted. A customer counts when value_cents > 0:
-    every counted order has a total above zero.
+    """Already paged (it carries `total`): the page's customer ids are one range of the index
+    (value_cents DESC, customer_id), read from the index alone however deep the page, and only
+    those rows are then looked up. A customer counts when value_cents > 0: every counted order
+    has a total above zero.
     """
     if _ranged(shape):
         return None
     cv = CustomerValue
     at_least = bindparam("threshold_floor", type_=Integer)
-    edge = (select(cv.value_cents).where(cv.value_cents >= at_least).order_by(cv.value_cents.desc())
-            .limit(1).offset(bindparam("edge", type_=Integer)).scalar_subquery())
+    ids = (select(cv.customer_id, cv.value_cents).where(cv.value_cents >= at_least)
+           .order_by(cv.value_cents.desc(), cv.customer_id)
+           .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer))
+           .subquery("ids"))
     total = select(func.count()).select_from(cv).where(cv.value_cents >= at_least).scalar_subquery()
-    page = (select(cv.customer_id, cv.orders, cv.value_cents, cv.first_order_at, cv.last_order_at,
-                   total.label("total"))
-            .where(cv.value_cents >= func.coalesce(edge, at_least), cv.value_cents >= at_least)
-            .order_by(cv.value_cents.desc(), cv.customer_id)
-            .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer))
-            .subquery("page"))
-    g = page.c
-    return (select(g.customer_id, Customer.name.label("customer_name"), g.orders, g.value_cents,
-                   g.first_order_at, g.last_order_at, g.total)
-            .select_from(page).join(Customer, Customer.id == g.customer_id)
+    g = ids.c
+    return (select(g.customer_id, Customer.name.label("customer_name"), cv.orders, g.value_cents,
+                   cv.first_order_at, cv.last_order_at, total.label("total"))
+            .select_from(ids.join(cv, cv.customer_id == g.customer_id)
+                         .join(Customer, Customer.id == g.customer_id))
             .order_by(g.value_cents.desc(), g.customer_id))
 
 
@@ -124,11 +122,24 @@ def production_efficiency(shape: Shape) -> Select | None:
     # One grouping: each summary row joined to its product's (current) ideal cycle time. The
     # ideal seconds are linear in the units, so this sums what the raw report's per-product step
     # sums; `no_ideal` counts rows instead of (group, product) pairs: only zero or not matters.
+    source: Any = table
+    total = None
+    if group_by in ("employee", "day") and not _ranged(shape):
+        # Thousands of groups, each of many rows (per product, and line): the page's groups are
+        # taken first (the key leads the primary key), and only their rows are joined and summed.
+        column = key[0]
+        page = (select(column).where(table.records > 0).group_by(column).order_by(column)
+                .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer))
+                .subquery("page_keys"))
+        source = page.join(table, table.__table__.c[column.name] == page.c[column.name])
+        total = (select(func.count(func.distinct(column))).where(table.records > 0)
+                 .scalar_subquery().label("total"))
     sums = (select(*key, func.sum(table.produced).label("produced"),
                    func.sum(table.defective).label("defective"), func.sum(table.no_time).label("no_time"),
                    func.sum(table.planned).label("planned"), func.sum(table.running).label("running"),
                    count_if(Product.ideal_cycle_seconds.is_(None)).label("no_ideal"),
                    func.sum(Product.ideal_cycle_seconds * table.produced).label("ideal_seconds"))
-            .select_from(table).join(Product, Product.id == table.product_id)
+            .select_from(source).join(Product, Product.id == table.product_id)
             .where(table.records > 0, *window).group_by(*key))
-    return production_efficiency_query(shape, sums)
+    report = production_efficiency_query(shape, sums)
+    return report if total is None else report.add_columns(total)  # paged already: it has `total`

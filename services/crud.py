@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar
 
 from marshmallow import Schema
-from sqlalchemy import Select, asc, desc, func, or_, select, true
+from sqlalchemy import Integer, Select, asc, bindparam, desc, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +17,7 @@ from models import Entity
 from services.listing import Serializer, after, parsed
 
 PAGING = ("page", "per_page", "sort_by", "sort_order", "cursor")
+PAGE_STATEMENTS = 256  # page statements kept per service (per sort and filter values)
 
 
 @dataclass(frozen=True)
@@ -140,14 +142,17 @@ class CrudService:
             raise bad_query({"sort_by": [f"Must be one of: {', '.join(self.sort_fields)}."]})
         return field
 
-    def sort_clause(self, params: dict[str, Any], *, reverse: bool = False) -> list[Any]:
-        """ORDER BY the sort column, then id: a total order, so keyset paging visits each row once."""
+    def sort_clause(self, params: dict[str, Any], *, reverse: bool = False,
+                    columns: Any = None) -> list[Any]:
+        """ORDER BY the sort column, then id: a total order, so keyset paging visits each row once.
+        `columns` (default the table's) are those to order, e.g. a subquery's."""
         field = self.sort_field(params)
+        columns = self.table.c if columns is None else columns
         descending = (params.get("sort_order") == "desc") != reverse
         direction = desc if descending else asc
-        clauses = [direction(self.table.c[field])]
+        clauses = [direction(columns[field])]
         if field != "id":
-            clauses.append(direction(self.table.c.id))
+            clauses.append(direction(columns.id))
         return clauses
 
     def key_of(self, row: Any, params: dict[str, Any]) -> tuple[Any, int]:
@@ -155,15 +160,13 @@ class CrudService:
 
     async def list(self, session: AsyncSession, params: dict[str, Any], total: int | None = None) -> Page:
         """One page by number; `total` is the filter's row count when the caller knows it already."""
-        query = self.apply_filters(self.source(), params)
         page, per_page = params["page"], params["per_page"]
         if total is None:
             total = await self.count(session, params)
         rows: Any = ()
         if (page - 1) * per_page < total:  # past the last page there is nothing to fetch
-            rows = (await session.execute(
-                query.order_by(*self.sort_clause(params)).limit(per_page).offset((page - 1) * per_page)
-            )).mappings().all()
+            query = self.page_statement(params, numbered=True)
+            rows = await self.fetch(session, query, {"limit": per_page, "offset": (page - 1) * per_page})
         next_key = self.key_of(rows[-1], params) if rows and page * per_page < total else None
         return Page(await self.dump_rows(session, rows), page, per_page, total, next_key)
 
@@ -171,14 +174,10 @@ class CrudService:
                         position: tuple[Any, int, bool]) -> Page:
         """The page after (forward) or before a cursor's position: a keyset range, any depth alike."""
         value, row_id, forward = position
-        field, per_page = self.sort_field(params), params["per_page"]
-        column, ident = self.table.c[field], self.table.c.id
-        query = self.apply_filters(self.source(), params).where(
-            after(column, ident, value, row_id, descending=params.get("sort_order") == "desc",
-                  forward=forward))
-        rows = list((await session.execute(
-            query.order_by(*self.sort_clause(params, reverse=not forward)).limit(per_page + 1)
-        )).mappings().all())
+        per_page = params["per_page"]
+        query = self.page_statement(params, forward=forward)
+        rows = await self.fetch(session, query,
+                                {"after_value": value, "after_id": row_id, "limit": per_page + 1})
         more = len(rows) > per_page
         rows = rows[:per_page]
         if not forward:
@@ -189,6 +188,57 @@ class CrudService:
         first, last = self.key_of(rows[0], params), self.key_of(rows[-1], params)
         return Page(await self.dump_rows(session, rows), None, per_page, None,
                     last if more or not forward else None, first if more or forward else None)
+
+    def page_statement(self, params: dict[str, Any], *, numbered: bool = False,
+                       forward: bool = True) -> Select:
+        """A page's SELECT with its limit (and offset, or cursor position) as bound parameters.
+
+        Built once per sort and filter values and reused: building and hashing a Core statement costs
+        more Python time than a 20-row page costs the database. Lists filtered by a search or a
+        custom filter (which may depend on more than the value) are built each time.
+        """
+        field = self.sort_field(params)
+        filters = tuple((key, value) for key, value in self.filter_key(params) if value is not None)
+        cacheable = all(key != "q" and not hasattr(self, f"filter_{key}") for key, _ in filters)
+        key = (field, params.get("sort_order") == "desc", numbered, forward, filters)
+        if cacheable and (statement := self._pages.get(key)) is not None:
+            return statement
+        query = self.apply_filters(self.source(), params)
+        if numbered:
+            query = (query.order_by(*self.sort_clause(params))
+                     .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer)))
+        else:
+            column, ident = self.table.c[field], self.table.c.id
+            query = (query.where(after(column, ident, bindparam("after_value", type_=column.type),
+                                       bindparam("after_id", type_=Integer),
+                                       descending=params.get("sort_order") == "desc", forward=forward))
+                     .order_by(*self.sort_clause(params, reverse=not forward))
+                     .limit(bindparam("limit", type_=Integer)))
+        statement = self.with_children(query, params, reverse=not numbered and not forward)
+        if cacheable:
+            if len(self._pages) >= PAGE_STATEMENTS:
+                self._pages.clear()
+            self._pages[key] = statement
+        return statement
+
+    @cached_property
+    def query_schema(self) -> Schema:
+        """The list's query schema, one instance for every request: a schema keeps no state between
+        loads, and making one (it deep-copies its fields) cost more than validating a query."""
+        return self.list_query()
+
+    @cached_property
+    def _pages(self) -> dict[tuple[Any, ...], Select]:
+        return {}
+
+    def with_children(self, query: Select, params: dict[str, Any], *, reverse: bool) -> Select:
+        """Hook: the page's statement extended with what its rows show beyond their columns (an
+        order's lines), in the page's order (reversed when paging back)."""
+        return query
+
+    async def fetch(self, session: AsyncSession, query: Select, values: dict[str, Any]) -> list[Any]:
+        """The rows of a page statement (`page_statement`), one per listed row."""
+        return list((await session.execute(query, values)).mappings().all())
 
     def position(self, params: dict[str, Any], value: Any, row_id: int,
                  forward: bool) -> tuple[Any, int, bool]:

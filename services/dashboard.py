@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
@@ -29,9 +29,12 @@ async def dashboard_state(session: AsyncSession, *, clock: Clock, last_event_id:
     """Everything the wall display shows, as of `last_event_id` (read before these queries run).
 
     `lines` limits today's production to those line codes; orders and stock are plant-wide.
+    Four statements, each built once: today's production by product and by line, the four
+    counts, and the products lowest in stock.
     """
     now, today = clock.now(), clock.today()
     start, end = plant_day_utc(clock, today)
+    counts = (await session.execute(COUNTS, {"start": start, "end": end})).one()
     return {
         "date": today.isoformat(),
         "timezone": clock.zone.key,
@@ -43,8 +46,9 @@ async def dashboard_state(session: AsyncSession, *, clock: Clock, last_event_id:
             "by_product": await production_by_product(session, today, lines),
             "by_line": await production_by_line(session, today, lines),
         },
-        "orders_today": await orders_today(session, start, end),
-        "low_stock": await low_stock(session),
+        "orders_today": {"placed": int(counts.placed or 0), "shipped": int(counts.shipped or 0),
+                         "open": int(counts.waiting or 0)},
+        "low_stock": await low_stock(session, int(counts.low or 0)),
     }
 
 
@@ -59,61 +63,72 @@ def _counts(row: Any) -> dict[str, int]:
     return {"produced": produced, "defective": defective, "good": produced - defective}
 
 
-def _on_day(day: date, lines: Sequence[str] | None) -> list[Any]:
-    conditions = [ProductionRecord.date_produced == day]
-    if lines is not None:
-        conditions.append(ProductionRecord.line.in_(list(lines)))
+def _on_day(lines: bool) -> list[Any]:
+    conditions = [ProductionRecord.date_produced == bindparam("day")]
+    if lines:
+        conditions.append(ProductionRecord.line.in_(bindparam("lines", expanding=True)))
     return conditions
+
+
+def _by_product(lines: bool) -> Select:
+    produced, defective = _totals()
+    return (select(ProductionRecord.product_id, Product.name, produced, defective)
+            .join(Product, Product.id == ProductionRecord.product_id)
+            .where(*_on_day(lines))
+            .group_by(ProductionRecord.product_id, Product.name)
+            .order_by(produced.desc(), ProductionRecord.product_id))
+
+
+def _by_line(lines: bool) -> Select:
+    produced, defective = _totals()
+    return (select(ProductionRecord.line, produced, defective)
+            .where(*_on_day(lines))
+            .group_by(ProductionRecord.line)
+            .order_by(produced.desc(), ProductionRecord.line))
+
+
+# The state's statements, built once (by whether today's production is limited to some lines).
+BY_PRODUCT = {lines: _by_product(lines) for lines in (False, True)}
+BY_LINE = {lines: _by_line(lines) for lines in (False, True)}
+_LOW = Product.stock_quantity <= Product.reorder_level
+# Orders placed and shipped in [start, end), those still waiting to ship, and how many products are
+# low, in one statement. An order ships when its stock leaves: the shipment movements date it
+# (status rows keep no history). The waiting ones are kept per status in the writes' own
+# transactions: no count over every order on each read.
+COUNTS = select(
+    select(func.count(Order.id))
+    .where(Order.placed_at >= bindparam("start"), Order.placed_at < bindparam("end"))
+    .scalar_subquery().label("placed"),
+    select(func.count(func.distinct(StockMovement.order_id)))
+    .where(StockMovement.reason == "shipment", StockMovement.created_at >= bindparam("start"),
+           StockMovement.created_at < bindparam("end")).scalar_subquery().label("shipped"),
+    select(func.sum(RowCount.n)).where(RowCount.name == "orders", RowCount.key.in_(OPEN_STATUSES))
+    .scalar_subquery().label("waiting"),
+    select(func.count(Product.id)).where(_LOW).scalar_subquery().label("low"))
+LOW_STOCK = (select(Product.id, Product.sku, Product.name, Product.stock_quantity, Product.reorder_level)
+             .where(_LOW).order_by((Product.reorder_level - Product.stock_quantity).desc(), Product.name,
+                                   Product.id).limit(LOW_STOCK_LIMIT))
+
+
+def _day_values(day: date, lines: Sequence[str] | None) -> dict[str, Any]:
+    return {"day": day} if lines is None else {"day": day, "lines": list(lines)}
 
 
 async def production_by_product(session: AsyncSession, day: date,
                                 lines: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    produced, defective = _totals()
-    rows = await session.execute(
-        select(ProductionRecord.product_id, Product.name, produced, defective)
-        .join(Product, Product.id == ProductionRecord.product_id)
-        .where(*_on_day(day, lines))
-        .group_by(ProductionRecord.product_id, Product.name)
-        .order_by(produced.desc(), ProductionRecord.product_id)
-    )
+    rows = await session.execute(BY_PRODUCT[lines is not None], _day_values(day, lines))
     return [{"product_id": row.product_id, "product_name": row.name, **_counts(row)} for row in rows]
 
 
 async def production_by_line(session: AsyncSession, day: date,
                              lines: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    produced, defective = _totals()
-    rows = await session.execute(
-        select(ProductionRecord.line, produced, defective)
-        .where(*_on_day(day, lines))
-        .group_by(ProductionRecord.line)
-        .order_by(produced.desc(), ProductionRecord.line)
-    )
+    rows = await session.execute(BY_LINE[lines is not None], _day_values(day, lines))
     return [{"line": row.line, **_counts(row)} for row in rows]
 
 
-async def orders_today(session: AsyncSession, start: datetime, end: datetime) -> dict[str, int]:
-    """Orders placed and shipped in [start, end), and those still waiting to ship."""
-    placed = await session.scalar(
-        select(func.count(Order.id)).where(Order.placed_at >= start, Order.placed_at < end))
-    # An order ships when its stock leaves: the shipment movements date it (status rows keep no history).
-    shipped = await session.scalar(
-        select(func.count(func.distinct(StockMovement.order_id)))
-        .where(StockMovement.reason == "shipment", StockMovement.created_at >= start,
-               StockMovement.created_at < end))
-    # Kept per status in the write's own transaction: no count over every order on each read.
-    waiting = await session.scalar(select(func.sum(RowCount.n)).where(
-        RowCount.name == "orders", RowCount.key.in_(OPEN_STATUSES)))
-    return {"placed": int(placed or 0), "shipped": int(shipped or 0), "open": int(waiting or 0)}
-
-
-async def low_stock(session: AsyncSession) -> dict[str, Any]:
-    """Products at or below their reorder level, the furthest below first."""
-    low = Product.stock_quantity <= Product.reorder_level
-    shortfall = Product.reorder_level - Product.stock_quantity
-    total = await session.scalar(select(func.count(Product.id)).where(low))
-    rows = await session.execute(
-        select(Product.id, Product.sku, Product.name, Product.stock_quantity, Product.reorder_level)
-        .where(low).order_by(shortfall.desc(), Product.name, Product.id).limit(LOW_STOCK_LIMIT))
-    return {"total": int(total or 0), "items": [
+async def low_stock(session: AsyncSession, total: int) -> dict[str, Any]:
+    """Products at or below their reorder level (`total` of them), the furthest below first."""
+    rows = await session.execute(LOW_STOCK)
+    return {"total": total, "items": [
         {"id": row.id, "sku": row.sku, "name": row.name, "stock_quantity": row.stock_quantity,
          "reorder_level": row.reorder_level} for row in rows]}

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, time, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Select, bindparam, exists, func, insert, select
@@ -30,6 +31,9 @@ NEXT_STATUSES: dict[str, tuple[str, ...]] = {
     "delivered": (),
     "cancelled": (),
 }
+ITEMS = OrderItem.__table__
+ITEM_PREFIX = "item_"  # the order lines' columns in a page's joined rows
+ITEMS_KEY = "__items"  # an order row's dumped lines, when they came with the page
 DELETABLE = ("pending", "cancelled")
 MAX_TOTAL = Decimal("999999999999.99")
 
@@ -69,17 +73,49 @@ class OrderService(CrudService):
     def filter_product_id(self, query: Select, value: int) -> Select:
         return query.where(exists().where(OrderItem.order_id == Order.id, OrderItem.product_id == value))
 
+    def with_children(self, query: Select, params: dict[str, Any], *, reverse: bool) -> Select:
+        """The page's orders joined to their lines: one statement for the page (not a second for
+        the lines), each order's row repeated per line, in the page's order and then line id."""
+        page = query.subquery("page")
+        lines = (ITEMS.c[column].label(ITEM_PREFIX + column) for column in self.item_columns)
+        return (select(*page.c, *lines)
+                .select_from(page.outerjoin(ITEMS, ITEMS.c.order_id == page.c.id))
+                .order_by(*self.sort_clause(params, reverse=reverse, columns=page.c), ITEMS.c.id))
+
+    @cached_property
+    def item_columns(self) -> tuple[str, ...]:
+        """The order-line columns the API shows (not their timestamps): what the page selects."""
+        return tuple(column for _, column, _ in self.out.nested["items"].plan)
+
+    async def fetch(self, session: AsyncSession, query: Select, values: dict[str, Any]) -> list[Any]:
+        """One dict per order, in the page's order, its dumped lines under ITEMS_KEY."""
+        orders: list[dict[str, Any]] = []
+        columns = [column.name for column in self.table.c]
+        item_plan = [(key, ITEM_PREFIX + column, convert)
+                     for key, column, convert in self.out.nested["items"].plan]
+        last = None
+        for row in (await session.execute(query, values)).mappings():
+            if row["id"] != last:
+                last = row["id"]
+                order = {column: row[column] for column in columns}
+                order[ITEMS_KEY] = []
+                orders.append(order)
+            if row[ITEM_PREFIX + "id"] is not None:  # an order without lines (outer join)
+                order[ITEMS_KEY].append({key: convert(row[column]) for key, column, convert in item_plan})
+        return orders
+
     async def dump_rows(self, session: AsyncSession, rows: list[Any]) -> list[dict[str, Any]]:
-        """The orders with their lines, fetched for the whole page in one query."""
+        """The orders with their lines: fetched with the page (`fetch`), else for all rows in one query."""
+        dump = self.out.dump
+        if rows and ITEMS_KEY in rows[0]:
+            return [dump(row, {"items": row[ITEMS_KEY]}) for row in rows]
         lines: dict[int, list[dict[str, Any]]] = defaultdict(list)
         if rows:
-            items = OrderItem.__table__
             dump_item = self.out.nested["items"].dump
             for item in (await session.execute(
-                    select(*items.c).where(items.c.order_id.in_([row["id"] for row in rows]))
-                    .order_by(items.c.id))).mappings():
+                    select(*ITEMS.c).where(ITEMS.c.order_id.in_([row["id"] for row in rows]))
+                    .order_by(ITEMS.c.id))).mappings():
                 lines[item["order_id"]].append(dump_item(item))
-        dump = self.out.dump
         return [dump(row, {"items": lines[row["id"]]}) for row in rows]
 
     async def count(self, session: AsyncSession, params: dict[str, Any]) -> int:

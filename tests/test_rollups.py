@@ -26,7 +26,10 @@ REPORTS = [
     *[("production-efficiency", {"group_by": group}) for group in ("product", "line", "employee", "day")],
 ]
 RANGES = [{}, {"from": "2026-02-01", "to": "2026-02-28"}, {"from": "2026-01-15"}, {"to": "2026-02-10"},
-          {"from": "2026-03-03", "to": "2026-03-03"}]
+          {"from": "2026-03-03", "to": "2026-03-03"},
+          # Pages past the first, and past the last: some summary queries cut the page themselves.
+          {"limit": "1", "page": "2"}, {"limit": "2", "page": "2", "from": "2026-02-01"},
+          {"limit": "1", "page": "40"}]
 NEXT = {"pending": ("confirmed", "cancelled"), "confirmed": ("in_production", "cancelled"),
         "in_production": ("cancelled",)}  # shipping needs stock: the lifecycle stops short of it here
 

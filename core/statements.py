@@ -43,7 +43,7 @@ class Outcome:
 class _Compiled:
     sql: str
     names: tuple[str, ...]  # the parameters, in the order the SQL takes them
-    compiled: Any
+    fixed: dict[str, Any]  # values the statement carries itself (a literal's bind), by name
     # Per result column, SQLAlchemy's conversion of the driver's value (TINYINT 0/1 to a bool), or None.
     processors: tuple[Any, ...] | None
 
@@ -55,7 +55,8 @@ def _compile(statement: Executable, dialect: Dialect, keys: frozenset[str] | Non
     if not compiled.positional or compiled.post_compile_params or compiled.literal_execute_params:
         return None
     names = tuple(compiled.positiontup or ())
-    if any(compiled.binds[name].type.bind_processor(dialect) for name in names):
+    binds = [compiled.binds[name] for name in names]
+    if any(bind.type.bind_processor(dialect) or bind.callable is not None for bind in binds):
         return None
     if keys is not None and set(names) != keys:  # an INSERT would take a default computed in Python
         return None
@@ -65,7 +66,8 @@ def _compile(statement: Executable, dialect: Dialect, keys: frozenset[str] | Non
         processors = tuple(column.type.result_processor(dialect, None) for column in columns)
         if not any(processors):
             processors = None
-    return _Compiled(compiled.string, names, compiled, processors)
+    fixed = {name: bind.value for name, bind in zip(names, binds, strict=True) if not bind.required}
+    return _Compiled(compiled.string, names, fixed, processors)
 
 
 async def run(session: AsyncSession, statement: Executable, params: dict[str, Any] | None = None) -> Outcome:
@@ -83,8 +85,8 @@ async def run(session: AsyncSession, statement: Executable, params: dict[str, An
         keys = tuple(result.keys()) if result.returns_rows else ()
         lastrowid = result.lastrowid if getattr(statement, "is_insert", False) else None
         return Outcome(result.rowcount, lastrowid, keys, rows)
-    values = prepared.compiled.construct_params(params)
-    args = tuple(values[name] for name in prepared.names)
+    fixed = prepared.fixed
+    args = tuple(params[name] if name in params else fixed[name] for name in prepared.names)
     raw = await connection.get_raw_connection()
     try:
         async with raw.driver_connection.cursor() as cursor:

@@ -123,7 +123,7 @@ class DatabaseGuard:
                 self._abort_connections()  # any still stuck (one that connected as the outage began)
                 if await self.probe():
                     if self._engine is not None:  # the pooled connections were aborted: start afresh
-                        self._engine.sync_engine.dispose(close=False)
+                        await self._engine.dispose(close=False)
                     self.available = True
                     self._outage = None
                     log.warning("database is reachable again; serving requests")

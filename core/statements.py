@@ -54,6 +54,8 @@ def _compile(statement: Executable, dialect: Dialect, keys: frozenset[str] | Non
     compiled = statement.compile(dialect=dialect, column_keys=sorted(keys) if keys is not None else None)
     if not compiled.positional or compiled.post_compile_params or compiled.literal_execute_params:
         return None
+    if compiled.insert_prefetch or compiled.update_prefetch:  # a default or onupdate made in Python
+        return None
     names = tuple(compiled.positiontup or ())
     binds = [compiled.binds[name] for name in names]
     if any(bind.type.bind_processor(dialect) or bind.callable is not None for bind in binds):
@@ -73,6 +75,8 @@ def _compile(statement: Executable, dialect: Dialect, keys: frozenset[str] | Non
 async def run(session: AsyncSession, statement: Executable, params: dict[str, Any] | None = None) -> Outcome:
     """Run `statement` (built once, not per call) with `params` in the session's transaction."""
     params = params or {}
+    if session.new or session.dirty or session.deleted:  # what session.execute's autoflush would do
+        await session.flush()
     connection = await _connection(session)
     dialect = connection.dialect
     prepared = None
@@ -101,12 +105,19 @@ async def run(session: AsyncSession, statement: Executable, params: dict[str, An
     except dialect.loaded_dbapi.Error as exc:
         lost = dialect.is_disconnect(exc, raw, None)
         if lost:
-            await connection.invalidate(exc)
+            await _lost(connection, exc)
         raise DBAPIError.instance(prepared.sql, args, exc, dialect.loaded_dbapi.Error, hide_parameters=True,
                                   connection_invalidated=lost, dialect=dialect) from exc
-    except (OSError, ConnectionError):
-        await connection.invalidate()
+    except (OSError, ConnectionError) as exc:
+        await _lost(connection, exc)
         raise
+
+
+async def _lost(connection: AsyncConnection, exc: BaseException) -> None:
+    """As SQLAlchemy does on a disconnect: this connection and every other pooled one is stale
+    (the server went away under all of them); the pool is replaced, in-flight ones end with it."""
+    await connection.invalidate(exc)
+    await connection.engine.dispose(close=False)
 
 
 async def _connection(session: AsyncSession) -> AsyncConnection:

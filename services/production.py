@@ -156,7 +156,6 @@ class ProductionService(CrudService):
         if units:
             await self.take_back(uow, record.product_id, units, record.id, actor,
                                  f"Production record {record.id} deleted")
-            await uow.session.flush()  # the reversal row first; deleting the record then unlinks it
         await uow.session.delete(record)
         await uow.session.flush()
         await production_counts(uow.session, counted(record), -1)

@@ -36,9 +36,7 @@ async def import_rows(db: Database, importer: Importer, raws: Iterator[Raw], *, 
         return result
     async with db.write() as uow:
         await importer.lock_products(uow, prepared)
-        pinned = await importer.pin(uow, importer.referenced(prepared))
         ids = await importer.write(uow, prepared, actor)
-        del pinned
         importer.summarize(uow, len(ids), actor)
     return {**result, "imported": len(ids), "first_id": min(ids), "last_id": max(ids)}
 
@@ -59,7 +57,6 @@ async def import_file(db: Database, importer: Importer, path: Path, *, dry_run: 
     # Pass 1: the schema for every row, the service's rules a chunk at a time (bounded memory).
     count = 0
     chunk: list[Prepared] = []
-    referenced: set[int] = set()
     async with db.session() as session:
         for raw in rows():
             count += 1
@@ -68,10 +65,8 @@ async def import_file(db: Database, importer: Importer, path: Path, *, dry_run: 
                 chunk.append(row)
             if len(chunk) >= CHUNK * 20:
                 await importer.check_rules(session, chunk)
-                referenced |= importer.referenced(chunk)
                 chunk = []
         await importer.check_rules(session, chunk)
-        referenced |= importer.referenced(chunk)
     if not count and not importer.error_count:
         raise ImportRejected([RowError(0, "_file", "There are no rows to import.")], 1)
     importer.raise_if_failed()
@@ -92,8 +87,6 @@ async def import_file(db: Database, importer: Importer, path: Path, *, dry_run: 
                 yield row
 
     async with db.write() as uow:
-        pinned = await importer.pin(uow, referenced)
         ids = await importer.write(uow, valid_rows(), None)
-        del pinned
         importer.summarize(uow, len(ids), None)
     return {**summary, "imported": imported}

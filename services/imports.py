@@ -54,8 +54,6 @@ SUMMARY_EVENTS = {"products": ("inventory", "products.imported"), "orders": ("or
                   "production": ("production", "production.imported")}
 MAX_ERRORS = 100
 CHUNK = 500  # ids per IN (...) lookup, rows per flush
-PIN_LIMIT = 20_000  # referenced rows held in memory for the length of an import
-PINNED = {"orders": (Customer, "customer_id"), "production": (Employee, "employee_id")}
 READ_ONLY = ("id", "created_at", "updated_at")
 ORDER_KEPT = ("status", "total_price")
 LINE_KEPT = ("item_id", "unit_price", "line_total")
@@ -439,25 +437,6 @@ class Importer:
         for chunk in chunks(ids, CHUNK):
             await uow.session.execute(select(Product.id).where(Product.id.in_(chunk))
                                       .order_by(Product.id).with_for_update())
-
-    def referenced(self, rows: Iterable[Prepared]) -> set[int]:
-        """The customers (orders) or employees (production) the rows name."""
-        if self.restore or self.resource not in PINNED:
-            return set()
-        name = PINNED[self.resource][1]
-        return {prepared.data[name] for prepared in rows}
-
-    async def pin(self, uow: UnitOfWork, ids: set[int]) -> list[Any]:
-        """Load the referenced rows once and hold them: the session's identity map is weak, and the
-        service's `session.get` then finds them in memory instead of asking the database per row
-        (up to PIN_LIMIT rows; beyond that, per row as the API does)."""
-        if not ids or len(ids) > PIN_LIMIT:
-            return []
-        model = PINNED[self.resource][0]
-        pinned: list[Any] = []
-        for chunk in chunks(sorted(ids), CHUNK):
-            pinned += (await uow.session.execute(select(model).where(model.id.in_(chunk)))).scalars().all()
-        return pinned
 
     async def write(self, uow: UnitOfWork, rows: Iterable[Prepared], actor: Any) -> list[int]:
         """Create every row through the service (or restore it); returns the new ids."""

@@ -19,7 +19,8 @@ class OrderCollectionHandler(CollectionHandler):
     async def post(self) -> None:
         data = self.load_body(self.service.validator)
         async with self.ctx.db.write() as uow:
-            payload = await self.service.place(uow, data, self.principal, now=self.ctx.clock.utcnow())
+            payload = await self.service.create_dumped(uow, data, self.principal,
+                                                       now=self.ctx.clock.utcnow())
         self.created(payload, self.location(payload["id"]))
 
 

@@ -132,12 +132,12 @@ class OrderService(CrudService):
 
     async def create(self, uow: UnitOfWork, data: dict[str, Any], actor: Principal | None = None, *,
                      now: datetime | None = None) -> Order:
-        """Place an order (see `place`); the order as a model object, not in the session."""
+        """Place an order (see `create_dumped`); the order as a model object, not in the session."""
         row, lines, _ = await self._place(uow, data, actor, now)
         return Order(**row, items=[OrderItem(**line) for line in lines])
 
-    async def place(self, uow: UnitOfWork, data: dict[str, Any], actor: Principal | None = None, *,
-                    now: datetime | None = None) -> dict[str, Any]:
+    async def create_dumped(self, uow: UnitOfWork, data: dict[str, Any], actor: Principal | None = None,
+                            *, now: datetime | None = None) -> dict[str, Any]:
         """Place an order: prices come from the products now, totals are computed here.
 
         `now` is the application clock's naive UTC time; `placed_at` defaults to it. Returns the

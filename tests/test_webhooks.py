@@ -348,3 +348,32 @@ async def test_a_long_run_to_a_slow_receiver_keeps_its_lease(api, make, app):
     finally:
         await rival.close()
         receiver.stop()
+
+
+@pytest.mark.settings(webhook_allow_private=True, webhook_poll_interval=30.0)  # no poll in the test
+async def test_writes_do_not_wake_the_worker_while_no_webhook_is_active(api, make, app, receiver):
+    """With no endpoint, the worker's first turn finds none and later writes leave it asleep (each
+    used to cost it two reads and a transaction); registering one wakes it as before."""
+    from sqlalchemy import event
+
+    polls: list[str] = []
+
+    def statement(conn, cursor, sql, params, context, many):
+        if "FROM webhooks" in sql:
+            polls.append(sql)
+
+    await place_order(api, make)
+    await asyncio.sleep(0.2)  # the turn that finds no endpoint
+    event.listen(app.ctx.db.engine.sync_engine, "before_cursor_execute", statement)
+    try:
+        for _ in range(5):
+            await place_order(api, make)
+        await asyncio.sleep(0.2)
+        assert polls == []
+        hook = await register(api, receiver.url)
+        placed = await place_order(api, make)
+        await receiver.wait_for(1)
+        assert receiver.requests[-1].json["data"]["id"] == placed["id"]
+        assert polls and hook["id"]
+    finally:
+        event.remove(app.ctx.db.engine.sync_engine, "before_cursor_execute", statement)

@@ -21,7 +21,6 @@ from core.cache import ResponseCache
 from core.clock import Clock
 from core.config import Settings
 from core.db import Change, Database
-from core.idempotency import IdempotencyStore
 from core.logs import log_request
 from core.metrics import Metrics
 from core.ratelimit import MemoryRateLimiter, parse_budgets
@@ -33,9 +32,10 @@ from handlers.live_connections import LiveFeedConnections
 from handlers.routes import build_routes
 from realtime.hub import EventHub
 from realtime.publisher import CommitPublisher
-from services.auth import AuthService
-from services.integrations import Integrations
-from services.line_status_feed import LineStatusFeed
+from services.floor.line_status_feed import LineStatusFeed
+from services.identity.auth import AuthService
+from services.integrations.idempotency import IdempotencyStore
+from services.integrations.lifecycle import Integrations
 
 log = logging.getLogger("factory.app")
 ROOT = Path(__file__).resolve().parent

@@ -144,7 +144,7 @@ async def create_user(settings: Settings, username: str, role: str, password: st
 
     from core.errors import DomainError
     from schemas.user import UserSchema
-    from services.users import UserService
+    from services.identity.users import UserService
 
     try:
         data = UserSchema().load({"username": username, "password": password, "role": role})
@@ -164,7 +164,7 @@ async def create_user(settings: Settings, username: str, role: str, password: st
 async def rebuild_rollups_command(settings: Settings) -> int:
     """Refill every summary table from the raw rows, in one transaction (writers wait meanwhile)."""
     from core.db import Database
-    from services.rollups import rebuild_rollups
+    from services.analytics.rollups import rebuild_rollups
 
     db = Database(settings.database_url, timeout=max(settings.db_timeout, 10.0))
     try:
@@ -209,17 +209,17 @@ def main(argv: list[str] | None = None) -> int:
     if command in ("import", "import-legacy") and settings.is_sqlite:
         migrate.upgrade(settings.database_url)
     if command == "import":
-        from services.import_cli import run_import
+        from services.exchange.import_cli import run_import
 
         return run_import(settings, args.resource, args.file, dry_run=args.dry_run, restore=args.restore)
     if command == "import-legacy":
-        from services.legacy import run_legacy_import
+        from services.exchange.legacy import run_legacy_import
 
         return run_legacy_import(settings, args.url)
     if command == "rebuild-rollups":
         return asyncio.run(rebuild_rollups_command(settings))
     if command == "seed":
-        from services.seed import run_seed
+        from services.exchange.seed import run_seed
 
         return run_seed(settings, size=args.size)
     return 2

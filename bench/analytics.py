@@ -1,7 +1,7 @@
 """Analytics on a million rows: load MariaDB, then time every report uncached and cached.
 
 Uncached, for each report it prints the median time of its SQL run directly (the compiled
-statement on a bare aiomysql connection), through the service (`services.analytics.run_report`)
+statement on a bare aiomysql connection), through the service (`services.analytics.raw_reports.run_report`)
 and over HTTP (a real server in this process with the response cache off), the ratios to the
 direct SQL, and whether EXPLAIN shows every table read through an index.
 
@@ -56,9 +56,9 @@ from core import migrate  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.logs import setup_logging  # noqa: E402
 from handlers.analytics import analytics_routes  # noqa: E402
-from services.analytics import run_report  # noqa: E402
-from services.reports import ANALYTICS  # noqa: E402
-from services.users import UserService  # noqa: E402
+from services.analytics.raw_reports import run_report  # noqa: E402
+from services.analytics.reports import ANALYTICS  # noqa: E402
+from services.identity.users import UserService  # noqa: E402
 
 START = date(2025, 1, 1)
 DAYS = 730

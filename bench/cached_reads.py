@@ -46,7 +46,7 @@ from bench.common import LoadResult, ServerProcess, announce_port, have_wrk, run
 from core import migrate  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.logs import setup_logging  # noqa: E402
-from services.products import ProductService  # noqa: E402
+from services.catalog.products import ProductService  # noqa: E402
 from tests.databases import mariadb_database  # noqa: E402
 
 PASSWORD = "bench-admin-password"

@@ -71,11 +71,11 @@ from bench.common import (  # noqa: E402
 )
 from core import migrate  # noqa: E402
 from models import Customer, Order  # noqa: E402
-from services.customers import CustomerService  # noqa: E402
-from services.employees import EmployeeService  # noqa: E402
-from services.products import ProductService  # noqa: E402
-from services.seed import run_seed  # noqa: E402
-from services.users import UserService  # noqa: E402
+from services.catalog.customers import CustomerService  # noqa: E402
+from services.catalog.employees import EmployeeService  # noqa: E402
+from services.catalog.products import ProductService  # noqa: E402
+from services.exchange.seed import run_seed  # noqa: E402
+from services.identity.users import UserService  # noqa: E402
 from tests.databases import run_sql  # noqa: E402
 
 SERVERS = ("bare", "app", "no limiter", "no cache")

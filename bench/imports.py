@@ -30,8 +30,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.seed import loadavg, run_sql  # noqa: E402
 from core.db import Database  # noqa: E402
-from services.bulk import BulkWriter  # noqa: E402
-from services.seed import COLUMNS, TEXT_COLUMNS  # noqa: E402
+from services.exchange.bulk import BulkWriter  # noqa: E402
+from services.exchange.seed import COLUMNS, TEXT_COLUMNS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTS, CUSTOMERS = 50, 2000

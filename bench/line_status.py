@@ -38,7 +38,7 @@ from sqlalchemy import text  # noqa: E402
 from bench.cluster import PASSWORD, SECRET, UNLIMITED, Server  # noqa: E402
 from bench.common import Row, add_rows_argument, write_rows  # noqa: E402
 from core.db import Database  # noqa: E402
-from services.bulk import BulkWriter  # noqa: E402
+from services.exchange.bulk import BulkWriter  # noqa: E402
 from tests.databases import mariadb_database  # noqa: E402
 
 LINES = 20

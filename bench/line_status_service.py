@@ -3,7 +3,7 @@
 Times the service function itself (no HTTP, no token check) on a SQLite file (or `--database-url`)
 seeded with 20 lines, three 8-hour shifts, a plan, records and stops in the running shift. With
 `--baseline FILE` it interleaves calls of another version of the module (e.g. the one on main,
-`git show main:services/line_status.py > /tmp/old.py`) with the current one: an A/B on the same
+`git show main:services/floor/line_status.py > /tmp/old.py`) with the current one: an A/B on the same
 machine under the same load, reported as a ratio.
 
     .venv/bin/python bench/line_status_service.py --calls 300
@@ -29,7 +29,7 @@ from sqlalchemy import event, text  # noqa: E402
 from core import migrate  # noqa: E402
 from core.clock import Clock  # noqa: E402
 from core.db import Database  # noqa: E402
-from services import line_status  # noqa: E402
+from services.floor import line_status  # noqa: E402
 
 LINES = 20
 SHIFTS = (("early", 6), ("late", 14), ("night", 22))
@@ -56,8 +56,8 @@ async def fill(db: Database, now: datetime) -> None:
         await conn.execute(text("INSERT INTO employees (id, name, position, email, phone, created_at, "
                                 f"updated_at) VALUES (1, 'Op', 'Operator', 'op@example.com', '+49301', "
                                 f"'{stamp}', '{stamp}')"))
-    from services.shift_time import current_instance
-    from services.shifts import all_shifts
+    from services.floor.shift_time import current_instance
+    from services.floor.shifts import all_shifts
     async with db.session() as session:
         instance = current_instance(await all_shifts(session), now, clock.zone)
     assert instance is not None

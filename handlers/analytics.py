@@ -11,10 +11,10 @@ from tornado.web import URLSpec, url
 from core.cache import CachedResponse
 from handlers.base import JSON_TYPE, BaseHandler, dumps, page_envelope
 from schemas.analytics import AnalyticsQuery, CustomerValueQuery, ProductionEfficiencyQuery, ShiftReportQuery
-from services.analytics import Analytic, run_report
-from services.reports import ANALYTICS
-from services.shift_report import COLUMNS as REPORT_COLUMNS
-from services.shift_report import shift_report
+from services.analytics.raw_reports import Analytic, run_report
+from services.analytics.reports import ANALYTICS
+from services.floor.shift_report import COLUMNS as REPORT_COLUMNS
+from services.floor.shift_report import shift_report
 
 CSV_TYPE = "text/csv; charset=utf-8"
 # Spreadsheets run a cell that starts with one of these as a formula (OWASP "CSV injection").

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from core.errors import ApiError, invalid
-from core.openapi import page_of
 from core.security import TokenError, normalize_username
 from handlers.base import BaseHandler
 from schemas.common import iso_utc
+from schemas.openapi import page_of
 from schemas.user import (
     DISPLAY_TOKEN_SORT,
     DisplayTokenAuditSchema,

@@ -34,12 +34,19 @@ from core.errors import (
     invalid,
     problem,
 )
-from core.idempotency import HEADER as IDEMPOTENCY_HEADER
-from core.idempotency import KEPT_HEADERS, REPLAYED_HEADER, Claim, Remembered, fingerprint, parse_key
 from core.jsonin import JsonInputError, parse_json
 from core.security import Principal, TokenError, role_at_least
 from handlers.context import AppContext
-from services.listing import plain
+from services.common.listing import plain
+from services.integrations.idempotency import HEADER as IDEMPOTENCY_HEADER
+from services.integrations.idempotency import (
+    KEPT_HEADERS,
+    REPLAYED_HEADER,
+    Claim,
+    Remembered,
+    fingerprint,
+    parse_key,
+)
 
 log = logging.getLogger("factory.http")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
@@ -99,7 +106,7 @@ class BaseHandler(tornado.web.RequestHandler):
     # Entries are shared by every caller of one role; a handler whose answer depends on who asks
     # (not only on the role) sets this, and its entries are keyed by user as well.
     cache_per_user: bool = False
-    # OpenAPI per method (keys in core/openapi.py): {"POST": {"summary", "body", "responses", "errors"}}.
+    # OpenAPI per method (keys in schemas/openapi.py): {"POST": {"summary", "body", "responses", "errors"}}.
     docs: dict[str, dict[str, Any]] = {}
     # Methods that honour an Idempotency-Key header: a retry with the key gets the first answer back
     # and has no second effect. For every method that creates or moves something.
@@ -321,7 +328,7 @@ class BaseHandler(tornado.web.RequestHandler):
 
     async def send_list(self, compute: Callable[[], Awaitable[Any]],
                         tags: Iterable[str] | None = None) -> None:
-        """Answer a paged GET (a `services.crud.Page`) with the envelope and Link header.
+        """Answer a paged GET (a `services.common.crud.Page`) with the envelope and Link header.
 
         A page by number carries `next_cursor` too; a page by cursor has no total or page number.
         The cursors are bound to `self.list_scope` (the path, sort and filters), set by `compute`.

@@ -13,15 +13,15 @@ from core.cache import ResponseCache
 from core.clock import Clock
 from core.config import Settings
 from core.db import Database
-from core.idempotency import IdempotencyStore
 from core.metrics import Metrics
 from core.ratelimit import RateLimiter
 from handlers.live_connections import LiveFeedConnections
 from realtime.hub import EventHub
 from realtime.publisher import CommitPublisher
-from services.auth import AuthService
-from services.integrations import Integrations
-from services.line_status_feed import LineStatusFeed
+from services.floor.line_status_feed import LineStatusFeed
+from services.identity.auth import AuthService
+from services.integrations.idempotency import IdempotencyStore
+from services.integrations.lifecycle import Integrations
 
 if TYPE_CHECKING:  # cluster mode's modules (and redis) load only when FACTORY_REDIS_URL is set
     from core.cluster import Cluster

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from handlers.base import BaseHandler
 from schemas.dashboard import DashboardQuerySchema
-from services.dashboard import LOW_STOCK_LIMIT, dashboard_state
+from services.floor.dashboard import LOW_STOCK_LIMIT, dashboard_state
 
 PAGE = Path(__file__).resolve().parent.parent / "static" / "dashboard.html"
 # Everything from this origin only: no inline script or style, no framing, forms never submit.

@@ -10,9 +10,9 @@ import swagger_ui_bundle
 from tornado.web import URLSpec
 
 from core.errors import ApiError
-from core.openapi import build_document
 from handlers.base import BaseHandler, dumps
-from services.asyncapi import build_asyncapi
+from schemas.openapi import build_document
+from services.integrations.asyncapi import build_asyncapi
 
 SWAGGER_DIR = Path(swagger_ui_bundle.swagger_ui_path)
 # Only 'self': the page, its scripts, styles and the document all come from this server.

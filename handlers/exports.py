@@ -8,9 +8,9 @@ from tornado.iostream import StreamClosedError
 
 from handlers.analytics import wants_csv
 from handlers.base import BaseHandler
-from services import csv_io
-from services.crud import CrudService
-from services.exports import export_batches
+from services.common.crud import CrudService
+from services.exchange import csv_io
+from services.exchange.exports import export_batches
 
 log = logging.getLogger("factory.http")
 

@@ -5,11 +5,11 @@ from typing import Any
 
 from core.errors import ApiError
 from core.jsonin import JsonInputError, parse_json
-from core.openapi import EXAMPLES
 from handlers.base import BaseHandler
 from schemas.imports import ImportQuery
-from services.import_jobs import import_rows, read_csv_body
-from services.imports import SERVICES, Importer
+from schemas.openapi import EXAMPLES
+from services.exchange.import_jobs import import_rows, read_csv_body
+from services.exchange.imports import SERVICES, Importer
 
 IMPORT_MAX_BYTES = 10 * 1024 * 1024
 RESOURCES = tuple(SERVICES)

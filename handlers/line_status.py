@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.base import BaseHandler
-from services.line_status import line_statuses
+from services.floor.line_status import line_statuses
 
 _RATIO = {"type": "number", "nullable": True, "minimum": 0}
 _TIME = {"type": "string", "format": "date-time"}

@@ -14,7 +14,7 @@ import tornado.ioloop
 
 from core.security import Principal, TokenError, role_at_least
 from realtime.hub import TOPICS, EventHub
-from services.auth import AuthService
+from services.identity.auth import AuthService
 
 log = logging.getLogger("factory.realtime")
 

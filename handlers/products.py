@@ -1,12 +1,12 @@
 """Product stock: admin adjustments, and the ledger of every movement."""
 from __future__ import annotations
 
-from core.openapi import page_of
 from handlers.base import BaseHandler
 from handlers.exports import stream_csv, wants_csv
+from schemas.openapi import page_of
 from schemas.product import StockAdjustmentSchema, StockMovementListQuery, StockMovementSchema
-from services.crud import Page
-from services.products import StockMovementService
+from services.catalog.products import StockMovementService
+from services.common.crud import Page
 
 MOVEMENTS = StockMovementService()
 

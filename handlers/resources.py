@@ -6,7 +6,7 @@ from typing import Any
 from core.cache import CachedResponse
 from handlers.base import BaseHandler
 from handlers.exports import stream_csv, wants_csv
-from services.crud import CrudService, Page
+from services.common.crud import CrudService, Page
 
 
 class ResourceHandler(BaseHandler):

@@ -16,16 +16,16 @@ from handlers.metrics import MetricsHandler
 from handlers.orders import OrderCollectionHandler, OrderItemHandler
 from handlers.resources import CollectionHandler, ItemHandler
 from schemas.line import CODE_PATTERN
-from services.customers import CustomerService
-from services.employees import EmployeeService
-from services.lines import LineService
-from services.orders import OrderService
-from services.production import ProductionService
-from services.products import ProductService
-from services.shifts import ShiftService
-from services.stop_reasons import StopReasonService
-from services.users import UserService
-from services.work_orders import WorkOrderService
+from services.catalog.customers import CustomerService
+from services.catalog.employees import EmployeeService
+from services.catalog.products import ProductService
+from services.floor.lines import LineService
+from services.floor.production import ProductionService
+from services.floor.shifts import ShiftService
+from services.floor.stop_reasons import StopReasonService
+from services.floor.work_orders import WorkOrderService
+from services.identity.users import UserService
+from services.sales.orders import OrderService
 
 ID = r"(?P<ident>[0-9]{1,18})"
 CODE = rf"(?P<code>{CODE_PATTERN})"

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from handlers.base import BaseHandler
 from schemas.shift import CurrentShiftSchema
-from services.shift_time import current_instance, next_instance
-from services.shifts import all_shifts
+from services.floor.shift_time import current_instance, next_instance
+from services.floor.shifts import all_shifts
 
 _schema = CurrentShiftSchema()
 

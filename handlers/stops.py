@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.openapi import page_of
 from handlers.base import BaseHandler
+from schemas.openapi import page_of
 from schemas.stop import StopCorrectionSchema, StopListQuery, StopOpenSchema, StopSchema
-from services.crud import Page
-from services.stops import StopService, end_stop, open_stop
+from services.common.crud import Page
+from services.floor.stops import StopService, end_stop, open_stop
 
 _TAGS = ["stops"]
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 from typing import Any
 
 from core.errors import conflict, not_found
-from core.openapi import page_of
 from handlers.base import BaseHandler
 from handlers.resources import CollectionHandler, ItemHandler
 from models import Webhook
+from schemas.openapi import page_of
 from schemas.webhook import CreatedWebhookSchema, WebhookDeliveryListQuery, WebhookDeliverySchema
-from services.crud import Page
-from services.webhook_urls import check_url
-from services.webhooks import WebhookDeliveryService, WebhookService
+from services.common.crud import Page
+from services.integrations.webhook_urls import check_url
+from services.integrations.webhooks import WebhookDeliveryService, WebhookService
 
 WEBHOOKS = WebhookService()
 

@@ -1,6 +1,6 @@
 """Summary tables: sums the reports read instead of a million raw rows, kept current by every write.
 
-Each is a pure function of the raw rows (services/rollups.py rebuilds them from scratch). Sales are
+Each is a pure function of the raw rows (services/analytics/rollups.py rebuilds them from scratch). Sales are
 keyed by the UTC date of `orders.placed_at` (the date filters' days are UTC days); production by
 `date_produced`. A production record without a line is filed under line "" (a real line name has
 at least one character). Rows whose count drops to zero stay at zero (so writers only ever update

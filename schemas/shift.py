@@ -13,7 +13,7 @@ CLOCK = validate.Regexp(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", error="Must be HH:MM
 
 
 class ShiftSchema(ApiSchema):
-    """Breaks and days are checked against the window on the merged row (services/shifts.py)."""
+    """Breaks and days are checked against the window on the merged row (services/floor/shifts.py)."""
 
     name = Text(required=True, validate=validate.Length(min=1, max=32))
     starts_at = Text(required=True, validate=CLOCK, metadata={"description": "HH:MM, plant-local"})

@@ -1,1 +1,2 @@
-"""Domain logic and queries, one module per resource; handlers call these, never the other way."""
+"""The domain, one package per business context (catalog, sales, floor, analytics, exchange,
+integrations, identity, on the shared `common`); docs/architecture.md has the map of who may use whom."""

@@ -23,7 +23,7 @@ from core.config import Settings
 from core.ratelimit import MemoryRateLimiter, parse_budgets
 from handlers.limits import server_options
 from models import User
-from services.users import UserService
+from services.identity.users import UserService
 from tests.clocks import FakeClock
 from tests.databases import empty_tables, mariadb_database
 from tests.event_contract import EventContract

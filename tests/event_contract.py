@@ -9,7 +9,7 @@ import jsonschema
 
 from core.db import Change
 from realtime.hub import encode_frame
-from services.asyncapi import build_asyncapi
+from services.integrations.asyncapi import build_asyncapi
 
 
 @functools.cache
@@ -22,7 +22,7 @@ def violations(envelope: dict[str, Any]) -> list[str]:
     """What is wrong with one event envelope (a frame or a webhook body); empty when it conforms."""
     validator = envelope_validators().get(envelope.get("event"))
     if validator is None:
-        return [f"{envelope.get('event')!r} is not in the AsyncAPI document (services/events.py)"]
+        return [f"{envelope.get('event')!r} is not in the AsyncAPI document (services/common/events.py)"]
     return [f"{envelope['event']} {list(error.path)}: {error.message[:200]}"
             for error in validator.iter_errors(envelope)]
 

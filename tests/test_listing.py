@@ -14,7 +14,7 @@ from schemas.order import OrderItemSchema, OrderSchema
 from schemas.product import ProductSchema, StockMovementSchema
 from schemas.production import ProductionRecordSchema
 from schemas.user import UserSchema
-from services.listing import Serializer
+from services.common.listing import Serializer
 
 pytestmark = pytest.mark.sqlite_only  # no database involved
 MOMENTS = [datetime(2026, 3, 4, 10, 0, 0, 123456), datetime(2026, 12, 31, 23, 59, 59, 999999),

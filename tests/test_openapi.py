@@ -8,8 +8,8 @@ from openapi_schema_validator import OAS30Validator
 from openapi_spec_validator import validate
 from referencing import Registry, Resource
 
-from core.openapi import build_document, openapi_path, route_access
 from handlers.routes import build_routes
+from schemas.openapi import build_document, openapi_path, route_access
 
 pytestmark = pytest.mark.sqlite_only  # the document does not depend on the database
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")

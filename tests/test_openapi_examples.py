@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from core.openapi import EXAMPLES, build_document
 from handlers.routes import build_routes
+from schemas.openapi import EXAMPLES, build_document
 
 DOCUMENT, _ = build_document(build_routes())
 REFUSED_AS_INVALID = {400, 413, 415, 422}

@@ -17,7 +17,7 @@ import tornado.netutil
 
 from app import make_app
 from core.config import Settings
-from services.users import UserService
+from services.identity.users import UserService
 from tests.conftest import PASSWORDS, SECRET
 
 ST = Path(sys.executable).parent / "st"

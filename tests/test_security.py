@@ -1,7 +1,7 @@
 """Security suite: forged tokens, hostile input per field, security headers, CORS and login answers.
 
 Each refusal is the documented 4xx and leaves the database as it was (row counts and row contents).
-The roles × routes matrix lives in tests/test_roles.py, driven by the same route table.
+The roles × routes matrix lives in tests/identity/test_roles.py, driven by the same route table.
 """
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ from core.security import DUMMY_HASH, hash_password
 from handlers.routes import build_routes
 from models import Base
 from schemas.common import MAX_INT, Money
-from services.customers import CustomerService
-from services.employees import EmployeeService
-from services.orders import OrderService
-from services.production import ProductionService
-from services.products import ProductService
-from services.users import UserService
+from services.catalog.customers import CustomerService
+from services.catalog.employees import EmployeeService
+from services.catalog.products import ProductService
+from services.floor.production import ProductionService
+from services.identity.users import UserService
+from services.sales.orders import OrderService
 from tests.conftest import PASSWORDS, SECRET
 
 # Forging an HS512 token with the (HS256-sized) test key is the point, not a mistake.

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from services.integrations import every
+from services.integrations.lifecycle import every
 
 
 async def _cleanup_fails() -> int:

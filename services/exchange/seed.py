@@ -1,0 +1,412 @@
+"""Demo data: a believable factory, bulk-inserted fast enough to load millions of rows.
+
+`python server.py seed --size N` fills an empty database. Size 1 is a small plant (a few hundred
+orders and production records over four weeks); orders, production and customers grow linearly
+with N (250 orders and 250 production records per unit). Rows are plain tuples written in
+batches: executemany on SQLite, LOAD DATA LOCAL INFILE over parallel connections on MySQL/MariaDB.
+The stock ledger is kept exact: each product's movements (opening balance, daily production,
+daily shipments) sum to its stock_quantity and never dip below zero.
+"""
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import func, select, text
+from tqdm import tqdm
+
+from core import migrate
+from core.clock import Clock
+from core.config import Settings
+from core.db import Database
+from services.analytics.rollups import rebuild_rollups
+from services.exchange.bulk import BulkWriter
+from services.exchange.seed_data import (
+    CITIES,
+    COMPANY_HEADS,
+    COMPANY_TAILS,
+    FIRST_NAMES,
+    LAST_NAMES,
+    LINES,
+    PRODUCT_KINDS,
+    SHIFTS,
+    SIZES,
+    STREETS,
+)
+from services.exchange.seed_floor import line_code, seed_shop_floor
+
+BUSINESS_TABLES = ("products", "customers", "employees", "orders", "production_records")
+BATCH_ROWS = 20000
+ORDER_QUANTITIES = (20, 25, 50, 50, 100, 100, 150, 200, 250, 300, 400, 500, 800)
+# Status by the order's age in days: later statuses as orders get older.
+STATUS_BY_AGE = (
+    (1, (("pending", 0.7), ("confirmed", 1.0))),
+    (3, (("pending", 0.15), ("confirmed", 0.6), ("in_production", 1.0))),
+    (7, (("confirmed", 0.1), ("in_production", 0.5), ("shipped", 1.0))),
+    (12, (("in_production", 0.05), ("shipped", 0.4), ("delivered", 1.0))),
+    (None, (("shipped", 0.03), ("delivered", 1.0))),
+)
+CANCELLED_SHARE = 0.06
+# Order lots are scaled by this over the product's cycle time: shipments then take about what is made.
+DEMAND_CYCLE_SECONDS = 80.0
+
+COLUMNS = {
+    "products": ("id", "sku", "name", "description", "price", "stock_quantity", "reorder_level",
+                 "ideal_cycle_seconds", "created_at", "updated_at"),
+    "customers": ("id", "name", "email", "phone", "address", "created_at", "updated_at"),
+    "employees": ("id", "name", "position", "email", "phone", "created_at", "updated_at"),
+    "orders": ("id", "customer_id", "status", "total_price", "placed_at", "created_at", "updated_at"),
+    "order_items": ("id", "order_id", "product_id", "quantity", "unit_price", "line_total", "created_at",
+                    "updated_at"),
+    "production_records": ("id", "product_id", "employee_id", "quantity_produced", "quantity_defective",
+                           "date_produced", "line", "shift", "planned_minutes", "downtime_minutes",
+                           "created_at", "updated_at"),
+    "stock_movements": ("id", "product_id", "delta", "balance_after", "reason", "note", "created_at",
+                        "updated_at"),
+}
+TEXT_COLUMNS = {"sku", "name", "description", "price", "ideal_cycle_seconds", "email", "phone", "address",
+                "position", "status", "total_price", "unit_price", "line_total", "date_produced", "line",
+                "shift", "reason", "note", "placed_at", "created_at", "updated_at"}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How many of each thing a size means."""
+
+    size: int
+    products: int
+    customers: int
+    employees: int
+    orders: int
+    production: int
+    days: int
+    lines: int
+
+    @classmethod
+    def for_size(cls, size: int) -> Plan:
+        return cls(size=size, products=12 + size // 10, customers=25 * size, employees=15 + size // 4,
+                   orders=250 * size, production=250 * size, days=min(365, 28 + size // 10),
+                   lines=min(len(LINES), 4 + size // 50))
+
+
+def run_seed(settings: Settings, size: int = 1) -> int:
+    """The `seed` command: exit code 0 when seeded, 1 when refused, 2 on bad arguments."""
+    if size < 1:
+        print("error: --size must be at least 1", file=sys.stderr)
+        return 2
+    if settings.is_sqlite:
+        migrate.upgrade(settings.database_url)
+    return asyncio.run(seed(settings, Plan.for_size(size)))
+
+
+async def seed(settings: Settings, plan: Plan) -> int:
+    db = Database(settings.database_url, timeout=max(settings.db_timeout, 10.0))
+    try:
+        problem = await why_not(db)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 1
+        started = time.perf_counter()
+        seeder = Seeder(db, plan)
+        counts = await seeder.run()
+        counts.update(await seeder.run_floor(Clock(settings.timezone)))
+        took = time.perf_counter() - started
+        print(f"Seeded {', '.join(f'{n:,} {name}' for name, n in counts.items())} in {took:.1f} s.")
+        return 0
+    finally:
+        await db.dispose()
+
+
+async def why_not(db: Database) -> str | None:
+    """A one-line reason to refuse: an old schema, or a database that already has data."""
+    async with db.engine.connect() as conn:
+        current = await migrate.current_revision(conn)
+        if current != migrate.head_revision():
+            return (f"database schema is at revision {current or 'none'}, this code needs "
+                    f"{migrate.head_revision()}: run 'python server.py migrate' first")
+        filled = {}
+        for table in BUSINESS_TABLES:
+            count = await conn.scalar(select(func.count()).select_from(text(table)))
+            if count:
+                filled[table] = count
+    if filled:
+        found = ", ".join(f"{n:,} {table.replace('_', ' ')}" for table, n in filled.items())
+        return f"the database already has data ({found}); seed fills an empty database only"
+    return None
+
+
+# -- generating -------------------------------------------------------------------------------------
+
+def cents(amount: int) -> str:
+    return f"{amount // 100}.{amount % 100:02d}"
+
+
+# Every second of a day as text: stamping a million rows is then a lookup, not a strftime.
+CLOCK = [f"{second // 3600:02d}:{second // 60 % 60:02d}:{second % 60:02d}.000000" for second in range(86400)]
+
+
+class Seeder:
+    """Makes the factory's rows in time order and writes them as it goes.
+
+    The loops below run a few million times at the largest sizes, so they draw with
+    `random()` and look prepared text up instead of calling `choice` or formatting per row.
+    """
+
+    def __init__(self, db: Database, plan: Plan, seed: int = 20261126) -> None:
+        self.db = db
+        self.plan = plan
+        self.rng = random.Random(seed + plan.size)
+        now = datetime.now(UTC).replace(tzinfo=None)
+        self.now_second = now.hour * 3600 + now.minute * 60 + now.second
+        today = now.date()
+        self.day_text = [str(today - timedelta(days=plan.days - 1 - day)) for day in range(plan.days)]
+        self.counts: dict[str, int] = {}
+        # Units made and shipped per (product index, day): the ledger is written from these at the end.
+        self.made: dict[tuple[int, int], int] = defaultdict(int)
+        self.shipped: dict[tuple[int, int], int] = defaultdict(int)
+
+    def stamp(self, day: int, second: int) -> str:
+        """`YYYY-MM-DD HH:MM:SS.000000` for a second of a history day (or later), never after now."""
+        day += second // 86400
+        second %= 86400
+        last = self.plan.days - 1
+        if day >= last:
+            day, second = last, min(second if day == last else 86399, max(0, self.now_second - 60))
+        return f"{self.day_text[day]} {CLOCK[second]}"
+
+    async def run(self) -> dict[str, int]:
+        ids = await self.next_ids()
+        with tqdm(total=self.plan.orders + self.plan.production, unit=" rows", file=sys.stderr,
+                  desc="seeding orders and production", mininterval=0.5, dynamic_ncols=True) as progress:
+            async with BulkWriter(self.db, COLUMNS, TEXT_COLUMNS, progress.update) as writer:
+                self.products = self.make_products(ids["products"])
+                await writer.insert("products", [row for row, _ in self.products], counted=False)
+                self.customer_ids = range(ids["customers"], ids["customers"] + self.plan.customers)
+                for batch in batched(self.make_customers(ids["customers"])):
+                    await writer.insert("customers", batch, counted=False)
+                self.employees = list(self.make_employees(ids["employees"]))
+                await writer.insert("employees", [row for row, _ in self.employees], counted=False)
+                for table, batch in self.make_orders(ids["orders"], ids["order_items"]):
+                    await writer.insert(table, batch, counted=table == "orders")
+                for batch in self.make_production(ids["production_records"]):
+                    await writer.insert("production_records", batch)
+                movements, stock = self.make_ledger(ids["stock_movements"])
+                for batch in batched(iter(movements)):
+                    await writer.insert("stock_movements", batch, counted=False)
+                await writer.execute("UPDATE products SET stock_quantity = ?, reorder_level = ? WHERE id = ?",
+                                     stock)
+        self.counts["stock movements"] = len(movements)
+        await rebuild_rollups(self.db)
+        return self.counts
+
+    async def run_floor(self, clock: Clock) -> dict[str, int]:
+        """Lines, shifts, the plan and stops, from the records just written."""
+        by_line: dict[int, int] = {}
+        for _, facts in self.products:
+            by_line.setdefault(facts["line"], facts["id"])
+        first_day = date.fromisoformat(self.day_text[0])
+        return await seed_shop_floor(self.db, clock, self.plan.lines, by_line, first_day, self.rng)
+
+    async def next_ids(self) -> dict[str, int]:
+        async with self.db.engine.connect() as conn:
+            return {table: (await conn.scalar(select(func.max(text("id"))).select_from(text(table))) or 0) + 1
+                    for table in COLUMNS}
+
+    def make_products(self, first_id: int) -> list[tuple[tuple, dict]]:
+        rng, start = self.rng, self.stamp(0, 6 * 3600)
+        products = []
+        for n in range(self.plan.products):
+            name, prefix, base_cents, base_cycle = PRODUCT_KINDS[n % len(PRODUCT_KINDS)]
+            variant = n // len(PRODUCT_KINDS)
+            grade = variant % len(SIZES)
+            series = f" series {variant // len(SIZES) + 1}" if variant >= len(SIZES) else ""
+            price = int(base_cents * (1 + 0.35 * grade) * rng.uniform(0.9, 1.1))
+            cycle = round(base_cycle * (1 + 0.2 * grade) * rng.uniform(0.9, 1.1), 1)
+            # Customers order fast-made parts in bigger lots: demand roughly matches what each line makes.
+            lots = [max(5, round(q * DEMAND_CYCLE_SECONDS / cycle / 5) * 5) for q in ORDER_QUANTITIES]
+            facts = {"id": first_id + n, "price": price, "cycle": cycle, "line": n % self.plan.lines,
+                     "defects": rng.uniform(0.004, 0.04), "lots": lots,
+                     "line_totals": [(price * lot, cents(price * lot)) for lot in lots]}
+            row = (facts["id"], f"{prefix}-{n + 1:05d}", f"{name} {SIZES[grade]}{series}",
+                   f"{name}, size {SIZES[grade]}; ideal cycle {cycle} s per unit.", cents(price), 0, 0,
+                   f"{cycle:.3f}", start, start)
+            products.append((row, facts))
+        self.counts["products"] = len(products)
+        return products
+
+    def make_customers(self, first_id: int) -> Iterator[tuple]:
+        rng, start = self.rng, self.stamp(0, 7 * 3600)
+        for n in range(self.plan.customers):
+            company = f"{rng.choice(COMPANY_HEADS)} {rng.choice(COMPANY_TAILS)}"
+            slug = company.lower().replace(" ", "-")
+            yield (first_id + n, company, f"purchasing{n + 1}@{slug}.example", f"+4930{n + 1:08d}",
+                   f"{rng.randint(1, 240)} {rng.choice(STREETS)}, {rng.choice(CITIES)}", start, start)
+        self.counts["customers"] = self.plan.customers
+
+    def make_employees(self, first_id: int) -> Iterator[tuple[tuple, dict]]:
+        rng, start = self.rng, self.stamp(0, 6 * 3600)
+        positions = ("Machine operator",) * 6 + ("Line lead", "Maintenance technician", "Quality inspector")
+        for n in range(self.plan.employees):
+            first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+            facts = {"id": first_id + n, "line": n % self.plan.lines, "shift": n // self.plan.lines % 3}
+            yield ((facts["id"], f"{first} {last}", positions[n % len(positions)],
+                    f"{first.lower()}.{last.lower()}.{n + 1}@factory.example", f"+4940{n + 1:08d}",
+                    start, start), facts)
+        self.counts["employees"] = self.plan.employees
+
+    def per_day(self, total: int) -> Iterator[tuple[int, int]]:
+        """Spread `total` rows evenly over the history's days: (day, count)."""
+        done = 0
+        for day in range(self.plan.days):
+            count = round(total * (day + 1) / self.plan.days) - done
+            done += count
+            yield day, count
+
+    def status_of(self, age: float) -> tuple[str, float]:
+        """A status that fits the order's age (days), and how many days after placement it last moved."""
+        draw = self.rng.random
+        if age > 0.5 and draw() < CANCELLED_SHARE:
+            return "cancelled", 0.1 + draw() * min(age, 3)
+        roll = draw()
+        for limit, shares in STATUS_BY_AGE:
+            if limit is None or age < limit:
+                status = next(name for name, share in shares if roll < share)
+                break
+        if status == "pending":
+            return status, 0.0
+        return status, min(age, 0.2 + draw() * 4.8)
+
+    def make_orders(self, first_id: int, first_item_id: int) -> Iterator[tuple[str, list[tuple]]]:
+        draw, last_day = self.rng.random, self.plan.days - 1
+        catalogue = [(facts["id"], facts["lots"], facts["line_totals"], cents(facts["price"]))
+                     for _, facts in self.products]
+        count_products, count_lots = len(catalogue), len(ORDER_QUANTITIES)
+        customers, count_customers = self.customer_ids, len(self.customer_ids)
+        order_id, item_id, orders, items = first_id, first_item_id, [], []
+        for day, count in self.per_day(self.plan.orders):
+            latest = 20 * 3600 if day < last_day else max(6 * 3600 + 1, self.now_second - 60)
+            for second in sorted(6 * 3600 + int(draw() * (latest - 6 * 3600)) for _ in range(count)):
+                created = self.stamp(day, second)
+                age = max(0.0, last_day - day + (self.now_second - second) / 86400)
+                status, moved_after = self.status_of(age)
+                updated = self.stamp(day, second + int(moved_after * 86400)) if moved_after else created
+                ships = status in ("shipped", "delivered")
+                lines = 1 if draw() < 0.65 else (2 if draw() < 0.7 else 3)
+                picks = [int(draw() * count_products)]
+                while len(picks) < lines:
+                    pick = int(draw() * count_products)
+                    if pick not in picks:
+                        picks.append(pick)
+                total = 0
+                for index in picks:
+                    product_id, lots, line_totals, unit_price = catalogue[index]
+                    lot = int(draw() * count_lots)
+                    line_cents, line_text = line_totals[lot]
+                    total += line_cents
+                    items.append((item_id, order_id, product_id, lots[lot], unit_price, line_text,
+                                  created, created))
+                    item_id += 1
+                    if ships:
+                        shipped_on = day + (second + int(min(moved_after, 0.5 + draw() * 2) * 86400)) // 86400
+                        self.shipped[(index, min(shipped_on, last_day))] += lots[lot]
+                orders.append((order_id, customers[int(draw() * count_customers)], status, cents(total),
+                               created, created, updated))
+                order_id += 1
+                if len(orders) >= BATCH_ROWS:
+                    yield "orders", orders
+                    yield "order_items", items
+                    orders, items = [], []
+        yield "orders", orders
+        yield "order_items", items
+        self.counts["orders"] = order_id - first_id
+        self.counts["order items"] = item_id - first_item_id
+
+    def make_production(self, first_id: int) -> Iterator[list[tuple]]:
+        draw, last_day = self.rng.random, self.plan.days - 1
+        crews: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
+        for _, facts in self.employees:
+            name, start_hour = SHIFTS[facts["shift"]]
+            crews[facts["line"]].append((facts["id"], name, start_hour * 3600))
+        # Per product: id, seconds per unit, usual defect rate, line name, the line's crew.
+        plant = [(facts["id"], facts["cycle"], facts["defects"], line_code(facts["line"]),
+                  crews.get(facts["line"]) or crews[0]) for _, facts in self.products]
+        count_products, planned_choices = len(plant), (240, 360, 420, 480, 480, 480)
+        record_id, batch = first_id, []
+        for day, count in self.per_day(self.plan.production):
+            for _ in range(count):
+                index = int(draw() * count_products)
+                product_id, cycle, defects, line, crew = plant[index]
+                employee_id, shift, shift_start = crew[int(draw() * len(crew))]
+                # Today only shifts that have started have records; the others' go to yesterday.
+                run_day = day - 1 if day and day == last_day and shift_start > self.now_second else day
+                planned = planned_choices[int(draw() * 6)]
+                roll = draw()
+                downtime = int(draw() * (20 if roll < 0.7 else 40 if roll < 0.95 else 120)) + (
+                    0 if roll < 0.7 else 20 if roll < 0.95 else 60)
+                downtime = min(downtime, planned - 30)
+                produced = max(1, int((planned - downtime) * 60 / cycle * (0.72 + draw() * 0.26)))
+                rate = defects * ((3 + draw() * 2) if draw() < 0.05 else (0.5 + draw()))
+                defective = min(produced, int(produced * rate + draw()))
+                self.made[(index, run_day)] += produced - defective
+                created = self.stamp(run_day, shift_start + planned * 60 + int(draw() * 1800))
+                batch.append((record_id, product_id, employee_id, produced, defective, self.day_text[run_day],
+                              line, shift, planned, downtime, created, created))
+                record_id += 1
+                if len(batch) >= BATCH_ROWS:
+                    yield batch
+                    batch = []
+        yield batch
+        self.counts["production records"] = record_id - first_id
+
+    def make_ledger(self, first_id: int) -> tuple[list[tuple], list[tuple[int, int, int]]]:
+        """Opening balance, then daily shipments and production per product, in time order.
+
+        The reorder level covers a few days of the product's demand; the opening balance is just
+        enough that stock never goes negative plus a buffer, which for a few products is so small
+        that they end at or below their reorder level and the dashboard has warnings to show.
+        """
+        rng, rows, stock, movement_id = self.rng, [], [], first_id
+        opening_at = self.stamp(0, 5 * 3600)
+        for index, (_, facts) in enumerate(self.products):
+            steps = []
+            for day in range(self.plan.days):
+                if self.shipped.get((index, day)):
+                    steps.append((-self.shipped[(index, day)], self.stamp(day, 17 * 3600), "shipment",
+                                  f"Shipments of {self.day_text[day]}"))
+                if self.made.get((index, day)):
+                    steps.append((self.made[(index, day)], self.stamp(day, 23 * 3600), "production",
+                                  f"Good units produced on {self.day_text[day]}"))
+            balance, lowest, shipped = 0, 0, 0
+            for delta, *_ in steps:
+                balance += delta
+                lowest = min(lowest, balance)
+                shipped -= min(delta, 0)
+            reorder = max(10, int(shipped / self.plan.days * rng.uniform(2, 5) / 10) * 10)
+            low = rng.random() < 0.15
+            opening = (rng.randint(0, reorder // 2) if low else rng.randint(reorder, 4 * reorder)) - lowest
+            if opening:
+                steps.insert(0, (opening, opening_at, "opening", "Opening balance"))
+            balance = 0
+            for delta, at, reason, note in steps:
+                balance += delta
+                rows.append((movement_id, facts["id"], delta, balance, reason, note, at, at))
+                movement_id += 1
+            stock.append((balance, reorder, facts["id"]))
+        return rows, stock
+
+
+def batched(rows: Iterator[tuple], size: int = BATCH_ROWS) -> Iterator[list[tuple]]:
+    batch = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,60 @@
+"""The shift report: the line-status figures for whole past shift instances, per (date, shift, line)."""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.clock import Clock
+from core.errors import bad_query
+from models import Line
+from schemas.common import iso_utc
+from services.common.crud import Page
+from services.floor.line_status import Totals, figures, instance_totals, planned_quantities, stops_between
+from services.floor.shift_time import instances_between
+from services.floor.shifts import all_shifts
+
+MAX_DAYS = 92
+COLUMNS = ("date", "shift", "line", "starts_at", "ends_at", "planned_quantity", "good", "defective",
+           "pace", "planned_seconds", "unplanned_stop_seconds", "availability", "performance", "quality",
+           "oee")
+
+
+async def shift_report(session: AsyncSession, clock: Clock, params: dict[str, Any]) -> Page:
+    """Rows for instances starting `from` … `to` (default: yesterday) that have ended, by start and line."""
+    yesterday = clock.today() - timedelta(days=1)
+    first, last = params.get("from_") or params.get("to") or yesterday, params.get("to")
+    last = last or max(first, yesterday)
+    if (last - first).days >= MAX_DAYS:
+        raise bad_query({"to": [f"At most {MAX_DAYS} days from 'from'."]})
+    query = select(Line.code).order_by(Line.code)
+    if params.get("line"):
+        query = query.where(Line.code == params["line"])
+    else:
+        query = query.where(Line.active.is_(True))
+    lines = list((await session.execute(query)).scalars())
+    if params.get("line") and not lines:
+        raise bad_query({"line": [f"No line has the code {params['line']!r}."]})
+    now = clock.now()
+    instances = [i for i in instances_between(await all_shifts(session), first, last, clock.zone)
+                 if i.ends_at <= now]
+    rows: list[dict[str, Any]] = []
+    if instances and lines:
+        totals = await instance_totals(session, first, last, lines)
+        plans = await planned_quantities(session, first, last, lines)
+        stops = await stops_between(session, instances[0].starts_at, max(i.ends_at for i in instances), lines)
+        for instance in instances:
+            for line in lines:
+                key = (instance.date, instance.shift, line)
+                own = figures(instance, instance.ends_at, [s for s in stops if s.line == line],
+                              totals.get(key, Totals()), plans.get(key, 0))
+                rows.append({"date": instance.date.isoformat(), "shift": instance.shift, "line": line,
+                             "starts_at": iso_utc(instance.starts_at), "ends_at": iso_utc(instance.ends_at),
+                             "planned_quantity": own["plan"]["planned_quantity"], "good": own["plan"]["good"],
+                             "defective": own["plan"]["defective"], "pace": own["plan"]["pace"],
+                             "planned_seconds": own["planned_seconds"],
+                             "unplanned_stop_seconds": own["unplanned_stop_seconds"], **own["oee"]})
+    limit, page = params["limit"], params["page"]
+    return Page(rows[(page - 1) * limit:page * limit], page, limit, len(rows))

@@ -1,0 +1,1 @@
+"""Identity: users and roles, sign-in, tokens and their revocation, display tokens."""

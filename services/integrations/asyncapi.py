@@ -1,0 +1,140 @@
+"""The AsyncAPI 3.0 document of the live feed (/ws) and the webhooks, built from the event schemas."""
+from __future__ import annotations
+
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from marshmallow import Schema
+
+from schemas.common import Money, StrictInteger, Text
+from schemas.openapi import _plain, input_rules
+from services.common.events import CLIENT_MESSAGES, EVENTS, SERVER_MESSAGES, WEBHOOK_PING, EventKind
+
+ASYNCAPI_VERSION = "3.0.0"
+SIGNATURE_HEADERS = {
+    "type": "object",
+    "required": ["webhook-id", "webhook-timestamp", "webhook-signature"],
+    "properties": {
+        "webhook-id": {"type": "string", "description": "`evt_<event id>`: the same on every retry; "
+                                                        "deduplicate on it.", "examples": ["evt_42"]},
+        "webhook-timestamp": {"type": "string", "pattern": "^[0-9]+$",
+                              "description": "Unix seconds when this attempt was signed."},
+        "webhook-signature": {"type": "string", "description": "`v1,<base64 HMAC-SHA256>` of "
+                              "`<webhook-id>.<webhook-timestamp>.<body>` with the endpoint's secret "
+                              "(Standard Webhooks)."},
+    },
+}
+DESCRIPTION = (
+    "Live events of the Factory Management System. **WebSocket** `/ws`: send `auth` first (within "
+    "5 s), then `subscribe` to topics; each committed change arrives as an `event` frame, in id order, "
+    "with its row as the REST API returns it. **Webhooks**: the same event envelopes are POSTed to every "
+    "endpoint registered with `POST /webhooks` for their topic, signed per Standard Webhooks. "
+    "The REST API is described at /openapi.json."
+)
+
+
+def json_schema_converter() -> Any:
+    """apispec's marshmallow converter set for JSON Schema (OpenAPI 3.1 style: nullable as a type)."""
+    plugin = MarshmallowPlugin(schema_name_resolver=lambda schema: None)  # nested schemas inline
+    APISpec(title="events", version="1", openapi_version="3.1.0", plugins=[plugin])
+    plugin.map_to_openapi_type(Text, "string", None)
+    plugin.map_to_openapi_type(StrictInteger, "integer", None)
+    plugin.map_to_openapi_type(Money, "string", "decimal")
+    plugin.converter.add_attribute_function(input_rules)
+    return plugin.converter
+
+
+def payload_schema(converter: Any, schema: type[Schema], *, complete: bool = True) -> dict[str, Any]:
+    """A JSON schema for `schema`; `complete`: what the server sends, every field present and no others."""
+    converted = _plain(converter.schema2jsonschema(schema))
+    if complete:
+        dumped = schema().dump_fields
+        converted["required"] = sorted(field.data_key or name for name, field in dumped.items())
+        converted["additionalProperties"] = False
+    return converted
+
+
+def envelope_schema(converter: Any, name: str, kind: EventKind) -> dict[str, Any]:
+    """The `event` frame (and webhook body) of one event."""
+    return {
+        "type": "object", "additionalProperties": False,
+        "required": ["type", "id", "topic", "event", "at", "data"],
+        "properties": {
+            "type": {"type": "string", "enum": ["event"]},
+            "id": {"type": "integer", "minimum": 0,
+                   "description": "Increasing event id (per feed on /ws; the outbox id for webhooks)."},
+            "topic": {"type": "string", "enum": [kind.topic]},
+            "event": {"type": "string", "enum": [name]},
+            "at": {"type": "string", "format": "date-time", "description": "When it was committed (UTC)."},
+            "data": payload_schema(converter, kind.schema),
+        },
+    }
+
+
+def _ref(*path: str) -> dict[str, str]:
+    return {"$ref": "#/" + "/".join(path)}
+
+
+def _operation(action: str, channel: str, title: str, summary: str, names: list[str]) -> dict[str, Any]:
+    return {"action": action, "title": title, "summary": summary, "channel": _ref("channels", channel),
+            "messages": [_ref("channels", channel, "messages", name) for name in names]}
+
+
+def build_asyncapi(host: str, secure: bool = False) -> dict[str, Any]:
+    """The document for a server reached at `host` (the request's Host)."""
+    converter = json_schema_converter()
+    schemas: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    for name, (schema, summary) in CLIENT_MESSAGES.items():
+        messages[name] = {"name": name, "summary": summary,
+                          "payload": payload_schema(converter, schema, complete=False)}
+    for name, (schema, summary) in SERVER_MESSAGES.items():
+        messages[name] = {"name": name, "summary": summary, "payload": payload_schema(converter, schema)}
+    webhook_events = {**EVENTS, "webhook.ping": WEBHOOK_PING}
+    for name, kind in webhook_events.items():
+        schemas[name] = envelope_schema(converter, name, kind)
+        meaning = {"name": name, "summary": kind.summary, "tags": [{"name": kind.topic}],
+                   "payload": _ref("components", "schemas", name)}
+        if name in EVENTS:
+            messages[name] = meaning
+        messages[f"webhook.{name}"] = {**meaning, "name": f"webhook.{name}", "headers": SIGNATURE_HEADERS}
+    feed = [*CLIENT_MESSAGES, *SERVER_MESSAGES, *EVENTS]
+    hooks = [f"webhook.{name}" for name in webhook_events]
+    operations = {
+        **{f"receive_{name}": _operation("receive", "liveFeed", f"The client sends {name}", summary, [name])
+           for name, (_, summary) in CLIENT_MESSAGES.items()},
+        **{f"send_{name}": _operation("send", "liveFeed", f"The server sends {name}", summary, [name])
+           for name, (_, summary) in SERVER_MESSAGES.items()},
+        "send_events": _operation("send", "liveFeed", "The server sends events",
+                                  "Every committed event of the subscribed topics, in id order.",
+                                  list(EVENTS)),
+        "deliver_webhooks": {**_operation("send", "webhooks", "The server POSTs events to endpoints",
+                                          "Per endpoint in id order; retried with backoff for 24 h.", hooks),
+                             "bindings": {"http": {"method": "POST"}}},
+    }
+    return {
+        "asyncapi": ASYNCAPI_VERSION,
+        "info": {"title": "Factory Management System live events", "version": "1.0.0",
+                 "description": DESCRIPTION},
+        "defaultContentType": "application/json",
+        "servers": {
+            "live": {"host": host, "protocol": "wss" if secure else "ws", "pathname": "/ws",
+                     "description": "This server's live feed. Authenticate with the first message, "
+                                    "`?token=`, or an `Authorization: Bearer` header."},
+            "webhookReceiver": {"host": "{receiver}", "protocol": "https",
+                                "description": "Your endpoint, registered with POST /webhooks.",
+                                "variables": {"receiver": {"description": "The endpoint's host."}}},
+        },
+        "channels": {
+            "liveFeed": {"address": "/ws", "title": "Live feed", "servers": [_ref("servers", "live")],
+                         "messages": {name: _ref("components", "messages", name) for name in feed}},
+            "webhooks": {"address": None, "title": "Webhook deliveries",
+                         "description": "HTTP POSTs to each registered endpoint URL; a 2xx answer within "
+                                        "10 s accepts the event, anything else is retried.",
+                         "servers": [_ref("servers", "webhookReceiver")],
+                         "messages": {name: _ref("components", "messages", name) for name in hooks}},
+        },
+        "operations": operations,
+        "components": {"schemas": schemas, "messages": messages},
+    }

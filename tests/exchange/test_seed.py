@@ -1,0 +1,169 @@
+"""`python server.py seed`: a believable factory in an empty database, readable through the API."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import distinct, func, select
+
+from core.config import Settings
+from models import Order, OrderItem, Product, ProductionRecord, StockMovement
+from services.exchange.bulk import BulkWriter
+from services.exchange.seed import Plan, run_seed
+from services.exchange.seed_data import (
+    CITIES,
+    COMPANY_HEADS,
+    COMPANY_TAILS,
+    FIRST_NAMES,
+    LAST_NAMES,
+    LINES,
+    PRODUCT_KINDS,
+    SHIFTS,
+    STREETS,
+)
+from tests.catalog.test_stock import ledger_mismatches
+
+
+async def seed_in_thread(settings, size=1):
+    """The command runs its own event loop, as it does from the shell."""
+    return await asyncio.get_running_loop().run_in_executor(None, run_seed, settings, size)
+
+
+async def _answer(value):
+    return value
+
+
+async def count(app, query):
+    async with app.ctx.db.session() as session:
+        return await session.scalar(query)
+
+
+async def test_seed_fills_a_believable_factory(api, app, settings):
+    assert await seed_in_thread(settings) == 0
+    plan = Plan.for_size(1)
+    assert await count(app, select(func.count()).select_from(Order)) == plan.orders
+    assert await count(app, select(func.count()).select_from(ProductionRecord)) == plan.production
+    assert 3 <= await count(app, select(func.count(distinct(ProductionRecord.line)))) <= len(LINES)
+    assert await count(app, select(func.count(distinct(ProductionRecord.shift)))) == len(SHIFTS)
+    assert await ledger_mismatches(app) == {}
+    assert await count(app, select(func.count()).select_from(StockMovement)
+                       .where(StockMovement.balance_after < 0)) == 0
+    # Totals are the sum of their lines, to the cent (SQLite sums its NUMERIC columns as floats).
+    line_sums = select(OrderItem.order_id, func.sum(OrderItem.line_total).label("total")).group_by(
+        OrderItem.order_id).subquery()
+    assert await count(app, select(func.count()).select_from(Order).join(
+        line_sums, line_sums.c.order_id == Order.id).where(
+        func.round(Order.total_price, 2) != func.round(line_sums.c.total, 2))) == 0
+
+    for status in ("pending", "confirmed", "in_production", "shipped", "delivered", "cancelled"):
+        response = await api.get(f"/orders?status={status}&per_page=1", role="user")
+        assert response.status == 200, response
+        assert response.json["meta"]["total"] > 0, status
+
+    products = (await api.get("/products?per_page=100", role="user")).json["items"]
+    assert len(products) == plan.products
+    assert all(p["ideal_cycle_seconds"] is not None and p["reorder_level"] > 0 for p in products)
+    records = (await api.get("/production?per_page=100", role="user")).json["items"]
+    assert any(r["quantity_defective"] > 0 for r in records)
+    assert any(r["downtime_minutes"] > 0 for r in records)
+    assert all(0 <= r["downtime_minutes"] <= r["planned_minutes"] for r in records)
+    assert all(0 <= r["quantity_defective"] <= r["quantity_produced"] for r in records)
+    order = (await api.get("/orders?per_page=1", role="user")).json["items"][0]
+    assert order["items"] and order["total_price"]
+    assert (await api.get("/employees?per_page=1", role="admin")).json["meta"]["total"] == plan.employees
+    assert (await api.get("/customers?per_page=1", role="user")).json["meta"]["total"] == plan.customers
+
+
+async def test_seeded_orders_keep_working_through_the_api(api, app, settings):
+    assert await seed_in_thread(settings) == 0
+    waiting = (await api.get("/orders?status=in_production&per_page=5", role="user")).json["items"]
+    for order in waiting:
+        response = await api.patch(f"/orders/{order['id']}", {"status": "shipped"}, role="admin")
+        assert response.status in (200, 409), response
+    product = (await api.get("/products?per_page=1", role="user")).json["items"][0]
+    response = await api.post(f"/products/{product['id']}/stock-adjustments",
+                              {"delta": -1, "reason": "Cycle count"}, role="admin")
+    assert response.status == 201
+    assert await ledger_mismatches(app) == {}
+
+
+@pytest.mark.parametrize("local_infile", [True, False], ids=["load-data", "insert"])
+async def test_seed_in_many_small_batches_stays_whole(api, app, settings, monkeypatch, local_infile):
+    """Many batches per table over parallel connections, by LOAD DATA or (a server with local_infile
+    off) multi-row INSERTs on MySQL: every row lands once."""
+    monkeypatch.setattr("services.exchange.seed.BATCH_ROWS", 40)
+    monkeypatch.setattr(BulkWriter, "_server_allows_local_infile", lambda self: _answer(local_infile))
+    assert await seed_in_thread(settings) == 0
+    plan = Plan.for_size(1)
+    assert await count(app, select(func.count()).select_from(Order)) == plan.orders
+    assert await count(app, select(func.count()).select_from(ProductionRecord)) == plan.production
+    assert await ledger_mismatches(app) == {}
+
+
+async def test_seed_refuses_a_database_with_data(api, app, settings, make):
+    customer, product = await make.customer(), await make.product(stock_quantity=5)
+    assert (await api.post("/orders", {"customer_id": customer["id"], "product_id": product["id"],
+                                       "quantity": 1}, role="user")).status == 201
+    assert await seed_in_thread(settings) == 1
+    assert await count(app, select(func.count()).select_from(Order)) == 1
+    assert await count(app, select(func.count()).select_from(Product)) == 1
+
+
+async def test_seed_twice_is_refused_the_second_time(app, settings):
+    assert await seed_in_thread(settings) == 0
+    orders = await count(app, select(func.count()).select_from(Order))
+    assert await seed_in_thread(settings) == 1
+    assert await count(app, select(func.count()).select_from(Order)) == orders
+
+
+def test_size_below_one_is_refused():
+    assert run_seed(Settings(database_url="sqlite+aiosqlite:///never-created.db"), size=0) == 2
+
+
+def test_sizes_scale_linearly():
+    small, large = Plan.for_size(1), Plan.for_size(40)
+    assert (large.orders, large.production, large.customers) == (
+        40 * small.orders, 40 * small.production, 40 * small.customers)
+    assert 100 <= small.orders <= 1000
+    assert Plan.for_size(4000).orders == Plan.for_size(4000).production == 1_000_000
+
+
+def test_word_lists_are_safe_sql_text():
+    """The MySQL bulk path formats the seed's own text straight into tab-separated LOAD DATA files."""
+    words = [*CITIES, *COMPANY_HEADS, *COMPANY_TAILS, *FIRST_NAMES, *LAST_NAMES, *LINES, *STREETS,
+             *(kind[0] for kind in PRODUCT_KINDS), *(kind[1] for kind in PRODUCT_KINDS),
+             *(shift[0] for shift in SHIFTS)]
+    assert not [word for word in words if any(mark in word for mark in ("'", "\\", "%", "\t", "\n"))]
+
+
+async def test_seed_gives_the_shop_floor_a_plan_and_stops(api, app, settings):
+    """Lines, three 8-hour shifts, a plan for every seeded day and today, and stops: the board paces."""
+    assert await seed_in_thread(settings) == 0
+    plan = Plan.for_size(1)
+    lines = (await api.get("/lines", role="user")).json["items"]
+    assert [line["code"] for line in lines] == [f"L{n + 1}" for n in range(plan.lines)]
+    shifts = (await api.get("/shifts", role="user")).json["items"]
+    assert sorted((s["name"], s["duration_minutes"]) for s in shifts) == [
+        ("early", 480), ("late", 480), ("night", 480)]
+    assert (await api.get("/stop-reasons", role="user")).json["meta"]["total"] == 7
+    current = (await api.get("/shifts/current", role="user")).json["current"]
+    assert current is not None  # three 8-hour shifts cover the day
+    today_plan = (await api.get(f"/work-orders?date={current['date']}&shift={current['shift']}&per_page=100",
+                                role="user")).json
+    assert today_plan["meta"]["total"] == plan.lines
+    assert (await api.get("/work-orders?status=completed&per_page=1", role="user")).json["meta"]["total"] > 20
+    stops = (await api.get("/stops?per_page=1", role="user")).json["meta"]["total"]
+    assert stops > plan.lines
+    board = (await api.get("/lines/status", role="user")).json["items"]
+    assert len(board) == plan.lines
+    assert "stopped" in {line["state"] for line in board}
+    assert all(line["plan"]["planned_quantity"] > 0 for line in board)
+    assert all(line["shift"]["name"] == current["shift"] for line in board)
+    # Every production record names a registered line and shift.
+    codes = {line["code"] for line in lines}
+    assert set(await count_lines(app)) <= codes
+
+
+async def count_lines(app):
+    async with app.ctx.db.session() as session:
+        return (await session.execute(select(ProductionRecord.line).distinct())).scalars().all()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any
 
 import swagger_ui_bundle
@@ -102,15 +103,7 @@ class OpenApiHandler(BaseHandler):
         self.document = document
 
     async def get(self) -> None:
-        body, etag = self.document.rendered()
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.set_header("Cache-Control", "no-cache")
-        self.set_header("ETag", etag)
-        if self.check_etag_header():
-            self.set_status(304)
-            self.finish()
-            return
-        self.finish(body)
+        self.send_document(*self.document.rendered())
 
 
 @functools.lru_cache(maxsize=16)  # keyed by the Host header: bounded, whatever clients send
@@ -131,15 +124,11 @@ class AsyncApiHandler(BaseHandler):
     }}
 
     async def get(self) -> None:
-        body, etag = asyncapi_body(self.request.host[:255], self.request.protocol == "https")
-        self.set_header("Content-Type", "application/json; charset=UTF-8")
-        self.set_header("Cache-Control", "no-cache")
-        self.set_header("ETag", etag)
-        if self.check_etag_header():
-            self.set_status(304)
-            self.finish()
-            return
-        self.finish(body)
+        public = urlsplit(self.ctx.settings.public_url or "")  # FACTORY_PUBLIC_URL names the server, as in links
+        if public.netloc:
+            self.send_document(*asyncapi_body(public.netloc, public.scheme == "https"))
+        else:
+            self.send_document(*asyncapi_body(self.request.host[:255], self.request.protocol == "https"))
 
 
 class SwaggerPageHandler(BaseHandler):

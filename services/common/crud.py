@@ -70,8 +70,10 @@ class CrudService:
 
     def __init__(self) -> None:
         self._dump = self.schema()
-        # Schemas keep no state between calls: one instance validates every request's body.
+        # Schemas keep no state between loads, and making one (it deep-copies its fields) costs more
+        # than validating: one instance validates every request's body, one every list's query.
         self.validator = self._dump
+        self.query_schema = self.list_query()
         self.out = Serializer(self._dump)
         self.table = self.model.__table__
         self.tags = self.reads or (self.model.__tablename__,)
@@ -220,12 +222,6 @@ class CrudService:
                 self._pages.clear()
             self._pages[key] = statement
         return statement
-
-    @cached_property
-    def query_schema(self) -> Schema:
-        """The list's query schema, one instance for every request: a schema keeps no state between
-        loads, and making one (it deep-copies its fields) cost more than validating a query."""
-        return self.list_query()
 
     @cached_property
     def _pages(self) -> dict[tuple[Any, ...], Select]:

@@ -120,3 +120,13 @@ async def test_every_event_sent_on_the_feed_and_to_webhooks_fits_its_schema(api,
             assert list(validator.iter_errors(frame)) == [], frame
     finally:
         receiver.stop()
+
+
+@pytest.mark.settings(public_url="https://factory.example.com")
+async def test_the_live_server_is_the_public_url_when_one_is_set(api):
+    # Like Link and Location: a client following the document reaches the public name, whatever Host said.
+    response = await api.get("/asyncapi.json", headers={"Host": "attacker.example"})
+    live = response.json["servers"]["live"]
+    assert (live["host"], live["protocol"]) == ("factory.example.com", "wss")
+    again = await api.get("/asyncapi.json", headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status == 304

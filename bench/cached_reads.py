@@ -42,7 +42,14 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import bootstrap_admin, build_context, make_app  # noqa: E402
-from bench.common import LoadResult, ServerProcess, announce_port, have_wrk, run_load  # noqa: E402
+from bench.common import (  # noqa: E402
+    LoadResult,
+    ServerProcess,
+    add_load_arguments,
+    announce_port,
+    have_wrk,
+    run_load,
+)
 from core import migrate  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.logs import setup_logging  # noqa: E402
@@ -53,7 +60,6 @@ PASSWORD = "bench-admin-password"
 SECRET = "bench-secret-" + "x" * 40
 # Budgets no run can exhaust: the limiter does all its work but never refuses.
 UNLIMITED = "login=1000/60,read=1000000000/60,write=1000000000/60,analytics=1000000000/60"
-SERVER_CPU, LOAD_CPU = 0, 1
 TARGETS = ("bare", "cached", "no limiter", "uncached")
 
 
@@ -246,16 +252,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "(default: SQLite in a temporary folder)")
     parser.add_argument("--products", type=int, default=200, help="products seeded (default 200)")
     parser.add_argument("--per-page", type=int, default=20, help="page size requested (default 20)")
-    parser.add_argument("--connections", type=int, default=32, help="keep-alive connections (default 32)")
-    parser.add_argument("--seconds", type=float, default=4.0, help="seconds per measurement (default 4)")
-    parser.add_argument("--rounds", type=int, default=6, help="interleaved rounds (default 6)")
-    parser.add_argument("--load", choices=("auto", "wrk", "python"), default="auto",
-                        help="load generator (default: wrk if installed)")
+    add_load_arguments(parser, connections=32, seconds=4.0, rounds=6)
     parser.add_argument("--access-log", action="store_true",
                         help="write the access log to a file in every server, as server.py does")
-    parser.add_argument("--server-cpu", type=int, default=SERVER_CPU, help="core for the servers (-1: any)")
-    parser.add_argument("--load-cpu", type=int, default=LOAD_CPU,
-                        help="core for the load generator (-1: any)")
     return parser.parse_args(argv)
 
 

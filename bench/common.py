@@ -58,6 +58,27 @@ class Row:
     met: bool | None = None
 
 
+# The server processes run on one core and the load generator on the other, so that one figure is
+# one server process's throughput (-1 on the command line: any core).
+SERVER_CPU, LOAD_CPU = 0, 1
+
+
+def add_load_arguments(parser: argparse.ArgumentParser, *, connections: int, seconds: float, rounds: int,
+                       generator: bool = True) -> None:
+    """The options every HTTP load bench takes: how hard, how long, how often, on which cores."""
+    parser.add_argument("--connections", type=int, default=connections,
+                        help=f"keep-alive connections (default {connections})")
+    parser.add_argument("--seconds", type=float, default=seconds,
+                        help=f"seconds per measurement (default {seconds:g})")
+    parser.add_argument("--rounds", type=int, default=rounds, help=f"interleaved rounds (default {rounds})")
+    if generator:
+        parser.add_argument("--load", choices=("auto", "wrk", "python"), default="auto",
+                            help="load generator (default: wrk if installed)")
+    parser.add_argument("--server-cpu", type=int, default=SERVER_CPU, help="core for the servers (-1: any)")
+    parser.add_argument("--load-cpu", type=int, default=LOAD_CPU,
+                        help="core for the load generator (-1: any)")
+
+
 def add_rows_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rows", type=Path, help="append the results as JSON lines (Row) to this file "
                                                   "(bench/suite.py collects them into one table)")

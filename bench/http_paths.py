@@ -52,8 +52,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import build_context, make_app  # noqa: E402
 from bench.cached_reads import (  # noqa: E402
-    LOAD_CPU,
-    SERVER_CPU,
     bench_settings,
     fetch,
     listen,
@@ -64,6 +62,7 @@ from bench.common import (  # noqa: E402
     LoadResult,
     Row,
     ServerProcess,
+    add_load_arguments,
     add_rows_argument,
     have_wrk,
     run_load,
@@ -435,15 +434,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="server.py seed --size for an empty database (default 50: 12,500 orders)")
     parser.add_argument("--orders-page", type=int, default=500,
                         help="first page of /orders walked by the uncached workload (default 500)")
-    parser.add_argument("--connections", type=int, default=32, help="keep-alive connections (default 32)")
-    parser.add_argument("--seconds", type=float, default=3.0, help="seconds per measurement (default 3)")
-    parser.add_argument("--rounds", type=int, default=4,
-                        help="interleaved rounds (default 4: about 3 minutes in all)")
-    parser.add_argument("--load", choices=("auto", "wrk", "python"), default="auto",
-                        help="load generator (default: wrk if installed)")
-    parser.add_argument("--server-cpu", type=int, default=SERVER_CPU, help="core for the servers (-1: any)")
-    parser.add_argument("--load-cpu", type=int, default=LOAD_CPU,
-                        help="core for the load generator (-1: any)")
+    add_load_arguments(parser, connections=32, seconds=3.0, rounds=4)  # 4 rounds: about 3 minutes
     add_rows_argument(parser)
     return parser.parse_args(argv)
 

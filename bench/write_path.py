@@ -30,8 +30,8 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app import make_app  # noqa: E402
-from bench.cached_reads import LOAD_CPU, SERVER_CPU, bench_settings, fetch, listen, sign_in  # noqa: E402
-from bench.common import Row, ServerProcess, add_rows_argument, run_load, write_rows  # noqa: E402
+from bench.cached_reads import bench_settings, fetch, listen, sign_in  # noqa: E402
+from bench.common import Row, ServerProcess, add_load_arguments, add_rows_argument, run_load, write_rows  # noqa: E402
 from bench.http_paths import USER_PASSWORD, add_fixtures  # noqa: E402
 from core import migrate  # noqa: E402
 from tests.databases import run_sql  # noqa: E402
@@ -222,11 +222,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     s.add_argument("--database-url", required=True)
     s.add_argument("--capture")
     parser.add_argument("--database-url", default=DEFAULT_URL)
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=3.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--server-cpu", type=int, default=SERVER_CPU)
-    parser.add_argument("--load-cpu", type=int, default=LOAD_CPU)
+    add_load_arguments(parser, connections=8, seconds=3.0, rounds=3, generator=False)
     add_rows_argument(parser)
     return parser.parse_args(argv)
 

@@ -117,7 +117,7 @@ async def downtime(session: AsyncSession, clock: Clock, params: dict[str, Any]) 
     starts = [i.starts_at for i in instances]
     groups: dict[Any, Group] = {}
     if group_by == "line":  # every line of the scope has a row, stopped or not
-        groups = {line: Group({"line": line}) for line in scope.lines}
+        groups = {(line,): Group({"line": line}) for line in scope.lines}
     for stop in stops:
         if params.get("planned") is not None and stop.planned != params["planned"]:
             continue

@@ -2,7 +2,13 @@
 planned flag, and the category on stops, their events and the line status."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from core import migrate
 
 STANDARD = {"break": "planned", "breakdown": "breakdown", "changeover": "setup", "no_material": "setup",
             "no_operator": "setup", "planned_maintenance": "planned", "quality": "production_reject"}
@@ -70,3 +76,35 @@ async def test_stops_and_the_line_status_carry_the_category(api, make, plant_tim
     assert [(stop["reason"], stop["category"]) for stop in listed] == [("changeover", "setup")]
     corrected = await api.patch(f"/stops/{opened.json['id']}", {"reason": "quality"}, role="admin")
     assert corrected.status == 200 and corrected.json["category"] == "production_reject"
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def empty_database(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'categories.db'}"
+        return
+    yield request.getfixturevalue("empty_mariadb")
+
+
+def test_the_migration_classifies_the_reasons_a_plant_has(empty_database):
+    """The standard reasons by the six big losses; a plant's own by their planned flag; `unassigned`
+    (a machine's stop nobody has explained yet) stays unclassified."""
+    migrate.upgrade(empty_database, "0009")
+
+    async def run(sql: str) -> list:
+        engine = create_async_engine(empty_database)
+        try:
+            async with engine.begin() as connection:
+                result = await connection.execute(text(sql))
+                return result.all() if result.returns_rows else []
+        finally:
+            await engine.dispose()
+
+    now = "2026-11-20 08:00:00"
+    asyncio.run(run("INSERT INTO stop_reasons (code, label, planned, active, created_at, updated_at) VALUES "
+                    f"('cleaning', 'Cleaning', 1, 1, '{now}', '{now}'), "
+                    f"('jam', 'Jam', 0, 1, '{now}', '{now}'), "
+                    f"('unassigned', 'Unassigned', 0, 1, '{now}', '{now}')"))
+    migrate.upgrade(empty_database)
+    rows = asyncio.run(run("SELECT code, category FROM stop_reasons"))
+    assert dict(rows) == {**STANDARD, "cleaning": "planned", "jam": "breakdown", "unassigned": None}

@@ -6,7 +6,7 @@ waterfall, to each shift instance. Every instance's planned time comes from
 """
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -94,6 +94,28 @@ def span(stop: StopRow, now: datetime) -> StopSpan:
     return StopSpan(stop.started_at, stop.ended_at or max(now, stop.started_at), stop.planned)
 
 
+class LineStops:
+    """One line's stops in start order. Stops of a line never overlap, so their ends are in order
+    too, and the stops overlapping a window are one slice found by two binary searches."""
+
+    def __init__(self, stops: list[StopRow], now: datetime) -> None:
+        self.stops = stops
+        self.spans = [span(stop, now) for stop in stops]
+        self.starts = [s.started_at for s in self.spans]
+        self.ends = [s.ended_at for s in self.spans]
+
+    def within(self, start: datetime, end: datetime) -> slice:
+        """The stops that overlap [start, end)."""
+        return slice(bisect_right(self.ends, start), bisect_left(self.starts, end))
+
+
+def by_line(stops: list[StopRow], lines: list[str], now: datetime) -> dict[str, LineStops]:
+    grouped: dict[str, list[StopRow]] = {line: [] for line in lines}
+    for stop in stops:  # in (line, start) order from the query
+        grouped[stop.line].append(stop)
+    return {line: LineStops(found, now) for line, found in grouped.items()}
+
+
 # -- downtime -------------------------------------------------------------------------------
 
 
@@ -172,12 +194,13 @@ def pareto(groups: list[Group]) -> list[dict[str, Any]]:
 def run_seconds(instances: list[ShiftInstance], stops: list[StopRow], scope: Scope,
                 now: datetime) -> dict[str, float]:
     """Run time per line in the window: Σ over its instances of planned time − unplanned stops."""
-    by_line: dict[str, list[StopSpan]] = defaultdict(list)
-    for stop in stops:
-        by_line[stop.line].append(span(stop, now))
-    return {line: sum(instance_time(instance, scope.start, scope.end, by_line[line]).run_seconds
-                      for instance in instances)
-            for line in scope.lines}
+    run: dict[str, float] = {}
+    for line, own in by_line(stops, scope.lines, now).items():
+        run[line] = 0.0
+        for instance in instances:
+            start, end = max(scope.start, instance.starts_at), min(scope.end, instance.ends_at)
+            run[line] += instance_time(instance, start, end, own.spans[own.within(start, end)]).run_seconds
+    return run
 
 
 # -- the loss waterfall ----------------------------------------------------------------------
@@ -209,23 +232,23 @@ async def oee_losses(session: AsyncSession, clock: Clock, params: dict[str, Any]
         window_end = min(max(i.ends_at for i in instances), now)
         stops = await stops_overlapping(session, instances[0].starts_at, window_end, scope.lines)
         output = await instance_output(session, scope.first, scope.last, scope.lines)
-        by_line: dict[str, list[StopRow]] = defaultdict(list)
-        for stop in stops:
-            by_line[stop.line].append(stop)
+        lines = by_line(stops, scope.lines, now)
         for instance in instances:
-            for line in scope.lines:
-                add_instance(total, instance, min(instance.ends_at, now), by_line[line],
-                             output.get((instance.date, instance.shift, line), Output()), now)
+            for line, own in lines.items():
+                add_instance(total, instance, min(instance.ends_at, now), own,
+                             output.get((instance.date, instance.shift, line), Output()))
     return {"from": scope.first.isoformat(), "to": scope.last.isoformat(), "line": params.get("line"),
             "lines": scope.lines, "instances": len(instances), "steps": steps(total),
             "oee": None if total.lacking_ideal or total.planned <= 0
             else round(total.ideal_good / total.planned, PLACES)}
 
 
-def add_instance(total: Waterfall, instance: ShiftInstance, end: datetime, stops: list[StopRow],
-                 output: Output, now: datetime) -> None:
+def add_instance(total: Waterfall, instance: ShiftInstance, end: datetime, line: LineStops,
+                 output: Output) -> None:
     """One line's instance up to `end` into the sums, each stop's seconds by its category."""
-    counted = instance_time(instance, instance.starts_at, end, [span(stop, now) for stop in stops])
+    within = line.within(instance.starts_at, end)
+    stops = line.stops[within]
+    counted = instance_time(instance, instance.starts_at, end, line.spans[within])
     total.shift += counted.shift_seconds
     total.planned += counted.planned_seconds
     total.losses["planned_production_time"]["planned"] += counted.shift_seconds - counted.planned_seconds

@@ -7,6 +7,7 @@ import csv
 import io
 
 import pytest
+from sqlalchemy import text
 
 DAY = "2026-11-27"  # Berlin is UTC+1: the day runs 2026-11-26T23:00Z … 2026-11-27T23:00Z
 ZONE = "Europe/Berlin"
@@ -343,3 +344,29 @@ async def test_only_admins_read_them(api):
         assert (await api.get(path, role="user")).status == 403
         assert (await api.get(path)).status == 401
         assert (await api.get(path, role="admin")).status == 200
+
+
+@pytest.mark.plant_clock(at=f"{DAY}T05:00:00Z", zone=ZONE)
+async def test_a_reason_without_a_category_counts_as_unclassified(app, api, make, plant_time):
+    """Like `unassigned`, a machine's stop nobody has explained yet: no category, so `unclassified`."""
+    await make.shift("early", "06:00", "14:00")
+    await make.line("L1")
+    reason = await api.create("stop-reasons", {"code": "unknown", "label": "Unknown"})
+    async with app.ctx.db.write() as uow:
+        await uow.session.execute(text("UPDATE stop_reasons SET category = NULL WHERE id = :id"),
+                                  {"id": reason["id"]})
+    plant_time.set(f"{DAY}T06:00:00Z")
+    opened = await api.post("/lines/L1/stops", {"reason": "unknown"}, role="user")
+    assert opened.status == 201 and opened.json["category"] is None
+    plant_time.set(f"{DAY}T06:15:00Z")
+    await api.post("/lines/L1/stops/current/end", role="user")
+    plant_time.set(f"{DAY}T13:00:00Z")  # the early shift (05:00-13:00Z) is over
+
+    by_category = (await api.get(f"/analytics/downtime?from={DAY}&to={DAY}&group_by=category",
+                                 role="admin")).json["items"]
+    assert [(row["category"], row["total_seconds"]) for row in by_category] == [("unclassified", 900.0)]
+    by_reason = (await api.get(f"/analytics/downtime?from={DAY}&to={DAY}", role="admin")).json["items"]
+    assert [(row["reason"], row["category"]) for row in by_reason] == [("unknown", None)]
+    steps = (await api.get(f"/analytics/oee-losses?from={DAY}&to={DAY}", role="admin")).json["steps"]
+    assert steps[2] == {"step": "run_time", "seconds": float(EARLY - 900), "lost_seconds": 900.0,
+                        "losses": [{"category": "unclassified", "seconds": 900.0}]}

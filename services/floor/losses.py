@@ -237,7 +237,8 @@ async def oee_losses(session: AsyncSession, clock: Clock, params: dict[str, Any]
             for line, own in lines.items():
                 add_instance(total, instance, min(instance.ends_at, now), own,
                              output.get((instance.date, instance.shift, line), Output()))
-    return {"from": scope.first.isoformat(), "to": scope.last.isoformat(), "line": params.get("line"),
+    line = scope.lines[0] if params.get("line") else None  # as the line spells its code
+    return {"from": scope.first.isoformat(), "to": scope.last.isoformat(), "line": line,
             "lines": scope.lines, "instances": len(instances), "steps": steps(total),
             "oee": None if total.lacking_ideal or total.planned <= 0
             else round(total.ideal_good / total.planned, PLACES)}

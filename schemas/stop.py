@@ -23,7 +23,8 @@ class StopReasonSchema(ApiSchema):
                     metadata={"description": "The loss it is analysed as: `planned` for a planned reason, "
                               "else one of the six big losses (`breakdown`, `setup`, `small_stop`, "
                               "`reduced_speed`, `startup_reject`, `production_reject`). Default: `planned` "
-                              "or `breakdown`. null (unclassified) only for `unassigned`."})
+                              "or `breakdown`. null (not classified yet) only on a reason the system made "
+                              "itself, such as a machine's `unassigned`."})
 
 
 class StopReasonListQuery(ListQuerySchema):

@@ -39,7 +39,8 @@ class DowntimeHandler(LossReportHandler):
             async with self.ctx.db.session() as session:
                 report = await downtime(session, self.ctx.clock, params)
             if as_csv:
-                return CachedResponse.build(to_csv(downtime_columns(params["group_by"]), report.items),
+                rows = [{key: csv_bool(value) for key, value in item.items()} for item in report.items]
+                return CachedResponse.build(to_csv(downtime_columns(params["group_by"]), rows),
                                             CSV_TYPE,
                                             (("Content-Disposition", 'inline; filename="downtime.csv"'),))
             return CachedResponse.build(dumps(page_envelope(report.items, report.page, report.per_page,
@@ -64,6 +65,11 @@ class OeeLossesHandler(LossReportHandler):
             return CachedResponse.build(dumps(report), JSON_TYPE)
 
         await self.send_rendered(render)
+
+
+def csv_bool(value: object) -> object:
+    """Booleans as the lists' CSV writes them: `true` / `false`."""
+    return ("true" if value else "false") if isinstance(value, bool) else value
 
 
 # -- OpenAPI ---------------------------------------------------------------------------------

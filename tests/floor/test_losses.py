@@ -60,6 +60,11 @@ def plant_day(io_loop, api, make, plant_time):
     io_loop.run_sync(build)
 
 
+def cell(value: object) -> str:
+    """A value as the CSV shows it."""
+    return ("true" if value else "false") if isinstance(value, bool) else "" if value is None else str(value)
+
+
 def seconds(start: str, end: str) -> int:
     (h1, m1), (h2, m2) = (map(int, t[-5:].split(":")) for t in (start, end))
     days = 1 if start[:10] < end[:10] else 0
@@ -118,7 +123,8 @@ async def test_downtime_by_reason_is_a_pareto_of_the_clipped_stops(api, plant_da
     header, *rows = list(csv.reader(io.StringIO(as_csv.body.decode())))
     assert header == ["reason", "label", "planned", "category", "stops", "total_seconds", "mean_seconds",
                       "unplanned_stops", "unplanned_seconds", "unplanned_share", "cumulative_share"]
-    assert rows == [[str(row[column]) for column in header] for row in expected]
+    assert rows == [[cell(row[column]) for column in header] for row in expected]
+    assert {row[2] for row in rows} == {"true", "false"}
 
     unplanned_only = await api.get(f"/analytics/downtime?from={DAY}&to={DAY}&planned=false&limit=2&page=2",
                                    role="admin")
@@ -196,7 +202,7 @@ async def test_mttr_and_mtbf_per_line(api, plant_day):
                            headers={"Accept": "text/csv"})
     header, *rows = list(csv.reader(io.StringIO(as_csv.body.decode())))
     assert header[-3:] == ["run_seconds", "mttr_seconds", "mtbf_seconds"]
-    assert rows == [[str(row[column]) for column in header] for row in expected]
+    assert rows == [[cell(row[column]) for column in header] for row in expected]
 
     # A line without a stop has a row; without a failure, MTTR and MTBF are not defined.
     quiet = (await api.get("/analytics/downtime?from=2026-11-25&to=2026-11-25&group_by=line",

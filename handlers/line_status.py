@@ -16,7 +16,8 @@ STATUS_SCHEMA: dict[str, Any] = {
         "state": {"type": "string", "enum": ["running", "stopped", "idle"]},
         "stop": {"type": "object", "nullable": True, "properties": {
             "id": {"type": "integer"}, "reason": {"type": "string"}, "label": {"type": "string"},
-            "planned": {"type": "boolean"}, "started_at": _TIME}},
+            "planned": {"type": "boolean"}, "category": {"type": "string", "nullable": True},
+            "started_at": _TIME}},
         "shift": {"type": "object", "nullable": True, "properties": {
             "name": {"type": "string"}, "date": {"type": "string", "format": "date"}, "starts_at": _TIME,
             "ends_at": _TIME, "elapsed": {"type": "number", "minimum": 0, "maximum": 1}}},

@@ -12,6 +12,7 @@ from handlers.imports import ImportHandler, import_docs
 from handlers.line_status import LineStatusHandler
 from handlers.lines import LineCollectionHandler, LineItemHandler
 from handlers.live_feed import LiveFeedHandler
+from handlers.losses import loss_routes
 from handlers.metrics import MetricsHandler
 from handlers.orders import OrderCollectionHandler, OrderItemHandler
 from handlers.resources import CollectionHandler, ItemHandler
@@ -77,6 +78,7 @@ def build_routes() -> list[URLSpec]:
         *shop_floor_routes(),  # before /production: a record names a line and a shift
         *resource(ProductionService(), read="user", create="user", write="admin"),
         *analytics_routes(),
+        *loss_routes(),
         *resource(webhooks.WEBHOOKS, read="admin", create="admin", write="admin",
                   collection=webhooks.WebhookCollectionHandler, item=webhooks.WebhookItemHandler),
         url(rf"/webhooks/{ID}/deliveries", webhooks.WebhookDeliveryListHandler,

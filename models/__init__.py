@@ -19,7 +19,14 @@ from models.rollup import (
     SalesProduct,
 )
 from models.shift import WEEKDAYS, Shift
-from models.stop import DEFAULT_STOP_REASONS, Stop, StopReason
+from models.stop import (
+    DEFAULT_REASON_CATEGORIES,
+    DEFAULT_STOP_REASONS,
+    LOSS_CATEGORIES,
+    STOP_CATEGORIES,
+    Stop,
+    StopReason,
+)
 from models.user import ROLES, AuthSession, User
 from models.work_order import WORK_ORDER_STATUSES, WorkOrder
 
@@ -28,7 +35,8 @@ __all__ = [
     "OrderItem",
     "STOCK_REASONS", "Product", "StockMovement", "ProductionRecord", "ROLES", "AuthSession", "User",
     "IdempotencyKey", "OutboxEvent", "Webhook", "WebhookDelivery",
-    "Line", "WEEKDAYS", "Shift", "DEFAULT_STOP_REASONS", "Stop", "StopReason", "WORK_ORDER_STATUSES",
+    "Line", "WEEKDAYS", "Shift", "DEFAULT_STOP_REASONS", "Stop", "StopReason",
+    "DEFAULT_REASON_CATEGORIES", "LOSS_CATEGORIES", "STOP_CATEGORIES", "WORK_ORDER_STATUSES",
     "WorkOrder",
     "ROLLUP_TABLES", "CustomerValue", "ProductionDay", "ProductionEmployee", "ProductionTotal", "RowCount",
     "SalesDay", "SalesProduct",

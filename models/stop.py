@@ -19,6 +19,19 @@ DEFAULT_STOP_REASONS = (
     ("break", "Break", True),
 )
 
+# The six big losses (Nakajima's TPM, in the names Vorne uses) and `planned`. Availability loses to
+# `breakdown` and `setup` (changeovers, waiting for material or an operator); performance to
+# `small_stop` and `reduced_speed`; quality to `startup_reject` and `production_reject`. Planned
+# reasons are always `planned`.
+LOSS_CATEGORIES = ("breakdown", "setup", "small_stop", "reduced_speed", "startup_reject",
+                   "production_reject")
+STOP_CATEGORIES = (*LOSS_CATEGORIES, "planned")
+# The standard reasons' categories (a reason not named here has none: unclassified).
+DEFAULT_REASON_CATEGORIES = {
+    "breakdown": "breakdown", "changeover": "setup", "no_material": "setup", "no_operator": "setup",
+    "quality": "production_reject", "planned_maintenance": "planned", "break": "planned",
+}
+
 
 class StopReason(Entity):
     __tablename__ = "stop_reasons"
@@ -27,6 +40,8 @@ class StopReason(Entity):
     label: Mapped[str] = mapped_column(String(120), nullable=False)
     planned: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    # One of STOP_CATEGORIES; null only for a reason nobody has classified (counted "unclassified").
+    category: Mapped[str | None] = mapped_column(String(32))
 
 
 class Stop(Entity):

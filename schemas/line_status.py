@@ -11,6 +11,7 @@ class LineStopSchema(Schema):
     reason = fields.String()
     label = fields.String()
     planned = fields.Boolean()
+    category = fields.String(allow_none=True, metadata={"description": "The reason's loss category"})
     started_at = fields.String(metadata={"format": "date-time"})
 
 

@@ -5,6 +5,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate
 
+from models import STOP_CATEGORIES
 from schemas.common import ApiSchema, DateRangeMixin, ListQuerySchema, StrictBoolean, Text, UtcDateTime
 from schemas.line import CODE_PATTERN
 
@@ -18,11 +19,18 @@ class StopReasonSchema(ApiSchema):
     planned = StrictBoolean(load_default=False,
                             metadata={"description": "Planned stops (breaks, maintenance) are not downtime"})
     active = StrictBoolean(load_default=True)
+    category = Text(load_default=None, allow_none=True, validate=validate.OneOf(STOP_CATEGORIES),
+                    metadata={"description": "The loss it is analysed as: `planned` for a planned reason, "
+                              "else one of the six big losses (`breakdown`, `setup`, `small_stop`, "
+                              "`reduced_speed`, `startup_reject`, `production_reject`). Default: `planned` "
+                              "or `breakdown`. null (not classified yet) only on a reason the system made "
+                              "itself, such as a machine's `unassigned`."})
 
 
 class StopReasonListQuery(ListQuerySchema):
     planned = fields.Boolean()
     active = fields.Boolean()
+    category = Text(validate=validate.OneOf(STOP_CATEGORIES))
 
 
 class StopOpenSchema(Schema):
@@ -40,6 +48,8 @@ class StopSchema(ApiSchema):
     reason = fields.String()
     label = fields.String(metadata={"description": "The reason's label"})
     planned = fields.Boolean(metadata={"description": "The reason's planned flag"})
+    category = fields.String(allow_none=True, metadata={"description": "The reason's loss category "
+                                                        "(null: unclassified)"})
     started_at = UtcDateTime()
     ended_at = UtcDateTime(allow_none=True, metadata={"description": "null while the line is stopped"})
     duration_seconds = fields.Integer(metadata={"description": "So far, while open"})

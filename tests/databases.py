@@ -15,7 +15,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from core import migrate
-from models import DEFAULT_STOP_REASONS, Base
+from models import DEFAULT_REASON_CATEGORIES, DEFAULT_STOP_REASONS, Base
 
 CHARSET = "CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
 
@@ -52,8 +52,14 @@ async def empty_tables(url: str) -> None:
     """Delete every row of every table, so a session's database starts each test as migrated:
     empty but for the reference rows the migrations insert (the standard stop reasons)."""
     statements = [f"DELETE FROM `{table.name}`" for table in reversed(Base.metadata.sorted_tables)]
-    reasons = ", ".join(f"('{code}', '{label}', {int(planned)}, 1, NOW(6), NOW(6))"
+    reasons = ", ".join(f"('{code}', '{label}', {int(planned)}, 1, NOW(6), NOW(6), {category(code)})"
                         for code, label, planned in DEFAULT_STOP_REASONS)
     await run_sql(url, "SET FOREIGN_KEY_CHECKS=0", *statements, "SET FOREIGN_KEY_CHECKS=1",
-                  "INSERT INTO stop_reasons (code, label, planned, active, created_at, updated_at) "
+                  "INSERT INTO stop_reasons (code, label, planned, active, created_at, updated_at, category) "
                   f"VALUES {reasons}")
+
+
+def category(code: str) -> str:
+    """A standard reason's category as an SQL literal (NULL for one without)."""
+    value = DEFAULT_REASON_CATEGORIES.get(code)
+    return "NULL" if value is None else f"'{value}'"

@@ -1,9 +1,10 @@
 """Shift instances in time: windows on plant-local dates as UTC moments, the running one, overlaps."""
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from models import WEEKDAYS, Shift
@@ -112,3 +113,50 @@ def windows_overlap(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> bool:
 def overlap_seconds(start: datetime, end: datetime, window_start: datetime, window_end: datetime) -> float:
     """Seconds of [start, end) inside [window_start, window_end)."""
     return max(0.0, (min(end, window_end) - max(start, window_start)).total_seconds())
+
+
+class StopSpan(NamedTuple):
+    """A stop as time accounting sees it: its window (aware UTC; an open stop ends now) and kind."""
+
+    started_at: datetime
+    ended_at: datetime
+    planned: bool
+
+
+@dataclass(frozen=True)
+class InstanceTime:
+    """One line's time in (part of) a shift instance, by the OEE standard's steps."""
+
+    shift_seconds: float  # wall time of the window
+    break_seconds: float  # scheduled break time in it
+    stop_seconds: tuple[float, ...]  # each stop's seconds counted in it, in the order given
+    planned_stop_seconds: float
+    unplanned_stop_seconds: float
+
+    @property
+    def planned_seconds(self) -> float:
+        """Planned production time: shift time − breaks − planned stops."""
+        return max(0.0, self.shift_seconds - self.break_seconds - self.planned_stop_seconds)
+
+    @property
+    def run_seconds(self) -> float:
+        """Run time: planned production time − unplanned stops."""
+        return self.planned_seconds - self.unplanned_stop_seconds
+
+
+def instance_time(instance: ShiftInstance, start: datetime, end: datetime,
+                  stops: Sequence[StopSpan]) -> InstanceTime:
+    """How the instance's time within [start, end) (aware UTC) divides into breaks, planned and
+    unplanned stops: the one place the reports (downtime, loss waterfall) count planned time.
+
+    A break has no time of day: `break_minutes` is spread evenly over the window, so a part of the
+    window holds the same share of the break as of the wall time. Each stop counts its overlap with
+    the window.
+    """
+    start, end = max(start, instance.starts_at), min(end, instance.ends_at)
+    wall = max(0.0, (end - start).total_seconds())
+    duration = instance.duration_seconds
+    breaks = wall / duration * instance.break_minutes * 60 if duration > 0 else 0.0
+    seconds = tuple(overlap_seconds(stop.started_at, stop.ended_at, start, end) for stop in stops)
+    planned = sum(part for part, stop in zip(seconds, stops, strict=True) if stop.planned)
+    return InstanceTime(wall, breaks, seconds, planned, sum(seconds) - planned)

@@ -100,7 +100,7 @@ def stop_payload(stop: Stop, now: datetime) -> dict[str, Any]:
     return _schema.dump({
         "id": stop.id, "created_at": stop.created_at, "updated_at": stop.updated_at, "line": stop.line,
         "reason": stop.reason, "label": stop.reason_info.label, "planned": stop.reason_info.planned,
-        "started_at": stop.started_at, "ended_at": stop.ended_at,
+        "category": stop.reason_info.category, "started_at": stop.started_at, "ended_at": stop.ended_at,
         "duration_seconds": int((end - stop.started_at).total_seconds()), "note": stop.note,
         "reported_by": stop.reported_by})
 

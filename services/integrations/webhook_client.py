@@ -16,12 +16,13 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import aiohttp
-from aiohttp.abc import AbstractResolver, ResolveResult
-
 from services.integrations.webhook_urls import PublicResolver
+
+if TYPE_CHECKING:
+    import aiohttp
 
 USER_AGENT = "factory-management-webhooks/1"
 MAX_CLIENTS = 256  # endpoints with an open client; the least recently used is closed beyond that
@@ -40,14 +41,15 @@ class Attempt:
     retry_after: float | None = None  # seconds a 429/503 asked to wait, when it said so
 
 
-class PinnedResolver(AbstractResolver):
-    """aiohttp's resolver, answered by the SSRF guard's: only public addresses (unless allowed)."""
+class PinnedResolver:
+    """aiohttp's resolver (the shape of `aiohttp.abc.AbstractResolver`), answered by the SSRF guard's:
+    only public addresses (unless allowed)."""
 
     def __init__(self, allow_private: bool) -> None:
         self.inner = PublicResolver(allow_private=allow_private)
 
     async def resolve(self, host: str, port: int = 0,
-                      family: socket.AddressFamily = socket.AF_UNSPEC) -> list[ResolveResult]:
+                      family: socket.AddressFamily = socket.AF_UNSPEC) -> list[dict[str, Any]]:
         addresses = await self.inner.resolve(host, port, family)
         return [{"hostname": host, "host": address[0], "port": address[1], "family": found,
                  "proto": 0, "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV}
@@ -79,6 +81,8 @@ class EndpointClients:
         await self.resolver.resolve(parts.hostname or "", parts.port or 0)
 
     def get(self, endpoint: int, url: str) -> aiohttp.ClientSession:
+        import aiohttp  # here, not at start-up: importing it costs a server or a CLI command ~0.3 s
+
         known = self._clients.pop(endpoint, None)
         if known is not None and known[0] == url and not known[1].closed:
             self._clients[endpoint] = known

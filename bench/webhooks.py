@@ -8,9 +8,14 @@ counting). Then:
   both endpoints paused and with both active — requests/s, p50, and the server's CPU per write
   (process CPU time, which busy neighbours do not inflate). With endpoints active the same server
   process also delivers every order twice, so its CPU per write includes the deliveries;
-- delivery throughput: with the endpoints paused, orders pile up in the outbox; one endpoint is
-  re-enabled and the time until the receiver has them all gives events per second (one endpoint is
-  delivered in order, one POST at a time).
+- delivery throughput: with the endpoints paused, `--events` order events are written into the
+  outbox (straight into the table, one transaction: as committed orders leave them); one endpoint
+  is re-enabled and the time until the receiver has them all gives events per second (one
+  endpoint is delivered in order, one POST at a time);
+- the reference beside it: the receiver's raw rate, the same number of POSTs of a body of the same
+  size sent one at a time, in order, over one kept-alive connection (aiohttp) from this process,
+  just before and just after the delivery run — what an endpoint could take at most; the ratio
+  says how much of it delivery reaches.
 
     .venv/bin/python bench/webhooks.py
     .venv/bin/python bench/webhooks.py --database-url mysql+aiomysql://root@127.0.0.1:3306/factory
@@ -105,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--backlog-seconds", type=float, default=5.0,
-                        help="how long to write orders into the outbox for the throughput run")
+    parser.add_argument("--events", type=int, default=5000,
+                        help="outbox events piled up for the throughput run")
     args = parser.parse_args(argv)
 
     receiver = Child("receiver", [str(Path(__file__).resolve()), "receiver"])
@@ -121,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             import asyncio
             asyncio.run(server.wait_ready())
-            report = measure(server.base_url, server.proc.pid, receiver, args)
+            report = measure(server.base_url, server.proc.pid, receiver, args, url)
         finally:
             server.stop()
             receiver.stop()
@@ -129,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def measure(base: str, pid: int, receiver: Child, args: argparse.Namespace) -> dict[str, Any]:
+def measure(base: str, pid: int, receiver: Child, args: argparse.Namespace, url: str) -> dict[str, Any]:
     login = call(base, "POST", "/auth/login", body={"username": "admin", "password": PASSWORD})
     token = login["access_token"]
     customer = call(base, "POST", "/customers", token, {"name": "Bench", "email": "bench@example.com",
@@ -157,11 +162,15 @@ def measure(base: str, pid: int, receiver: Child, args: argparse.Namespace) -> d
             runs[active].append(write(active))
 
     set_active(base, token, hooks, False)
-    load = run_load(f"{base}/orders", connections=args.connections, seconds=args.backlog_seconds,
-                    headers=headers, method="POST", body=body)
+    body = sample_body(base, token)
+    events = backlog(url, args.events, json.loads(body)["data"])
+    import asyncio
+    raw_before = asyncio.run(raw_rate(f"{receiver.url}/hook", args.events, body))
     start = received(receiver)
     set_active(base, token, hooks[:1], True)
-    seconds = wait_drained(receiver, start + load.requests)
+    seconds = wait_drained(receiver, start + events)
+    raw_after = asyncio.run(raw_rate(f"{receiver.url}/hook", args.events, body))
+    raw = (raw_before + raw_after) / 2
 
     def median(active: bool, index: int) -> float:
         return round(statistics.median(run[index] for run in runs[active]), 3)
@@ -174,9 +183,60 @@ def measure(base: str, pid: int, receiver: Child, args: argparse.Namespace) -> d
             "rps_ratio": round(statistics.median(
                 on[0] / off[0] for on, off in zip(runs[True], runs[False], strict=True)), 3),
         },
-        "delivery": {"events": load.requests, "seconds": round(seconds, 2),
-                     "events_per_second": round(load.requests / seconds, 1)},
+        "delivery": {"events": events, "seconds": round(seconds, 2),
+                     "events_per_second": round(events / seconds, 1),
+                     "receiver_raw_per_second": [round(raw_before, 1), round(raw_after, 1)],
+                     "ratio_to_raw": round(events / seconds / raw, 3)},
+        "load_average": [round(value, 2) for value in os.getloadavg()],
     }
+
+
+def backlog(url: str, count: int, order: dict[str, Any]) -> int:
+    """`count` order events written straight into the outbox (as committed writes leave them), so the
+    throughput run measures delivery, not how fast this machine takes orders."""
+    import asyncio
+
+    from sqlalchemy import insert
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from models import OutboxEvent, utcnow
+
+    async def write() -> None:
+        engine = create_async_engine(url)
+        try:
+            async with engine.begin() as connection:
+                rows = [{"topic": "orders", "event": "order.created", "at": utcnow(),
+                         "data": json.dumps({**order, "id": n}, separators=(",", ":"))}
+                        for n in range(1, count + 1)]
+                for start in range(0, count, 1000):
+                    await connection.execute(insert(OutboxEvent.__table__), rows[start:start + 1000])
+        finally:
+            await engine.dispose()
+
+    asyncio.run(write())
+    return count
+
+
+def sample_body(base: str, token: str) -> bytes:
+    """A body the size of an order webhook: the newest order as a webhook would carry it."""
+    order = call(base, "GET", "/orders?per_page=1&sort_order=desc", token)["items"][0]
+    at = "2026-12-05T01:00:00.000Z"
+    return json.dumps({"type": "order.created", "timestamp": at, "id": 1, "topic": "orders",
+                       "event": "order.created", "at": at, "data": order}, separators=(",", ":")).encode()
+
+
+async def raw_rate(url: str, count: int, body: bytes) -> float:
+    """POSTs per second to the receiver, one at a time over one kept-alive connection."""
+    import aiohttp
+
+    headers = {"Content-Type": "application/json", "webhook-id": "evt_1", "webhook-timestamp": "1",
+               "webhook-signature": "v1," + "A" * 44}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as client:
+        started = time.monotonic()
+        for _ in range(count):
+            async with client.post(url, data=body, headers=headers) as response:
+                await response.read()
+        return count / (time.monotonic() - started)
 
 
 if __name__ == "__main__":

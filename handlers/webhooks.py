@@ -65,12 +65,14 @@ class WebhookDeliveryListHandler(BaseHandler):
     async def get(self, ident: str) -> None:
         service = WebhookDeliveryService(int(ident))
         params = self.load_query(WebhookDeliveryListQuery())
-        service.sort_clause(params)
+        position = self.list_position(service, params)  # a bad sort or cursor: 400 before any work
 
         async def compute() -> Page:
             async with self.ctx.db.session() as session:
                 if await session.get(Webhook, service.webhook_id) is None:
                     raise not_found("Webhook", service.webhook_id)
+                if position is not None:
+                    return await service.list_from(session, params, position)
                 return await service.list(session, params)
 
         await self.send_list(compute)

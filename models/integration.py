@@ -61,6 +61,8 @@ class Webhook(Entity):
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)  # failures of that event
     first_failure_at: Mapped[datetime | None] = mapped_column(Timestamp)
     next_attempt_at: Mapped[datetime | None] = mapped_column(Timestamp)
+    # Why the server switched it off (a 410 from the receiver, the retry window ran out); None otherwise.
+    disabled_reason: Mapped[str | None] = mapped_column(String(255))
     # A delivery worker holds the endpoint until lease_until: one process delivers it at a time.
     lease_owner: Mapped[str | None] = mapped_column(String(32))
     lease_until: Mapped[datetime | None] = mapped_column(Timestamp)

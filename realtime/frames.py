@@ -52,7 +52,10 @@ class StreamFrames:
 
     def write(self, frames: list[str]) -> Future[None] | None:
         """Write the frames in one call; None when the socket took them all, else the buffered write."""
-        data = text_frame(frames[0]) if len(frames) == 1 else b"".join(map(text_frame, frames))
+        if len(frames) == 1:  # one event in this turn: its framed bytes are usually cached already
+            data = _framed.get(frames[0]) or text_frame(frames[0])
+        else:
+            data = b"".join(map(text_frame, frames))
         stream = self._stream
         if self._socket is not None and not stream.writing() and not stream.closed():
             # Nothing of the stream's is pending, so the order holds: send straight away.

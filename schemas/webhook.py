@@ -47,6 +47,10 @@ class WebhookSchema(ApiSchema):
     last_event_id = fields.Integer(dump_only=True, metadata={"description": "Last event id delivered."})
     attempts = fields.Integer(dump_only=True, metadata={"description": "Failed attempts of the next event."})
     next_attempt_at = UtcDateTime(dump_only=True, allow_none=True)
+    disabled_reason = fields.String(dump_only=True, allow_none=True, metadata={
+        "description": "Why the server switched the endpoint off (`active` false): the receiver answered "
+                       "410 Gone, or its retry window ran out. Null otherwise (also when an admin paused "
+                       "it); re-enabling clears it."})
 
 
 class CreatedWebhookSchema(WebhookSchema):

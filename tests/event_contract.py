@@ -20,7 +20,8 @@ def envelope_validators() -> dict[str, jsonschema.Draft7Validator]:
 
 def violations(envelope: dict[str, Any]) -> list[str]:
     """What is wrong with one event envelope (a frame or a webhook body); empty when it conforms."""
-    validator = envelope_validators().get(envelope.get("event"))
+    name = envelope.get("event") if envelope.get("type") == "event" else f"webhook.{envelope.get('event')}"
+    validator = envelope_validators().get(name)
     if validator is None:
         return [f"{envelope.get('event')!r} is not in the AsyncAPI document (services/common/events.py)"]
     return [f"{envelope['event']} {list(error.path)}: {error.message[:200]}"

@@ -21,6 +21,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     status: int  # what the receiver answered
+    stream: int  # which TCP connection it came over (the same for requests over a kept-alive one)
 
     @property
     def json(self) -> Any:
@@ -36,8 +37,13 @@ class _Endpoint(tornado.web.RequestHandler):
         if receiver.delay:
             await asyncio.sleep(receiver.delay)
         status = receiver.script.pop(0) if receiver.script else receiver.status
-        receiver.requests.append(Received("/" + path, dict(self.request.headers), self.request.body, status))
+        stream = id(self.request.connection.stream)  # type: ignore[union-attr]
+        receiver.requests.append(Received("/" + path, dict(self.request.headers), self.request.body, status,
+                                          stream))
         self.set_status(status)
+        if not 200 <= status < 300:
+            for name, value in receiver.headers.items():
+                self.set_header(name, value)
         if 300 <= status < 400:
             self.set_header("Location", f"{receiver.url}elsewhere")
         self.finish("ok")
@@ -46,8 +52,10 @@ class _Endpoint(tornado.web.RequestHandler):
 class Receiver:
     """Answers each POST with the next scripted status, then with `status`; keeps what it got."""
 
-    def __init__(self, *script: int, status: int = 200, delay: float = 0.0) -> None:
+    def __init__(self, *script: int, status: int = 200, delay: float = 0.0,
+                 headers: dict[str, str] | None = None) -> None:
         self.script = list(script)
+        self.headers = headers or {}  # sent with every answer that is not a 2xx (e.g. Retry-After)
         self.status = status
         self.delay = delay  # seconds each answer takes: a slow receiver
         self.requests: list[Received] = []

@@ -29,7 +29,8 @@ DESCRIPTION = (
     "Live events of the Factory Management System. **WebSocket** `/ws`: send `auth` first (within "
     "5 s), then `subscribe` to topics; each committed change arrives as an `event` frame, in id order, "
     "with its row as the REST API returns it. **Webhooks**: the same event envelopes are POSTed to every "
-    "endpoint registered with `POST /webhooks` for their topic, signed per Standard Webhooks. "
+    "endpoint registered with `POST /webhooks` for their topic, signed per Standard Webhooks, with "
+    "`type` (the event's name) and `timestamp` as that spec recommends. "
     "The REST API is described at /openapi.json."
 )
 
@@ -56,7 +57,7 @@ def payload_schema(converter: Any, schema: type[Schema], *, complete: bool = Tru
 
 
 def envelope_schema(converter: Any, name: str, kind: EventKind) -> dict[str, Any]:
-    """The `event` frame (and webhook body) of one event."""
+    """The `event` frame of one event on /ws."""
     return {
         "type": "object", "additionalProperties": False,
         "required": ["type", "id", "topic", "event", "at", "data"],
@@ -70,6 +71,20 @@ def envelope_schema(converter: Any, name: str, kind: EventKind) -> dict[str, Any
             "data": payload_schema(converter, kind.schema),
         },
     }
+
+
+def webhook_schema(converter: Any, name: str, kind: EventKind) -> dict[str, Any]:
+    """The webhook body of one event: the feed's fields, with `type` (the event's name) and
+    `timestamp` as Standard Webhooks recommends."""
+    schema = envelope_schema(converter, name, kind)
+    schema["required"] = ["type", "timestamp", *schema["required"][1:]]
+    schema["properties"] = {
+        "type": {"type": "string", "enum": [name], "description": "The event's name (as `event`)."},
+        "timestamp": {"type": "string", "format": "date-time",
+                      "description": "When the event happened (UTC; as `at`)."},
+        **{key: value for key, value in schema["properties"].items() if key != "type"},
+    }
+    return schema
 
 
 def _ref(*path: str) -> dict[str, str]:
@@ -93,12 +108,13 @@ def build_asyncapi(host: str, secure: bool = False) -> dict[str, Any]:
         messages[name] = {"name": name, "summary": summary, "payload": payload_schema(converter, schema)}
     webhook_events = {**EVENTS, "webhook.ping": WEBHOOK_PING}
     for name, kind in webhook_events.items():
-        schemas[name] = envelope_schema(converter, name, kind)
-        meaning = {"name": name, "summary": kind.summary, "tags": [{"name": kind.topic}],
-                   "payload": _ref("components", "schemas", name)}
+        meaning = {"name": name, "summary": kind.summary, "tags": [{"name": kind.topic}]}
         if name in EVENTS:
-            messages[name] = meaning
-        messages[f"webhook.{name}"] = {**meaning, "name": f"webhook.{name}", "headers": SIGNATURE_HEADERS}
+            schemas[name] = envelope_schema(converter, name, kind)
+            messages[name] = {**meaning, "payload": _ref("components", "schemas", name)}
+        schemas[f"webhook.{name}"] = webhook_schema(converter, name, kind)
+        messages[f"webhook.{name}"] = {**meaning, "name": f"webhook.{name}", "headers": SIGNATURE_HEADERS,
+                                       "payload": _ref("components", "schemas", f"webhook.{name}")}
     feed = [*CLIENT_MESSAGES, *SERVER_MESSAGES, *EVENTS]
     hooks = [f"webhook.{name}" for name in webhook_events]
     operations = {

@@ -68,6 +68,7 @@ class Integrations:
         for task in tasks:
             task.cancel()
         if not tasks:
+            await self.worker.close()  # a ping may have opened a connection
             return
         _, stuck = await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
         for task in stuck:  # never seen since stop_if_cancelled; a shutdown must not hang on one
@@ -75,3 +76,4 @@ class Integrations:
         for task in tasks:
             if task.done() and not task.cancelled() and task.exception() is not None:
                 log.warning("%s ended with %r", task.get_name(), task.exception())
+        await self.worker.close()

@@ -1,7 +1,6 @@
 """The transactional outbox: every event is written in the transaction that caused it."""
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -12,7 +11,7 @@ from core.clock import Clock
 from core.db import UnitOfWork
 from core.statements import run
 from models import OutboxEvent
-from realtime.hub import EVENT_TOPICS, encode_frame, format_instant
+from realtime.hub import EVENT_TOPICS, encode_frame
 
 INSERT_EVENT = insert(OutboxEvent.__table__)
 
@@ -35,12 +34,6 @@ class OutboxWriter:
         else:
             await (await uow.session.connection()).execute(INSERT_EVENT, rows)
         self.written += len(rows)
-
-
-def envelope(row: OutboxEvent) -> dict[str, Any]:
-    """The event as webhooks carry it: the live feed's event envelope, numbered by the outbox."""
-    return {"type": "event", "id": row.id, "topic": row.topic, "event": row.event,
-            "at": format_instant(row.at), "data": json.loads(row.data)}
 
 
 async def purge(write: Callable[[], Any], before: datetime) -> int:

@@ -4,6 +4,9 @@ One worker per process. An endpoint is leased to one worker at a time (claimed w
 UPDATE SKIP LOCKED on MariaDB, so processes of a cluster share the endpoints without waiting on
 each other); every change of the endpoint's position checks the lease, so each event goes to each
 endpoint once — at least once across a crash, when the receiver dedupes on `webhook-id`.
+An endpoint's events go over one kept-alive connection, a batch at a time; the batch's attempts and
+the endpoint's new position are written in one transaction after it was sent (a crash before that
+sends the batch again: at least once).
 The worker's scheduling (retries, leases) runs on the wall clock: it is not plant time.
 """
 from __future__ import annotations
@@ -14,39 +17,27 @@ import logging
 import random
 import secrets
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from standardwebhooks import Webhook as Signer
-from tornado.httpclient import HTTPRequest
-from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
 from core.config import Settings
 from core.db import Change, Database
 from core.tasks import stop_if_cancelled
 from models import OutboxEvent, Webhook, WebhookDelivery, utcnow
 from realtime.hub import format_instant
-from services.integrations.outbox import envelope
-from services.integrations.webhook_urls import PublicResolver
+from services.integrations.webhook_client import Attempt, EndpointClients, post
 
 log = logging.getLogger("factory.webhooks")
 
-BATCH = 100  # events read per endpoint per turn
+BATCH = 100  # events read, sent and recorded together per endpoint
+TURN_BATCHES = 10  # batches per endpoint per turn: then the endpoints are claimed afresh
 CLAIM = 20  # endpoints claimed per turn
 GAP_SCAN = 1000  # outbox ids checked for gaps per turn
-USER_AGENT = "factory-management-webhooks/1"
-
-
-@dataclass
-class Attempt:
-    """What one POST to a receiver came to."""
-
-    ok: bool
-    response_code: int | None
-    error: str | None
-    duration_ms: int
+OUTBOX = OutboxEvent.__table__
+INSERT_DELIVERY = insert(WebhookDelivery.__table__)
 
 
 def backoff(attempts: int, settings: Settings) -> float:
@@ -59,6 +50,16 @@ def encode(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def webhook_body(event: Any) -> bytes:
+    """An outbox row as a webhook body: the live feed's event fields, with `type` (the event's name)
+    and `timestamp` (when it was committed) as Standard Webhooks recommends. The row's data is the
+    JSON the outbox stored, spliced in as it is rather than parsed and encoded again."""
+    at = json.dumps(format_instant(event.at))
+    name = json.dumps(event.event, ensure_ascii=False)
+    return (f'{{"type":{name},"timestamp":{at},"id":{int(event.id)},'
+            f'"topic":{json.dumps(event.topic)},"event":{name},"at":{at},"data":{event.data}}}').encode()
+
+
 class DeliveryWorker:
     """Delivers due endpoints until stopped; `notify` (a commit listener) wakes it for new events."""
 
@@ -67,7 +68,8 @@ class DeliveryWorker:
         self.settings = settings
         self.node = secrets.token_hex(8)
         self._wake = asyncio.Event()
-        self._client: SimpleAsyncHTTPClient | None = None
+        self.clients = EndpointClients(allow_private=settings.webhook_allow_private,
+                                       timeout=settings.webhook_timeout)
         self.delivered = 0
         self.failed = 0
         self._gaps: dict[int, float] = {}  # a missing outbox id → when this worker first saw it missing
@@ -75,14 +77,6 @@ class DeliveryWorker:
         # (one only wakes it by changing the webhooks); the poll interval still looks, for endpoints
         # another process of a cluster registers.
         self._no_endpoints = False
-
-    @property
-    def client(self) -> SimpleAsyncHTTPClient:
-        if self._client is None:
-            self._client = SimpleAsyncHTTPClient(
-                force_instance=True, max_clients=CLAIM,
-                resolver=PublicResolver(allow_private=self.settings.webhook_allow_private))
-        return self._client
 
     def notify(self, change: Change) -> None:
         """A commit listener: new events wake the worker at once (when any endpoint can take them)."""
@@ -94,25 +88,24 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         """Deliver, then sleep until woken or the poll interval passes (events from other processes)."""
-        try:
-            while True:
-                try:
-                    busy = await self.turn()
-                except Exception:  # an outage must not end the worker: try again after the interval
-                    stop_if_cancelled()
-                    log.warning("webhook delivery turn failed", exc_info=True)
-                    busy = False
-                if busy:
-                    continue
-                try:
-                    await asyncio.wait_for(self._wake.wait(), self.settings.webhook_poll_interval)
-                except TimeoutError:
-                    pass
-                self._wake.clear()
-        finally:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+        while True:
+            try:
+                busy = await self.turn()
+            except Exception:  # an outage must not end the worker: try again after the interval
+                stop_if_cancelled()
+                log.warning("webhook delivery turn failed", exc_info=True)
+                busy = False
+            if busy:
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.settings.webhook_poll_interval)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def close(self) -> None:
+        """Close the endpoints' connections (after the worker's task has stopped)."""
+        await self.clients.close()
 
     async def turn(self) -> bool:
         """Claim the endpoints with something due and deliver to each; True if any event was sent."""
@@ -183,95 +176,112 @@ class DeliveryWorker:
         return claimed, newest
 
     async def deliver_endpoint(self, hook: Webhook, newest: int) -> bool:
-        """Send the endpoint's next events in id order; stop at the first failure."""
+        """Send the endpoint's next events in id order over its keep-alive connection, a batch at a
+        time; stop at the first failure. Each batch's attempts are recorded in one transaction."""
         sent = False
         try:
             topics = [topic for topic in hook.topics.split(",") if topic]
-            async with self.db.session() as session:
-                events = list((await session.execute(
-                    select(OutboxEvent)
-                    .where(OutboxEvent.id > hook.last_event_id, OutboxEvent.id <= newest,
-                           OutboxEvent.topic.in_(topics))
-                    .order_by(OutboxEvent.id).limit(BATCH))).scalars())
-            if not events:  # nothing of its topics: move past what was looked at
-                await self._advance(hook, newest)
-                return False
-            for event in events:
-                result = await self.send(hook, envelope(event), f"evt_{event.id}")
-                if not await self._record(hook, event, result):
+            client = self.clients.get(hook.id, hook.url)
+            signer = Signer(hook.secret)
+            for _ in range(TURN_BATCHES):
+                async with self.db.session() as session:
+                    events = list((await session.execute(
+                        select(OUTBOX.c.id, OUTBOX.c.topic, OUTBOX.c.event, OUTBOX.c.at, OUTBOX.c.data)
+                        .where(OUTBOX.c.id > hook.last_event_id, OUTBOX.c.id <= newest,
+                               OUTBOX.c.topic.in_(topics))
+                        .order_by(OUTBOX.c.id).limit(BATCH))).all())
+                if not events:  # nothing of its topics: move past what was looked at
+                    await self._advance(hook, newest)
                     return sent
-                sent = True
-            if len(events) < BATCH:
-                await self._advance(hook, newest)
+                results = []
+                # Recorded at least this often, so the lease (renewed by each record) outlives a run
+                # to a slow receiver: it runs out only if one attempt outlasts it.
+                record_by = time.monotonic() + self.settings.webhook_lease / 4
+                for event in events:
+                    result = await self.send(client, hook, signer, webhook_body(event), f"evt_{event.id}")
+                    results.append((event, result))
+                    if not result.ok or time.monotonic() > record_by:
+                        break
+                done = len(results) == len(events) < BATCH and results[-1][1].ok
+                if not await self._record(hook, results, newest if done else None):
+                    return sent
+                sent = sent or results[0][1].ok
+                if done or not results[-1][1].ok:
+                    return sent
             return sent
         finally:
             await self._release(hook)
 
-    async def send(self, hook: Webhook, payload: dict[str, Any], message_id: str) -> Attempt:
-        """POST one signed payload (Standard Webhooks headers); never follows a redirect."""
-        body = encode(payload)
+    async def send(self, client: Any, hook: Webhook, signer: Signer, body: bytes, message_id: str) -> Attempt:
+        """POST one signed body (Standard Webhooks headers); never follows a redirect."""
         moment = datetime.now(UTC)
-        headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
-                   "webhook-id": message_id, "webhook-timestamp": str(int(moment.timestamp())),
-                   "webhook-signature": Signer(hook.secret).sign(message_id, moment, body.decode())}
-        timeout = self.settings.webhook_timeout
-        request = HTTPRequest(hook.url, method="POST", body=body, headers=headers, follow_redirects=False,
-                              connect_timeout=timeout, request_timeout=timeout, decompress_response=False,
-                              streaming_callback=lambda chunk: None)  # the answer's body is not kept
-        started = time.monotonic()
-        try:
-            response = await self.client.fetch(request, raise_error=False)
-            code, error = response.code, None
-            if code == 599:  # Tornado's code for a timeout or a dropped connection
-                code, error = None, _describe(response.error)
-        except Exception as exc:  # refused, unreachable, or a non-public address
-            code, error = None, _describe(exc)
-        duration = int((time.monotonic() - started) * 1000)
-        ok = code is not None and 200 <= code < 300
-        if not ok and error is None:
-            error = f"HTTP {code}" + (" (redirects are not followed)" if code and 300 <= code < 400 else "")
-        return Attempt(ok, code, error, duration)
+        headers = {"Content-Type": "application/json", "webhook-id": message_id,
+                   "webhook-timestamp": str(int(moment.timestamp())),
+                   "webhook-signature": signer.sign(message_id, moment, body.decode())}
+        return await post(self.clients, client, hook.url, body, headers)
 
-    async def _record(self, hook: Webhook, event: OutboxEvent, result: Attempt) -> bool:
-        """Log the attempt and move the endpoint on (or schedule its retry); False stops this endpoint."""
+    async def _record(self, hook: Webhook, results: list[tuple[Any, Attempt]], finished: int | None) -> bool:
+        """Log a batch's attempts and move the endpoint on (or schedule its retry, or switch it off),
+        in one transaction; False if the lease was lost (another worker has the endpoint).
+
+        `finished`: the position the endpoint reaches when the whole batch went through and nothing
+        more of its topics is there up to it."""
         now = utcnow()
         attempt = hook.attempts + 1
-        values: dict[str, Any]
+        values: dict[str, Any] = {}
         next_retry = None
-        if result.ok:
-            # The lease is renewed with every event, so a long run to a slow receiver keeps it: it
-            # runs out only if one attempt outlasts it, never because the run is long.
-            values = {"last_event_id": event.id, "attempts": 0, "state": "healthy",
+        delivered = [event for event, result in results if result.ok]
+        last_event, last = results[-1]
+        if delivered:
+            # The lease is renewed with every record, so a long run to a slow receiver keeps it.
+            values = {"last_event_id": finished or delivered[-1].id, "attempts": 0, "state": "healthy",
                       "first_failure_at": None, "next_attempt_at": None,
                       "lease_until": now + timedelta(seconds=self.settings.webhook_lease)}
-            self.delivered += 1
-        else:
+            self.delivered += len(delivered)
+        if not last.ok:
             self.failed += 1
-            first_failure = hook.first_failure_at or now
-            if (now - first_failure).total_seconds() >= self.settings.webhook_retry_window:
-                values = {"attempts": attempt, "state": "failing", "active": False, "next_attempt_at": None,
-                          "lease_owner": None, "lease_until": None}
+            attempt = 1 if delivered else attempt
+            first_failure = None if delivered else hook.first_failure_at
+            first_failure = first_failure or now
+            window = self.settings.webhook_retry_window
+            if last.response_code == 410:
+                reason = f"The receiver answered 410 Gone at {format_instant(now)}: it takes no more events."
+                values.update(state="failing", active=False, disabled_reason=reason, attempts=attempt,
+                              next_attempt_at=None, lease_owner=None, lease_until=None)
+                log.warning("webhook %d disabled: the receiver answered 410 Gone to event %d", hook.id,
+                            last_event.id)
+            elif (now - first_failure).total_seconds() >= window:
+                reason = (f"Gave up at {format_instant(now)} after {attempt} attempts of event "
+                          f"{last_event.id} over the retry window (last: {last.error})")[:255]
+                values.update(state="failing", active=False, disabled_reason=reason, attempts=attempt,
+                              next_attempt_at=None, lease_owner=None, lease_until=None)
                 log.warning("webhook %d marked failing after %d attempts of event %d", hook.id, attempt,
-                            event.id)
+                            last_event.id)
             else:
-                next_retry = now + timedelta(seconds=backoff(attempt, self.settings))
-                values = {"attempts": attempt, "state": "retrying", "first_failure_at": first_failure,
-                          "next_attempt_at": next_retry, "lease_owner": None, "lease_until": None}
+                delay = backoff(attempt, self.settings)
+                if last.retry_after is not None:  # never sooner than the receiver asked, within the window
+                    left = window - (now - first_failure).total_seconds()
+                    delay = max(delay, min(last.retry_after, left))
+                next_retry = now + timedelta(seconds=delay)
+                values.update(attempts=attempt, state="retrying", first_failure_at=first_failure,
+                              next_attempt_at=next_retry, lease_owner=None, lease_until=None)
+        rows = [{"webhook_id": hook.id, "event_id": event.id, "event": event.event,
+                 "attempt": hook.attempts + 1 if n == 0 else 1,
+                 "status": "delivered" if result.ok else "failed", "response_code": result.response_code,
+                 "error": result.error, "duration_ms": result.duration_ms, "attempted_at": now,
+                 "next_retry_at": next_retry if not result.ok else None}
+                for n, (event, result) in enumerate(results)]
         async with self.db.write() as uow:
             moved = await uow.session.execute(
                 update(Webhook).where(Webhook.id == hook.id, Webhook.lease_owner == self.node)
-                .values(**values))
+                .values(**values).execution_options(synchronize_session=False))
             if moved.rowcount != 1:  # the lease ran out and another worker has the endpoint
                 return False
             uow.touch("webhooks")  # its state and position are read through the response cache
-            uow.session.add(WebhookDelivery(
-                webhook_id=hook.id, event_id=event.id, event=event.event, attempt=attempt,
-                status="delivered" if result.ok else "failed", response_code=result.response_code,
-                error=result.error, duration_ms=result.duration_ms, attempted_at=now,
-                next_retry_at=next_retry))
+            await uow.session.execute(INSERT_DELIVERY, rows)
         for name, value in values.items():
             setattr(hook, name, value)
-        return result.ok
+        return True
 
     async def _advance(self, hook: Webhook, newest: int) -> None:
         async with self.db.write() as uow:
@@ -289,9 +299,11 @@ class DeliveryWorker:
 
     async def ping(self, hook: Webhook) -> WebhookDelivery:
         """Send a `webhook.ping` now and log the attempt (it is not an outbox event)."""
-        payload = {"type": "event", "id": 0, "topic": "webhooks", "event": "webhook.ping",
-                   "at": format_instant(datetime.now(UTC)), "data": {"webhook_id": hook.id}}
-        result = await self.send(hook, payload, f"ping_{secrets.token_hex(8)}")
+        at = format_instant(datetime.now(UTC))
+        payload = {"type": "webhook.ping", "timestamp": at, "id": 0, "topic": "webhooks",
+                   "event": "webhook.ping", "at": at, "data": {"webhook_id": hook.id}}
+        result = await self.send(self.clients.get(hook.id, hook.url), hook, Signer(hook.secret),
+                                 encode(payload), f"ping_{secrets.token_hex(8)}")
         delivery = WebhookDelivery(
             webhook_id=hook.id, event_id=None, event="webhook.ping", attempt=1,
             status="delivered" if result.ok else "failed", response_code=result.response_code,
@@ -300,9 +312,3 @@ class DeliveryWorker:
             uow.session.add(delivery)
         return delivery
 
-
-def _describe(exc: BaseException | None) -> str:
-    """A short reason for the attempt log: the error's kind and message, never a traceback."""
-    if exc is None:
-        return "no response"
-    return f"{exc.__class__.__name__}: {exc}"[:255]

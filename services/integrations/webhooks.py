@@ -77,7 +77,7 @@ class WebhookService(CrudService):
         if data.get("active") is True and (not row.active or row.state == "failing"):
             # Re-enabled: start again at the event that failed, with a fresh retry window.
             row.state, row.attempts = "healthy", 0
-            row.first_failure_at = row.next_attempt_at = None
+            row.first_failure_at = row.next_attempt_at = row.disabled_reason = None
 
 
 class WebhookDeliveryService(CrudService):
@@ -94,5 +94,9 @@ class WebhookDeliveryService(CrudService):
         super().__init__()
         self.webhook_id = webhook_id
 
+    def scope(self, query: Select) -> Select:
+        """Every read (the page, its count, the lean rows) sees this endpoint's attempts only."""
+        return query.where(WebhookDelivery.webhook_id == self.webhook_id)
+
     def base_query(self) -> Select:
-        return select(WebhookDelivery).where(WebhookDelivery.webhook_id == self.webhook_id)
+        return self.scope(select(WebhookDelivery))

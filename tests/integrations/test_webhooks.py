@@ -4,13 +4,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from datetime import datetime
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import insert, select
 from standardwebhooks import Webhook as Verifier
 
 from app import make_app
-from models import OutboxEvent, utcnow
+from models import OutboxEvent, Webhook, WebhookDelivery, utcnow
+from services.integrations.webhooks import newest_event_id
 from tests.receivers import Receiver
 
 FAST = dict(webhook_allow_private=True, webhook_retry_base=0.05, webhook_retry_cap=0.2,
@@ -29,6 +32,10 @@ async def register(api, url, topics=("orders",), **fields):
     response = await api.post("/webhooks", {"url": url, "topics": list(topics), **fields}, role="admin")
     assert response.status == 201, response
     return response.json
+
+
+def parse_instant(value):
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def verify(hook, request):
@@ -120,7 +127,8 @@ async def test_an_order_reaches_the_endpoint_signed_with_the_live_feed_envelope(
     order = await place_order(api, make)
     (request,) = await receiver.wait_for(1)
     payload = verify(hook, request)
-    assert payload["type"] == "event" and payload["topic"] == "orders" and payload["event"] == "order.created"
+    assert payload["type"] == payload["event"] == "order.created" and payload["topic"] == "orders"
+    assert payload["timestamp"] == payload["at"] and payload["at"].endswith("Z")
     assert payload["data"] == order
     assert request.headers["Webhook-Id"] == f"evt_{payload['id']}"
     assert request.headers["Content-Type"] == "application/json"
@@ -212,6 +220,7 @@ async def test_after_the_retry_window_the_endpoint_is_failing_until_re_enabled(a
                 break
             await asyncio.sleep(0.05)
         assert state["state"] == "failing" and state["active"] is False
+        assert "retry window" in state["disabled_reason"] and "HTTP 500" in state["disabled_reason"]
         tried = len(receiver.requests)
         await place_order(api, make)
         await asyncio.sleep(0.5)
@@ -220,6 +229,7 @@ async def test_after_the_retry_window_the_endpoint_is_failing_until_re_enabled(a
         receiver.status = 200
         enabled = await api.patch(f"/webhooks/{hook['id']}", {"active": True}, role="admin")
         assert enabled.status == 200 and enabled.json["state"] == "healthy"
+        assert enabled.json["disabled_reason"] is None
         requests = await receiver.wait_for(tried + 2)
         orders = [r.json["data"]["id"] for r in requests[tried:]]
         assert orders == sorted(orders) and len(orders) == 2
@@ -234,7 +244,8 @@ async def test_a_ping_is_sent_now_and_logged(api, app, receiver):
     assert response.status == 200, response
     assert response.json["status"] == "delivered" and response.json["response_code"] == 200
     (request,) = receiver.requests
-    assert verify(hook, request)["event"] == "webhook.ping"
+    pinged = verify(hook, request)
+    assert pinged["event"] == pinged["type"] == "webhook.ping" and pinged["timestamp"] == pinged["at"]
     assert [a["event"] for a in await deliveries(api, hook)] == ["webhook.ping"]
     assert (await api.post("/webhooks/999999/test", role="admin")).status == 404
 
@@ -377,3 +388,128 @@ async def test_writes_do_not_wake_the_worker_while_no_webhook_is_active(api, mak
         assert polls and hook["id"]
     finally:
         event.remove(app.ctx.db.engine.sync_engine, "before_cursor_execute", statement)
+
+
+@fast
+async def test_an_endpoints_deliveries_are_its_own_only(api, make, app):
+    receivers = [Receiver().start(), Receiver().start()]
+    try:
+        hooks = [await register(api, receiver.url) for receiver in receivers]
+        for _ in range(3):
+            await place_order(api, make)
+        for receiver in receivers:
+            await receiver.wait_for(3)
+        pinged = await api.post(f"/webhooks/{hooks[1]['id']}/test", role="admin")
+        assert pinged.status == 200
+        for hook, count in zip(hooks, (3, 4), strict=True):
+            attempts = await deliveries(api, hook)
+            assert len(attempts) == count and {a["webhook_id"] for a in attempts} == {hook["id"]}
+            first = await api.get(f"/webhooks/{hook['id']}/deliveries?per_page=2", role="admin")
+            assert first.status == 200 and first.json["meta"]["total"] == count, first
+            after = await api.get(f"/webhooks/{hook['id']}/deliveries?per_page=2&cursor="
+                                  f"{quote(first.json['meta']['next_cursor'])}", role="admin")
+            assert after.status == 200, after
+            seen = first.json["items"] + after.json["items"]
+            assert [a["id"] for a in seen] == [a["id"] for a in attempts][:4]
+    finally:
+        for receiver in receivers:
+            receiver.stop()
+
+
+@fast
+async def test_a_410_switches_the_endpoint_off_with_its_reason(api, make, app, caplog):
+    receiver = Receiver(410).start()
+    try:
+        hook = await register(api, receiver.url)
+        await place_order(api, make)
+        await receiver.wait_for(1)
+        for _ in range(200):
+            state = (await api.get(f"/webhooks/{hook['id']}", role="admin")).json
+            if not state["active"]:
+                break
+            await asyncio.sleep(0.05)
+        assert state["active"] is False and state["state"] == "failing"
+        assert "410" in state["disabled_reason"]
+        assert any("410" in record.getMessage() for record in caplog.records
+                   if record.name == "factory.webhooks")
+        (attempt,) = await deliveries(api, hook)
+        assert attempt["status"] == "failed" and attempt["response_code"] == 410
+        assert attempt["next_retry_at"] is None
+        await place_order(api, make)
+        await asyncio.sleep(0.4)
+        assert len(receiver.requests) == 1  # gone means gone: nothing more, no retry
+
+        enabled = await api.patch(f"/webhooks/{hook['id']}", {"active": True}, role="admin")
+        assert enabled.status == 200 and enabled.json["disabled_reason"] is None
+        await receiver.wait_for(3)
+        assert [r.status for r in receiver.requests] == [410, 200, 200]
+        assert receiver.requests[1].body == receiver.requests[0].body  # from the event it refused
+    finally:
+        receiver.stop()
+
+
+@fast
+@pytest.mark.parametrize("status", [429, 503])
+async def test_retry_after_on_429_and_503_is_honoured(api, make, app, status):
+    receiver = Receiver(status, headers={"Retry-After": "1"}).start()
+    try:
+        hook = await register(api, receiver.url)
+        await place_order(api, make)
+        await receiver.wait_for(2)
+        failed, delivered = await deliveries(api, hook)
+        assert failed["response_code"] == status and delivered["status"] == "delivered"
+        waited = (parse_instant(failed["next_retry_at"]) - parse_instant(failed["attempted_at"]))
+        assert waited.total_seconds() >= 1.0  # the backoff alone is at most 0.2 s here
+        assert parse_instant(delivered["attempted_at"]) >= parse_instant(failed["next_retry_at"])
+    finally:
+        receiver.stop()
+
+
+@pytest.mark.settings(**{**FAST, "webhook_retry_window": 1.0})
+async def test_a_retry_after_past_the_retry_window_is_cut_to_the_window(api, make, app):
+    receiver = Receiver(status=503, headers={"Retry-After": "86400"}).start()
+    try:
+        hook = await register(api, receiver.url)
+        await place_order(api, make)
+        await receiver.wait_for(1)
+        for _ in range(200):
+            state = (await api.get(f"/webhooks/{hook['id']}", role="admin")).json
+            if state["state"] == "failing":
+                break
+            await asyncio.sleep(0.05)
+        assert state["state"] == "failing" and state["active"] is False  # not a day later
+        first = (await deliveries(api, hook))[0]
+        waited = parse_instant(first["next_retry_at"]) - parse_instant(first["attempted_at"])
+        assert 0 < waited.total_seconds() <= 1.0
+    finally:
+        receiver.stop()
+
+
+@fast
+async def test_deliveries_to_an_endpoint_share_one_kept_alive_connection(api, make, app, receiver):
+    await register(api, receiver.url)
+    for _ in range(5):
+        await place_order(api, make)
+    requests = await receiver.wait_for(5)
+    assert len({request.stream for request in requests}) == 1
+
+
+@pytest.mark.settings(webhook_allow_private=False, webhook_poll_interval=0.05)
+async def test_an_address_inside_the_network_is_never_connected_to_at_delivery(api, make, app, receiver):
+    """The address is checked where the connection is made, not only when the URL was saved (an
+    endpoint saved while its name was public, whose DNS answer changed since)."""
+    async with app.ctx.db.write() as uow:
+        uow.session.add(Webhook(url=receiver.url, topics="orders", secret="whsec_" + "A" * 32,
+                                active=True, state="healthy", attempts=0,
+                                last_event_id=await newest_event_id(uow.session)))
+        uow.touch("webhooks")
+    await place_order(api, make)
+    for _ in range(200):
+        async with app.ctx.db.session() as session:
+            tried = (await session.execute(select(WebhookDelivery))).scalars().all()
+        if tried:
+            break
+        await asyncio.sleep(0.05)
+    assert tried and tried[0].status == "failed" and tried[0].response_code is None
+    assert "non-public" in tried[0].error
+    assert receiver.requests == []

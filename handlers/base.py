@@ -502,7 +502,16 @@ class BaseHandler(tornado.web.RequestHandler):
                              "Location, Link, ETag, RateLimit, RateLimit-Policy, Retry-After, X-Request-ID, "
                              "Idempotent-Replayed")
 
+    def allowed_methods(self) -> list[str]:
+        """What this route answers: its methods, HEAD where it has GET, and OPTIONS."""
+        methods = set(self.access) | {"OPTIONS"}
+        if "GET" in methods:
+            methods.add("HEAD")
+        return sorted(methods)
+
     def preflight(self) -> None:
+        """OPTIONS: 204 with `Allow`, and the CORS preflight answer for an allowed origin."""
+        self.set_header("Allow", ", ".join(self.allowed_methods()))
         if "Access-Control-Allow-Origin" in self._headers:
             self.set_header("Access-Control-Allow-Methods", ", ".join(sorted(self.access)))
             self.set_header("Access-Control-Allow-Headers",

@@ -54,7 +54,7 @@ class LiveFeedHandler(tornado.websocket.WebSocketHandler, BaseHandler):
             "GET is sent there."),
         "parameters": [{"in": "query", "name": "token", "required": False,
                         "description": "An access or display token, for clients that cannot send headers.",
-                        "schema": {"type": "string", "minLength": 1, "maxLength": 4096}}],
+                        "schema": {"type": "string"}}],
         "responses": {
             101: {"description": "Switching to the WebSocket protocol: the live feed runs on this link."},
             303: {"description": "Not a WebSocket upgrade: see the AsyncAPI document of the feed.",
@@ -63,7 +63,7 @@ class LiveFeedHandler(tornado.websocket.WebSocketHandler, BaseHandler):
                       "type": "object", "required": ["detail", "asyncapi"],
                       "properties": {"detail": {"type": "string"}, "asyncapi": {"type": "string"}}}}}},
         },
-        "errors": (400,),
+        "errors": (400, 414),  # 414: a query (token) longer than the server reads
     }}
 
     token: str | None = None

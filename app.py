@@ -26,6 +26,7 @@ from core.metrics import Metrics
 from core.ratelimit import MemoryRateLimiter, parse_budgets
 from core.security import TokenService
 from handlers.base import NotFoundHandler, StaticHandler
+from handlers.compression import transforms
 from handlers.context import AppContext
 from handlers.limits import let_the_app_count_query_fields, route_with_limits
 from handlers.live_connections import LiveFeedConnections
@@ -249,7 +250,7 @@ def make_app(settings: Settings, *, clock: Clock | None = None) -> FactoryApplic
         log_function=log_request,
         static_path=str(ROOT / "static"),
         static_handler_class=StaticHandler,
-        compress_response=False,
+        transforms=transforms(),  # gzip over 1 KiB (handlers/compression.py)
         xsrf_cookies=False,
         # Ping every live-feed link each 20 s; one that has not answered by the next ping is dead.
         # (Tornado caps the timeout at the interval and warns about anything longer.)

@@ -16,6 +16,7 @@ from schemas.user import (
     MeSchema,
     PasswordChangeSchema,
     RefreshSchema,
+    SignInSchema,
     TokenPairSchema,
 )
 
@@ -33,9 +34,10 @@ class LoginHandler(BaseHandler):
     access = {"POST": None}
     budgets = {"POST": "login"}
     docs = {"POST": {"summary": "Sign in for an access and a refresh token", "tags": ["auth"],
-                     "body": LoginSchema, "responses": {200: TokenPairSchema}, "errors": (401,),
+                     "body": LoginSchema, "responses": {200: SignInSchema}, "errors": (401,),
                      "description": "Unknown user and wrong password get the same 401. The login budget "
-                                    "counts per client and per (client, username)."}}
+                                    "counts per client and per (client, username). The answer carries "
+                                    "the access token twice, as `access_token` and as `token`."}}
 
     async def prepare(self) -> None:
         await super().prepare()
@@ -49,7 +51,8 @@ class LoginHandler(BaseHandler):
         user = await self.ctx.auth.check_password(self.credentials["username"], self.credentials["password"])
         if user is None:
             raise ApiError(401, INVALID_LOGIN, headers={"WWW-Authenticate": 'Bearer realm="factory"'})
-        self.send_json(await self.ctx.auth.login(user))
+        pair = await self.ctx.auth.login(user)
+        self.send_json({**pair, "token": pair["access_token"]})
 
     def budget_name(self, method: str) -> str:
         return "login"

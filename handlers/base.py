@@ -16,7 +16,7 @@ from urllib.parse import urlencode
 
 import orjson
 import tornado.web
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema, ValidationError, fields
 from sqlalchemy.exc import IntegrityError
 from tornado.concurrent import Future
 
@@ -68,7 +68,7 @@ def new_request_id() -> str:
     return f"{_request_id_prefix}{next(_request_ids):010x}"
 JSON_TYPE = "application/json; charset=UTF-8"
 # List parameters that do not choose rows: a cursor stays valid across them (per_page may change).
-PAGING_PARAMS = ("page", "per_page", "sort_by", "sort_order", "cursor")
+PAGING_PARAMS = ("page", "per_page", "sort_by", "sort_order", "cursor", "include_meta")
 PROBLEM_TYPE = "application/problem+json"
 FORM_TYPE = "application/x-www-form-urlencoded"
 
@@ -346,8 +346,12 @@ class BaseHandler(tornado.web.RequestHandler):
         """
 
         async def render() -> CachedResponse:
-            page = await compute()
+            page = await compute()  # validates the query, include_meta too
             next_cursor = self.cursor(page.next_key, forward=True)
+            if not self.wants_meta():  # the rows alone; paging stays in the Link header
+                links = (self.cursor_links(next_cursor, self.cursor(page.prev_key, forward=False))
+                         if page.by_cursor else self.page_links(page.page, page.per_page, page.total))
+                return CachedResponse.build(dumps(page.items), JSON_TYPE, (("Link", links),) if links else ())
             if page.by_cursor:
                 prev_cursor = self.cursor(page.prev_key, forward=False)
                 envelope = {"items": page.items, "meta": {"per_page": page.per_page,
@@ -361,6 +365,11 @@ class BaseHandler(tornado.web.RequestHandler):
                                         (("Link", self.page_links(page.page, page.per_page, page.total)),))
 
         await self.send_rendered(render, tags)
+
+    def wants_meta(self) -> bool:
+        """False when the list was asked for `include_meta=false` (checked by its query schema)."""
+        raw = self.request.query_arguments.get("include_meta")
+        return raw is None or raw[-1].decode("utf-8", "replace") not in fields.Boolean.falsy
 
     # What a list's cursors are bound to: its path, sort and filters (see `list_scope_of`).
     list_scope: str | None = None
@@ -513,7 +522,16 @@ class BaseHandler(tornado.web.RequestHandler):
                              "Location, Link, ETag, RateLimit, RateLimit-Policy, Retry-After, X-Request-ID, "
                              "Idempotent-Replayed")
 
+    def allowed_methods(self) -> list[str]:
+        """What this route answers: its methods, HEAD where it has GET, and OPTIONS."""
+        methods = set(self.access) | {"OPTIONS"}
+        if "GET" in methods:
+            methods.add("HEAD")
+        return sorted(methods)
+
     def preflight(self) -> None:
+        """OPTIONS: 204 with `Allow`, and the CORS preflight answer for an allowed origin."""
+        self.set_header("Allow", ", ".join(self.allowed_methods()))
         if "Access-Control-Allow-Origin" in self._headers:
             self.set_header("Access-Control-Allow-Methods", ", ".join(sorted(self.access)))
             self.set_header("Access-Control-Allow-Headers",

@@ -4,8 +4,8 @@ from __future__ import annotations
 import functools
 import hashlib
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 import swagger_ui_bundle
 from tornado.web import URLSpec
@@ -72,19 +72,27 @@ def asset_body(name: str) -> bytes:
 
 
 class OpenApiDocument:
-    """The OpenAPI document of a route table, rendered on first use (the table is complete by then)."""
+    """The OpenAPI document of a route table, built on first use (the table is complete by then).
+
+    `servers` names where the API is: FACTORY_PUBLIC_URL, else the origin the request came to; the
+    body is rendered once per origin (a few at most; bounded whatever Host headers clients send).
+    """
 
     def __init__(self, routes: list[URLSpec]) -> None:
         self.routes = routes
-        self._rendered: tuple[bytes, str] | None = None
+        self._document: dict[str, Any] | None = None
+        self._rendered: dict[str, tuple[bytes, str]] = {}
 
-    def rendered(self) -> tuple[bytes, str]:
-        """The JSON body and its ETag."""
-        if self._rendered is None:
-            document, _ = build_document(self.routes)
-            body = dumps(document)
-            self._rendered = (body, f'"{hashlib.sha1(body).hexdigest()}"')
-        return self._rendered
+    def rendered(self, origin: str = "/") -> tuple[bytes, str]:
+        """The JSON body for a server at `origin`, and its ETag."""
+        if self._document is None:
+            self._document, _ = build_document(self.routes)
+        if origin not in self._rendered:
+            if len(self._rendered) >= 16:
+                self._rendered.clear()
+            body = dumps({**self._document, "servers": [{"url": origin, "description": "This server."}]})
+            self._rendered[origin] = (body, f'"{hashlib.sha1(body).hexdigest()}"')
+        return self._rendered[origin]
 
 
 class OpenApiHandler(BaseHandler):
@@ -103,7 +111,7 @@ class OpenApiHandler(BaseHandler):
         self.document = document
 
     async def get(self) -> None:
-        self.send_document(*self.document.rendered())
+        self.send_document(*self.document.rendered(self.link_base))
 
 
 @functools.lru_cache(maxsize=16)  # keyed by the Host header: bounded, whatever clients send
@@ -124,7 +132,8 @@ class AsyncApiHandler(BaseHandler):
     }}
 
     async def get(self) -> None:
-        public = urlsplit(self.ctx.settings.public_url or "")  # FACTORY_PUBLIC_URL names the server, as in links
+        # FACTORY_PUBLIC_URL names the live server when set, as it does in links.
+        public = urlsplit(self.ctx.settings.public_url or "")
         if public.netloc:
             self.send_document(*asyncapi_body(public.netloc, public.scheme == "https"))
         else:

@@ -29,9 +29,11 @@ class LineItemHandler(ItemHandler):
                   "body": LineSchema(partial=True, exclude=("code",)), "responses": {200: LineSchema},
                   "errors": (409,),
                   "description": "The code never changes (422 if a different one is sent)."},
-        "PUT": {"summary": "Replace a line", "tags": _TAGS, "body": LineSchema,
-                "responses": {200: LineSchema}, "errors": (409,),
-                "description": "`code` must be the line's own code."},
+        "PUT": {"summary": "Update a line (the fields sent, as PATCH)", "tags": _TAGS,
+                "body": LineSchema(partial=True, exclude=("code",)), "responses": {200: LineSchema},
+                "errors": (409,),
+                "description": "Updates the fields sent and keeps the others, like PATCH; each field "
+                               "sent is validated as on create. `code`, if sent, must be the line's own."},
         "DELETE": {"summary": "Delete a line", "tags": _TAGS, "responses": {204: None}, "errors": (409,),
                    "description": "409 while records, stops or work orders name it: set active false."},
     }
@@ -47,7 +49,7 @@ class LineItemHandler(ItemHandler):
         await self._update(code, partial=True)  # type: ignore[arg-type]
 
     async def put(self, code: str) -> None:
-        await self._update(code, partial=False)  # type: ignore[arg-type]
+        await self._update(code, partial=True)  # type: ignore[arg-type]
 
     async def delete(self, code: str) -> None:
         async with self.ctx.db.write() as uow:

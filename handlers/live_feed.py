@@ -21,7 +21,6 @@ from typing import Any
 import tornado.ioloop
 import tornado.websocket
 
-from core.errors import ApiError
 from core.jsonin import JsonInputError, parse_json
 from core.logs import redact
 from core.security import Principal, TokenError
@@ -46,10 +45,25 @@ class LiveFeedHandler(tornado.websocket.WebSocketHandler, BaseHandler):
     allow_display = True
     docs = {"GET": {
         "summary": "Live feed (WebSocket upgrade)", "tags": ["live feed"], "database": False,
-        "responses": {101: {"description": (
-            'Switching to the WebSocket protocol. Authenticate with a first message {"type":"auth",'
-            '"token":…} within 5 s, then subscribe; README "Live feed" has the frames and close codes.')}},
-        "errors": (400,),
+        "description": (
+            "The live feed: open it with a WebSocket client (`Upgrade: websocket`). Sign in with "
+            "`?token=`, an `Authorization: Bearer` header, or a first message "
+            '`{"type":"auth","token":…}` within 5 s; then subscribe to topics. Every frame, event '
+            "payload and close code (4401 bad token, 4403 forbidden topic, 4429 too many links, 1013 "
+            "too slow) is in the AsyncAPI document at [/asyncapi.json](/asyncapi.json). A plain HTTP "
+            "GET is sent there."),
+        "parameters": [{"in": "query", "name": "token", "required": False,
+                        "description": "An access or display token, for clients that cannot send headers.",
+                        "schema": {"type": "string"}}],
+        "responses": {
+            101: {"description": "Switching to the WebSocket protocol: the live feed runs on this link."},
+            303: {"description": "Not a WebSocket upgrade: see the AsyncAPI document of the feed.",
+                  "headers": {"Location": {"$ref": "#/components/headers/Location"}},
+                  "content": {"application/json": {"schema": {
+                      "type": "object", "required": ["detail", "asyncapi"],
+                      "properties": {"detail": {"type": "string"}, "asyncapi": {"type": "string"}}}}}},
+        },
+        "errors": (400, 414),  # 414: a query (token) longer than the server reads
     }}
 
     token: str | None = None
@@ -78,7 +92,13 @@ class LiveFeedHandler(tornado.websocket.WebSocketHandler, BaseHandler):
 
     async def get(self, *args: Any, **kwargs: Any) -> None:
         if self.request.headers.get("Upgrade", "").lower() != "websocket":
-            raise ApiError(400, "/ws is the live feed: connect with a WebSocket client.")
+            # Plain HTTP: point at the document that says how to use the feed.
+            self.set_status(303)
+            self.set_header("Location", "/asyncapi.json")
+            self.send_json({"detail": "/ws is the live feed: connect with a WebSocket client. The "
+                                      "protocol is described by /asyncapi.json.",
+                            "asyncapi": "/asyncapi.json"}, 303)
+            return
         await super().get(*args, **kwargs)
 
     def check_origin(self, origin: str) -> bool:

@@ -1,6 +1,8 @@
 """Liveness and readiness probes for load balancers and orchestrators."""
 from __future__ import annotations
 
+from typing import Any
+
 from handlers.base import BaseHandler
 
 READINESS = {"type": "object", "required": ["ready", "checks"], "properties": {
@@ -38,3 +40,11 @@ class ReadyHandler(HealthHandler):
         ready = all(checks.values())
         self.set_status(200 if ready else 503)
         self.send_json({"ready": ready, "checks": checks}, 200 if ready else 503)
+
+
+def alias_docs(handler: type[BaseHandler], path: str) -> dict[str, dict[str, Any]]:
+    """The docs of a path kept for clients of the old system: the same answer as `path`."""
+    return {method: {**doc, "summary": f"{doc['summary']} (as {path})",
+                     "description": f"The same as `GET {path}`, kept for clients of the system this one "
+                                    "replaces."}
+            for method, doc in handler.docs.items()}

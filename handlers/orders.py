@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from handlers.resources import CollectionHandler, ItemHandler
-from schemas.order import OrderSchema, OrderStatusSchema
+from schemas.order import OrderSchema, OrderStatusChangeSchema
 
 _STATUS_DOC = {
-    "tags": ["orders"], "body": OrderStatusSchema, "responses": {200: OrderSchema}, "errors": (409,),
+    "tags": ["orders"], "body": OrderStatusChangeSchema, "responses": {200: OrderSchema}, "errors": (409,),
     "description": "Only `status` changes, one step at a time: pending → confirmed → in_production → "
                    "shipped → delivered, or cancelled before shipped. Shipping takes every item's stock "
                    "or none (409 on short stock). Any other change is a 409 naming both states.",
@@ -36,7 +36,7 @@ class OrderItemHandler(ItemHandler):
     }
 
     async def _update(self, ident: int, *, partial: bool) -> None:
-        data = self.load_body(OrderStatusSchema())
+        data = self.load_body(OrderStatusChangeSchema())
         async with self.ctx.db.write() as uow:
             order = await self.service.update(uow, ident, data, self.principal)
             payload = self.service.dump(order)

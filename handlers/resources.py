@@ -85,7 +85,9 @@ class ItemHandler(ResourceHandler):
         await self._update(int(ident), partial=True)
 
     async def put(self, ident: str) -> None:
-        await self._update(int(ident), partial=False)
+        # As PATCH: the fields sent are updated, the others kept (clients of the old system send
+        # only what changed). Each field sent is validated as on create.
+        await self._update(int(ident), partial=True)
 
     async def _update(self, ident: int, *, partial: bool) -> None:
         data = self.load_body(self.service.validator, partial=partial)

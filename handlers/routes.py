@@ -48,12 +48,18 @@ def resource(service: Any, *, read: str, create: str, write: str,
 def build_routes() -> list[URLSpec]:
     """Every route; /openapi.json documents this very list."""
     routes: list[URLSpec] = []
+    openapi = docs.OpenApiDocument(routes)  # rendered on first use, when the table is complete
     routes += [
         url(r"/healthz", ops.HealthHandler, name="healthz"),
+        url(r"/health", ops.HealthHandler, {"docs": ops.alias_docs(ops.HealthHandler, "/healthz")},
+            name="health"),  # the old system's path
         url(r"/readyz", ops.ReadyHandler, name="readyz"),
         url(r"/metrics", MetricsHandler, name="metrics"),
-        url(r"/openapi.json", docs.OpenApiHandler, {"document": docs.OpenApiDocument(routes)},
+        url(r"/openapi.json", docs.OpenApiHandler, {"document": openapi},
             name="openapi"),
+        url(r"/swagger.json", docs.OpenApiHandler,
+            {"document": openapi, "docs": ops.alias_docs(docs.OpenApiHandler, "/openapi.json")},
+            name="swagger"),  # the old system's path
         url(r"/asyncapi.json", docs.AsyncApiHandler, name="asyncapi"),
         url(r"/docs", docs.SwaggerPageHandler, name="docs"),
         url(r"/docs/static/(?P<asset>[A-Za-z0-9._\-]{1,64})", docs.SwaggerAssetHandler, name="docs_asset"),

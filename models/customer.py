@@ -13,6 +13,7 @@ class Customer(Entity):
     __table_args__ = (
         Index("ix_customers_created_at_id", "created_at", "id"),
         Index("ix_customers_updated_at_id", "updated_at", "id"),
+        Index("ix_customers_phone_id", "phone", "id"),  # the phone sort (clients of the old system)
     )
 
     name: Mapped[str] = mapped_column(String(200), nullable=False, index=True)

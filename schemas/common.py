@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate, validates_schema
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # International (E.164, "+" or "00" then a country code), national with its trunk 0 ("030 1234567"),
@@ -144,13 +144,24 @@ class ListQuerySchema(Schema):
     class Meta:
         unknown = RAISE
 
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_INT))
+    # No default in the document: a generated client sends `page` only when asked, so `cursor`
+    # alone pages. Left out, it is 1 (set after loading).
+    page = fields.Integer(validate=validate.Range(min=1, max=MAX_INT), metadata={
+        "description": "The page number (from 1); left out, the first page. Not with `cursor`."})
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
     sort_by = fields.String(load_default=None)
     sort_order = fields.String(load_default="asc", validate=validate.OneOf(["asc", "desc"]))
     cursor = fields.String(validate=validate.Length(min=1, max=1024), metadata={
         "description": "Continue from `meta.next_cursor` or `meta.prev_cursor` of a page of this list "
                        "(same sort and filters): the same cost at any depth. Not with `page`."})
+    include_meta = fields.Boolean(metadata={
+        "description": "false answers the page's rows as a bare JSON array, without `meta` (paging "
+                       "stays in the `Link` header), as the system this one replaces did."})
+
+    @post_load
+    def _first_page(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        data.setdefault("page", 1)
+        return data
 
 
 class DateRangeMixin(Schema):

@@ -1,6 +1,7 @@
 """The OpenAPI 3.0.3 document, built by apispec from the route table and the handlers' own schemas."""
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,13 +23,17 @@ from schemas.common import _CONTROL, _PHONE, Money, Phone, StrictInteger, Text
 #   responses {status: Schema | JSON schema | None (no body) | a full response object with "description"}
 #   errors    extra error statuses it can answer, e.g. (404, 409)
 #   cached    GET answers with ETag and 304 (default: the handler has cache_tags)
-#   sort_fields  the sort_by enum;  rate_limited / database = False drop the 429 / 503 responses
+#   sort_fields  the sort_by enum (the GET is a list: its 200 is also text/csv)
+#   parameters   extra OpenAPI parameters the handler reads itself (e.g. /ws's `token`)
+#   rate_limited / database = False drop the 429 / 503 responses
 # Derived for every operation: 400/413/415/422 with a body, 400 with a query, 404 with a path
 # parameter, bearer security with 401/403 for a role, 429 and 503. CRUD routes need no docs:
 # they are read off their CrudService (schema, list_query, sort_fields, immutable_fields).
 OPENAPI_VERSION = "3.0.3"
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 JSON = "application/json"
+CSV = "text/csv"
+CONTACT = {"name": "Factory Management System operators"}
 PROBLEM = "application/problem+json"
 ROLE_TEXT = {"user": "any signed-in user", "admin": "the `admin` role or higher",
              "super_admin": "the `super_admin` role"}
@@ -141,7 +146,6 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "DisplayTokenRequest": {"label": "Hall 2 wall screen", "expires_in_days": 365},
     "Product": {"sku": "GEAR-12", "name": "Gear 12T", "price": "12.50", "stock_quantity": 40,
                 "reorder_level": 10},
-    "ProductUpdate": {"sku": "GEAR-12", "name": "Gear 12T, hardened", "price": "13.50", "reorder_level": 10},
     "ProductPatch": {"price": "13.00"},
     "StockAdjustment": {"delta": -2, "reason": "Damaged in transit"},
     "Customer": {"name": "Acme Tools", "email": "buyer@acme.example", "phone": "+4930123456"},
@@ -152,7 +156,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "User": {"username": "line.lead", "password": "a-long-passphrase", "role": "user", "is_active": True},
     "UserPatch": {"is_active": True},
     "Order": {"customer_id": 1, "items": [{"product_id": 1, "quantity": 2}]},
-    "OrderStatus": {"status": "confirmed"},
+    "OrderStatusChange": {"status": "confirmed"},
     "ProductionRecord": {"product_id": 1, "employee_id": 1, "quantity_produced": 120, "quantity_defective": 3,
                          "date_produced": "2026-11-26", "line": "L1", "shift": "early",
                          "planned_minutes": 480, "downtime_minutes": 25},
@@ -201,10 +205,13 @@ def input_rules(self: Any, field: fields.Field, ret: dict[str, Any], **kwargs: A
 
 
 def page_of(item: Any) -> dict[str, Any]:
-    """The list envelope around `item` (a schema class or a JSON schema)."""
-    return {"type": "object", "required": ["items", "meta"],
-            "properties": {"items": {"type": "array", "items": item},
-                           "meta": {"$ref": "#/components/schemas/PageMeta"}}}
+    """The list envelope around `item` (a schema class or a JSON schema), or with
+    `include_meta=false` the bare rows."""
+    return {"oneOf": [
+        {"type": "object", "required": ["items", "meta"],
+         "properties": {"items": {"type": "array", "items": item},
+                        "meta": {"$ref": "#/components/schemas/PageMeta"}}},
+        {"type": "array", "items": item, "description": "The rows alone (`include_meta=false`)."}]}
 
 
 @dataclass
@@ -299,12 +306,20 @@ def resource_doc(service: Any, method: str, *, item: bool) -> dict[str, Any]:
         return {"summary": f"Delete a {label.lower()}", "tags": [tag], "responses": {204: None},
                 "errors": (409,),
                 "description": "409 while other rows reference it."}
-    partial = method == "PATCH"
-    # Fields fixed after creation (stock) are left out: sending a different value is a 422.
+    # PUT is PATCH (clients of the old system send only the fields that changed). Fields fixed
+    # after creation (stock) are left out: sending a different value is a 422.
     fixed = tuple(service.immutable_fields)
-    body = schema(partial=True, exclude=fixed) if partial else (schema(exclude=fixed) if fixed else schema)
-    return {"summary": f"{'Change' if partial else 'Replace'} a {label.lower()}", "tags": [tag],
-            "body": body, "responses": {200: schema}, "errors": (409,)}
+    body = schema(partial=True, exclude=fixed)
+    if method == "PATCH":
+        return {"summary": f"Change a {label.lower()}", "tags": [tag], "body": body,
+                "responses": {200: schema}, "errors": (409,),
+                "description": "Updates the fields sent and keeps the others; each field sent is "
+                               "validated as on create (422 names the fields it refuses)."}
+    return {"summary": f"Update a {label.lower()} (the fields sent, as PATCH)", "tags": [tag],
+            "body": body, "responses": {200: schema}, "errors": (409,),
+            "description": "Like PATCH: the fields sent are updated and the others kept, so a client "
+                           "may send the whole row or only what changed. Each field sent is validated "
+                           "as on create (422 names the fields it refuses); unknown fields are refused."}
 
 
 def schema_name(schema: Any) -> str:
@@ -324,7 +339,7 @@ class DocumentBuilder:
     def __init__(self, title: str, version: str) -> None:
         self.plugin = MarshmallowPlugin(schema_name_resolver=schema_name)
         self.spec = APISpec(title=title, version=version, openapi_version=OPENAPI_VERSION,
-                            plugins=[self.plugin], info={"description": DESCRIPTION})
+                            plugins=[self.plugin], info={"description": DESCRIPTION, "contact": CONTACT})
         self.plugin.map_to_openapi_type(Text, "string", None)
         self.plugin.map_to_openapi_type(StrictInteger, "integer", None)
         self.plugin.map_to_openapi_type(Money, "string", "decimal")
@@ -386,7 +401,8 @@ class DocumentBuilder:
             "parameters": self.parameters(op),
             "responses": self.responses(op, handler),
         }
-        description = doc.get("description", "")
+        # Every operation says what it does: its docs, else its handler's docstring, else the summary.
+        description = doc.get("description") or _docstring(handler) or operation["summary"]
         if op.role is not None:
             operation["security"] = [{"bearerAuth": []}]
             operation["x-required-role"] = op.role
@@ -410,6 +426,7 @@ class DocumentBuilder:
                 if param["name"] == "sort_by" and op.doc.get("sort_fields"):
                     param["schema"] = {"type": "string", "enum": list(op.doc["sort_fields"])}
             params.extend(converted)
+        params.extend(op.doc.get("parameters", ()))  # extra ones a handler reads itself
         if op.idempotent:
             params.append(IDEMPOTENCY_PARAMETER)
         if op.method == "GET" and self.cached(op):
@@ -458,6 +475,8 @@ class DocumentBuilder:
                 responses[str(status)] = {"$ref": f"#/components/responses/{ERRORS[status][0]}"}
         if op.method == "GET" and self.cached(op) and "304" not in responses:
             responses["304"] = {"$ref": "#/components/responses/NotModified"}
+        if op.method == "GET" and doc.get("sort_fields") and "200" in responses:
+            responses["200"] = with_csv(responses["200"])
         return dict(sorted(responses.items()))
 
     def success(self, op: Operation, status: int, body: Any) -> dict[str, Any]:
@@ -477,6 +496,51 @@ class DocumentBuilder:
         if body is not None and status != 204:
             response["content"] = {JSON: {"schema": body}}
         return response
+
+
+def with_csv(response: dict[str, Any]) -> dict[str, Any]:
+    """A list's 200 answer, which is also CSV on `Accept: text/csv` (every list answers it)."""
+    content = response.get("content", {})
+    if CSV in content or JSON not in content:
+        return response
+    return {**response, "content": {**content, CSV: {"schema": {
+        "type": "string", "description": "`Accept: text/csv`: a header line, then one line per row "
+                                         "(every matching row, no paging)."}}}}
+
+
+def _docstring(handler: type) -> str:
+    """A handler's docstring as one paragraph (its own, not a base class's)."""
+    text = handler.__dict__.get("__doc__") or ""
+    return " ".join(text.split())
+
+
+def write_only_not_required(document: dict[str, Any]) -> dict[str, Any]:
+    """A write-only field (a user's password) is left out of `required`, its description saying when
+    it is needed: OpenAPI 3.0 means "required in requests only", but generated clients read the
+    list for responses too, and then fail on every answer (which never carries the field)."""
+    for schema in document.get("components", {}).get("schemas", {}).values():
+        required = schema.get("required", [])
+        for name, prop in schema.get("properties", {}).items():
+            if prop.get("writeOnly") and name in required:
+                required.remove(name)
+                note = "Required when creating; never in answers."
+                prop["description"] = f"{prop['description']} {note}" if prop.get("description") else note
+        if "required" in schema and not required:
+            del schema["required"]
+    return document
+
+
+def prune_unused(document: dict[str, Any]) -> dict[str, Any]:
+    """Drop the components nothing refers to (reusable responses an API never answers, say)."""
+    components = document.get("components", {})
+    while True:
+        used = set(re.findall(r'"\$ref": "#/components/(\w+)/([^"]+)"', json.dumps(document)))
+        unused = [(kind, name) for kind in ("schemas", "responses", "headers", "parameters")
+                  for name in components.get(kind, {}) if (kind, name) not in used]
+        if not unused:
+            return document
+        for kind, name in unused:
+            del components[kind][name]
 
 
 # What each error status says in its example (the Problem schema's own example is a 422).
@@ -520,7 +584,7 @@ def build_document(routes: Iterable[URLSpec], *, title: str = "Factory Managemen
     """The OpenAPI document for `routes`, and the routes or methods that lack docs."""
     builder = DocumentBuilder(title, version)
     document = builder.add(routes)
-    return _plain(document), builder.undocumented
+    return prune_unused(write_only_not_required(_plain(document))), builder.undocumented
 
 
 def _plain(value: Any) -> Any:

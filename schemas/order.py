@@ -105,7 +105,7 @@ class OrderSchema(ApiSchema):
                 "items": [{"product_id": data["product_id"], "quantity": data["quantity"]}]}
 
 
-class OrderStatusSchema(ApiSchema):
+class OrderStatusChangeSchema(ApiSchema):
     """The one thing that changes on a placed order: its status."""
 
     status = fields.String(required=True, validate=validate.OneOf(ORDER_STATUSES))

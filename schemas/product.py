@@ -28,7 +28,9 @@ class Seconds(fields.Decimal):
 
 
 class ProductSchema(ApiSchema):
-    sku = Text(required=True, validate=SKU)
+    # Optional at creation, as in the system this one replaces: left out, it is made from the id.
+    sku = Text(validate=SKU, metadata={"description": "Unique. Left out at creation, it is made from "
+                                                      "the new product's id: `SKU-000042`."})
     name = Text(required=True, validate=validate.Length(min=1, max=200))
     description = Text(load_default=None, allow_none=True, validate=validate.Length(max=5000))
     price = Money(required=True, validate=validate.Range(min=Decimal("0.01"), max=Decimal("9999999999.99")))

@@ -52,6 +52,13 @@ class TokenPairSchema(Schema):
     refresh_token = fields.String()
 
 
+class SignInSchema(TokenPairSchema):
+    """The login answer: the pair, and the access token again as `token` (what the old system sent)."""
+
+    token = fields.String(metadata={"description": "The access token again, as `access_token`; for "
+                                                   "clients of the system this one replaces."})
+
+
 class DisplayTokenRequestSchema(Schema):
     label = Text(required=True, validate=validate.Length(min=1, max=120))
     expires_in_days = fields.Integer(load_default=365, strict=True, validate=validate.Range(min=1, max=3650))

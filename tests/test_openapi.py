@@ -107,8 +107,14 @@ def test_every_list_documents_paging_sorting_and_the_envelope(document: dict[str
     for path, _, op in operations(document):
         ok = resolve(document, op["responses"].get("200", {}))
         schema = ok.get("content", {}).get("application/json", {}).get("schema", {})
+        if "oneOf" in schema:  # a list: the envelope, or with include_meta=false the bare rows
+            schema, rows = schema["oneOf"]
+            assert rows == {**schema["properties"]["items"], "description": rows["description"]}, path
+            assert "include_meta" in [p["name"] for p in op["parameters"]], path
         if set(schema.get("properties", {})) != {"items", "meta"}:
             continue
+        if not path.startswith("/analytics/"):
+            assert "text/csv" in ok["content"], path
         lists += 1
         params = {p["name"]: p["schema"] for p in op.get("parameters", []) if p["in"] == "query"}
         assert schema["properties"]["items"]["type"] == "array", path

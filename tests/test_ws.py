@@ -207,10 +207,11 @@ async def test_a_message_over_the_size_limit_closes_1009(api, feeds):
     assert (await feed.until_closed())[0] == 1009
 
 
-async def test_plain_get_is_a_400_problem(api):
-    response = await api.get("/ws")
-    assert response.status == 400
-    assert response.headers["Content-Type"] == "application/problem+json"
+async def test_plain_get_is_sent_to_the_asyncapi_document(api):
+    response = await api.client.fetch(api.base_url + "/ws", follow_redirects=False, raise_error=False)
+    assert response.code == 303
+    assert response.headers["Location"] == "/asyncapi.json"
+    assert response.headers["Content-Type"].startswith("application/json")
 
 
 async def test_cross_origin_browsers_need_a_configured_origin(base_url, feeds):

@@ -10,7 +10,7 @@ class CustomerService(CrudService):
     model = Customer
     schema = CustomerSchema
     list_query = CustomerListQuery
-    sort_fields = ("id", "name", "email", "created_at", "updated_at")
+    sort_fields = ("id", "name", "email", "phone", "created_at", "updated_at")
     archivable = True
     unique_fields = ("email",)
     search_fields = ("name", "email")

@@ -10,7 +10,7 @@ class EmployeeService(CrudService):
     model = Employee
     schema = EmployeeSchema
     list_query = EmployeeListQuery
-    sort_fields = ("id", "name", "position", "email", "created_at", "updated_at")
+    sort_fields = ("id", "name", "position", "email", "phone", "created_at", "updated_at")
     archivable = True
     unique_fields = ("email", "phone")
     search_fields = ("name", "email")

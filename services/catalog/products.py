@@ -1,6 +1,7 @@
 """Products: CRUD where stock is set once at creation and then moves only through the ledger."""
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from sqlalchemy import select
@@ -12,7 +13,7 @@ from core.security import Principal
 from models import OrderItem, Product, ProductionRecord, StockMovement
 from schemas.product import ProductListQuery, ProductSchema, StockMovementListQuery, StockMovementSchema
 from services.catalog.stock import emit_stock_events, move_stock
-from services.common.crud import CrudService, Page, Reference
+from services.common.crud import CrudService, Page, Reference, same_text
 
 
 class ProductService(CrudService):
@@ -38,13 +39,34 @@ class ProductService(CrudService):
         low = Product.stock_quantity <= Product.reorder_level
         return query.where(low if value else ~low)
 
+    def prepare_create(self, data: dict[str, Any]) -> dict[str, Any]:
+        if data.get("sku") is None:  # a placeholder until the id is known (after_create names it)
+            return {**data, "sku": f"~{secrets.token_hex(12)}"}
+        return data
+
     async def after_create(self, uow: UnitOfWork, row: Product, data: dict[str, Any],
                            actor: Principal | None) -> None:
+        if data.get("sku") is None:
+            row.sku = await self.sku_from_id(uow.session, row.id)
+            await self.flush(uow)
         if row.stock_quantity:
             uow.session.add(StockMovement(product_id=row.id, delta=row.stock_quantity,
                                           balance_after=row.stock_quantity, reason="opening",
                                           note="Opening balance", user_id=actor and actor.user_id))
             emit_stock_events(uow, self.dump(row), row.stock_quantity, "opening")
+
+
+    @staticmethod
+    async def sku_from_id(session: AsyncSession, ident: int) -> str:
+        """`SKU-000042` for product 42, or `SKU-000042-2`, … if another product already took it."""
+        base = f"SKU-{ident:06d}"
+        for suffix in ("", *(f"-{n}" for n in range(2, 100))):
+            candidate = base + suffix
+            taken = await session.scalar(select(Product.id).where(
+                same_text(Product.sku, candidate, session.bind.dialect.name), Product.id != ident).limit(1))
+            if taken is None:
+                return candidate
+        return f"{base}-{secrets.token_hex(4)}"
 
 
 class StockMovementService(CrudService):

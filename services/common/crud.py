@@ -16,7 +16,8 @@ from core.security import Principal
 from models import Entity
 from services.common.listing import Serializer, after, parsed
 
-PAGING = ("page", "per_page", "sort_by", "sort_order", "cursor")
+# Parameters that shape the answer, not which rows it holds.
+PAGING = ("page", "per_page", "sort_by", "sort_order", "cursor", "include_meta")
 PAGE_STATEMENTS = 256  # page statements kept per service (per sort and filter values)
 
 

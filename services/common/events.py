@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from marshmallow import RAISE, Schema, fields, validate
 
 from models import ORDER_STATUSES, STOCK_REASONS
-from realtime.hub import TOPICS
+from realtime.hub import MAX_FILTER_LINES, TOPICS
 from schemas.line_status import LineStatusSchema
 from schemas.order import OrderSchema
 from schemas.product import ProductSchema
@@ -92,7 +92,12 @@ class AuthMessage(_Message):
 
 class SubscriptionFilters(_Message):
     product_id = fields.Integer(metadata={"description": "Only events about this product."})
-    line = fields.String(metadata={"description": "Only events of this production line."})
+    # One code or a list (checked by the hub); Raw, so the JSON schema says both through oneOf.
+    line = fields.Raw(metadata={
+        "description": f"Only events of this production line, or of these lines (1 to {MAX_FILTER_LINES}).",
+        "oneOf": [{"type": "string", "maxLength": 64},
+                  {"type": "array", "minItems": 1, "maxItems": MAX_FILTER_LINES,
+                   "items": {"type": "string", "maxLength": 64}}]})
 
 
 class SubscribeMessage(_Message):

@@ -25,6 +25,33 @@ SIGNATURE_HEADERS = {
                               "(Standard Webhooks)."},
     },
 }
+# How a live-feed link ends, by WebSocket close code (RFC 6455 §7.4; 4xxx are this server's own).
+CLOSE_CODES: dict[int, str] = {
+    1000: "Normal closure (the client closed).",
+    1001: "The server is shutting down; reconnect with `since` to resume.",
+    1009: "A message over 64 KiB.",
+    1013: "The client fell too far behind (its queue overflowed); reconnect with `since`.",
+    4401: "No token within 5 s, or a missing, bad, expired or revoked one (also when it stops being "
+          "valid later).",
+    4403: "A topic the token may not read.",
+    4429: "Too many live-feed connections for the user (per display token) or the address.",
+}
+SECURITY_SCHEMES = {
+    "tokenQuery": {"type": "httpApiKey", "name": "token", "in": "query",
+                   "description": "`/ws?token=<access or display token>`, for clients that cannot send "
+                                  "headers (redacted in the server's logs)."},
+    "bearerHeader": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                     "description": "`Authorization: Bearer <token>` on the upgrade request."},
+}  # or neither: the `auth` message, first within 5 s (AsyncAPI has no scheme for a token in a message)
+WS_BINDINGS = {"ws": {
+    "method": "GET",
+    "query": {"type": "object", "properties": {"token": {
+        "type": "string", "description": "An access or display token (instead of the auth message)."}}},
+    "headers": {"type": "object", "properties": {"Authorization": {
+        "type": "string", "pattern": "^Bearer .+$",
+        "description": "`Bearer <token>` (instead of the auth message)."}}},
+    "bindingVersion": "0.1.0",
+}}
 DESCRIPTION = (
     "Live events of the Factory Management System. **WebSocket** `/ws`: send `auth` first (within "
     "5 s), then `subscribe` to topics; each committed change arrives as an `event` frame, in id order, "
@@ -96,6 +123,13 @@ def _operation(action: str, channel: str, title: str, summary: str, names: list[
             "messages": [_ref("channels", channel, "messages", name) for name in names]}
 
 
+def close_codes_text() -> str:
+    rows = "\n".join(f"| {code} | {text} |" for code, text in CLOSE_CODES.items())
+    return ("JSON text frames both ways. The server closes the link with one of these codes:\n\n"
+            f"| code | meaning |\n| --- | --- |\n{rows}\n\nAn unknown topic, bad JSON or an unknown "
+            "message type gets an `error` frame and the link stays open.")
+
+
 def build_asyncapi(host: str, secure: bool = False) -> dict[str, Any]:
     """The document for a server reached at `host` (the request's Host)."""
     converter = json_schema_converter()
@@ -135,15 +169,18 @@ def build_asyncapi(host: str, secure: bool = False) -> dict[str, Any]:
                  "description": DESCRIPTION},
         "defaultContentType": "application/json",
         "servers": {
-            "live": {"host": host, "protocol": "wss" if secure else "ws", "pathname": "/ws",
-                     "description": "This server's live feed. Authenticate with the first message, "
-                                    "`?token=`, or an `Authorization: Bearer` header."},
+            "live": {"host": host, "protocol": "wss" if secure else "ws",
+                     "description": "This server. The live feed is its channel `/ws`: authenticate with "
+                                    "the first message, `?token=`, or an `Authorization: Bearer` header.",
+                     "security": [_ref("components", "securitySchemes", name) for name in SECURITY_SCHEMES]},
             "webhookReceiver": {"host": "{receiver}", "protocol": "https",
                                 "description": "Your endpoint, registered with POST /webhooks.",
                                 "variables": {"receiver": {"description": "The endpoint's host."}}},
         },
         "channels": {
             "liveFeed": {"address": "/ws", "title": "Live feed", "servers": [_ref("servers", "live")],
+                         "description": close_codes_text(), "bindings": WS_BINDINGS,
+                         "x-close-codes": {str(code): text for code, text in CLOSE_CODES.items()},
                          "messages": {name: _ref("components", "messages", name) for name in feed}},
             "webhooks": {"address": None, "title": "Webhook deliveries",
                          "description": "HTTP POSTs to each registered endpoint URL; a 2xx answer within "
@@ -152,5 +189,5 @@ def build_asyncapi(host: str, secure: bool = False) -> dict[str, Any]:
                          "messages": {name: _ref("components", "messages", name) for name in hooks}},
         },
         "operations": operations,
-        "components": {"schemas": schemas, "messages": messages},
+        "components": {"schemas": schemas, "messages": messages, "securitySchemes": SECURITY_SCHEMES},
     }

@@ -30,6 +30,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from core.db import Database, UnitOfWork
 from core.errors import ApiError, conflict, invalid
+from core.jsonin import parse_json
 from models import IdempotencyKey, utcnow
 
 log = logging.getLogger("factory.idempotency")
@@ -72,12 +73,27 @@ def parse_key(raw: str) -> str:
 
 
 def fingerprint(method: str, uri: str, body: bytes) -> str:
-    """What makes two requests "the same": method, path with query, and the exact body."""
+    """What makes two requests "the same": method, path with query, and the body as parsed JSON.
+
+    Key order and whitespace do not matter: a JSON body counts by its canonical form (sorted keys,
+    no spaces). A body that is not JSON (the server refuses it anyway) counts byte for byte.
+    """
     digest = hashlib.sha256()
-    for part in (method.encode(), uri.encode(), body):
+    for part in (method.encode(), uri.encode(), canonical_body(body)):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()
+
+
+def canonical_body(body: bytes) -> bytes:
+    """A JSON body in one spelling (sorted keys, compact); anything else as it came."""
+    if not body.strip():
+        return body
+    try:
+        value = parse_json(body)
+    except ValueError:
+        return body
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class IdempotencyStore:

@@ -40,7 +40,8 @@ def forge(claims: dict, key: str = SECRET, algorithm: str = "HS256") -> str:
 @pytest.mark.parametrize("path", ["/auth/login", "/login"])
 async def test_login_returns_a_bearer_token_pair(api, path):
     pair = await login(api, "test_user", PASSWORDS["user"], path)
-    assert set(pair) == {"access_token", "token_type", "expires_in", "refresh_token"}
+    assert set(pair) == {"access_token", "token_type", "expires_in", "refresh_token", "token"}
+    assert pair["token"] == pair["access_token"]  # what clients of the old system read
     assert pair["token_type"] == "Bearer"
     assert isinstance(pair["expires_in"], int) and 0 < pair["expires_in"] <= 3600
     me = await api.get("/auth/me", token=pair["access_token"])

@@ -5,7 +5,19 @@ from typing import Any
 
 from tornado.web import URLSpec, url
 
-from handlers import auth, calls, dashboard, docs, ops, products, shifts, station_tokens, stops, webhooks
+from handlers import (
+    auth,
+    calls,
+    dashboard,
+    docs,
+    ops,
+    products,
+    shifts,
+    station,
+    station_tokens,
+    stops,
+    webhooks,
+)
 from handlers.analytics import analytics_routes
 from handlers.imports import RESOURCES as IMPORTABLE
 from handlers.imports import ImportHandler, import_docs
@@ -98,6 +110,7 @@ def build_routes() -> list[URLSpec]:
         url(r"/ws", LiveFeedHandler, name="live_feed"),
         url(r"/dashboard", dashboard.DashboardPageHandler, name="dashboard"),
         url(r"/dashboard/state", dashboard.DashboardStateHandler, name="dashboard_state"),
+        url(r"/station", station.StationPageHandler, name="station"),
     ]
     return routes
 
@@ -108,7 +121,7 @@ def shop_floor_routes() -> list[URLSpec]:
     return [
         url(r"/shifts/current", shifts.CurrentShiftHandler, {"access": {"GET": "user"}, "station": READ},
             name="shifts_current"),
-        *resource(ShiftService(), read="user", create="admin", write="admin"),
+        *resource(ShiftService(), read="user", create="admin", write="admin", station=READ),
         url(r"/lines/status", LineStatusHandler, {"access": {"GET": "user"}, "station": READ},
             name="lines_status"),
         url(r"/lines", LineCollectionHandler, {"service": lines, "access": {"GET": "user", "POST": "admin"}},

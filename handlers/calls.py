@@ -94,7 +94,10 @@ def step_docs(step: str) -> dict[str, Any]:
 
 
 class CallListHandler(CollectionHandler):
-    """`GET /calls` (paged, by cursor, or CSV); filters on plant-local days need the app's clock."""
+    """`GET /calls` (paged, by cursor, or CSV); filters on plant-local days need the app's clock.
+    Wall displays read it too: the board shows each line's open calls."""
+
+    allow_display = True
 
     def initialize(self, **kwargs: Any) -> None:
         super().initialize(service=call_service(self.ctx.clock), **kwargs)

@@ -12,6 +12,7 @@ class LineStopSchema(Schema):
     label = fields.String()
     planned = fields.Boolean()
     started_at = fields.String(metadata={"format": "date-time"})
+    note = fields.String(allow_none=True, metadata={"description": "What the reporter wrote, if anything"})
 
 
 class LineShiftSchema(Schema):

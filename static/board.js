@@ -276,7 +276,7 @@ window.Board = (() => {
     const pace = status.plan ? status.plan.pace : null;
     if (status.state === "offline") return ["offline", "OFFLINE"];
     if (status.state === "stopped" && (stop.planned || stop.category === "planned")) {
-      return stop.reason === "break" ? ["break", "BREAK"] : ["planned", "PLANNED STOP"];
+      return stop.reason === "break" ? ["break", "BREAK"] : ["planned", "PLANNED"];
     }
     if (status.state === "stopped") return ["stopped", "STOPPED"];
     if (status.state === "running" && shift.on_break) return ["break", "BREAK"];
@@ -409,7 +409,9 @@ window.Board = (() => {
   // tile is never smaller than its neighbours, and a line that stops keeps its size (measured anew
   // each time, never kept from an earlier state).
   function fitTiles(nodes) {
-    const overflows = (node) => node.scrollHeight > node.clientHeight + 1 || node.scrollWidth > node.clientWidth + 1;
+    const cut = (node) => node.scrollWidth > node.clientWidth + 1;
+    const overflows = (node) => node.scrollHeight > node.clientHeight + 1 || cut(node)
+      || [...node.querySelectorAll("*")].some((child) => child.clientWidth && cut(child));
     let level = 0;
     while (level < 3 && nodes.some(overflows)) {
       for (const node of nodes) node.classList.remove(`fit-${level}`);
@@ -461,9 +463,12 @@ window.Board = (() => {
     } else {
       pages = Math.max(1, Math.ceil(rest.length / LINES_PER_PAGE) + (rest.length ? 1 : 0));
     }
-    const [cols, rows, size] = grid(slice.length);
+    // view=lines: no side column, so up to four lines stand in one row of tall tiles, and the text
+    // grows with them (the fit step below takes it back only as far as the tiles need).
+    const linesView = document.body.dataset.view === "lines";
+    const [cols, rows, size] = linesView && slice.length <= 4 ? [Math.max(1, slice.length), 1, 1.35] : grid(slice.length);
     const container = $("lines");
-    const enlarge = document.body.dataset.view === "lines" ? 1.3 : 1;
+    const enlarge = linesView ? 1.3 : 1;
     container.style.setProperty("--cols", String(cols));
     container.style.setProperty("--rows", String(rows));
     container.style.setProperty("--tile-font", `${(size * enlarge).toFixed(3)}rem`);

@@ -4,13 +4,17 @@ planned stops and breaks in their own look, open calls on the tiles with running
 lines and calls pinned to every page, the plant strip, and view=lines really larger."""
 from __future__ import annotations
 
+import os
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from playwright.async_api import expect
 
-from tests.floor.test_wall_display import CONTRAST, hhmm, open_board
+from tests.floor.test_wall_display import ARTEFACTS, CONTRAST, hhmm, open_board
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 SIZES = [(1920, 1080), (1280, 720)]
 LONG_NAMES = ["Injection moulding and final inspection hall B", "Assembly 2", "Paint shop north wing",
@@ -131,7 +135,7 @@ async def test_planned_stops_and_calls_have_their_own_look(browser, base_url, ap
     assert len(set(sizes)) == 1, sizes
 
 
-async def test_stopped_lines_and_calls_are_on_every_page(browser, base_url, api):
+async def test_stopped_lines_and_calls_are_on_every_page(browser, base_url, api, database_url):
     plant = await seed_lines(api, 12)
     assert (await api.post("/lines/L12/calls", {"kind": "quality"}, role="user")).status == 201
     page = await open_board(browser, base_url, plant["token"])
@@ -145,6 +149,10 @@ async def test_stopped_lines_and_calls_are_on_every_page(browser, base_url, api)
     assert {"L2", "L3", "L12"} <= set(second), second
     assert set(first) | set(second) == {f"L{n}" for n in range(1, 13)}
     assert await page.evaluate(LAYOUT) == []
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(ARTEFACTS / "wall-12-lines-paged.png"))
+    if os.environ.get("FACTORY_DOCS_SCREENSHOTS") and database_url.startswith("sqlite"):
+        await page.screenshot(path=str(DOCS / "wall-board.png"))  # the README's picture
 
 
 async def test_view_lines_really_enlarges(browser, base_url, api):

@@ -136,7 +136,8 @@ async def test_an_unanswered_call_escalates_once_by_the_app_clock(api, lines, pl
     assert late["escalated_at"] == "2026-11-27T09:02:00Z" and late["response_seconds"] == 720
 
     received = await receiver.wait_for(5)
-    events = [request.json["event"] for request in received]
+    while "call.escalated" not in (events := [request.json["event"] for request in received]):
+        received = await receiver.wait_for(len(received) + 1)  # webhooks arrive in event order
     assert events.count("call.escalated") == 1 and "call.opened" in events
     assert any(request.json["data"] == escalated for request in received
                if request.json["event"] == "call.escalated")

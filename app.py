@@ -33,6 +33,7 @@ from handlers.live_connections import LiveFeedConnections
 from handlers.routes import build_routes
 from realtime.hub import EventHub
 from realtime.publisher import CommitPublisher
+from services.floor.calls import escalation_loop
 from services.floor.line_status_feed import LineStatusFeed
 from services.identity.auth import AuthService
 from services.integrations.idempotency import IdempotencyStore
@@ -180,7 +181,21 @@ async def integrations(ctx: AppContext) -> AsyncIterator[None]:
         await ctx.integrations.stop()
 
 
-PARTS: tuple[Part, ...] = (database, line_status, live_feed, metrics, cluster, integrations)
+@asynccontextmanager
+async def andon(ctx: AppContext) -> AsyncIterator[None]:
+    """The sweep that escalates andon calls left unacknowledged, by the app's clock."""
+    settings = ctx.settings
+    task = asyncio.get_running_loop().create_task(
+        escalation_loop(ctx.db, ctx.clock, settings.andon_escalate_seconds, settings.andon_check_interval),
+        name="andon escalation")
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.wait([task], timeout=10)
+
+
+PARTS: tuple[Part, ...] = (database, line_status, live_feed, metrics, cluster, integrations, andon)
 
 
 class FactoryApplication(tornado.web.Application):

@@ -80,6 +80,10 @@ class Settings:
     # An outbox id still missing after this long belongs to a rolled-back transaction: skip it.
     webhook_gap_wait: float = 30.0
     outbox_retention: float = 7 * 24 * 3600.0
+    # Andon calls: one not acknowledged this many seconds after it opened is escalated (once); the
+    # escalation sweep looks every andon_check_interval seconds.
+    andon_escalate_seconds: int = 300
+    andon_check_interval: float = 1.0
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @property
@@ -130,6 +134,7 @@ class Settings:
         limits = {name: _positive_int(env, variable, default) for name, variable, default in (
             ("ws_max_per_user", "FACTORY_WS_MAX_PER_USER", cls.ws_max_per_user),
             ("ws_max_per_address", "FACTORY_WS_MAX_PER_ADDRESS", cls.ws_max_per_address),
+            ("andon_escalate_seconds", "FACTORY_ANDON_ESCALATE_SECONDS", cls.andon_escalate_seconds),
         )}
         public_url = (env.get("FACTORY_PUBLIC_URL") or "").strip().rstrip("/") or None
         if public_url is not None:

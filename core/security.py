@@ -31,7 +31,8 @@ class Principal:
     username: str
     role: str
     session_id: int
-    kind: str  # "login" or "display"
+    kind: str  # "login", "display" or "station"
+    lines: frozenset[str] | None = None  # a station token's lines
 
 
 def _b64(raw: bytes) -> str:

@@ -101,6 +101,10 @@ class BaseHandler(tornado.web.RequestHandler):
     budgets: dict[str, str] = {}
     # Display (wall-screen) tokens may only reach handlers that say so.
     allow_display: bool = False
+    # Station tokens (a tablet at a line) may only use the methods a route lists here, and write only
+    # for their own lines: the path's `{code}`, else (when `station_line_in_body`) the body's `line`.
+    allow_station: frozenset[str] = frozenset()
+    station_line_in_body: bool = True
     # Tables a cached GET reads: their writes invalidate it. Empty means never cached.
     cache_tags: tuple[str, ...] = ()
     # Entries are shared by every caller of one role; a handler whose answer depends on who asks
@@ -128,12 +132,15 @@ class BaseHandler(tornado.web.RequestHandler):
                 setattr(cls, name, _with_idempotency(method))
 
     def initialize(self, access: dict[str, str | None] | None = None,
-                   docs: dict[str, dict[str, Any]] | None = None) -> None:
-        """A route may set the roles and the OpenAPI entry of a shared handler class."""
+                   docs: dict[str, dict[str, Any]] | None = None,
+                   station: frozenset[str] | None = None) -> None:
+        """A route may set the roles, the OpenAPI entry and the station methods of a shared handler class."""
         if access is not None:
             self.access = access
         if docs is not None:
             self.docs = docs
+        if station is not None:
+            self.allow_station = station
 
     @property
     def ctx(self) -> AppContext:
@@ -166,6 +173,8 @@ class BaseHandler(tornado.web.RequestHandler):
             self.authorize(required, token_error)
         if method in ("POST", "PUT", "PATCH"):
             self.body = self.parse_body()
+        if required is not None and self.principal.kind == "station":
+            self.check_station(method)
 
     def begin(self) -> None:
         """Name the request and answer CORS before anything can fail."""
@@ -226,6 +235,24 @@ class BaseHandler(tornado.web.RequestHandler):
                                 "line status.")
         if not role_at_least(self.principal.role, required):
             raise ApiError(403, f"This needs the {required} role.")
+
+    def check_station(self, method: str) -> None:
+        """A station token: only the operator's writes on its own lines and the reads the station needs."""
+        if method not in self.allow_station:
+            raise ApiError(403, "A station token may only record for its lines and read what the station "
+                                "shows.")
+        if method in ("GET", "HEAD"):
+            return
+        code = self.path_kwargs.get("code")
+        if code is not None:
+            self.check_station_line(code)
+        elif self.station_line_in_body:
+            self.check_station_line(self.body.get("line") if isinstance(self.body, dict) else None)
+
+    def check_station_line(self, code: Any) -> None:
+        lines = self.principal.lines or frozenset()
+        if code not in lines:
+            raise ApiError(403, f"This station token records for line {', '.join(sorted(lines))} only.")
 
     @property
     def client_ip(self) -> str:

@@ -1,5 +1,6 @@
 """SQLAlchemy models, one module per resource; importing this registers every table."""
 from models.base import Base, Entity, utcnow
+from models.call import CALL_KINDS, Call
 from models.customer import Customer
 from models.employee import Employee
 from models.integration import IdempotencyKey, OutboxEvent, Webhook, WebhookDelivery
@@ -39,5 +40,5 @@ __all__ = [
     "DEFAULT_REASON_CATEGORIES", "LOSS_CATEGORIES", "STOP_CATEGORIES", "WORK_ORDER_STATUSES",
     "WorkOrder",
     "ROLLUP_TABLES", "CustomerValue", "ProductionDay", "ProductionEmployee", "ProductionTotal", "RowCount",
-    "SalesDay", "SalesProduct",
+    "SalesDay", "SalesProduct", "CALL_KINDS", "Call",
 ]

@@ -24,10 +24,10 @@ class User(Entity):
 
 
 class AuthSession(Entity):
-    """A login (refresh-token family) or a display token; revoking it ends its tokens."""
+    """A login (refresh-token family), a display or a station token; revoking it ends its tokens."""
 
     __tablename__ = "auth_sessions"
-    __table_args__ = (CheckConstraint("kind IN ('login', 'display')", name="kind"),)
+    __table_args__ = (CheckConstraint("kind IN ('login', 'display', 'station')", name="kind"),)
 
     user_id: Mapped[int] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True, nullable=False
@@ -41,3 +41,5 @@ class AuthSession(Entity):
     revoked_at: Mapped[datetime | None] = mapped_column(Timestamp)
     # Who revoked it (display tokens: any admin may); who minted it is `user_id`.
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Station tokens: the comma-separated codes of the lines the station records for.
+    lines: Mapped[str | None] = mapped_column(String(400))

@@ -44,6 +44,10 @@ EVENT_TOPICS: Mapping[str, str] = {
     "line.status": "lines",
     "work_order.created": "lines",
     "work_order.updated": "lines",
+    "call.opened": "lines",
+    "call.acknowledged": "lines",
+    "call.resolved": "lines",
+    "call.escalated": "lines",
 }
 
 FILTER_KEYS: frozenset[str] = frozenset({"product_id", "line"})

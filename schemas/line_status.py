@@ -13,6 +13,7 @@ class LineStopSchema(Schema):
     planned = fields.Boolean()
     category = fields.String(allow_none=True, metadata={"description": "The reason's loss category"})
     started_at = fields.String(metadata={"format": "date-time"})
+    note = fields.String(allow_none=True, metadata={"description": "What the reporter wrote, if anything"})
 
 
 class LineShiftSchema(Schema):

@@ -177,6 +177,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "WorkOrderPatch": {"status": "released"},
     "StopOpen": {"reason": "breakdown", "note": "Conveyor jam at station 3"},
     "StopCorrection": {"reason": "changeover"},
+    "CallOpen": {"kind": "maintenance", "note": "Spindle alarm on station 2"},
 }
 
 

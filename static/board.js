@@ -20,6 +20,8 @@ window.Board = (() => {
     date: null, // the plant's today, YYYY-MM-DD, as the server said
     skewMs: 0, // server clock minus this browser's clock
     lines: new Map(), // code -> the line's status object
+    plant: null, // GET /lines/status `plant`, when the server gives it
+    calls: new Map(), // open andon call id -> the call
     labels: new Map(), // stop reason code -> label, learnt from status objects
     products: new Map(), // product id -> {product_id, product_name, good, produced, defective}
     orders: { placed: 0, shipped: 0, open: 0 },
@@ -113,9 +115,27 @@ window.Board = (() => {
     model.lines.set(status.line, status);
   }
 
-  function applyLines(list) {
+  function applyLines(list, plant) {
     model.lines = new Map();
+    model.plant = plant || null;
     for (const status of list || []) setLine(status);
+  }
+
+  // Open andon calls (GET /calls?open=true), then kept by the call.* events.
+  function applyCalls(list) {
+    model.calls = new Map();
+    for (const call of list || []) callChanged(call);
+  }
+
+  function callChanged(call) {
+    if (!call || !call.id) return;
+    if (call.resolved_at || !shows(call.line)) model.calls.delete(call.id);
+    else model.calls.set(call.id, call);
+  }
+
+  function openCalls(code) {
+    return [...model.calls.values()].filter((call) => !code || call.line === code)
+      .sort((a, b) => String(a.opened_at).localeCompare(String(b.opened_at)));
   }
 
   function reasonLabel(stop) {
@@ -140,7 +160,7 @@ window.Board = (() => {
       model.lines.set(stop.line, { ...status, state: status.shift ? "running" : "idle", stop: null });
       return `${lineTitle(status)} running again.`;
     }
-    const open = { id: stop.id, reason: stop.reason, label: stop.label, planned: stop.planned, started_at: stop.started_at };
+    const open = { id: stop.id, reason: stop.reason, label: stop.label, planned: stop.planned, started_at: stop.started_at, note: stop.note };
     model.lines.set(stop.line, { ...status, state: "stopped", stop: open });
     return `${lineTitle(status)} stopped: ${reasonLabel(open)}.`;
   }
@@ -205,6 +225,12 @@ window.Board = (() => {
         return { announce: shows(data.line) ? stopChanged(data, message.event === "line.started") : null };
       case "production.recorded":
         return { reload: productionRecorded(data) };
+      case "call.opened":
+      case "call.acknowledged":
+      case "call.escalated":
+      case "call.resolved":
+        callChanged(data);
+        return {};
       case "production.updated":
       case "production.deleted":
         return { reload: true };
@@ -240,28 +266,69 @@ window.Board = (() => {
     return Math.min(1, Math.max(0, (now - start) / (end - start)));
   }
 
+  const CALL_WORDS = { maintenance: "Maintenance", quality: "Quality", material: "Material", supervisor: "Supervisor" };
+
+  // What the tile says and how it looks: a planned stop or a break is never breakdown red, a line
+  // whose machines are all offline is grey, a running line under 90 % of its pace is amber.
+  function look(status) {
+    const stop = status.stop || {};
+    const shift = status.shift || {};
+    const pace = status.plan ? status.plan.pace : null;
+    if (status.state === "offline") return ["offline", "OFFLINE"];
+    if (status.state === "stopped" && (stop.planned || stop.category === "planned")) {
+      return stop.reason === "break" ? ["break", "BREAK"] : ["planned", "PLANNED"];
+    }
+    if (status.state === "stopped") return ["stopped", "STOPPED"];
+    if (status.state === "running" && shift.on_break) return ["break", "BREAK"];
+    if (status.state === "running" && pace !== null && pace !== undefined && Number(pace) < 0.9) return ["slow", "SLOW"];
+    if (status.state === "running") return ["running", "RUNNING"];
+    if (status.state === "idle") return ["idle", "IDLE"];
+    return ["idle", String(status.state || "").toUpperCase()];
+  }
+
   function tile(status, now) {
     const node = el("article", "tile");
     node.dataset.line = status.line;
     node.dataset.state = status.state;
+    const [kind, word] = look(status);
+    node.dataset.look = kind;
     node.setAttribute("aria-label", lineTitle(status));
 
     const head = el("header", "tile-head");
     head.append(el("span", "tile-code", status.line), el("span", "tile-name", status.name || ""));
 
     const band = el("div", "band");
-    const word = { running: "RUNNING", stopped: "STOPPED", idle: "IDLE" }[status.state] || String(status.state).toUpperCase();
     band.append(el("span", "band-state", word));
-    if (status.state === "stopped" && status.stop) {
-      band.append(el("span", "band-reason", reasonLabel(status.stop)));
+    const stopped = status.state === "stopped" && status.stop;
+    if (stopped) {
       const started = Date.parse(status.stop.started_at);
       const timer = el("time", "band-timer", Number.isFinite(started) ? duration((now - started) / 1000) : "");
       timer.dataset.role = "stop-timer";
       band.append(timer);
-    } else if (status.state === "idle") {
-      band.append(el("span", "band-reason", "No shift now"));
     }
+    // The reason's row is there whatever the state, so a tile keeps its size when its line stops.
+    const reason = stopped ? reasonLabel(status.stop) : status.state === "idle" ? "No shift now"
+      : status.state === "offline" ? "Machines offline" : kind === "break" ? "Break" : "";
+    band.append(el("span", "band-reason", reason));
     node.append(head, band);
+    if (stopped && status.stop.note) node.append(el("p", "band-note", status.stop.note));
+    const calls = openCalls(status.line);
+    if (calls.length) {
+      const list = el("ul", "tile-calls");
+      for (const call of calls.slice(0, 2)) {
+        const item = el("li", "tile-call");
+        item.dataset.callId = String(call.id);
+        item.dataset.kind = call.kind;
+        item.dataset.stage = call.acknowledged_at ? "acknowledged" : call.escalated_at ? "escalated" : "open";
+        const opened = Date.parse(call.opened_at);
+        item.append(el("span", "call-kind", CALL_WORDS[call.kind] || call.kind),
+          el("time", "call-timer", Number.isFinite(opened) ? duration((now - opened) / 1000) : ""));
+        list.append(item);
+      }
+      if (calls.length > 2) list.append(el("li", "tile-call more", `+${calls.length - 2}`));
+      node.append(list);
+    }
+    if (status.state === "idle" && status.last_shift) node.append(lastShift(status.last_shift));
 
     const shift = status.shift;
     const plan = status.plan || {};
@@ -299,7 +366,7 @@ window.Board = (() => {
       node.append(figures, bar, paceRow);
     }
 
-    const oee = status.oee || {};
+    const oee = (status.state === "idle" && status.last_shift ? status.last_shift.oee : status.oee) || {};
     const figures = el("dl", "oee");
     const cells = [
       ["OEE", ratio(oee.oee), "oee-main"],
@@ -316,6 +383,19 @@ window.Board = (() => {
     return node;
   }
 
+  // Between shifts: the last finished instance's result, until the next one starts.
+  function lastShift(last) {
+    const plan = last.plan || {};
+    const box = el("div", "last-shift");
+    box.append(el("span", "last-label", `Last shift ${last.name || ""}`.trim()));
+    const good = el("span", "plan-good", fmt(plan.good));
+    good.dataset.value = String(count(plan.good));
+    const figures = el("div", "plan");
+    figures.append(good, el("span", "plan-of", count(plan.planned_quantity) ? `/ ${fmt(plan.planned_quantity)}` : "no plan"));
+    box.append(figures);
+    return box;
+  }
+
   function defectsNode(plan) {
     const produced = count(plan.good) + count(plan.defective);
     const rate = produced ? count(plan.defective) / produced : null;
@@ -325,20 +405,19 @@ window.Board = (() => {
     return node;
   }
 
-  // A tile whose figures overflow it steps down a size (at most three), and stays there until resized.
-  const fitLevels = new Map();
-  window.addEventListener("resize", () => fitLevels.clear());
-
-  function fitTile(node) {
-    let level = fitLevels.get(node.dataset.line) || 0;
-    const overflows = () => node.scrollHeight > node.clientHeight + 1 || node.scrollWidth > node.clientWidth + 1;
-    if (level) node.classList.add(`fit-${level}`);
-    while (level < 3 && overflows()) {
-      node.classList.remove(`fit-${level}`);
+  // Tiles whose figures overflow step down a size (at most three), all tiles of the page alike: a
+  // tile is never smaller than its neighbours, and a line that stops keeps its size (measured anew
+  // each time, never kept from an earlier state).
+  function fitTiles(nodes) {
+    const cut = (node) => node.scrollWidth > node.clientWidth + 1;
+    const overflows = (node) => node.scrollHeight > node.clientHeight + 1 || cut(node)
+      || [...node.querySelectorAll("*")].some((child) => child.clientWidth && cut(child));
+    let level = 0;
+    while (level < 3 && nodes.some(overflows)) {
+      for (const node of nodes) node.classList.remove(`fit-${level}`);
       level += 1;
-      node.classList.add(`fit-${level}`);
+      for (const node of nodes) node.classList.add(`fit-${level}`);
     }
-    fitLevels.set(node.dataset.line, level);
   }
 
   // Columns, rows and text size for n tiles: fewer lines get bigger tiles and bigger figures.
@@ -363,18 +442,63 @@ window.Board = (() => {
     pager.textContent = `page ${page} of ${pages}`;
   }
 
+  const byCode = (a, b) => a.line.localeCompare(b.line, undefined, { numeric: true });
+
+  // A line that is stopped or has an open call is on every page; the others rotate in the slots left.
+  function pinned(status) {
+    return status.state === "stopped" || openCalls(status.line).length > 0;
+  }
+
   function renderLines(now) {
-    const lines = [...model.lines.values()].sort((a, b) => a.line.localeCompare(b.line, undefined, { numeric: true }));
-    const { slice, page, pages } = pageOf(lines, LINES_PER_PAGE, "lines");
-    const [cols, rows, size] = grid(slice.length);
+    const lines = [...model.lines.values()].sort(byCode);
+    const pins = lines.filter(pinned).slice(0, LINES_PER_PAGE);
+    const rest = lines.filter((status) => !pins.includes(status));
+    const room = LINES_PER_PAGE - pins.length;
+    let slice = pins;
+    let page = 1;
+    let pages = 1;
+    if (room > 0) {
+      ({ slice, page, pages } = pageOf(rest, room, "lines"));
+      slice = [...pins, ...slice].sort(byCode);
+    } else {
+      pages = Math.max(1, Math.ceil(rest.length / LINES_PER_PAGE) + (rest.length ? 1 : 0));
+    }
+    // view=lines: no side column, so up to four lines stand in one row of tall tiles, and the text
+    // grows with them (the fit step below takes it back only as far as the tiles need).
+    const linesView = document.body.dataset.view === "lines";
+    const [cols, rows, size] = linesView && slice.length <= 4 ? [Math.max(1, slice.length), 1, 1.35] : grid(slice.length);
     const container = $("lines");
+    const enlarge = linesView ? 1.3 : 1;
     container.style.setProperty("--cols", String(cols));
     container.style.setProperty("--rows", String(rows));
-    container.style.setProperty("--tile-font", `${size}rem`);
+    container.style.setProperty("--tile-font", `${(size * enlarge).toFixed(3)}rem`);
     container.replaceChildren(...slice.map((status) => tile(status, now)));
-    for (const node of container.children) fitTile(node);
+    fitTiles([...container.children]);
     $("lines-empty").hidden = lines.length > 0;
     showPager("lines-pager", page, pages);
+    renderPlant(lines);
+  }
+
+  // The plant strip: plant OEE (when the server gives it), lines by state, open calls.
+  function renderPlant(lines) {
+    const strip = $("plant-strip");
+    if (!strip) return;
+    const states = { running: 0, stopped: 0, idle: 0, offline: 0 };
+    for (const status of lines) if (status.state in states) states[status.state] += 1;
+    const plant = model.plant || {};
+    const parts = [];
+    if (plant.oee !== undefined) parts.push(["oee", "Plant OEE", ratio(plant.oee)]);
+    for (const [key, label] of [["running", "Running"], ["stopped", "Stopped"], ["idle", "Idle"], ["offline", "Offline"]]) {
+      if (key !== "offline" || states.offline) parts.push([key, label, fmt(states[key])]);
+    }
+    const calls = openCalls(null);
+    parts.push(["calls", "Open calls", fmt(calls.length)]);
+    strip.replaceChildren(...parts.map(([key, label, value]) => {
+      const cell = el("div", "strip-cell");
+      cell.dataset.key = key;
+      cell.append(el("span", "strip-label", label), el("span", "strip-value", value));
+      return cell;
+    }));
   }
 
   // How many fixed-height rows fit the list's box; the rest rotate in pages.
@@ -488,5 +612,5 @@ window.Board = (() => {
     return Boolean(model.date) && plantDate(serverNow()) !== model.date;
   }
 
-  return { setFilter, applyState, applyLines, applyEvent, render, tick, serverNow, clockText, plantDate, hasLine, dayChanged };
+  return { setFilter, applyState, applyLines, applyCalls, applyEvent, render, tick, serverNow, clockText, plantDate, hasLine, dayChanged };
 })();

@@ -227,7 +227,9 @@
 
   async function fetchLines() {
     const lines = await authorizedGet("/lines/status");
-    Board.applyLines(Array.isArray(lines) ? lines : (lines && lines.items) || []);
+    Board.applyLines(Array.isArray(lines) ? lines : (lines && lines.items) || [], lines && lines.plant);
+    const calls = await authorizedGet("/calls?open=true&per_page=100&sort_by=opened_at");
+    Board.applyCalls((calls && calls.items) || []);
     feed.linesLoadedAt = Date.now();
   }
 

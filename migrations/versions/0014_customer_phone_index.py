@@ -5,13 +5,13 @@ by number or by cursor, as one index range instead of a sort of every customer. 
 numbers are unique, so they have an index already.)
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0013
 Create Date: 2026-12-05 01:00:00
 """
 from alembic import op
 
 revision = '0014'
-down_revision = '0011'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 

@@ -8,6 +8,7 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from models import ORDER_STATUSES, STOCK_REASONS
 from realtime.hub import MAX_FILTER_LINES, TOPICS
+from schemas.call import CallSchema
 from schemas.line_status import LineStatusSchema
 from schemas.order import OrderSchema
 from schemas.product import ProductSchema
@@ -68,6 +69,12 @@ EVENTS: dict[str, EventKind] = {
                                     "A work order changed: its plan, status, or the records against it."),
     "line.status": EventKind("lines", LineStatusSchema,
                              "A line's figures moved (at most one a second per line), as GET /lines/status."),
+    "call.opened": EventKind("lines", CallSchema, "Someone at a line called for help (andon call)."),
+    "call.acknowledged": EventKind("lines", CallSchema, "Someone answered an andon call: help is coming."),
+    "call.resolved": EventKind("lines", CallSchema, "An andon call was resolved."),
+    "call.escalated": EventKind("lines", CallSchema,
+                                "An andon call went unacknowledged past FACTORY_ANDON_ESCALATE_SECONDS "
+                                "(sent once per call)."),
 }
 WEBHOOK_PING = EventKind("webhooks", WebhookPingSchema, "Sent by POST /webhooks/{id}/test.")
 

@@ -169,7 +169,7 @@ async def line_statuses(session: AsyncSession, clock: Clock, codes: Iterable[str
             "state": "stopped" if stop else ("idle" if instance is None else "running"),
             "stop": stop and {"id": stop.id, "reason": stop.reason, "label": stop.reason_info.label,
                               "planned": stop.reason_info.planned, "category": stop.reason_info.category,
-                              "started_at": iso_utc(stop.started_at)},
+                              "started_at": iso_utc(stop.started_at), "note": stop.note},
             "shift": None,
             "plan": {"planned_quantity": 0, "good": 0, "defective": 0, "expected_by_now": 0, "pace": None},
             "oee": {"availability": None, "performance": None, "quality": None, "oee": None},

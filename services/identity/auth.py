@@ -28,7 +28,9 @@ from models import AuthSession, User, utcnow
 from schemas.common import iso_utc
 from services.common.crud import Page, same_text
 
-ACCESS_KINDS = ("access", "display")
+ACCESS_KINDS = ("access", "display", "station")
+# A token's `typ` claim → the kind of session it must belong to.
+SESSION_KINDS = {"access": "login", "display": "display", "station": "station"}
 log = logging.getLogger("factory.auth")
 
 
@@ -78,11 +80,14 @@ class AuthService:
         if row is None:
             raise TokenError("token revoked")
         user, auth_session = row
-        kind = "display" if claims["typ"] == "display" else "login"
+        kind = SESSION_KINDS[claims["typ"]]
         if (not user.is_active or user.token_version != claims["ver"] or auth_session.revoked_at
                 or auth_session.expires_at <= utcnow() or auth_session.kind != kind
                 or not session_key_matches(claims.get("sk"), auth_session.key_digest)):
             raise TokenError("token revoked")
+        if kind == "station":  # an operator's tablet: a user's rights on its lines, whoever minted it
+            lines = frozenset(code for code in (auth_session.lines or "").split(",") if code)
+            return Principal(user.id, user.username, "user", auth_session.id, kind, lines)
         return Principal(user.id, user.username, user.role, auth_session.id, kind)
 
     # -- sign-in and sessions -------------------------------------------------------------

@@ -62,7 +62,7 @@ async def test_the_figures_of_a_hand_computed_shift(api, make, plant_time):
     assert l1 == {
         "line": "L1", "name": "Line 1", "state": "stopped",
         "stop": {"id": breakdown["id"], "reason": "breakdown", "label": "Breakdown", "planned": False,
-                 "category": "breakdown", "started_at": f"{DAY}T09:40:00Z"},
+                 "category": "breakdown", "started_at": f"{DAY}T09:40:00Z", "note": None},
         "shift": shift,
         "plan": {"planned_quantity": 400, "good": 240, "defective": 10, "expected_by_now": 200, "pace": 1.2},
         "oee": {"availability": round(9_900 / 11_700, 4), "performance": round(5_700 / 9_900, 4),

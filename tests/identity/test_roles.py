@@ -13,7 +13,8 @@ from sqlalchemy import select
 from core.security import ROLE_RANK, Principal, role_at_least
 from handlers.base import BaseHandler
 from handlers.routes import build_routes
-from models import User
+from models import Line, User
+from services.identity.station_tokens import mint_station_token
 
 CALLERS = (None, "user", "admin", "super_admin")
 MISSING_ID = "999999"
@@ -44,6 +45,12 @@ async def fresh_token(app, role: str, kind: str = "login") -> str:
     if kind == "display":
         principal = Principal(user.id, user.username, user.role, 0, "login")
         return (await app.ctx.auth.mint_display_token(principal, "role matrix", 1))["token"]
+    if kind == "station":
+        async with app.ctx.db.write() as uow:
+            if not await uow.session.scalar(select(Line.id).where(Line.code == "MX1")):
+                uow.session.add(Line(code="MX1", name="Matrix line", active=True))
+        principal = Principal(user.id, user.username, user.role, 0, "login")
+        return (await mint_station_token(app.ctx.auth, principal, "role matrix", ["MX1"], 1))["token"]
     return (await app.ctx.auth.login(user))["access_token"]
 
 
@@ -76,6 +83,14 @@ async def test_role_matrix(app, api, spec, method, required):
             assert response.status not in (401, 403), ("display", response)
         else:
             assert response.status == 403, ("display", response)
+        # An admin's station token acts as a user, and only on the routes and methods listed for
+        # stations (its writes on other lines are refused too: see tests/identity/test_station_tokens.py).
+        response = await call(api, app, spec, method, "admin", kind="station")
+        station = (spec.kwargs or {}).get("station", spec.handler_class.allow_station)
+        if method not in station or not role_at_least("user", required):
+            assert response.status == 403, ("station", response)
+        else:
+            assert response.status != 401 and response.status < 500, ("station", response)
 
 
 # -- the declared access matches the documented role table -------------------------------------
@@ -91,6 +106,14 @@ DOCUMENTED_ACCESS: dict[str, dict[str, str | None]] = {
     "/auth/me": {"GET": "user"},
     "/auth/display-tokens": {"GET": "admin", "POST": "admin"},
     "/auth/display-tokens/{id}": {"DELETE": "admin"},
+    "/auth/station-tokens": {"GET": "admin", "POST": "admin"},
+    "/auth/station-tokens/{id}": {"DELETE": "admin"},
+    # andon calls: anyone at a line raises and answers them; the report is admin's
+    "/lines/{id}/calls": {"POST": "user"},
+    "/calls": {"GET": "user"},
+    "/calls/{id}": {"GET": "user"},
+    "/calls/{id}/acknowledge": {"POST": "user"},
+    "/calls/{id}/resolve": {"POST": "user"},
     # manage users and roles: super_admin only
     "/users": {"GET": "super_admin", "POST": "super_admin"},
     "/users/{id}": {"GET": "super_admin", "PATCH": "super_admin", "PUT": "super_admin",

@@ -59,7 +59,8 @@ async def test_the_docs_link_to_it(api):
     assert "/asyncapi.json" in document["paths"]
 
 
-@pytest.mark.settings(webhook_allow_private=True, webhook_poll_interval=0.05)
+@pytest.mark.settings(webhook_allow_private=True, webhook_poll_interval=0.05, andon_escalate_seconds=0,
+                      andon_check_interval=0.05)
 async def test_every_event_sent_on_the_feed_and_to_webhooks_fits_its_schema(api, make, app, base_url):
     receiver = Receiver().start()
     try:
@@ -81,6 +82,10 @@ async def test_every_event_sent_on_the_feed_and_to_webhooks_fits_its_schema(api,
                                                 "date": "2026-11-20", "planned_quantity": 10})
         assert (await api.post("/lines/A1/stops", {"reason": "breakdown"}, role="user")).status == 201
         assert (await api.post("/lines/A1/stops/current/end", role="user")).status == 200
+        call = await api.create("lines/A1/calls", {"kind": "maintenance", "note": "spindle"}, role="user")
+        for step in ("acknowledge", "resolve"):
+            assert (await api.post(f"/calls/{call['id']}/{step}", role="user")).status == 200
+        await api.create("lines/A1/calls", {"kind": "material"}, role="user")  # escalates at once
         record = (await api.post("/production", {
             "product_id": gear["id"], "employee_id": employee["id"], "quantity_produced": 4,
             "date_produced": "2026-11-20", "line": "A1", "work_order_id": plan["id"]}, role="user")).json
@@ -95,8 +100,8 @@ async def test_every_event_sent_on_the_feed_and_to_webhooks_fits_its_schema(api,
             assert (await api.post(f"/imports/{resource}", rows, role="admin")).status == 200
         assert (await api.post(f"/webhooks/{hook.json['id']}/test", role="admin")).status == 200
 
-        while not any(frame.get("event") == "line.status" for frame in frames):  # coalesced: comes later
-            frames += await feed.events(1)
+        while not {"line.status", "call.escalated"} <= {frame.get("event") for frame in frames}:
+            frames += await feed.events(1)  # coalesced, or by the escalation sweep: they come later
         feed.send(type="unsubscribe", topics=["orders"])
         feed.send(type="bogus")
         frames += await feed.quiet()

@@ -263,3 +263,19 @@ async def test_a_browser_client_may_send_the_key_and_read_the_replay_flag(api, m
     response = await api.post("/orders", body, role="user",
                               headers={"Idempotency-Key": KEY, "Origin": "http://terminal.example"})
     assert "Idempotent-Replayed" in response.headers["Access-Control-Expose-Headers"]
+
+
+async def test_a_retry_after_the_lines_status_write_still_replays(api, make):
+    """The coalesced line.status write is a task spawned from the request: it must not mark the key
+    again after its answer was kept (the retry then waited and got a 409 instead of the replay)."""
+    await make.line("L1")
+    await make.shift("early", "00:00", "23:59")
+    product, employee = await make.product(), await make.employee()
+    body = {"product_id": product["id"], "employee_id": employee["id"], "quantity_produced": 10,
+            "date_produced": "2026-11-27", "line": "L1"}
+    headers = {"Idempotency-Key": "station-retry-1"}
+    first = await api.post("/production", body, role="user", headers=headers)
+    await asyncio.sleep(1.5)  # the line.status write of this record has committed by now
+    again = await api.post("/production", body, role="user", headers=headers)
+    assert first.status == again.status == 201, again
+    assert again.headers["Idempotent-Replayed"] == "true" and again.json == first.json

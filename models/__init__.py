@@ -18,7 +18,7 @@ from models.rollup import (
     SalesDay,
     SalesProduct,
 )
-from models.shift import WEEKDAYS, Shift
+from models.shift import WEEKDAYS, Shift, ShiftVersion
 from models.stop import DEFAULT_STOP_REASONS, Stop, StopReason
 from models.user import ROLES, AuthSession, User
 from models.work_order import WORK_ORDER_STATUSES, WorkOrder
@@ -28,7 +28,8 @@ __all__ = [
     "OrderItem",
     "STOCK_REASONS", "Product", "StockMovement", "ProductionRecord", "ROLES", "AuthSession", "User",
     "IdempotencyKey", "OutboxEvent", "Webhook", "WebhookDelivery",
-    "Line", "WEEKDAYS", "Shift", "DEFAULT_STOP_REASONS", "Stop", "StopReason", "WORK_ORDER_STATUSES",
+    "Line", "WEEKDAYS", "Shift", "ShiftVersion", "DEFAULT_STOP_REASONS", "Stop", "StopReason",
+    "WORK_ORDER_STATUSES",
     "WorkOrder",
     "ROLLUP_TABLES", "CustomerValue", "ProductionDay", "ProductionEmployee", "ProductionTotal", "RowCount",
     "SalesDay", "SalesProduct",

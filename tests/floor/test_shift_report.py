@@ -59,8 +59,9 @@ async def test_one_row_per_instance_and_line_with_the_whole_shift_figures(api, s
         "oee": round(24_000 / 25_200 * 5_700 / 24_000 * 0.96, 4), "warnings": []}
     # L2 had no work order, production or stop: not scheduled. Its time ran and nothing was made:
     # performance and OEE 0, quality unknown.
-    assert (rows[1]["scheduled"], rows[1]["planned_quantity"], rows[1]["availability"], rows[1]["performance"],
-            rows[1]["quality"], rows[1]["oee"]) == (False, 0, 1.0, 0.0, None, 0.0)
+    l2 = rows[1]
+    assert (l2["scheduled"], l2["planned_quantity"], l2["availability"], l2["performance"], l2["quality"],
+            l2["oee"]) == (False, 0, 1.0, 0.0, None, 0.0)
     # The breakdown's last 20 minutes fall into the late shift.
     assert (rows[2]["unplanned_stop_seconds"], rows[2]["availability"]) == (
         1_200.0, round(27_600 / 28_800, 4))
@@ -79,11 +80,11 @@ async def test_the_report_as_csv(api, shift_day):
                              headers={"Accept": "text/csv"})
     assert response.status == 200 and response.headers["Content-Type"].startswith("text/csv")
     header, row = list(csv.reader(io.StringIO(response.body.decode())))
-    assert header == ["date", "shift", "line", "starts_at", "ends_at", "scheduled", "planned_quantity", "good",
-                      "defective", "pace", "planned_seconds", "unplanned_stop_seconds", "availability",
+    assert header == ["date", "shift", "line", "starts_at", "ends_at", "scheduled", "planned_quantity",
+                      "good", "defective", "pace", "planned_seconds", "unplanned_stop_seconds", "availability",
                       "performance", "quality", "oee", "warnings"]
-    assert row[:10] == [DAY, "early", "L1", f"{DAY}T06:00:00Z", f"{DAY}T14:00:00Z", "True", "400", "240", "10",
-                        "0.6"]
+    assert row[:10] == [DAY, "early", "L1", f"{DAY}T06:00:00Z", f"{DAY}T14:00:00Z", "True", "400", "240",
+                        "10", "0.6"]
 
 
 @pytest.mark.parametrize("query, field", [

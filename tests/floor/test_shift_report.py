@@ -81,8 +81,8 @@ async def test_the_report_as_csv(api, shift_day):
     assert response.status == 200 and response.headers["Content-Type"].startswith("text/csv")
     header, row = list(csv.reader(io.StringIO(response.body.decode())))
     assert header == ["date", "shift", "line", "starts_at", "ends_at", "scheduled", "planned_quantity",
-                      "good", "defective", "pace", "planned_seconds", "unplanned_stop_seconds", "availability",
-                      "performance", "quality", "oee", "warnings"]
+                      "good", "defective", "pace", "planned_seconds", "unplanned_stop_seconds",
+                      "availability", "performance", "quality", "oee", "warnings"]
     assert row[:10] == [DAY, "early", "L1", f"{DAY}T06:00:00Z", f"{DAY}T14:00:00Z", "True", "400", "240",
                         "10", "0.6"]
 

@@ -87,6 +87,7 @@ def figures(instance: ShiftInstance, now: datetime, stops: Iterable[Stop], total
         "plan": {"planned_quantity": planned_quantity, "good": totals.good, "defective": totals.defective,
                  "expected_by_now": expected, "pace": ratio(totals.good, expected)},
         "oee": shown,
+        "factors": {"availability": availability, "performance": performance, "quality": quality, "oee": oee},
         "warnings": ["performance_over_100"] if (shown["performance"] or 0) > 1.0 else [],
         "elapsed": round(elapsed, PLACES),
         "on_break": on_break is not None,
@@ -168,8 +169,8 @@ def scheduled(key: tuple[date, str, str], totals: dict[Any, Totals], plans: dict
 
 
 def weighted(statuses: list[tuple[dict[str, Any], float]]) -> dict[str, float | None]:
-    """Each factor as the mean of the lines' values weighted by their planned production time
-    (lines where it is unknown left out); null when no line has it."""
+    """Each factor as the mean of the lines' values (unrounded) weighted by their planned production
+    time (lines where it is unknown left out); null when no line has it."""
     result: dict[str, float | None] = {}
     for name in ("availability", "performance", "quality", "oee"):
         known = [(oee[name], weight) for oee, weight in statuses if oee[name] is not None and weight > 0]
@@ -254,7 +255,7 @@ async def plant_status(session: AsyncSession, clock: Clock, codes: Iterable[str]
             if status["scheduled"]:
                 status["state"] = "stopped" if stop else "running"
                 status["plan"], status["oee"], status["warnings"] = own["plan"], own["oee"], own["warnings"]
-                weights.append((own["oee"], own["planned_seconds"]))
+                weights.append((own["factors"], own["planned_seconds"]))
         else:
             status["last_shift"] = last.get(line.code)
         result.append(status)

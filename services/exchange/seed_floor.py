@@ -37,14 +37,16 @@ async def seed_shop_floor(db: Database, clock: Clock, lines: int, products_by_li
         await session.execute(insert(Line), [{"code": code, "name": LINES[n], "active": True,
                                               "created_at": stamp, "updated_at": stamp}
                                              for n, code in enumerate(codes)])
+        # The break at its time, four hours in.
         shifts = [Shift(name=name, starts_at=f"{hour:02d}:00",
                         ends_at=f"{(hour + SHIFT_HOURS) % 24:02d}:00", break_minutes=BREAK_MINUTES,
+                        breaks=f"{(hour + 4) % 24:02d}:00/{BREAK_MINUTES}",
                         days="mon,tue,wed,thu,fri,sat,sun") for name, hour in SHIFTS]
         session.add_all(shifts)
         await session.flush()
         session.add_all([ShiftVersion(shift_id=shift.id, effective_from=BEGINNING, starts_at=shift.starts_at,
                                       ends_at=shift.ends_at, break_minutes=shift.break_minutes,
-                                      days=shift.days, breaks=None) for shift in shifts])
+                                      days=shift.days, breaks=shift.breaks) for shift in shifts])
         await session.flush()
         rows, shifts = shifts, [plan_of(shift) for shift in shifts]
         # Past instances: what was made, plus a little — the plan is met now and then, not always.
@@ -69,13 +71,16 @@ async def seed_shop_floor(db: Database, clock: Clock, lines: int, products_by_li
         for instance in instances_between(shifts, recent, today, clock.zone):
             for n, code in enumerate(codes):
                 good = made_by.get((instance.date, instance.shift, code), 0)
+                if instance.ends_at <= now and (instance.date, instance.shift, code) not in made_by:
+                    continue  # nothing was made: the instance was not scheduled
                 status, planned = plan_for(instance, running, now, good, PACE_TARGETS[n % len(PACE_TARGETS)],
                                            typical)
                 orders.append({"product_id": products_by_line.get(n) or products_by_line[0], "line": code,
                                "shift": instance.shift, "date": instance.date, "planned_quantity": planned,
                                "status": status, "created_at": stamp, "updated_at": stamp})
         await session.execute(insert(WorkOrder), orders)
-        stops = make_stops(codes, shifts, first_day, clock, running, rng)
+        ran = set(await good_by_instance(session, first_day, today))
+        stops = make_stops(codes, shifts, first_day, clock, running, rng, ran)
         if stops:
             await session.execute(insert(Stop), stops)
         work_orders = await session.scalar(select(func.count()).select_from(WorkOrder))
@@ -140,9 +145,11 @@ def plan_for(instance: ShiftInstance, running: ShiftInstance | None, now: dateti
 
 
 def make_stops(codes: list[str], shifts: list[Any], first_day: date, clock: Clock,
-               running: ShiftInstance | None, rng: random.Random) -> list[dict[str, Any]]:
-    """A stop or two per line and day over the last four weeks, and now: an open breakdown on the
-    last line and a changeover earlier in the running shift on the second."""
+               running: ShiftInstance | None, rng: random.Random,
+               ran: set[tuple[date, str, str]]) -> list[dict[str, Any]]:
+    """A stop or two per line and day over the last four weeks in the instances that ran (`ran`:
+    (date, shift, line) with production), and now: an open breakdown on the last line and a
+    changeover earlier in the running shift on the second."""
     now = clock.utcnow()
     today = clock.today()
     start = max(first_day, today - timedelta(days=STOP_DAYS))
@@ -159,6 +166,8 @@ def make_stops(codes: list[str], shifts: list[Any], first_day: date, clock: Cloc
             continue  # last night's shift may still be running
         begin = instance.starts_at.replace(tzinfo=None)
         for code in codes:
+            if (instance.date, instance.shift, code) not in ran:
+                continue  # not scheduled: no stops either
             if rng.random() < 0.45:  # an unplanned stop in the first half of the shift
                 add(code, UNPLANNED[int(rng.random() * len(UNPLANNED))],
                     begin + timedelta(minutes=30 + rng.random() * 180), 5 + rng.random() * 40)

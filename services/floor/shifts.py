@@ -20,7 +20,6 @@ from services.floor.shift_time import (
     Definition,
     ShiftPlan,
     break_offsets,
-    definition_of,
     instance_on,
     week_windows,
     windows_overlap,
@@ -166,17 +165,22 @@ async def known_shift(session: AsyncSession, name: str, field: str = "shift") ->
     return shift
 
 
-# Every shift's versions in one statement, built once.
-_VERSIONS = (select(Shift.name, ShiftVersion).join(Shift, Shift.id == ShiftVersion.shift_id)
-             .order_by(Shift.id, ShiftVersion.effective_from))
-_ONE_SHIFT = _VERSIONS.where(ShiftVersion.shift_id == bindparam("shift_id"))
+# Every shift's versions in one statement, built once. A shift without versions (a row written
+# straight into the table) runs under its own columns from the beginning.
+_V = ShiftVersion
+_VERSIONS = (select(Shift.name, Shift.starts_at, Shift.ends_at, Shift.break_minutes, Shift.days, Shift.breaks,
+                    _V.effective_from, _V.starts_at, _V.ends_at, _V.break_minutes, _V.days, _V.breaks)
+             .outerjoin(_V, _V.shift_id == Shift.id).order_by(Shift.id, _V.effective_from))
+_ONE_SHIFT = _VERSIONS.where(Shift.id == bindparam("shift_id"))
 
 
 def _plans(rows: Any) -> list[ShiftPlan]:
     plans: dict[str, ShiftPlan] = {}
-    for name, version in rows:
-        plans.setdefault(name, ShiftPlan(name)).versions.append(
-            definition_of(version, version.effective_from))
+    for name, *own, effective_from, starts_at, ends_at, break_minutes, days, breaks in rows:
+        if effective_from is None:
+            effective_from, (starts_at, ends_at, break_minutes, days, breaks) = BEGINNING, own
+        plans.setdefault(name, ShiftPlan(name)).versions.append(Definition(
+            effective_from, starts_at, ends_at, break_minutes, days, tuple(parse_breaks(breaks))))
     return list(plans.values())
 
 

@@ -70,6 +70,8 @@ def to_csv(columns: tuple[str, ...], items: list[dict[str, Any]]) -> bytes:
 def cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, list):
+        value = ";".join(str(item) for item in value)
     text = str(value)
     if isinstance(value, str) and text.startswith(FORMULA_START):
         return "'" + text
@@ -104,7 +106,8 @@ ITEM_FIELDS: dict[str, dict[str, Any]] = {
         "pace": {"type": "number", "minimum": 0, "nullable": True}, "planned_seconds": {"type": "number"},
         "unplanned_stop_seconds": {"type": "number"}, "availability": _NUMBER,
         "performance": {"type": "number", "minimum": 0, "nullable": True}, "quality": _NUMBER,
-        "oee": _NUMBER},
+        "oee": _NUMBER, "scheduled": {"type": "boolean"},
+        "warnings": {"type": "array", "items": {"type": "string", "enum": ["performance_over_100"]}}},
 }
 SUMMARIES = {
     "employee-performance": ("Units produced and defect rate per employee",
@@ -123,9 +126,13 @@ SUMMARIES = {
     "shift-report": ("Plan and OEE per shift instance and line",
                      "One row per (date, shift, line) for every instance starting `from` … `to` (or "
                      "`date`; default yesterday, plant-local; at most 92 days) that has ended, for every "
-                     "active line or `line`. The figures of GET /lines/status over the whole instance: "
-                     "pace = good / planned_quantity; planned_seconds = duration − break − planned stops; "
-                     "availability, performance, quality and oee as there. In start order, then by line."),
+                     "active line or `line` that runs the shift (its calendar). The figures of GET "
+                     "/lines/status over the whole instance, under the shift's definition of that date: "
+                     "pace = good / planned_quantity; planned_seconds = planned production time (shift "
+                     "time − breaks − planned stops, each moment once); availability, performance, "
+                     "quality, oee and `warnings` as there. `scheduled` false: the line had no work "
+                     "order, production or stop in the instance (leave it out of totals). In start "
+                     "order, then by line. In CSV, `warnings` are joined by ';'."),
 }
 
 

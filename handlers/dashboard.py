@@ -17,6 +17,9 @@ DASHBOARD_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; conne
 _COUNTS = {"produced": {"type": "integer"}, "defective": {"type": "integer"}, "good": {"type": "integer"}}
 STATE_SCHEMA = {"type": "object", "properties": {
     "date": {"type": "string", "format": "date", "description": "The plant's today (in `timezone`)."},
+    "production_day": {"type": "string", "format": "date", "description": (
+        "The production day `production_today` counts: the plant-local date the running (or last) "
+        "shift instance started, so a night shift belongs wholly to the day it started.")},
     "timezone": {"type": "string", "description": "The plant's IANA time zone: the board's clock and day."},
     "day_starts_at": {"type": "string", "format": "date-time", "description": "Today's first moment (UTC)."},
     "day_ends_at": {"type": "string", "format": "date-time", "description": "Tomorrow's first moment (UTC)."},

@@ -16,6 +16,8 @@ class ResourceHandler(BaseHandler):
         super().initialize(**kwargs)
         self.service = service
         self.cache_tags = service.tags
+        if getattr(service, "uses_clock", False):  # the app's clock: "now" of the plant's floor
+            service.clock = self.ctx.clock
 
     def location(self, ident: int) -> str:
         return f"/{self.service.name.replace('_', '-')}/{ident}"

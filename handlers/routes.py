@@ -130,6 +130,8 @@ def shop_floor_routes() -> list[URLSpec]:
         url(r"/shifts/current", shifts.CurrentShiftHandler, {"access": {"GET": "user"}, "station": READ},
             name="shifts_current"),
         *resource(ShiftService(), read="user", create="admin", write="admin", station=READ),
+        url(rf"/shifts/{ID}/history", shifts.ShiftHistoryHandler, {"access": {"GET": "user"}},
+            name="shift_history"),
         url(r"/lines/status", LineStatusHandler, {"access": {"GET": "user"}, "station": READ},
             name="lines_status"),
         url(r"/lines", LineCollectionHandler, {"service": lines, "access": {"GET": "user", "POST": "admin"}},

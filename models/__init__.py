@@ -19,7 +19,7 @@ from models.rollup import (
     SalesDay,
     SalesProduct,
 )
-from models.shift import WEEKDAYS, Shift
+from models.shift import WEEKDAYS, Shift, ShiftVersion
 from models.stop import (
     DEFAULT_REASON_CATEGORIES,
     DEFAULT_STOP_REASONS,
@@ -36,7 +36,7 @@ __all__ = [
     "OrderItem",
     "STOCK_REASONS", "Product", "StockMovement", "ProductionRecord", "ROLES", "AuthSession", "User",
     "IdempotencyKey", "OutboxEvent", "Webhook", "WebhookDelivery",
-    "Line", "WEEKDAYS", "Shift", "DEFAULT_STOP_REASONS", "Stop", "StopReason",
+    "Line", "WEEKDAYS", "Shift", "ShiftVersion", "DEFAULT_STOP_REASONS", "Stop", "StopReason",
     "DEFAULT_REASON_CATEGORIES", "LOSS_CATEGORIES", "STOP_CATEGORIES", "WORK_ORDER_STATUSES",
     "WorkOrder",
     "ROLLUP_TABLES", "CustomerValue", "ProductionDay", "ProductionEmployee", "ProductionTotal", "RowCount",

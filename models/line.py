@@ -13,3 +13,5 @@ class Line(Entity):
     code: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
     name: Mapped[str] = mapped_column(String(120), nullable=False)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    # The line's calendar: the names of the shifts it runs, comma-separated; NULL: every shift.
+    shifts: Mapped[str | None] = mapped_column(String(255))

@@ -1,12 +1,12 @@
 """Production records: what was made, by whom, on which line and shift, and how well."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Entity
+from models.base import Entity, Timestamp
 
 
 class ProductionRecord(Entity):
@@ -46,6 +46,8 @@ class ProductionRecord(Entity):
     quantity_produced: Mapped[int] = mapped_column(Integer, nullable=False)
     quantity_defective: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     date_produced: Mapped[date] = mapped_column(Date, nullable=False)
+    # When it was made (naive UTC); `shift` and `date_produced` (the production day) follow from it.
+    produced_at: Mapped[datetime | None] = mapped_column(Timestamp)
     line: Mapped[str | None] = mapped_column(String(32))
     shift: Mapped[str | None] = mapped_column(String(32))
     planned_minutes: Mapped[int | None] = mapped_column(Integer)

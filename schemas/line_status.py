@@ -22,6 +22,8 @@ class LineShiftSchema(Schema):
     starts_at = fields.String(metadata={"format": "date-time"})
     ends_at = fields.String(metadata={"format": "date-time"})
     elapsed = fields.Float(metadata={"description": "0 … 1 of the window's wall time"})
+    on_break = fields.Boolean(metadata={"description": "A scheduled break runs now"})
+    break_ends_at = fields.String(allow_none=True, metadata={"format": "date-time"})
 
 
 class LinePlanSchema(Schema):
@@ -39,6 +41,16 @@ class LineOeeSchema(Schema):
     oee = fields.Float(**_RATIO)
 
 
+class LastShiftSchema(Schema):
+    name = fields.String()
+    date = fields.String(metadata={"format": "date"})
+    starts_at = fields.String(metadata={"format": "date-time"})
+    ends_at = fields.String(metadata={"format": "date-time"})
+    plan = fields.Nested(LinePlanSchema)
+    oee = fields.Nested(LineOeeSchema)
+    warnings = fields.List(fields.String())
+
+
 class LineStatusSchema(Schema):
     line = fields.String()
     name = fields.String()
@@ -47,4 +59,8 @@ class LineStatusSchema(Schema):
     shift = fields.Nested(LineShiftSchema, allow_none=True)
     plan = fields.Nested(LinePlanSchema)
     oee = fields.Nested(LineOeeSchema)
+    warnings = fields.List(fields.String(), metadata={"description": "e.g. performance_over_100"})
+    scheduled = fields.Boolean(metadata={"description": "false: no work order, production or stop"})
+    last_shift = fields.Nested(LastShiftSchema, allow_none=True,
+                               metadata={"description": "While idle: the last finished instance"})
     as_of = fields.String(metadata={"format": "date-time"})

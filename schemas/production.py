@@ -3,7 +3,15 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from schemas.common import MAX_INT, ApiSchema, DateRangeMixin, ListQuerySchema, StrictInteger, Text
+from schemas.common import (
+    MAX_INT,
+    ApiSchema,
+    DateRangeMixin,
+    ListQuerySchema,
+    StrictInteger,
+    Text,
+    UtcDateTime,
+)
 
 ID = validate.Range(min=1, max=MAX_INT, error="Must be a positive id.")
 MINUTES_PER_DAY = 24 * 60
@@ -21,17 +29,28 @@ class ProductionRecordSchema(ApiSchema):
     quantity_defective = StrictInteger(load_default=0, validate=validate.Range(
         min=0, max=MAX_INT, error="Must not be negative."),
         metadata={"description": "0 … quantity_produced"})
-    date_produced = fields.Date(required=True, metadata={"description": "YYYY-MM-DD"})
+    produced_at = UtcDateTime(metadata={
+        "description": "When it was made (UTC; default now; never in the future). The server derives "
+                       "`shift` and `date_produced` (the plant-local date the shift instance started) "
+                       "from it and the line's shifts; between shifts `shift` is null and "
+                       "`date_produced` the plant day of this time."})
+    date_produced = fields.Date(metadata={
+        "description": "YYYY-MM-DD, the production day. Derived from `produced_at`; the old form "
+                       "sends it with `shift` (the instance must have started: the record is placed at "
+                       "min(now, the instance's end)), or alone (a day not in the future; placed at "
+                       "min(now, plant-local noon))."})
     line = Text(load_default=None, allow_none=True, validate=LABEL,
                 metadata={"description": "An active line's code"})
     shift = Text(load_default=None, allow_none=True, validate=LABEL,
-                 metadata={"description": "A shift's name"})
+                 metadata={"description": "A shift's name (derived from `produced_at` when left out)"})
     planned_minutes = StrictInteger(load_default=None, allow_none=True, validate=MINUTES)
     downtime_minutes = StrictInteger(load_default=None, allow_none=True, validate=MINUTES,
                                      metadata={"description": "0 … planned_minutes; needs planned_minutes"})
     work_order_id = StrictInteger(load_default=None, allow_none=True, validate=ID, metadata={
-        "description": "The work order it fulfils: same product and line (its line and shift fill in "
-                       "when left out); the first record moves the order to in_progress"})
+        "description": "The work order it fulfils: same product and line (its line fills in when "
+                       "left out, and its shift in the old form), and the record must fall in the work "
+                       "order's shift instance (422 otherwise); the first record moves the order to "
+                       "in_progress"})
 
 
 class ProductionListQuery(DateRangeMixin, ListQuerySchema):

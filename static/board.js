@@ -85,6 +85,8 @@ window.Board = (() => {
   function applyState(state, receivedAt) {
     setZone(state.timezone);
     model.date = state.date || null;
+    // Production counts by the production day: a night shift's records belong to the day it started.
+    model.productionDay = state.production_day || model.date;
     const generated = Date.parse(state.generated_at);
     if (Number.isFinite(generated)) model.skewMs = generated - receivedAt;
     model.products = new Map();
@@ -166,7 +168,9 @@ window.Board = (() => {
   }
 
   function productionRecorded(row) {
-    if (!model.date || row.date_produced !== model.date) return row.date_produced > model.date;
+    if (!model.productionDay || row.date_produced !== model.productionDay) {
+      return row.date_produced > model.productionDay;
+    }
     if (model.filter && !model.filter.has(row.line)) return false;
     const id = count(row.product_id);
     const entry = model.products.get(id) || { product_id: id, product_name: `#${id}`, produced: 0, defective: 0, good: 0 };

@@ -179,3 +179,52 @@ def test_0008_backfills_placed_at_and_fills_the_summary_tables(empty_database):
     assert str(placed[0]).startswith("2026-03-04 10:11:12") and placed[0] == placed[1]
     assert (str(sales[0]), sales[1], sales[2], sales[3]) == ("2026-03-04", 1, 3, 750)
     assert [tuple(row) for row in counts] == [("orders", "confirmed", 1)]
+
+
+def test_0010_places_existing_records_inside_their_shift_instance(empty_database, monkeypatch):
+    """Records get a produced_at in the middle of their instance (the plant's zone), or noon of their
+    day without a shift; each shift gets its first version, holding from the beginning."""
+    migrate.upgrade(empty_database, "0009")
+    monkeypatch.setenv("FACTORY_TIMEZONE", "Europe/Berlin")
+    now = "2026-11-20 08:00:00"
+
+    async def fill(connection) -> None:
+        for sql in (
+            "INSERT INTO products (id, sku, name, price, stock_quantity, reorder_level, created_at, "
+            f"updated_at) VALUES (1, 'P1', 'Gear', 1.00, 0, 0, '{now}', '{now}')",
+            "INSERT INTO employees (id, name, position, email, phone, created_at, updated_at)"
+            f" VALUES (1, 'Dana', 'Operator', 'd@example.com', '+4930123456', '{now}', '{now}')",
+            "INSERT INTO shifts (id, name, starts_at, ends_at, break_minutes, days, created_at, updated_at)"
+            f" VALUES (1, 'night', '22:00', '06:00', 30, 'mon,tue,wed,thu,fri', '{now}', '{now}')",
+        ):
+            await connection.execute(text(sql))
+        for n, shift in enumerate(("night", None)):
+            await connection.execute(text(
+                "INSERT INTO production_records (product_id, employee_id, quantity_produced, "
+                "quantity_defective, date_produced, shift, created_at, updated_at) "
+                f"VALUES (1, 1, {n + 1}, 0, '2026-11-20', :shift, '{now}', '{now}')"), {"shift": shift})
+
+    async def run(work):
+        engine = create_async_engine(empty_database)
+        try:
+            async with engine.begin() as connection:
+                return await work(connection)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run(fill))
+    migrate.upgrade(empty_database)
+
+    async def read(connection):
+        placed = (await connection.execute(text(
+            "SELECT produced_at FROM production_records ORDER BY id"))).scalars().all()
+        versions = (await connection.execute(text(
+            "SELECT shift_id, effective_from, starts_at, ends_at, break_minutes, days, breaks "
+            "FROM shift_versions"))).all()
+        return placed, versions
+
+    placed, versions = asyncio.run(run(read))
+    # The night of the 20th: 22:00 CET (21:00Z) to 06:00 (05:00Z); its middle 01:00Z on the 21st.
+    assert [str(moment)[:19] for moment in placed] == ["2026-11-21 01:00:00", "2026-11-20 11:00:00"]
+    assert [(v[0], str(v[1]), *v[2:]) for v in versions] == [
+        (1, "1970-01-01", "22:00", "06:00", 30, "mon,tue,wed,thu,fri", None)]

@@ -5,6 +5,7 @@ The roles × routes matrix lives in tests/identity/test_roles.py, driven by the 
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -45,10 +46,20 @@ async def snapshot(app: Any) -> dict[str, int]:
                 for table in Base.metadata.sorted_tables}
 
 
+async def line_status_settled(app: Any) -> None:
+    """Wait until the coalesced line.status events of earlier commits are out (at most ~1 s each)."""
+    feed = app.ctx.line_status
+    for _ in range(60):
+        if not feed.dirty and feed._timer is None and feed._task is None:
+            return
+        await asyncio.sleep(0.05)
+
+
 async def unchanged(app: Any, api: Any, action: Callable[[], Awaitable[Any]], *rows: str) -> Any:
     """Run `action`; assert every table keeps its row count and every row in `rows` its content."""
     for role in ("user", "admin", "super_admin"):
         await api.token(role)  # sign-ins write sessions: do them before the snapshot
+    await line_status_settled(app)  # the setup's line.status events are written after its commits
     before_counts = await snapshot(app)
     before_rows = [(await api.get(path, role="super_admin")).json for path in rows]
     result = await action()

@@ -9,14 +9,14 @@ reject, planned maintenance and breaks are planned. Reasons a plant added itself
 machine stopped and nobody has said why yet) stays without a category.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-05 01:10:00
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0011'
-down_revision = '0009'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 

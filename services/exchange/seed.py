@@ -39,7 +39,7 @@ from services.exchange.seed_data import (
     SIZES,
     STREETS,
 )
-from services.exchange.seed_floor import line_code, seed_shop_floor
+from services.exchange.seed_floor import BREAK_MINUTES, SHIFT_HOURS, line_code, seed_shop_floor
 
 BUSINESS_TABLES = ("products", "customers", "employees", "orders", "production_records")
 BATCH_ROWS = 20000
@@ -328,39 +328,66 @@ class Seeder:
         self.counts["order items"] = item_id - first_item_id
 
     def make_production(self, first_id: int) -> Iterator[list[tuple]]:
+        """Records shift instance by shift instance, so every instance's OEE is believable.
+
+        A day's records are dealt out over its (line, shift) instances; an instance's records share
+        between 67 % and 78 % of its planned time (8 h − 30 min break) as ideal work (ideal cycle ×
+        units made), split at random between them. With at most 45 minutes of planned maintenance and
+        45 of unplanned stops an instance's performance stays below 1.0 and its OEE between about 55 %
+        and 87 %. Today only shifts that have started get records (the running one its share so far);
+        the others' records go to yesterday.
+        """
         draw, last_day = self.rng.random, self.plan.days - 1
-        crews: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
+        crews: dict[tuple[int, int], list[int]] = defaultdict(list)
         for _, facts in self.employees:
-            name, start_hour = SHIFTS[facts["shift"]]
-            crews[facts["line"]].append((facts["id"], name, start_hour * 3600))
-        # Per product: id, seconds per unit, usual defect rate, line name, the line's crew.
-        plant = [(facts["id"], facts["cycle"], facts["defects"], line_code(facts["line"]),
-                  crews.get(facts["line"]) or crews[0]) for _, facts in self.products]
-        count_products, planned_choices = len(plant), (240, 360, 420, 480, 480, 480)
+            crews[(facts["line"], facts["shift"])].append(facts["id"])
+        any_crew = [facts["id"] for _, facts in self.employees]
+        # Per line: its products (id, index, seconds per unit, usual defect rate).
+        made_on: dict[int, list[tuple[int, int, float, float]]] = defaultdict(list)
+        for index, (_, facts) in enumerate(self.products):
+            made_on[facts["line"]].append((facts["id"], index, facts["cycle"], facts["defects"]))
+        lines = [line for line in range(self.plan.lines) if made_on[line]]
+        shift_minutes = SHIFT_HOURS * 60
+        planned_seconds = (shift_minutes - BREAK_MINUTES) * 60
+        counts = dict(self.per_day(self.plan.production))
+        started = [n for n, (_, hour) in enumerate(SHIFTS) if hour * 3600 <= self.now_second]
+        if last_day and not started:
+            counts[last_day - 1] += counts.pop(last_day)
         record_id, batch = first_id, []
-        for day, count in self.per_day(self.plan.production):
-            for _ in range(count):
-                index = int(draw() * count_products)
-                product_id, cycle, defects, line, crew = plant[index]
-                employee_id, shift, shift_start = crew[int(draw() * len(crew))]
-                # Today only shifts that have started have records; the others' go to yesterday.
-                run_day = day - 1 if day and day == last_day and shift_start > self.now_second else day
-                planned = planned_choices[int(draw() * 6)]
-                roll = draw()
-                downtime = int(draw() * (20 if roll < 0.7 else 40 if roll < 0.95 else 120)) + (
-                    0 if roll < 0.7 else 20 if roll < 0.95 else 60)
-                downtime = min(downtime, planned - 30)
-                produced = max(1, int((planned - downtime) * 60 / cycle * (0.72 + draw() * 0.26)))
-                rate = defects * ((3 + draw() * 2) if draw() < 0.05 else (0.5 + draw()))
-                defective = min(produced, int(produced * rate + draw()))
-                self.made[(index, run_day)] += produced - defective
-                created = self.stamp(run_day, shift_start + planned * 60 + int(draw() * 1800))
-                batch.append((record_id, product_id, employee_id, produced, defective, self.day_text[run_day],
-                              line, shift, planned, downtime, created, created))
-                record_id += 1
-                if len(batch) >= BATCH_ROWS:
-                    yield batch
-                    batch = []
+        for day, count in counts.items():
+            shifts = started if day == last_day else range(len(SHIFTS))
+            slots = [(line, shift) for line in lines for shift in shifts]
+            if not count or not slots:
+                continue
+            offset = int(draw() * len(slots))
+            members: dict[tuple[int, int], int] = defaultdict(int)
+            for k in range(count):
+                members[slots[(offset + k) % len(slots)]] += 1
+            for (line, shift), many in members.items():
+                name, start_hour = SHIFTS[shift]
+                # A shift still running (today's, or last night's): its share so far.
+                begins = (day - last_day) * 86400 + start_hour * 3600
+                share = min(1.0, max(0.05, (self.now_second - begins) / (shift_minutes * 60)))
+                ideal = planned_seconds * (0.67 + draw() * 0.11) * share
+                weights = [0.5 + draw() for _ in range(many)]
+                total = sum(weights)
+                crew = crews.get((line, shift)) or any_crew
+                for weight in weights:
+                    product_id, index, cycle, defects = made_on[line][int(draw() * len(made_on[line]))]
+                    produced = max(1, round(ideal * weight / total / cycle))
+                    rate = min(0.04, defects * ((3 + draw() * 2) if draw() < 0.05 else (0.5 + draw())))
+                    defective = min(produced, int(produced * rate + draw() * 0.5))
+                    planned = max(1, round(shift_minutes * share * weight / total))
+                    downtime = int(planned * (0.02 + draw() * 0.12))
+                    self.made[(index, day)] += produced - defective
+                    created = self.stamp(day, start_hour * 3600 + int(shift_minutes * 60 * share) - 60)
+                    batch.append((record_id, product_id, crew[int(draw() * len(crew))], produced, defective,
+                                  self.day_text[day], line_code(line), name, planned, downtime, created,
+                                  created))
+                    record_id += 1
+                    if len(batch) >= BATCH_ROWS:
+                        yield batch
+                        batch = []
         yield batch
         self.counts["production records"] = record_id - first_id
 

@@ -3,16 +3,16 @@ so a first look at GET /lines/status shows lines ahead of plan, behind it and st
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, and_, cast, func, insert, literal, select, update
 
 from core.clock import Clock
 from core.db import Database
-from models import Line, ProductionRecord, Shift, Stop, WorkOrder
+from models import Line, ProductionRecord, Shift, ShiftVersion, Stop, WorkOrder
 from services.exchange.seed_data import LINES, SHIFTS
-from services.floor.shift_time import ShiftInstance, current_instance, instances_between
+from services.floor.shift_time import BEGINNING, ShiftInstance, current_instance, instances_between, plan_of
 
 SHIFT_HOURS = 8
 BREAK_MINUTES = 30
@@ -37,11 +37,18 @@ async def seed_shop_floor(db: Database, clock: Clock, lines: int, products_by_li
         await session.execute(insert(Line), [{"code": code, "name": LINES[n], "active": True,
                                               "created_at": stamp, "updated_at": stamp}
                                              for n, code in enumerate(codes)])
+        # The break at its time, four hours in.
         shifts = [Shift(name=name, starts_at=f"{hour:02d}:00",
                         ends_at=f"{(hour + SHIFT_HOURS) % 24:02d}:00", break_minutes=BREAK_MINUTES,
+                        breaks=f"{(hour + 4) % 24:02d}:00/{BREAK_MINUTES}",
                         days="mon,tue,wed,thu,fri,sat,sun") for name, hour in SHIFTS]
         session.add_all(shifts)
         await session.flush()
+        session.add_all([ShiftVersion(shift_id=shift.id, effective_from=BEGINNING, starts_at=shift.starts_at,
+                                      ends_at=shift.ends_at, break_minutes=shift.break_minutes,
+                                      days=shift.days, breaks=shift.breaks) for shift in shifts])
+        await session.flush()
+        rows, shifts = shifts, [plan_of(shift) for shift in shifts]
         # Past instances: what was made, plus a little — the plan is met now and then, not always.
         recent = today - timedelta(days=1)
         made = func.sum(ProductionRecord.quantity_produced)
@@ -57,23 +64,49 @@ async def seed_shop_floor(db: Database, clock: Clock, lines: int, products_by_li
         running = current_instance(shifts, now, clock.zone)
         if running is not None:
             await gather_into(session, running, codes)
+        await place_records(session, rows, clock)
         made_by = await good_by_instance(session, recent, today)
         typical = 400
         orders = []
         for instance in instances_between(shifts, recent, today, clock.zone):
             for n, code in enumerate(codes):
                 good = made_by.get((instance.date, instance.shift, code), 0)
+                if instance.ends_at <= now and (instance.date, instance.shift, code) not in made_by:
+                    continue  # nothing was made: the instance was not scheduled
                 status, planned = plan_for(instance, running, now, good, PACE_TARGETS[n % len(PACE_TARGETS)],
                                            typical)
                 orders.append({"product_id": products_by_line.get(n) or products_by_line[0], "line": code,
                                "shift": instance.shift, "date": instance.date, "planned_quantity": planned,
                                "status": status, "created_at": stamp, "updated_at": stamp})
         await session.execute(insert(WorkOrder), orders)
-        stops = make_stops(codes, shifts, first_day, clock, running, rng)
+        ran = set(await good_by_instance(session, first_day, today))
+        stops = make_stops(codes, shifts, first_day, clock, running, rng, ran)
         if stops:
             await session.execute(insert(Stop), stops)
         work_orders = await session.scalar(select(func.count()).select_from(WorkOrder))
     return {"lines": len(codes), "shifts": len(shifts), "work orders": work_orders or 0, "stops": len(stops)}
+
+
+async def place_records(session: Any, shifts: list[Shift], clock: Clock) -> None:
+    """Give the seeded records a `produced_at` inside their shift instance (its middle, or the
+    instance's start and now's middle while it runs), or noon of their day without a shift."""
+    now = clock.now()
+    days = list((await session.execute(select(ProductionRecord.date_produced).distinct())).scalars())
+    for day in days:
+        for plan in map(plan_of, shifts):
+            instance = instances_between([plan], day, day, clock.zone)
+            if not instance:
+                continue
+            window = instance[0]
+            end = min(window.ends_at, now)
+            moment = window.starts_at + max(end - window.starts_at, timedelta(0)) / 2
+            await session.execute(update(ProductionRecord).where(
+                ProductionRecord.date_produced == day, ProductionRecord.shift == plan.name)
+                .values(produced_at=moment.replace(tzinfo=None)))
+        noon = datetime.combine(day, time(12), tzinfo=clock.zone).astimezone(UTC)
+        await session.execute(update(ProductionRecord).where(
+            ProductionRecord.date_produced == day, ProductionRecord.shift.is_(None))
+            .values(produced_at=min(noon, now).replace(tzinfo=None)))
 
 
 async def gather_into(session: Any, running: ShiftInstance, codes: list[str]) -> None:
@@ -111,10 +144,12 @@ def plan_for(instance: ShiftInstance, running: ShiftInstance | None, now: dateti
     return "released", typical
 
 
-def make_stops(codes: list[str], shifts: list[Shift], first_day: date, clock: Clock,
-               running: ShiftInstance | None, rng: random.Random) -> list[dict[str, Any]]:
-    """A stop or two per line and day over the last four weeks, and now: an open breakdown on the
-    last line and a changeover earlier in the running shift on the second."""
+def make_stops(codes: list[str], shifts: list[Any], first_day: date, clock: Clock,
+               running: ShiftInstance | None, rng: random.Random,
+               ran: set[tuple[date, str, str]]) -> list[dict[str, Any]]:
+    """A stop or two per line and day over the last four weeks in the instances that ran (`ran`:
+    (date, shift, line) with production), and now: an open breakdown on the last line and a
+    changeover earlier in the running shift on the second."""
     now = clock.utcnow()
     today = clock.today()
     start = max(first_day, today - timedelta(days=STOP_DAYS))
@@ -131,6 +166,8 @@ def make_stops(codes: list[str], shifts: list[Shift], first_day: date, clock: Cl
             continue  # last night's shift may still be running
         begin = instance.starts_at.replace(tzinfo=None)
         for code in codes:
+            if (instance.date, instance.shift, code) not in ran:
+                continue  # not scheduled: no stops either
             if rng.random() < 0.45:  # an unplanned stop in the first half of the shift
                 add(code, UNPLANNED[int(rng.random() * len(UNPLANNED))],
                     begin + timedelta(minutes=30 + rng.random() * 180), 5 + rng.random() * 40)

@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import Clock
 from models import Order, Product, ProductionRecord, RowCount, StockMovement
 from schemas.common import iso_utc
+from services.floor.production_time import production_day
+from services.floor.shifts import all_shifts
 
 OPEN_STATUSES = ("pending", "confirmed", "in_production")
 # A wall screen shows a page or two of shortages; the count says how many there are in all.
@@ -29,22 +31,26 @@ async def dashboard_state(session: AsyncSession, *, clock: Clock, last_event_id:
     """Everything the wall display shows, as of `last_event_id` (read before these queries run).
 
     `lines` limits today's production to those line codes; orders and stock are plant-wide.
+    "Today's production" is the production day's: the day of the running (or last) shift instance,
+    so a night shift counts wholly on the day it started.
     Four statements, each built once: today's production by product and by line, the four
     counts, and the products lowest in stock.
     """
     now, today = clock.now(), clock.today()
     start, end = plant_day_utc(clock, today)
+    day = production_day(await all_shifts(session), now, clock)
     counts = (await session.execute(COUNTS, {"start": start, "end": end})).one()
     return {
         "date": today.isoformat(),
+        "production_day": day.isoformat(),
         "timezone": clock.zone.key,
         "day_starts_at": iso_utc(start),
         "day_ends_at": iso_utc(end),
         "generated_at": iso_utc(now),
         "last_event_id": last_event_id,
         "production_today": {
-            "by_product": await production_by_product(session, today, lines),
-            "by_line": await production_by_line(session, today, lines),
+            "by_product": await production_by_product(session, day, lines),
+            "by_line": await production_by_line(session, day, lines),
         },
         "orders_today": {"placed": int(counts.placed or 0), "shipped": int(counts.shipped or 0),
                          "open": int(counts.waiting or 0)},

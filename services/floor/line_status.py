@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import Clock
 from models import Line, Product, ProductionRecord, Stop, WorkOrder
 from schemas.common import iso_utc
-from services.floor.shift_time import ShiftInstance, current_instance, overlap_seconds
+from services.floor.shift_time import ShiftInstance, current_instance, last_instance, span_seconds, union
 from services.floor.shifts import all_shifts
 
 PLACES = 4  # ratios are rounded to four decimals
@@ -38,35 +38,60 @@ def ratio(part: float, whole: float) -> float | None:
 
 def figures(instance: ShiftInstance, now: datetime, stops: Iterable[Stop], totals: Totals,
             planned_quantity: int) -> dict[str, Any]:
-    """The plan and OEE of one line in `instance` up to `now` (aware UTC)."""
+    """The plan and OEE of one line in `instance` up to `now` (aware UTC), by the standard:
+
+    planned production time = shift time so far − planned downtime (the scheduled breaks whose time
+    has come, planned stops); run time = planned production time − unplanned stop time;
+    availability = run / planned; performance = Σ(ideal cycle × produced) / run; quality = good /
+    produced; OEE = A × P × Q. Every moment counts once: where breaks, planned and unplanned stops
+    overlap, the overlap is planned downtime. A break with no time is spread evenly over the shift.
+    """
     end = min(max(now, instance.starts_at), instance.ends_at)
-    elapsed_us = int((end - instance.starts_at).total_seconds() * 1_000_000)
+    start = instance.starts_at
+    elapsed_us = int((end - start).total_seconds() * 1_000_000)
     duration_us = int(instance.duration_seconds * 1_000_000)
     elapsed = elapsed_us / duration_us if duration_us else 1.0
-    planned_stop = unplanned = 0.0
+    breaks = [(b_start, min(b_end, end)) for b_start, b_end in instance.breaks if b_start < end]
+    planned_stops, unplanned_stops = [], []
     for stop in stops:
-        stop_end = aware(stop.ended_at) if stop.ended_at else now
-        seconds = overlap_seconds(aware(stop.started_at), stop_end, instance.starts_at, end)
-        if stop.reason_info.planned:
-            planned_stop += seconds
-        else:
-            unplanned += seconds
-    # Elapsed planned time: the elapsed share of the window's planned time (duration − break).
-    planned = elapsed * instance.planned_seconds - planned_stop
+        stop_end = min(aware(stop.ended_at) if stop.ended_at else now, end)
+        span = (max(aware(stop.started_at), start), stop_end)
+        if span[1] > span[0]:
+            (planned_stops if stop.reason_info.planned else unplanned_stops).append(span)
+    down = union(breaks + planned_stops)
+    # A break with no time: its elapsed share of the break, spread evenly.
+    break_so_far_us = (int(instance.break_minutes * 60_000_000 * elapsed_us // duration_us) if instance.spread
+                       and duration_us else int(span_seconds(breaks) * 1_000_000))
+    spread = break_so_far_us / 1_000_000 if instance.spread else 0.0
+    unplanned = sum((b - a).total_seconds() - span_seconds(union(
+        [(max(a, d_start), min(b, d_end)) for d_start, d_end in down])) for a, b in unplanned_stops)
+    planned = (end - start).total_seconds() - span_seconds(down) - spread
     running = planned - unplanned
     availability = None if planned <= 0 else min(1.0, max(0.0, running / planned))
     performance = None if totals.lacking_ideal or running <= 0 else totals.ideal_seconds / running
     quality = totals.good / totals.produced if totals.produced else None
     factors = (availability, performance, quality)
     oee = None if None in factors else availability * performance * quality
-    expected = planned_quantity * elapsed_us // duration_us if duration_us else planned_quantity
+    if planned > 0 and running > 0 and not totals.produced:
+        oee = 0.0  # the line had time to make something and made nothing: 0 %, not "—"
+    shown = {name: None if value is None else round(value, PLACES) for name, value in
+             (("availability", availability), ("performance", performance), ("quality", quality),
+              ("oee", oee))}
+    # Expected by now: the planned quantity × the share of the shift's planned time gone by
+    # (scheduled breaks only: a stop does not lower what the plan expects).
+    planned_us = duration_us - int(instance.break_seconds * 1_000_000)
+    gone_us = max(0, elapsed_us - break_so_far_us)
+    expected = planned_quantity * gone_us // planned_us if planned_us > 0 else planned_quantity
+    on_break = next(((b_start, b_end) for b_start, b_end in instance.breaks if b_start <= now < b_end), None)
     return {
         "plan": {"planned_quantity": planned_quantity, "good": totals.good, "defective": totals.defective,
                  "expected_by_now": expected, "pace": ratio(totals.good, expected)},
-        "oee": {name: None if value is None else round(value, PLACES) for name, value in
-                (("availability", availability), ("performance", performance), ("quality", quality),
-                 ("oee", oee))},
+        "oee": shown,
+        "factors": {"availability": availability, "performance": performance, "quality": quality, "oee": oee},
+        "warnings": ["performance_over_100"] if (shown["performance"] or 0) > 1.0 else [],
         "elapsed": round(elapsed, PLACES),
+        "on_break": on_break is not None,
+        "break_ends_at": on_break and on_break[1],
         "planned_seconds": round(max(planned, 0.0), 3),
         "unplanned_stop_seconds": round(unplanned, 3),
     }
@@ -132,56 +157,147 @@ async def stops_between(session: AsyncSession, start: datetime, end: datetime,
     return list((await session.execute(_STOPS, params)).scalars())
 
 
+def runs(calendar: str | None, shift: str) -> bool:
+    """Whether a line with this calendar (comma-separated shift names; None: all) runs `shift`."""
+    return calendar is None or shift in calendar.split(",")
+
+
+def scheduled(key: tuple[date, str, str], totals: dict[Any, Totals], plans: dict[Any, int],
+              stops: list[Stop]) -> bool:
+    """An instance of a line with no work order, no production and no stop was not scheduled."""
+    return key in totals or key in plans or bool(stops)
+
+
+def weighted(statuses: list[tuple[dict[str, Any], float]]) -> dict[str, float | None]:
+    """Each factor as the mean of the lines' values (unrounded) weighted by their planned production
+    time (lines where it is unknown left out); null when no line has it."""
+    result: dict[str, float | None] = {}
+    for name in ("availability", "performance", "quality", "oee"):
+        known = [(oee[name], weight) for oee, weight in statuses if oee[name] is not None and weight > 0]
+        total = sum(weight for _, weight in known)
+        result[name] = (round(sum(value * weight for value, weight in known) / total, PLACES)
+                        if total else None)
+    return result
+
+
+_LINES = (select(Line.code, Line.name, Line.shifts).where(Line.active.is_(True)).order_by(Line.code))
+_SOME_LINES = _LINES.where(Line.code.in_(bindparam("codes", expanding=True)))
+_OPEN_STOPS = select(Stop).where(Stop.open_line.in_(bindparam("lines", expanding=True)))
+
+
 async def line_statuses(session: AsyncSession, clock: Clock, codes: Iterable[str] | None = None,
                         ) -> list[dict[str, Any]]:
     """The status of every active line (or of those in `codes`), ordered by code."""
+    return (await plant_status(session, clock, codes))["items"]
+
+
+async def plant_status(session: AsyncSession, clock: Clock, codes: Iterable[str] | None = None,
+                       ) -> dict[str, Any]:
+    """Every active line's status (or those in `codes`'), and the plant's: lines by state, and
+    A, P, Q and OEE weighted by the lines' planned production time in the running instance."""
     now = clock.now()
-    # Two columns, not entities: the status needs no more, and rows skip the identity map.
-    query = select(Line.code, Line.name).where(Line.active.is_(True)).order_by(Line.code)
-    if codes is not None:
-        query = query.where(Line.code.in_(list(codes)))
-    lines = (await session.execute(query)).all()
+    # Three columns, not entities: the status needs no more, and rows skip the identity map.
+    lines = (await session.execute(_LINES if codes is None else _SOME_LINES,
+                                   {} if codes is None else {"codes": list(codes)})).all()
     if not lines:
-        return []
+        return {"items": [], "plant": plant_figures([], [])}
     names = [line.code for line in lines]
-    instance = current_instance(await all_shifts(session), now, clock.zone)
+    shifts = await all_shifts(session)
+    instance = current_instance(shifts, now, clock.zone)
+    working = [line for line in lines if instance is not None and runs(line.shifts, instance.shift)]
+    idle = [line for line in lines if line not in working]
     totals: dict[Any, Totals] = {}
     plans: dict[Any, int] = {}
-    window: list[Stop] = []
     by_line: dict[str, list[Stop]] = {}
-    if instance is not None:
-        totals = await instance_totals(session, instance.date, instance.date, names, instance.shift)
-        plans = await planned_quantities(session, instance.date, instance.date, names, instance.shift)
+    open_stops: dict[str, Stop] = {}
+    if working:
+        assert instance is not None
+        codes_working = [line.code for line in working]
+        totals = await instance_totals(session, instance.date, instance.date, codes_working, instance.shift)
+        plans = await planned_quantities(session, instance.date, instance.date, codes_working, instance.shift)
         window = await stops_between(session, instance.starts_at, now, names)
-        # An open stop began before now and has not ended: the window's query has it already.
-        open_stops = {stop.line: stop for stop in window if stop.ended_at is None}
         for stop in window:  # grouped once, not scanned once per line
             by_line.setdefault(stop.line, []).append(stop)
-    else:
-        open_stops = {stop.line: stop for stop in (await session.execute(
-            select(Stop).where(Stop.open_line.in_(names)))).scalars()}
+        # An open stop began before now and has not ended: the window's query has it already.
+        open_stops = {stop.line: stop for stop in window if stop.ended_at is None}
+    if idle:
+        open_stops.update({stop.line: stop for stop in (await session.execute(
+            _OPEN_STOPS, {"lines": [line.code for line in idle]})).scalars()})
+    last = await last_results(session, shifts, idle, now, clock) if idle else {}
     as_of = iso_utc(now)
     result = []
+    weights: list[tuple[dict[str, Any], float]] = []
     for line in lines:
         stop = open_stops.get(line.code)
         status: dict[str, Any] = {
             "line": line.code, "name": line.name,
-            "state": "stopped" if stop else ("idle" if instance is None else "running"),
+            "state": "stopped" if stop else "idle",
             "stop": stop and {"id": stop.id, "reason": stop.reason, "label": stop.reason_info.label,
                               "planned": stop.reason_info.planned, "category": stop.reason_info.category,
                               "started_at": iso_utc(stop.started_at), "note": stop.note},
             "shift": None,
             "plan": {"planned_quantity": 0, "good": 0, "defective": 0, "expected_by_now": 0, "pace": None},
             "oee": {"availability": None, "performance": None, "quality": None, "oee": None},
+            "warnings": [],
+            "scheduled": False,
+            "last_shift": None,
             "as_of": as_of,
         }
-        if instance is not None:
+        if line in working:
+            assert instance is not None
             key = (instance.date, instance.shift, line.code)
-            own = figures(instance, now, by_line.get(line.code, []),
-                          totals.get(key, Totals()), plans.get(key, 0))
+            stops = by_line.get(line.code, [])
+            own = figures(instance, now, stops, totals.get(key, Totals()), plans.get(key, 0))
             status["shift"] = {"name": instance.shift, "date": instance.date.isoformat(),
                                "starts_at": iso_utc(instance.starts_at), "ends_at": iso_utc(instance.ends_at),
-                               "elapsed": own["elapsed"]}
-            status["plan"], status["oee"] = own["plan"], own["oee"]
+                               "elapsed": own["elapsed"], "on_break": own["on_break"],
+                               "break_ends_at": own["break_ends_at"] and iso_utc(own["break_ends_at"])}
+            status["scheduled"] = scheduled(key, totals, plans, stops)
+            if status["scheduled"]:
+                status["state"] = "stopped" if stop else "running"
+                status["plan"], status["oee"], status["warnings"] = own["plan"], own["oee"], own["warnings"]
+                weights.append((own["factors"], own["planned_seconds"]))
+        else:
+            status["last_shift"] = last.get(line.code)
         result.append(status)
-    return result
+    return {"items": result, "plant": plant_figures(result, weights)}
+
+
+def plant_figures(items: list[dict[str, Any]], weights: list[tuple[dict[str, Any], float]]) -> dict[str, Any]:
+    counts = {state: 0 for state in ("running", "stopped", "idle", "offline")}
+    for item in items:
+        counts[item["state"]] = counts.get(item["state"], 0) + 1
+    return {**counts, **weighted(weights)}
+
+
+async def last_results(session: AsyncSession, shifts: list[Any], lines: list[Any], now: datetime,
+                       clock: Clock) -> dict[str, dict[str, Any]]:
+    """Per idle line, the result of its last finished instance (its calendar's), if it ran."""
+    last_of: dict[str, ShiftInstance] = {}
+    for calendar in {line.shifts for line in lines}:
+        instance = last_instance([s for s in shifts if runs(calendar, s.name)], now, clock.zone)
+        if instance is not None:
+            for line in lines:
+                if line.shifts == calendar:
+                    last_of[line.code] = instance
+    if not last_of:
+        return {}
+    instances = list(last_of.values())
+    first, final = min(i.date for i in instances), max(i.date for i in instances)
+    codes = list(last_of)
+    totals = await instance_totals(session, first, final, codes)
+    plans = await planned_quantities(session, first, final, codes)
+    stops = await stops_between(session, min(i.starts_at for i in instances),
+                                max(i.ends_at for i in instances), codes)
+    results = {}
+    for code, instance in last_of.items():
+        key = (instance.date, instance.shift, code)
+        own_stops = [stop for stop in stops if stop.line == code and aware(stop.started_at) < instance.ends_at
+                     and (stop.ended_at is None or aware(stop.ended_at) > instance.starts_at)]
+        if not scheduled(key, totals, plans, own_stops):
+            continue
+        own = figures(instance, instance.ends_at, own_stops, totals.get(key, Totals()), plans.get(key, 0))
+        results[code] = {"name": instance.shift, "date": instance.date.isoformat(),
+                         "starts_at": iso_utc(instance.starts_at), "ends_at": iso_utc(instance.ends_at),
+                         "plan": own["plan"], "oee": own["oee"], "warnings": own["warnings"]}
+    return results

@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import UnitOfWork
 from core.errors import conflict, invalid, not_found
-from models import Line, ProductionRecord, Stop, WorkOrder
+from models import Line, ProductionRecord, Shift, Stop, WorkOrder
 from schemas.line import LineListQuery, LineSchema
 from services.common.crud import CrudService, same_text
 
@@ -24,6 +24,13 @@ class LineService(CrudService):
     unique_fields = ("code",)
     search_fields = ("code", "name")
     immutable_fields = ("code",)
+
+    async def create(self, uow: UnitOfWork, data: dict[str, Any], actor: Any = None) -> Line:
+        await calendar_into(uow.session, data)
+        return await super().create(uow, data, actor)
+
+    async def before_update(self, uow: UnitOfWork, row: Line, data: dict[str, Any], actor: Any) -> None:
+        await calendar_into(uow.session, data)
 
     def immutable_message(self, name: str) -> str:
         return "A line's code never changes; create a new line instead."
@@ -53,6 +60,18 @@ class LineService(CrudService):
         await uow.session.delete(line)
         await uow.session.flush()
         return line
+
+
+async def calendar_into(session: AsyncSession, data: dict[str, Any]) -> None:
+    """`shifts` as stored: the named shifts (422 naming `shifts` for one that does not exist),
+    comma-separated as the shifts spell them; null for every shift."""
+    if data.get("shifts") is None:
+        return
+    known = {name.lower(): name for name in (await session.execute(select(Shift.name))).scalars()}
+    missing = [name for name in data["shifts"] if name.lower() not in known]
+    if missing:
+        raise invalid({"shifts": [f"No shift is called {missing[0]!r}."]})
+    data["shifts"] = ",".join(known[name.lower()] for name in data["shifts"])
 
 
 async def active_line(session: AsyncSession, code: str, field: str = "line", *,

@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.clock import Clock
 from core.db import UnitOfWork
 from core.errors import Conflict, conflict, invalid
 from core.security import Principal
@@ -16,6 +17,7 @@ from services.analytics.rollups import production_counts
 from services.catalog.stock import move_stock
 from services.common.crud import PAGING, CrudService, archived_message
 from services.floor.lines import active_line
+from services.floor.production_time import place
 from services.floor.shifts import known_shift
 from services.floor.work_orders import WorkOrderService, after_record, record_against
 
@@ -64,6 +66,11 @@ class ProductionService(CrudService):
     sort_fields = ("id", "date_produced", "quantity_produced", "quantity_defective", "created_at",
                    "updated_at")
     default_sort = "id"
+    uses_clock = True  # "now" places a record in its shift instance
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        super().__init__()
+        self.clock = clock or Clock()
 
     # -- lists ----------------------------------------------------------------------------
 
@@ -96,8 +103,10 @@ class ProductionService(CrudService):
                       actor: Principal | None) -> tuple[dict[str, Any], dict[str, Any]]:
         """The record's row and its API form (also the `production.recorded` event's data)."""
         check_ranges(data)
+        given = set(data)
         await self.check_places(uow, data)
         work_order = await record_against(uow, data)
+        await place(uow.session, self.clock, data, given, work_order)
         await self.lock_references(uow, [data["product_id"]], data["employee_id"],
                                    usable=(data["product_id"], data["employee_id"]))
         # Prepared statements on the transaction's connection: recording is a hot write, and the
@@ -124,10 +133,19 @@ class ProductionService(CrudService):
         check_ranges(after)
         await self.check_places(uow, data)
         previous_order = record.work_order_id
-        placed = {name: data.get(name, getattr(record, name))
-                  for name in ("product_id", "line", "shift", "work_order_id")}
+        placed = {name: data.get(name, getattr(record, name)) for name in
+                  ("product_id", "line", "shift", "work_order_id", "date_produced", "produced_at")}
         work_order = await record_against(uow, placed)
-        data.update({name: placed[name] for name in ("line", "shift")
+        moved = set(data) & {"produced_at", "date_produced", "shift", "line", "work_order_id"}
+        if moved:
+            # Placed again in time: the old form when it names a day or shift, else by produced_at.
+            given = ({"date_produced"} if moved & {"date_produced", "shift"} and "produced_at" not in moved
+                     else {"produced_at"})
+            if "produced_at" in given and placed["produced_at"] is None:
+                given = {"date_produced"}  # a record never placed in time: its day and shift hold
+            await place(uow.session, self.clock, placed, given | (moved & {"shift", "date_produced"}),
+                        work_order)
+        data.update({name: placed[name] for name in ("line", "shift", "date_produced", "produced_at")
                      if placed[name] != getattr(record, name)})
         # Only a newly named product or employee must be active: an archived one stays in history.
         changed_product = after["product_id"] if after["product_id"] != before["product_id"] else None

@@ -12,14 +12,23 @@ from core.errors import bad_query
 from models import Line
 from schemas.common import iso_utc
 from services.common.crud import Page
-from services.floor.line_status import Totals, figures, instance_totals, planned_quantities, stops_between
+from services.floor.line_status import (
+    Totals,
+    aware,
+    figures,
+    instance_totals,
+    planned_quantities,
+    runs,
+    scheduled,
+    stops_between,
+)
 from services.floor.shift_time import instances_between
 from services.floor.shifts import all_shifts
 
 MAX_DAYS = 92
-COLUMNS = ("date", "shift", "line", "starts_at", "ends_at", "planned_quantity", "good", "defective",
-           "pace", "planned_seconds", "unplanned_stop_seconds", "availability", "performance", "quality",
-           "oee")
+COLUMNS = ("date", "shift", "line", "starts_at", "ends_at", "scheduled", "planned_quantity", "good",
+           "defective", "pace", "planned_seconds", "unplanned_stop_seconds", "availability", "performance",
+           "quality", "oee", "warnings")
 
 
 async def shift_report(session: AsyncSession, clock: Clock, params: dict[str, Any]) -> Page:
@@ -29,12 +38,13 @@ async def shift_report(session: AsyncSession, clock: Clock, params: dict[str, An
     last = last or max(first, yesterday)
     if (last - first).days >= MAX_DAYS:
         raise bad_query({"to": [f"At most {MAX_DAYS} days from 'from'."]})
-    query = select(Line.code).order_by(Line.code)
+    query = select(Line.code, Line.shifts).order_by(Line.code)
     if params.get("line"):
         query = query.where(Line.code == params["line"])
     else:
         query = query.where(Line.active.is_(True))
-    lines = list((await session.execute(query)).scalars())
+    calendars = dict((await session.execute(query)).all())
+    lines = list(calendars)
     if params.get("line") and not lines:
         raise bad_query({"line": [f"No line has the code {params['line']!r}."]})
     now = clock.now()
@@ -47,14 +57,22 @@ async def shift_report(session: AsyncSession, clock: Clock, params: dict[str, An
         stops = await stops_between(session, instances[0].starts_at, max(i.ends_at for i in instances), lines)
         for instance in instances:
             for line in lines:
+                if not runs(calendars[line], instance.shift):
+                    continue  # not in the line's calendar: no instance of this line
                 key = (instance.date, instance.shift, line)
-                own = figures(instance, instance.ends_at, [s for s in stops if s.line == line],
-                              totals.get(key, Totals()), plans.get(key, 0))
+                own_stops = [stop for stop in stops if stop.line == line
+                             and aware(stop.started_at) < instance.ends_at
+                             and (stop.ended_at is None or aware(stop.ended_at) > instance.starts_at)]
+                own = figures(instance, instance.ends_at, own_stops, totals.get(key, Totals()),
+                              plans.get(key, 0))
+                planned = scheduled(key, totals, plans, own_stops)
                 rows.append({"date": instance.date.isoformat(), "shift": instance.shift, "line": line,
                              "starts_at": iso_utc(instance.starts_at), "ends_at": iso_utc(instance.ends_at),
+                             "scheduled": planned,
                              "planned_quantity": own["plan"]["planned_quantity"], "good": own["plan"]["good"],
                              "defective": own["plan"]["defective"], "pace": own["plan"]["pace"],
                              "planned_seconds": own["planned_seconds"],
-                             "unplanned_stop_seconds": own["unplanned_stop_seconds"], **own["oee"]})
+                             "unplanned_stop_seconds": own["unplanned_stop_seconds"], **own["oee"],
+                             "warnings": own["warnings"]})
     limit, page = params["limit"], params["page"]
     return Page(rows[(page - 1) * limit:page * limit], page, limit, len(rows))

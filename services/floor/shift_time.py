@@ -2,27 +2,85 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from models import WEEKDAYS, Shift
-from models.shift import clock_minutes, window_minutes
+from models import WEEKDAYS
+from models.shift import clock_minutes, parse_breaks, window_minutes
 
 DAY_MINUTES = 24 * 60
 WEEK_MINUTES = 7 * DAY_MINUTES
 
 
+BEGINNING = date(1970, 1, 1)  # the first version of a shift counts from here
+
+
+@dataclass(frozen=True)
+class Definition:
+    """One version of a shift: its window, breaks and days, for instances starting on or after
+    `effective_from` (until the next version's)."""
+
+    effective_from: date
+    starts_at: str
+    ends_at: str
+    break_minutes: int
+    days: str
+    breaks: tuple[tuple[str, int], ...] = ()
+
+
+@dataclass
+class ShiftPlan:
+    """A shift by name with its versions, oldest first."""
+
+    name: str
+    versions: list[Definition] = field(default_factory=list)
+
+    def on(self, day: date) -> Definition | None:
+        """The definition an instance starting on `day` runs under."""
+        found = None
+        for version in self.versions:
+            if version.effective_from <= day:
+                found = version
+            else:
+                break
+        return found
+
+
+def plan_of(row: object, effective_from: date = BEGINNING) -> ShiftPlan:
+    """A shift row (or anything with its columns) as a plan of one version."""
+    return ShiftPlan(row.name, [definition_of(row, effective_from)])  # type: ignore[attr-defined]
+
+
+def definition_of(row: object, effective_from: date) -> Definition:
+    return Definition(effective_from, row.starts_at, row.ends_at, row.break_minutes,  # type: ignore
+                      row.days, tuple(parse_breaks(getattr(row, "breaks", None))))
+
+
 @dataclass(frozen=True)
 class ShiftInstance:
-    """A shift on the plant-local date it starts; `starts_at`/`ends_at` are aware UTC."""
+    """A shift on the plant-local date it starts; `starts_at`/`ends_at` and the scheduled breaks'
+    windows are aware UTC. Breaks without a time (`break_minutes` only) have no windows: they are
+    spread evenly over the shift."""
 
     shift: str
     date: date
     starts_at: datetime
     ends_at: datetime
     break_minutes: int
+    breaks: tuple[tuple[datetime, datetime], ...] = ()
+
+    @property
+    def spread(self) -> bool:
+        """True when the break has no time and is spread evenly over the shift."""
+        return bool(self.break_minutes) and not self.breaks
+
+    @property
+    def break_seconds(self) -> float:
+        if self.breaks:
+            return sum((end - start).total_seconds() for start, end in self.breaks)
+        return self.break_minutes * 60.0
 
     @property
     def duration_seconds(self) -> float:
@@ -32,7 +90,7 @@ class ShiftInstance:
     @property
     def planned_seconds(self) -> float:
         """Planned production time: duration − break."""
-        return max(0.0, self.duration_seconds - self.break_minutes * 60)
+        return max(0.0, self.duration_seconds - self.break_seconds)
 
     def elapsed(self, now: datetime) -> float:
         """The fraction 0…1 of the window's wall time gone by at `now`."""
@@ -50,17 +108,41 @@ def local_moment(day: date, clock: str, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time.fromisoformat(clock), tzinfo=zone).astimezone(UTC)
 
 
-def instance_on(shift: Shift, day: date, zone: ZoneInfo) -> ShiftInstance | None:
-    """The shift's instance starting on `day`, or None when it does not run that weekday."""
-    if WEEKDAYS[day.weekday()] not in shift.days.split(","):
+def instance_on(shift: ShiftPlan, day: date, zone: ZoneInfo) -> ShiftInstance | None:
+    """The shift's instance starting on `day` under the definition of that day, or None when it
+    does not run that weekday."""
+    definition = shift.on(day)
+    if definition is None or WEEKDAYS[day.weekday()] not in definition.days.split(","):
         return None
-    minutes = window_minutes(shift.starts_at, shift.ends_at)
-    end_day = day + timedelta(days=(clock_minutes(shift.starts_at) + minutes) // DAY_MINUTES)
-    return ShiftInstance(shift.name, day, local_moment(day, shift.starts_at, zone),
-                         local_moment(end_day, shift.ends_at, zone), shift.break_minutes)
+    start = clock_minutes(definition.starts_at)
+    minutes = window_minutes(definition.starts_at, definition.ends_at)
+    end_day = day + timedelta(days=(start + minutes) // DAY_MINUTES)
+    windows = []
+    for clock, length in definition.breaks:
+        offset = (clock_minutes(clock) - start) % DAY_MINUTES
+        begins = local_moment(day + timedelta(days=(start + offset) // DAY_MINUTES), clock, zone)
+        windows.append((begins, begins + timedelta(minutes=length)))
+    return ShiftInstance(shift.name, day, local_moment(day, definition.starts_at, zone),
+                         local_moment(end_day, definition.ends_at, zone), definition.break_minutes,
+                         tuple(windows))
 
 
-def instances_between(shifts: Iterable[Shift], first: date, last: date,
+def break_offsets(starts_at: str, ends_at: str, breaks: Sequence[tuple[str, int]]) -> list[str]:
+    """What is wrong with `breaks` in the window starting `starts_at`: outside it, or overlapping."""
+    start, length = clock_minutes(starts_at), window_minutes(starts_at, ends_at)
+    problems, last_end = [], 0
+    for clock, minutes in sorted(breaks, key=lambda b: (clock_minutes(b[0]) - start) % DAY_MINUTES):
+        offset = (clock_minutes(clock) - start) % DAY_MINUTES
+        if offset + minutes > length:
+            problems.append(f"The break at {clock} ({minutes} min) is not inside the shift "
+                            f"{starts_at}-{ends_at}.")
+        elif offset < last_end:
+            problems.append(f"The break at {clock} overlaps the one before it.")
+        last_end = max(last_end, offset + minutes)
+    return problems
+
+
+def instances_between(shifts: Iterable[ShiftPlan], first: date, last: date,
                       zone: ZoneInfo) -> list[ShiftInstance]:
     """Every instance starting on a plant-local date first … last, in start order."""
     found = []
@@ -75,7 +157,7 @@ def instances_between(shifts: Iterable[Shift], first: date, last: date,
     return sorted(found, key=lambda i: i.starts_at)
 
 
-def current_instance(shifts: Iterable[Shift], now: datetime, zone: ZoneInfo) -> ShiftInstance | None:
+def current_instance(shifts: Iterable[ShiftPlan], now: datetime, zone: ZoneInfo) -> ShiftInstance | None:
     """The instance running at `now` (its start ≤ now < its end), if any."""
     today = now.astimezone(zone).date()
     for instance in instances_between(shifts, today - timedelta(days=1), today, zone):
@@ -84,13 +166,20 @@ def current_instance(shifts: Iterable[Shift], now: datetime, zone: ZoneInfo) -> 
     return None
 
 
-def next_instance(shifts: Iterable[Shift], now: datetime, zone: ZoneInfo) -> ShiftInstance | None:
+def next_instance(shifts: Iterable[ShiftPlan], now: datetime, zone: ZoneInfo) -> ShiftInstance | None:
     """The first instance starting after `now`, within a week."""
     today = now.astimezone(zone).date()
     for instance in instances_between(shifts, today, today + timedelta(days=8), zone):
         if instance.starts_at > now:
             return instance
     return None
+
+
+def last_instance(shifts: Iterable[ShiftPlan], now: datetime, zone: ZoneInfo) -> ShiftInstance | None:
+    """The instance that ended last at or before `now`, within a week."""
+    today = now.astimezone(zone).date()
+    ended = [i for i in instances_between(shifts, today - timedelta(days=8), today, zone) if i.ends_at <= now]
+    return max(ended, key=lambda i: i.ends_at) if ended else None
 
 
 def week_windows(starts_at: str, ends_at: str, days: str) -> list[tuple[int, int]]:
@@ -149,14 +238,45 @@ def instance_time(instance: ShiftInstance, start: datetime, end: datetime,
     """How the instance's time within [start, end) (aware UTC) divides into breaks, planned and
     unplanned stops: the one place the reports (downtime, loss waterfall) count planned time.
 
-    A break has no time of day: `break_minutes` is spread evenly over the window, so a part of the
-    window holds the same share of the break as of the wall time. Each stop counts its overlap with
-    the window.
+    As on the line status, every moment counts once: scheduled breaks first, then planned stops
+    outside them, then unplanned stops outside both. A break with no time of day (`break_minutes`
+    only) is spread evenly over the window, and the stops then count whole.
     """
     start, end = max(start, instance.starts_at), min(end, instance.ends_at)
     wall = max(0.0, (end - start).total_seconds())
-    duration = instance.duration_seconds
-    breaks = wall / duration * instance.break_minutes * 60 if duration > 0 else 0.0
-    seconds = tuple(overlap_seconds(stop.started_at, stop.ended_at, start, end) for stop in stops)
+    clipped = [(max(a, start), min(b, end)) for a, b in ((s.started_at, s.ended_at) for s in stops)]
+    if instance.spread:
+        duration = instance.duration_seconds
+        breaks = wall / duration * instance.break_minutes * 60 if duration > 0 else 0.0
+        break_spans: list[tuple[datetime, datetime]] = []
+    else:
+        break_spans = union((max(a, start), min(b, end)) for a, b in instance.breaks)
+        breaks = span_seconds(break_spans)
+    planned_down = union(break_spans + [span for span, stop in zip(clipped, stops, strict=True)
+                                        if stop.planned])
+
+    def outside(span: tuple[datetime, datetime], down: list[tuple[datetime, datetime]]) -> float:
+        if span[1] <= span[0]:
+            return 0.0
+        inside = union((max(span[0], a), min(span[1], b)) for a, b in down)
+        return (span[1] - span[0]).total_seconds() - span_seconds(inside)
+
+    seconds = tuple(outside(span, break_spans if stop.planned else planned_down)
+                    for span, stop in zip(clipped, stops, strict=True))
     planned = sum(part for part, stop in zip(seconds, stops, strict=True) if stop.planned)
     return InstanceTime(wall, breaks, seconds, planned, sum(seconds) - planned)
+
+
+def union(spans: Iterable[tuple[datetime, datetime]]) -> list[tuple[datetime, datetime]]:
+    """Spans merged where they overlap or touch, in order: each moment once."""
+    merged: list[list[datetime]] = []
+    for start, end in sorted(span for span in spans if span[1] > span[0]):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [(start, end) for start, end in merged]
+
+
+def span_seconds(spans: Iterable[tuple[datetime, datetime]]) -> float:
+    return sum((end - start).total_seconds() for start, end in spans)

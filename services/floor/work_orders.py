@@ -142,8 +142,9 @@ async def attach_totals(session: AsyncSession, rows: Iterable[WorkOrder]) -> Non
 
 
 async def record_against(uow: UnitOfWork, values: dict[str, Any]) -> WorkOrder | None:
-    """Check a record's work order (422 if missing or its product or line differ, 409 if cancelled),
-    fill the record's line and shift from it when left out, and lock it until the commit."""
+    """Check a record's work order (422 if missing or its product, line or a given shift differ,
+    409 if cancelled), fill the record's line from it when left out, and lock it until the commit.
+    Whether the record falls in the order's instance is checked where it is placed in time."""
     ident = values.get("work_order_id")
     if ident is None:
         return None
@@ -155,9 +156,9 @@ async def record_against(uow: UnitOfWork, values: dict[str, Any]) -> WorkOrder |
         raise conflict(f"Work order {ident} is cancelled; record against another one.",
                        errors={"work_order_id": ["Cancelled."]})
     values["line"] = values.get("line") or order.line
-    values["shift"] = values.get("shift") or order.shift
     errors = {field: [f"Differs from work order {ident}'s {field} ({getattr(order, field)})."]
-              for field in ("product_id", "line", "shift") if values[field] != getattr(order, field)}
+              for field in ("product_id", "line", "shift")
+              if values.get(field) is not None and values[field] != getattr(order, field)}
     if errors:
         raise invalid(errors)
     return order

@@ -167,3 +167,24 @@ async def test_seed_gives_the_shop_floor_a_plan_and_stops(api, app, settings):
 async def count_lines(app):
     async with app.ctx.db.session() as session:
         return (await session.execute(select(ProductionRecord.line).distinct())).scalars().all()
+
+
+@pytest.mark.settings(timezone="Europe/Berlin")
+async def test_seeded_oee_is_believable_in_every_instance(api, app, settings):
+    """Every past instance that ran lies between 55 % and 90 % OEE with performance at most 1.0, by
+    the shift report over the whole seeded history (Berlin time, as a plant would run it)."""
+    assert await seed_in_thread(settings) == 0
+    plan = Plan.for_size(1)
+    rows = []
+    async with app.ctx.db.session() as session:
+        first = await session.scalar(select(func.min(ProductionRecord.date_produced)))
+    response = await api.get(f"/analytics/shift-report?from={first}&limit=1000", role="admin")
+    assert response.status == 200, response
+    rows = response.json["items"]
+    ran = [row for row in rows if row["scheduled"]]
+    assert len(ran) >= plan.days  # a few instances a day ran
+    assert not [row for row in ran if row["performance"] is None or row["performance"] > 1.0
+                or not 0.55 <= row["oee"] <= 0.90], [
+        (row["date"], row["shift"], row["line"], row["performance"], row["oee"]) for row in ran
+        if row["performance"] is None or row["performance"] > 1.0 or not 0.55 <= row["oee"] <= 0.90]
+    assert not any(row["warnings"] for row in ran)

@@ -56,8 +56,9 @@ async def test_state_needs_a_token(api):
 async def test_an_empty_factory(api):
     body = await state(api, role="user")
     assert set(body) == {"date", "timezone", "day_starts_at", "day_ends_at", "generated_at", "last_event_id",
-                         "production_today", "orders_today", "low_stock"}
+                         "production_today", "orders_today", "low_stock", "production_day"}
     assert body["date"] == TODAY.isoformat() and body["timezone"] == "UTC"
+    assert body["production_day"] == TODAY.isoformat()  # no shifts: the calendar day
     assert body["day_starts_at"] == f"{TODAY.isoformat()}T00:00:00Z"
     assert body["day_ends_at"] == f"{(TODAY + timedelta(days=1)).isoformat()}T00:00:00Z"
     assert body["generated_at"].endswith("Z")
@@ -84,7 +85,11 @@ async def test_today_is_the_plant_day_in_its_own_zone(api, make):
     product, employee = await make.product(name="Widget"), await make.employee()
     await make.line("L1")
     await record(api, product, employee, day=PLANT_TODAY, quantity_produced=7, line="L1")
-    await record(api, product, employee, day=TODAY, quantity_produced=100, line="L1")  # UTC's date
+    # UTC's date: ahead of the plant's (refused as a future day) or behind it (another day).
+    other = await api.post("/production", {"product_id": product["id"], "employee_id": employee["id"],
+                                            "quantity_produced": 100, "date_produced": TODAY.isoformat(),
+                                            "line": "L1"}, role="user")
+    assert other.status == (422 if TODAY > PLANT_TODAY else 201), other
     body = await state(api, role="user")
     assert body["timezone"] == PLANT_ZONE and body["date"] == PLANT_TODAY.isoformat()
     start = datetime.combine(PLANT_TODAY, time(0), tzinfo=ZoneInfo(PLANT_ZONE)).astimezone(UTC)

@@ -42,23 +42,26 @@ async def test_the_figures_of_a_hand_computed_shift(api, make, plant_time):
     await api.patch(f"/work-orders/{order['id']}", {"status": "cancelled"}, role="admin")
     await api.create("work-orders", {"product_id": gear["id"], "line": "L1", "shift": "late", "date": DAY,
                                      "planned_quantity": 999})
-    await record(api, gear, dana, "L1", 150, 10)
-    await record(api, bolt, dana, "L1", 100)
-    await record(api, gear, dana, "L1", 70, shift="late")  # another instance
-    await record(api, gear, dana, "L1", 80, day="2026-11-26")  # yesterday's early shift
-    await record(api, housing, dana, "L2", 10)
-
     await stop_between(api, plant_time, "L1", "changeover", "05:50", "06:10")
     await stop_between(api, plant_time, "L1", "planned_maintenance", "06:30", "07:00")
     await stop_between(api, plant_time, "L1", "breakdown", "09:40")
     plant_time.set(f"{DAY}T10:00:00Z")
+    # Recorded in the old form (day and shift) once the instance has started.
+    await record(api, gear, dana, "L1", 150, 10)
+    await record(api, bolt, dana, "L1", 100)
+    await record(api, gear, dana, "L1", 80, day="2026-11-26")  # yesterday's early shift
+    await record(api, housing, dana, "L2", 10)
+    late = await api.post("/production", {"product_id": gear["id"], "employee_id": dana["id"], "line": "L1",
+                                          "shift": "late", "date_produced": DAY, "quantity_produced": 70},
+                          role="user")
+    assert late.status == 422 and "shift" in late.json["errors"]  # the late shift has not started
 
     response = await api.get("/lines/status", role="user")
     assert response.status == 200, response
     l1, l2, l4 = response.json["items"]
     breakdown = (await api.get("/stops?open=true", role="user")).json["items"][0]
     shift = {"name": "early", "date": DAY, "starts_at": f"{DAY}T06:00:00Z", "ends_at": f"{DAY}T14:00:00Z",
-             "elapsed": 0.5}
+             "elapsed": 0.5, "on_break": False, "break_ends_at": None}
     assert l1 == {
         "line": "L1", "name": "Line 1", "state": "stopped",
         "stop": {"id": breakdown["id"], "reason": "breakdown", "label": "Breakdown", "planned": False,
@@ -67,16 +70,18 @@ async def test_the_figures_of_a_hand_computed_shift(api, make, plant_time):
         "plan": {"planned_quantity": 400, "good": 240, "defective": 10, "expected_by_now": 200, "pace": 1.2},
         "oee": {"availability": round(9_900 / 11_700, 4), "performance": round(5_700 / 9_900, 4),
                 "quality": 0.96, "oee": round(9_900 / 11_700 * 5_700 / 9_900 * 0.96, 4)},
+        "warnings": [], "scheduled": True, "last_shift": None,
         "as_of": f"{DAY}T10:00:00Z",
     }
     assert l2 == {
         "line": "L2", "name": "Line 2", "state": "running", "stop": None, "shift": shift,
         "plan": {"planned_quantity": 0, "good": 10, "defective": 0, "expected_by_now": 0, "pace": None},
         "oee": {"availability": 1.0, "performance": None, "quality": 1.0, "oee": None},
+        "warnings": [], "scheduled": True, "last_shift": None,
         "as_of": f"{DAY}T10:00:00Z",
     }
-    assert l4["state"] == "running" and l4["oee"] == {"availability": 1.0, "performance": 0.0,
-                                                      "quality": None, "oee": None}
+    # L4 has no work order, no production and no stop: the instance is not scheduled for it.
+    assert (l4["state"], l4["scheduled"], l4["shift"]["name"]) == ("idle", False, "early")
 
     plant_time.set(f"{DAY}T22:30:00Z")  # no shift runs: idle, but L1 is still stopped
     after = {item["line"]: item for item in (await api.get("/lines/status", role="user")).json["items"]}
@@ -85,6 +90,7 @@ async def test_the_figures_of_a_hand_computed_shift(api, make, plant_time):
         "line": "L2", "name": "Line 2", "state": "idle", "stop": None, "shift": None,
         "plan": {"planned_quantity": 0, "good": 0, "defective": 0, "expected_by_now": 0, "pace": None},
         "oee": {"availability": None, "performance": None, "quality": None, "oee": None},
+        "warnings": [], "scheduled": False, "last_shift": None,  # its late shift was not scheduled
         "as_of": f"{DAY}T22:30:00Z"}
 
 
@@ -101,7 +107,8 @@ async def test_a_night_shift_across_the_dst_change_counts_real_time(api, make):
     await record(api, gear, dana, "L1", 36, shift="night", day="2026-10-24")
     (status,) = (await api.get("/lines/status", role="user")).json["items"]
     assert status["shift"] == {"name": "night", "date": "2026-10-24", "starts_at": "2026-10-24T20:00:00Z",
-                               "ends_at": "2026-10-25T05:00:00Z", "elapsed": 0.5}
+                               "ends_at": "2026-10-25T05:00:00Z", "elapsed": 0.5, "on_break": False,
+                               "break_ends_at": None}
     assert status["plan"] == {"planned_quantity": 90, "good": 36, "defective": 0, "expected_by_now": 45,
                               "pace": 0.8}
     # P = 0.5 × 8 h = 14,400 s; 36 × 360 s = 12,960 s of ideal work.

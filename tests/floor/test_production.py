@@ -40,7 +40,7 @@ async def test_record_adds_good_units_to_stock(api, make, app):
     assert response.headers["Location"] == f"/production/{body['id']}"
     assert set(body) == {"id", "product_id", "employee_id", "quantity_produced", "quantity_defective",
                          "date_produced", "line", "shift", "planned_minutes", "downtime_minutes",
-                         "work_order_id", "created_at", "updated_at"}
+                         "work_order_id", "created_at", "updated_at", "produced_at"}
     assert body["date_produced"] == "2026-11-20"
     assert body["line"] == "Assembly-2" and body["downtime_minutes"] == 35
     assert await stock_of(api, product) == 5 + 113
@@ -78,7 +78,10 @@ BAD_RECORDS = [
     ("malformed date", {"date_produced": "20-11-2026"}, "date_produced"),
     ("impossible date", {"date_produced": "2026-02-30"}, "date_produced"),
     ("datetime for date", {"date_produced": 20261120}, "date_produced"),
-    ("missing date", {"date_produced": None}, "date_produced"),
+    ("future date", {"date_produced": "2999-01-01"}, "date_produced"),
+    ("future time", {"date_produced": None, "produced_at": "2999-01-01T00:00:00Z"}, "produced_at"),
+    ("malformed time", {"date_produced": None, "produced_at": "yesterday"}, "produced_at"),
+    ("shift without a day", {"date_produced": None, "shift": "night"}, "shift"),
     ("unknown product", {"product_id": 999999}, "product_id"),
     ("unknown employee", {"employee_id": 999999}, "employee_id"),
     ("missing product", {"product_id": None}, "product_id"),

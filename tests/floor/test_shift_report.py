@@ -24,11 +24,6 @@ def shift_day(io_loop, api, make, plant_time):
         dana = await make.employee()
         await api.create("work-orders", {"product_id": gear["id"], "line": "L1", "shift": "early",
                                          "date": DAY, "planned_quantity": 400})
-        for product, produced, defective in ((gear, 150, 10), (bolt, 100, 0)):
-            await api.create("production", {"product_id": product["id"], "employee_id": dana["id"],
-                                            "line": "L1", "shift": "early", "date_produced": DAY,
-                                            "quantity_produced": produced, "quantity_defective": defective},
-                             role="user")
         stops = (("changeover", "05:50", "06:10"), ("planned_maintenance", "06:30", "07:00"),
                  ("breakdown", "13:50", "14:20"))
         for reason, start, end in stops:
@@ -37,6 +32,12 @@ def shift_day(io_loop, api, make, plant_time):
             plant_time.set(f"{DAY}T{end}:00Z")
             await api.post("/lines/L1/stops/current/end", role="user")
         plant_time.set("2026-11-28T12:00:00Z")
+        # Recorded after the shift in the old form (day and shift): placed at the instance's end.
+        for product, produced, defective in ((gear, 150, 10), (bolt, 100, 0)):
+            await api.create("production", {"product_id": product["id"], "employee_id": dana["id"],
+                                            "line": "L1", "shift": "early", "date_produced": DAY,
+                                            "quantity_produced": produced, "quantity_defective": defective},
+                             role="user")
 
     io_loop.run_sync(build)
 
@@ -52,11 +53,15 @@ async def test_one_row_per_instance_and_line_with_the_whole_shift_figures(api, s
     # Early on L1: 27,000 s planned − 1,800 s planned stop = 25,200 s; 600 + 600 s unplanned.
     assert rows[0] == {
         "date": DAY, "shift": "early", "line": "L1", "starts_at": f"{DAY}T06:00:00Z",
-        "ends_at": f"{DAY}T14:00:00Z", "planned_quantity": 400, "good": 240, "defective": 10, "pace": 0.6,
-        "planned_seconds": 25_200.0, "unplanned_stop_seconds": 1_200.0,
+        "ends_at": f"{DAY}T14:00:00Z", "scheduled": True, "planned_quantity": 400, "good": 240,
+        "defective": 10, "pace": 0.6, "planned_seconds": 25_200.0, "unplanned_stop_seconds": 1_200.0,
         "availability": round(24_000 / 25_200, 4), "performance": round(5_700 / 24_000, 4), "quality": 0.96,
-        "oee": round(24_000 / 25_200 * 5_700 / 24_000 * 0.96, 4)}
-    assert rows[1]["planned_quantity"] == 0 and rows[1]["availability"] == 1.0 and rows[1]["oee"] is None
+        "oee": round(24_000 / 25_200 * 5_700 / 24_000 * 0.96, 4), "warnings": []}
+    # L2 had no work order, production or stop: not scheduled. Its time ran and nothing was made:
+    # performance and OEE 0, quality unknown.
+    l2 = rows[1]
+    assert (l2["scheduled"], l2["planned_quantity"], l2["availability"], l2["performance"], l2["quality"],
+            l2["oee"]) == (False, 0, 1.0, 0.0, None, 0.0)
     # The breakdown's last 20 minutes fall into the late shift.
     assert (rows[2]["unplanned_stop_seconds"], rows[2]["availability"]) == (
         1_200.0, round(27_600 / 28_800, 4))
@@ -75,10 +80,11 @@ async def test_the_report_as_csv(api, shift_day):
                              headers={"Accept": "text/csv"})
     assert response.status == 200 and response.headers["Content-Type"].startswith("text/csv")
     header, row = list(csv.reader(io.StringIO(response.body.decode())))
-    assert header == ["date", "shift", "line", "starts_at", "ends_at", "planned_quantity", "good",
-                      "defective", "pace", "planned_seconds", "unplanned_stop_seconds", "availability",
-                      "performance", "quality", "oee"]
-    assert row[:9] == [DAY, "early", "L1", f"{DAY}T06:00:00Z", f"{DAY}T14:00:00Z", "400", "240", "10", "0.6"]
+    assert header == ["date", "shift", "line", "starts_at", "ends_at", "scheduled", "planned_quantity",
+                      "good", "defective", "pace", "planned_seconds", "unplanned_stop_seconds",
+                      "availability", "performance", "quality", "oee", "warnings"]
+    assert row[:10] == [DAY, "early", "L1", f"{DAY}T06:00:00Z", f"{DAY}T14:00:00Z", "True", "400", "240",
+                        "10", "0.6"]
 
 
 @pytest.mark.parametrize("query, field", [

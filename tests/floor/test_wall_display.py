@@ -140,10 +140,10 @@ async def seed_plant(api: Api, zone: ZoneInfo = ZoneInfo("UTC")) -> dict:
                 "quantity_defective": n % 3, "date_produced": day, "line": code, "shift": "early",
                 "work_order_id": order["id"]}, role="user")
             assert response.status == 201, response
-    for product in products[8:9]:  # made on no line: still part of the plant's day
+    for product in products[8:9]:  # made on no line: still part of the plant's production day
         response = await api.post("/production", {
             "product_id": product["id"], "employee_id": employee["id"], "quantity_produced": 1500,
-            "date_produced": local.date().isoformat()}, role="user")
+            "date_produced": day}, role="user")
         assert response.status == 201, response
     customer = await api.create("customers", {"name": "Harbour Cranes Ltd", "email": "buy@example.com",
                                               "phone": "+4940654321"})

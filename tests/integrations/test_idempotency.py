@@ -263,3 +263,39 @@ async def test_a_browser_client_may_send_the_key_and_read_the_replay_flag(api, m
     response = await api.post("/orders", body, role="user",
                               headers={"Idempotency-Key": KEY, "Origin": "http://terminal.example"})
     assert "Idempotent-Replayed" in response.headers["Access-Control-Expose-Headers"]
+
+
+async def line_status_published(app, after: int, listener) -> None:
+    """Wait until a `line.status` event commits beyond the first `after` ones."""
+    for _ in range(100):
+        if sum(name == "line.status" for name in listener) > after:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("no line.status event was published")
+
+
+@pytest.mark.parametrize("keyed", ["open", "end"])
+async def test_a_floor_write_retried_after_other_writes_on_its_line_replays_at_once(api, make, app, keyed):
+    """The coalesced `line.status` write that a keyed request happened to arm must not touch its key."""
+    events: list[str] = []
+    app.ctx.db.on_commit(lambda change: events.extend(name for _, name, _ in change.events))
+    await make.line("L1")
+    if keyed == "end":
+        assert (await api.post("/lines/L1/stops", {"reason": "breakdown"}, role="user")).status == 201
+    await line_status_published(app, 0 if keyed == "open" else 1, events)
+    seen = sum(name == "line.status" for name in events)
+    # Just after the line's last line.status: the keyed write arms the next one (due 1 s later).
+    path, body = (("/lines/L1/stops", {"reason": "breakdown"}) if keyed == "open"
+                  else ("/lines/L1/stops/current/end", None))
+    first = await keyed_post(api, path, body)
+    assert first.status in (200, 201), first
+    await line_status_published(app, seen, events)  # the coalesced write the keyed request armed
+    started = asyncio.get_running_loop().time()
+    again = await keyed_post(api, path, body)
+    assert again.status == first.status, again
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.body == first.body
+    assert asyncio.get_running_loop().time() - started < 5  # not the 10 s wait for a request in flight
+    async with app.ctx.db.session() as session:
+        states = (await session.execute(select(IdempotencyKey.state))).scalars().all()
+    assert states == ["done"]

@@ -46,7 +46,7 @@ Part = Callable[[AppContext], AbstractAsyncContextManager[None]]
 
 def build_context(settings: Settings, clock: Clock | None = None) -> AppContext:
     """Every part, typed and wired, none started: the CLI uses it for the database and auth alone."""
-    db = Database(settings.database_url, timeout=settings.db_timeout)
+    db = Database(settings.database_url, timeout=settings.db_timeout, pool_size=settings.db_pool_size)
     tokens = TokenService(secret=settings.jwt_secret, issuer=settings.jwt_issuer,
                           audience=settings.jwt_audience, access_ttl=settings.access_token_ttl,
                           refresh_ttl=settings.refresh_token_ttl)

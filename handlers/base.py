@@ -22,7 +22,7 @@ from tornado.concurrent import Future
 
 from core.cache import CachedResponse
 from core.cursor import codec_for
-from core.db import before_each_commit, is_unavailable
+from core.db import before_each_commit, is_pool_exhausted, is_unavailable, is_write_conflict
 from core.errors import (
     ApiError,
     BadQuery,
@@ -529,6 +529,12 @@ class BaseHandler(tornado.web.RequestHandler):
             body = problem(status, exc.log_message or self._reason)
             if status == 405:
                 headers = {"Allow": ", ".join(sorted(self.access))}
+        elif exc is not None and is_write_conflict(exc):  # lost a race again and again: nothing changed
+            status, headers = 409, {"Retry-After": "1"}
+            body = problem(409, "The change collided with concurrent changes and was not made; retry it.")
+        elif exc is not None and is_pool_exhausted(exc):
+            status, headers = 503, {"Retry-After": "1"}
+            body = problem(503, "Every database connection of this server is busy; try again shortly.")
         elif exc is not None and is_unavailable(exc):
             status, headers = 503, {"Retry-After": "5"}
             body = problem(503, "The database is unavailable; try again shortly.")
@@ -552,6 +558,10 @@ class BaseHandler(tornado.web.RequestHandler):
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, ApiError | DomainError) or (isinstance(value, tornado.web.HTTPError)
                                            and value.status_code < 500):
+            return
+        if value is not None and is_write_conflict(value):
+            log.warning("write conflict after retries [%s] %s %s: %s", getattr(self, "request_id", "-"),
+                        self.request.method, self.request.path, str(value.orig).splitlines()[0][:200])
             return
         if value is not None and is_unavailable(value):
             # The driver's own message (not str(value): that carries the SQL parameters).

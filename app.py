@@ -105,6 +105,8 @@ def join_cluster(ctx: AppContext, cache: ResponseCache,
     settings = ctx.settings
     cluster = Cluster(settings.redis_url, settings.redis_prefix)
     relay = InvalidationRelay(cluster, cache, ctx.auth.forget)
+    # Revocations on other processes arrive through Redis: without it, resolve every token afresh.
+    ctx.auth.cache_trusted = lambda: cluster.available
     cache.broadcaster = relay.broadcast
     ctx.limiter = RedisRateLimiter(cluster, limiter)  # local buckets stay as its fallback
     stream = EventStream(cluster, ctx.hub)

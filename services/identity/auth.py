@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -43,6 +44,10 @@ class AuthService:
         # the signature check is skipped; expiry is checked here and revocation by the principal.
         self._verified: TTLCache = TTLCache(maxsize=50_000, ttl=principal_ttl)
         self._generation = 0  # bumped by forget(): a load that straddles a change is not kept
+        # Whether a cached principal may be trusted: in cluster mode only while the relay that
+        # brings the other processes' revocations (deactivation, role, password, a revoked
+        # token) is up; while it is down every token is resolved from the database (app.py).
+        self.cache_trusted: Callable[[], bool] = lambda: True
 
     def forget_on_change(self, change: Change) -> None:
         """Commit listener: a write to users or sessions may revoke rights, so resolve afresh."""
@@ -60,12 +65,13 @@ class AuthService:
             claims = self.tokens.decode(token, typ=ACCESS_KINDS)  # raises on a bad or expired token
             self._verified[token] = claims
         key = (claims["sid"], claims["sub"], claims["ver"], claims["typ"], claims.get("sk"))
-        principal = self._principals.get(key)
+        trusted = self.cache_trusted()
+        principal = self._principals.get(key) if trusted else None
         if principal is None:
             generation = self._generation
             principal = await self._load_principal(claims)
             # A deactivation committed while we read may have been missed: use it once, don't cache it.
-            if generation == self._generation:
+            if trusted and generation == self._generation:
                 self._principals[key] = principal
         return principal
 

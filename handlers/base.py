@@ -71,6 +71,8 @@ JSON_TYPE = "application/json; charset=UTF-8"
 PAGING_PARAMS = ("page", "per_page", "sort_by", "sort_order", "cursor")
 PROBLEM_TYPE = "application/problem+json"
 FORM_TYPE = "application/x-www-form-urlencoded"
+# Budgets that count per client address even for a signed-in caller (password guessing).
+ADDRESS_BUDGETS = frozenset({"login"})
 
 
 # The one mapping from the domain's errors to HTTP.
@@ -181,8 +183,12 @@ class BaseHandler(tornado.web.RequestHandler):
             self.principal = await self.authenticate()
         except TokenError as exc:
             token_error = str(exc)
-        identity = f"user:{self.principal.user_id}" if self.principal else f"ip:{self.client_ip}"
-        await self.take_budget(self.budget_name(method), identity)
+        budget = self.budget_name(method)
+        # Sign-in budgets count per address whatever token comes along: a bearer token (anyone's,
+        # any number of them) must not buy a guesser a budget of its own.
+        by_user = self.principal is not None and budget not in ADDRESS_BUDGETS
+        identity = f"user:{self.principal.user_id}" if by_user else f"ip:{self.client_ip}"
+        await self.take_budget(budget, identity)
         return token_error
 
     def keep_header(self, name: str, value: str) -> None:

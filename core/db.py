@@ -27,6 +27,10 @@ from core.dbguard import DatabaseGuard, DatabaseUnavailable
 log = logging.getLogger("factory.db")
 
 DEFAULT_POOL_SIZE = 20
+# How long a request waits for a free pooled connection before its 503 ("busy"). Longer than the
+# outage timeout: a burst of writes queueing behind row locks is busy, not gone (an outage is
+# told by the guard's probe and refused at once either way).
+POOL_WAIT = 5.0
 
 # MariaDB errors that mean the transaction lost a race with another, not that the database is away:
 # a deadlock (1213: InnoDB rolled it back) and a lock wait timeout (1205). Run again from the start
@@ -278,10 +282,10 @@ def _engine_options(url: str, timeout: float, pool_size: int) -> dict[str, Any]:
         # Kept open: a connection beyond pool_size is opened and closed per request (a handshake
         # each). Sized by FACTORY_DB_POOL_SIZE; the default leaves room for four processes under
         # MariaDB's default max_connections (151). A request that finds every connection busy
-        # waits up to `timeout` for one, then gets a 503 saying so (PoolTimeoutError).
+        # waits up to POOL_WAIT for one, then gets a 503 saying so (PoolTimeoutError).
         "pool_size": pool_size,
         "max_overflow": pool_overflow(pool_size),
-        "pool_timeout": timeout,
+        "pool_timeout": max(timeout, POOL_WAIT),
         "connect_args": {"connect_timeout": max(1, int(timeout))},
     }
 

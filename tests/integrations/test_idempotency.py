@@ -299,3 +299,17 @@ async def test_a_floor_write_retried_after_other_writes_on_its_line_replays_at_o
     async with app.ctx.db.session() as session:
         states = (await session.execute(select(IdempotencyKey.state))).scalars().all()
     assert states == ["done"]
+
+
+async def test_keys_compare_byte_for_byte(api, make, app):
+    """Keys that differ only in case are two keys (MariaDB's default collation called them one)."""
+    body = await order_body(make)
+    other = {**body, "items": [{**body["items"][0], "quantity": 5}]}
+    first = await keyed_post(api, "/orders", body, key="Order-Key-7")
+    second = await keyed_post(api, "/orders", other, key="order-key-7")
+    third = await keyed_post(api, "/orders", body, key="ORDER-KEY-7")
+    assert [first.status, second.status, third.status] == [201, 201, 201], (second, third)
+    assert "Idempotent-Replayed" not in second.headers and "Idempotent-Replayed" not in third.headers
+    assert len({first.json["id"], second.json["id"], third.json["id"]}) == 3
+    assert (await keyed_post(api, "/orders", other, key="order-key-7")).headers["Idempotent-Replayed"] == "true"
+    assert await count(app, Order) == 3

@@ -311,5 +311,6 @@ async def test_keys_compare_byte_for_byte(api, make, app):
     assert [first.status, second.status, third.status] == [201, 201, 201], (second, third)
     assert "Idempotent-Replayed" not in second.headers and "Idempotent-Replayed" not in third.headers
     assert len({first.json["id"], second.json["id"], third.json["id"]}) == 3
-    assert (await keyed_post(api, "/orders", other, key="order-key-7")).headers["Idempotent-Replayed"] == "true"
+    replayed = await keyed_post(api, "/orders", other, key="order-key-7")
+    assert replayed.headers["Idempotent-Replayed"] == "true"
     assert await count(app, Order) == 3

@@ -50,7 +50,7 @@ def build_context(settings: Settings, clock: Clock | None = None) -> AppContext:
     tokens = TokenService(secret=settings.jwt_secret, issuer=settings.jwt_issuer,
                           audience=settings.jwt_audience, access_ttl=settings.access_token_ttl,
                           refresh_ttl=settings.refresh_token_ttl)
-    auth = AuthService(db, tokens)
+    auth = AuthService(db, tokens, refresh_reuse_window=settings.refresh_reuse_window)
     hub = EventHub(replay_size=settings.ws_replay_size, queue_size=settings.ws_queue_size)
     cache = ResponseCache(settings.cache_ttl)
     limiter = MemoryRateLimiter(parse_budgets(settings.rate_limits))

@@ -41,6 +41,8 @@ class Settings:
     env: str = "development"
     access_token_ttl: int = 900
     refresh_token_ttl: int = 14 * 24 * 3600
+    # Seconds in which a refresh token sent again gets the pair its first use got (not a replay).
+    refresh_reuse_window: float = 5.0
     jwt_issuer: str = "factory-management"
     jwt_audience: str = "factory-management-api"
     cors_origins: tuple[str, ...] = ()

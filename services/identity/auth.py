@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -36,9 +37,14 @@ log = logging.getLogger("factory.auth")
 class AuthService:
     """Owns the token rules; caches resolved principals until users or sessions change."""
 
-    def __init__(self, db: Database, tokens: TokenService, principal_ttl: float = 60.0) -> None:
+    def __init__(self, db: Database, tokens: TokenService, principal_ttl: float = 60.0,
+                 refresh_reuse_window: float = 5.0) -> None:
         self.db = db
         self.tokens = tokens
+        # A refresh token sent twice at once (a client retrying, two tabs) gets the pair its first
+        # use got, for this many seconds; sent again later it is a replay and revokes the session.
+        self._rotated: TTLCache = TTLCache(maxsize=10_000, ttl=refresh_reuse_window)
+        self._refreshing: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
         self._principals: TTLCache = TTLCache(maxsize=50_000, ttl=principal_ttl)
         # Token string → its verified claims: an HS256 check costs more than a cached GET. Only
         # the signature check is skipped; expiry is checked here and revocation by the principal.
@@ -146,8 +152,19 @@ class AuthService:
                 "expires_in": self.tokens.access_ttl, "refresh_token": refresh}
 
     async def refresh(self, refresh_token: str) -> dict[str, Any]:
-        """Rotate a refresh token; replaying an old one revokes the whole session."""
+        """Rotate a refresh token; the same token again within the reuse window gets the same pair,
+        later it is a replay and revokes the whole session."""
         claims = self.tokens.decode(refresh_token, typ="refresh")
+        lock = self._refreshing.setdefault(claims["sid"], asyncio.Lock())
+        async with lock:  # one rotation of a session at a time in this process: a twin waits for it
+            repeat = self._rotated.get(claims["jti"])
+            if repeat is not None:
+                return repeat
+            pair = await self._rotate(claims)
+            self._rotated[claims["jti"]] = pair
+            return pair
+
+    async def _rotate(self, claims: dict[str, Any]) -> dict[str, Any]:
         reused = False
         async with self.db.write() as uow:
             auth_session = (await uow.session.execute(

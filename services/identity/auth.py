@@ -91,7 +91,10 @@ class AuthService:
             raise TokenError("token revoked")
         user, auth_session = row
         kind = "display" if claims["typ"] == "display" else "login"
-        if (not user.is_active or user.token_version != claims["ver"] or auth_session.revoked_at
+        # A display token has a lifetime of its own (its expiry, its revocation): the minter's
+        # password or role changing ends the minter's sign-ins, not the screens on the wall.
+        own_version = kind == "display" or user.token_version == claims["ver"]
+        if (not user.is_active or not own_version or auth_session.revoked_at
                 or auth_session.expires_at <= utcnow() or auth_session.kind != kind
                 or not session_key_matches(claims.get("sk"), auth_session.key_digest)):
             raise TokenError("token revoked")

@@ -144,23 +144,30 @@ class IdempotencyStore:
         claim.applied = True
 
     async def keep(self, claim: Claim, answer: Remembered) -> None:
-        """Keep the first answer for the retries to come."""
-        async with self.db.write() as uow:
+        """Keep the first answer for the retries to come (run again if it loses a deadlock: the
+        change has committed, so losing its answer would leave the key without one)."""
+
+        async def store(uow: UnitOfWork) -> None:
             await uow.session.execute(
                 update(IdempotencyKey)
                 .where(IdempotencyKey.id == claim.id, IdempotencyKey.owner == claim.owner)
                 .values(state="done", response_status=answer.status,
                         response_headers=json.dumps(answer.headers),
                         response_body=base64.b64encode(answer.body).decode()))
+
+        await self.db.transaction(store)
         claim.done = True
 
     async def release(self, claim: Claim) -> None:
         """Give back a key whose request changed nothing, so a retry may do it."""
-        async with self.db.write() as uow:
+
+        async def give_back(uow: UnitOfWork) -> None:
             await uow.session.execute(
                 delete(IdempotencyKey).where(IdempotencyKey.id == claim.id,
                                              IdempotencyKey.owner == claim.owner,
                                              IdempotencyKey.state == "pending"))
+
+        await self.db.transaction(give_back)
 
     async def sweep(self, now: datetime | None = None) -> int:
         """Delete expired keys; returns how many."""

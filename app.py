@@ -48,11 +48,11 @@ Part = Callable[[AppContext], AbstractAsyncContextManager[None]]
 
 def build_context(settings: Settings, clock: Clock | None = None) -> AppContext:
     """Every part, typed and wired, none started: the CLI uses it for the database and auth alone."""
-    db = Database(settings.database_url, timeout=settings.db_timeout)
+    db = Database(settings.database_url, timeout=settings.db_timeout, pool_size=settings.db_pool_size)
     tokens = TokenService(secret=settings.jwt_secret, issuer=settings.jwt_issuer,
                           audience=settings.jwt_audience, access_ttl=settings.access_token_ttl,
                           refresh_ttl=settings.refresh_token_ttl)
-    auth = AuthService(db, tokens)
+    auth = AuthService(db, tokens, refresh_reuse_window=settings.refresh_reuse_window)
     hub = EventHub(replay_size=settings.ws_replay_size, queue_size=settings.ws_queue_size)
     cache = ResponseCache(settings.cache_ttl)
     limiter = MemoryRateLimiter(parse_budgets(settings.rate_limits))
@@ -107,6 +107,8 @@ def join_cluster(ctx: AppContext, cache: ResponseCache,
     settings = ctx.settings
     cluster = Cluster(settings.redis_url, settings.redis_prefix)
     relay = InvalidationRelay(cluster, cache, ctx.auth.forget)
+    # Revocations on other processes arrive through Redis: without it, resolve every token afresh.
+    ctx.auth.cache_trusted = lambda: cluster.available
     cache.broadcaster = relay.broadcast
     ctx.limiter = RedisRateLimiter(cluster, limiter)  # local buckets stay as its fallback
     stream = EventStream(cluster, ctx.hub)

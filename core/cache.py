@@ -11,6 +11,8 @@ from typing import Any
 
 from cachetools import TTLCache
 
+from core.tasks import spawn
+
 Compute = Callable[[], Awaitable["CachedResponse"]]
 Broadcaster = Callable[[frozenset[str]], None]
 
@@ -161,7 +163,7 @@ class ResponseCache:
     def _launch(self, key: Hashable, tags: frozenset[str], compute: Compute) -> _Flight:
         flight = _Flight(tags, self._stamp(tags))
         # The task only starts on the next loop turn, after it is registered.
-        flight.task = asyncio.get_running_loop().create_task(self._fill(key, flight, compute))
+        flight.task = spawn(self._fill(key, flight, compute))  # shared by every caller waiting for it
         self._flights[key] = flight
         return flight
 

@@ -26,6 +26,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from core.db import Change
 from core.ratelimit import Budget, MemoryRateLimiter, RateLimiter
+from core.tasks import call_soon, spawn
 
 if TYPE_CHECKING:
     from core.cache import ResponseCache
@@ -106,7 +107,7 @@ class Cluster:
     async def start(self) -> None:
         """Connect (or log that Redis is away) before serving, then keep checking every second."""
         await self.check()
-        self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
+        self._supervisor = spawn(self._supervise())
 
     async def close(self) -> None:
         for task in (self._supervisor, *self._runs):
@@ -136,8 +137,7 @@ class Cluster:
         for member in self.members:
             await member.resume()
         self.available = True
-        loop = asyncio.get_running_loop()
-        self._runs = [loop.create_task(self._follow(member)) for member in self.members]
+        self._runs = [spawn(self._follow(member)) for member in self.members]
         if self._warned:
             log.warning("Redis is back: node %s resumed cluster mode", self.node[:8])
             self._warned = False
@@ -177,7 +177,7 @@ class InvalidationRelay:
         if not self.cluster.available:
             self._missed |= tags
             return
-        task = asyncio.get_running_loop().create_task(self._publish(tags))
+        task = spawn(self._publish(tags))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
@@ -271,13 +271,13 @@ class ScriptBatcher:
     async def __call__(self, keys: list[str], args: list[Any]) -> Any:
         future = asyncio.get_running_loop().create_future()
         if not self._queue:
-            asyncio.get_running_loop().call_soon(self._flush)
+            call_soon(self._flush)
         self._queue.append((keys, args, future))
         return await future
 
     def _flush(self) -> None:
         batch, self._queue = self._queue, []
-        asyncio.get_running_loop().create_task(self._run(batch))
+        spawn(self._run(batch))
 
     async def _run(self, batch: list[tuple[list[str], list[Any], asyncio.Future[Any]]]) -> None:
         try:

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from core.clock import plant_zone
+from core.db import DEFAULT_POOL_SIZE
 from core.ratelimit import DEFAULT_RATE_LIMITS, parse_budgets
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///factory.db"
@@ -40,6 +41,8 @@ class Settings:
     env: str = "development"
     access_token_ttl: int = 900
     refresh_token_ttl: int = 14 * 24 * 3600
+    # Seconds in which a refresh token sent again gets the pair its first use got (not a replay).
+    refresh_reuse_window: float = 5.0
     jwt_issuer: str = "factory-management"
     jwt_audience: str = "factory-management-api"
     cors_origins: tuple[str, ...] = ()
@@ -52,6 +55,10 @@ class Settings:
     # A request body must have arrived this many seconds after its headers.
     body_timeout: float = 60.0
     db_timeout: float = 2.0
+    # Database connections each process keeps (FACTORY_DB_POOL_SIZE); it may open a quarter more
+    # under a burst. The default 20 (+5) lets four processes share a stock MariaDB
+    # (max_connections 151) with 51 left for the command line, backups and a console.
+    db_pool_size: int = DEFAULT_POOL_SIZE
     # Live feed (/ws): first-message auth deadline, token re-check period, replay and per-client queue.
     ws_auth_timeout: float = 5.0
     ws_token_check_interval: float = 30.0
@@ -135,6 +142,7 @@ class Settings:
             ("ws_max_per_user", "FACTORY_WS_MAX_PER_USER", cls.ws_max_per_user),
             ("ws_max_per_address", "FACTORY_WS_MAX_PER_ADDRESS", cls.ws_max_per_address),
             ("andon_escalate_seconds", "FACTORY_ANDON_ESCALATE_SECONDS", cls.andon_escalate_seconds),
+            ("db_pool_size", "FACTORY_DB_POOL_SIZE", cls.db_pool_size),
         )}
         public_url = (env.get("FACTORY_PUBLIC_URL") or "").strip().rstrip("/") or None
         if public_url is not None:

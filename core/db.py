@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import (
     AbstractAsyncContextManager,
@@ -13,7 +14,7 @@ from contextlib import (
 )
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
@@ -25,6 +26,17 @@ from core.dbguard import DatabaseGuard, DatabaseUnavailable
 
 log = logging.getLogger("factory.db")
 
+DEFAULT_POOL_SIZE = 20
+# How long a request waits for a free pooled connection before its 503 ("busy"). Longer than the
+# outage timeout: a burst of writes queueing behind row locks is busy, not gone (an outage is
+# told by the guard's probe and refused at once either way).
+POOL_WAIT = 5.0
+
+# MariaDB errors that mean the transaction lost a race with another, not that the database is away:
+# a deadlock (1213: InnoDB rolled it back) and a lock wait timeout (1205). Run again from the start
+# they succeed; `Database.transaction` does so a few times.
+WRITE_CONFLICTS = frozenset({1213, 1205})
+WRITE_ATTEMPTS = 4
 DOWN_ERRORS = (OperationalError, InterfaceError, PoolTimeoutError, ConnectionError, OSError,
                asyncio.TimeoutError, DatabaseUnavailable)
 
@@ -37,6 +49,7 @@ class Change:
     events: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
 
 
+T = TypeVar("T")
 CommitListener = Callable[[Change], Awaitable[None] | None]
 # Runs inside a write transaction just before its commit: what it writes commits with the change.
 BeforeCommit = Callable[["UnitOfWork"], Awaitable[None]]
@@ -135,10 +148,11 @@ event.listen(RecordingSession, "after_flush", _record_flushed_tables)
 class Database:
     """Owns the engine for the application's lifetime; disposed at shutdown."""
 
-    def __init__(self, url: str, *, timeout: float = 2.0, echo: bool = False) -> None:
+    def __init__(self, url: str, *, timeout: float = 2.0, pool_size: int = DEFAULT_POOL_SIZE,
+                 echo: bool = False) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
-        options = _engine_options(url, timeout)
+        options = _engine_options(url, timeout, pool_size)
         # A networked database can vanish mid-query: the guard turns that into fast 503s (core/dbguard.py).
         self.guard = None if self.is_sqlite else DatabaseGuard(url, timeout)
         if self.guard is not None:
@@ -203,6 +217,27 @@ class Database:
                     self._write_lock.release()
             await self.announce(uow.change)
 
+    async def transaction(self, work: Callable[[UnitOfWork], Awaitable[T]], *,
+                          attempts: int = WRITE_ATTEMPTS) -> T:
+        """`await work(uow)` in a write transaction; run it again in a fresh one if it lost a race.
+
+        A deadlock or lock wait timeout rolls the whole transaction back (nothing of it committed,
+        nothing announced), so `work` is run from the start, up to `attempts` times, after a short
+        random pause that lets the other transaction finish. The last conflict is raised as it is
+        (the handlers answer it 409 with Retry-After, never as an outage).
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self.write() as uow:
+                    return await work(uow)
+            except DBAPIError as exc:
+                if not is_write_conflict(exc) or attempt == attempts:
+                    raise
+                log.info("write lost a race (MariaDB error %s), attempt %d of %d: running it again",
+                         _error_code(exc), attempt, attempts)
+                await asyncio.sleep(random.uniform(0.005, 0.02) * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
     async def announce(self, change: Change) -> None:
         for listener in self._listeners:
             try:
@@ -226,7 +261,17 @@ class Database:
         await self.engine.dispose()
 
 
-def _engine_options(url: str, timeout: float) -> dict[str, Any]:
+def max_connections(pool_size: int) -> int:
+    """The most connections one process opens: its pool and the overflow a burst may add."""
+    return pool_size + pool_overflow(pool_size)
+
+
+def pool_overflow(pool_size: int) -> int:
+    """Connections opened (and closed again) beyond the pool under a burst: a quarter more."""
+    return pool_size // 4
+
+
+def _engine_options(url: str, timeout: float, pool_size: int) -> dict[str, Any]:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30}}
     return {
@@ -239,11 +284,12 @@ def _engine_options(url: str, timeout: float) -> dict[str, Any]:
         # write. `_roll_back_if_open` does it only when the server says a transaction is open.
         "pool_reset_on_return": None,
         # Kept open: a connection beyond pool_size is opened and closed per request (a handshake
-        # each) — at 32 concurrent clients the old 10 churned. 40 per process leaves room for three
-        # processes under MariaDB's default max_connections (151).
-        "pool_size": 32,
-        "max_overflow": 8,
-        "pool_timeout": timeout,
+        # each). Sized by FACTORY_DB_POOL_SIZE; the default leaves room for four processes under
+        # MariaDB's default max_connections (151). A request that finds every connection busy
+        # waits up to POOL_WAIT for one, then gets a 503 saying so (PoolTimeoutError).
+        "pool_size": pool_size,
+        "max_overflow": pool_overflow(pool_size),
+        "pool_timeout": max(timeout, POOL_WAIT),
         "connect_args": {"connect_timeout": max(1, int(timeout))},
     }
 
@@ -270,11 +316,26 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
 
 def is_unavailable(exc: BaseException) -> bool:
     """True when the error means the database is unreachable rather than the query is wrong."""
-    if isinstance(exc, IntegrityError):
+    if isinstance(exc, IntegrityError) or is_write_conflict(exc):
         return False
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return True
     return isinstance(exc, DOWN_ERRORS)
+
+
+def is_write_conflict(exc: BaseException) -> bool:
+    """True for a deadlock or lock wait timeout: the transaction lost a race and may be run again."""
+    return isinstance(exc, DBAPIError) and _error_code(exc) in WRITE_CONFLICTS
+
+
+def is_pool_exhausted(exc: BaseException) -> bool:
+    """True when every pooled connection stayed busy for the whole pool timeout."""
+    return isinstance(exc, PoolTimeoutError)
+
+
+def _error_code(exc: DBAPIError) -> Any:
+    args = getattr(exc.orig, "args", ())
+    return args[0] if args else None
 
 
 def integrity_field(exc: IntegrityError, candidates: Iterable[str]) -> str | None:

@@ -28,6 +28,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from core.tasks import spawn
+
 log = logging.getLogger("factory.db")
 
 WATCH_INTERVAL = 0.1
@@ -78,7 +80,7 @@ class DatabaseGuard:
         ident = next(self._ids)
         self._operations[ident] = asyncio.get_running_loop().time()
         if self._watcher is None or self._watcher.done():
-            self._watcher = asyncio.get_running_loop().create_task(self._watch())
+            self._watcher = spawn(self._watch())
         try:
             yield
         finally:

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
-import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 LOG_FILE = "factory_management.log"
-_SECRET_QUERY = re.compile(r"((?:token|access_token|password)=)[^&\s]*", re.I)
+_SECRET_NAMES = ("token", "password")  # token, access_token, refresh_token, password, new_password…
 access_log = logging.getLogger("factory.access")
 
 
@@ -34,8 +34,21 @@ def setup_logging(log_dir: str, *, level: int = logging.INFO, to_stderr: bool = 
 
 
 def redact(uri: str) -> str:
-    """Hide tokens and passwords that clients put in query strings."""
-    return _SECRET_QUERY.sub(r"\1[redacted]", uri)
+    """Hide tokens and passwords that clients put in query strings.
+
+    Judged by each parameter's name as the server reads it (percent- and plus-decoded): `?%74oken=`
+    signs in like `?token=` and is hidden like it.
+    """
+    path, mark, query = uri.partition("?")
+    if not mark:
+        return uri
+    parts = []
+    for part in query.split("&"):
+        name, equals, _ = part.partition("=")
+        if equals and unquote_plus(name).strip().lower().endswith(_SECRET_NAMES):
+            part = f"{name}=[redacted]"
+        parts.append(part)
+    return f"{path}?{'&'.join(parts)}"
 
 
 def log_request(handler: Any) -> None:

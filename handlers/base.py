@@ -22,7 +22,7 @@ from tornado.concurrent import Future
 
 from core.cache import CachedResponse
 from core.cursor import codec_for
-from core.db import before_each_commit, is_unavailable
+from core.db import before_each_commit, is_pool_exhausted, is_unavailable, is_write_conflict
 from core.errors import (
     ApiError,
     BadQuery,
@@ -71,6 +71,8 @@ JSON_TYPE = "application/json; charset=UTF-8"
 PAGING_PARAMS = ("page", "per_page", "sort_by", "sort_order", "cursor", "include_meta")
 PROBLEM_TYPE = "application/problem+json"
 FORM_TYPE = "application/x-www-form-urlencoded"
+# Budgets that count per client address even for a signed-in caller (password guessing).
+ADDRESS_BUDGETS = frozenset({"login"})
 
 
 # The one mapping from the domain's errors to HTTP.
@@ -190,8 +192,12 @@ class BaseHandler(tornado.web.RequestHandler):
             self.principal = await self.authenticate()
         except TokenError as exc:
             token_error = str(exc)
-        identity = f"user:{self.principal.user_id}" if self.principal else f"ip:{self.client_ip}"
-        await self.take_budget(self.budget_name(method), identity)
+        budget = self.budget_name(method)
+        # Sign-in budgets count per address whatever token comes along: a bearer token (anyone's,
+        # any number of them) must not buy a guesser a budget of its own.
+        by_user = self.principal is not None and budget not in ADDRESS_BUDGETS
+        identity = f"user:{self.principal.user_id}" if by_user else f"ip:{self.client_ip}"
+        await self.take_budget(budget, identity)
         return token_error
 
     def keep_header(self, name: str, value: str) -> None:
@@ -585,6 +591,12 @@ class BaseHandler(tornado.web.RequestHandler):
             body = problem(status, exc.log_message or self._reason)
             if status == 405:
                 headers = {"Allow": ", ".join(sorted(self.access))}
+        elif exc is not None and is_write_conflict(exc):  # lost a race again and again: nothing changed
+            status, headers = 409, {"Retry-After": "1"}
+            body = problem(409, "The change collided with concurrent changes and was not made; retry it.")
+        elif exc is not None and is_pool_exhausted(exc):
+            status, headers = 503, {"Retry-After": "1"}
+            body = problem(503, "Every database connection of this server is busy; try again shortly.")
         elif exc is not None and is_unavailable(exc):
             status, headers = 503, {"Retry-After": "5"}
             body = problem(503, "The database is unavailable; try again shortly.")
@@ -608,6 +620,10 @@ class BaseHandler(tornado.web.RequestHandler):
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, ApiError | DomainError) or (isinstance(value, tornado.web.HTTPError)
                                            and value.status_code < 500):
+            return
+        if value is not None and is_write_conflict(value):
+            log.warning("write conflict after retries [%s] %s %s: %s", getattr(self, "request_id", "-"),
+                        self.request.method, self.request.path, str(value.orig).splitlines()[0][:200])
             return
         if value is not None and is_unavailable(value):
             # The driver's own message (not str(value): that carries the SQL parameters).

@@ -26,6 +26,7 @@ from core.logs import redact
 from core.security import Principal, TokenError
 from handlers.base import BaseHandler
 from handlers.live_connections import CLOSE_FORBIDDEN, CLOSE_TOO_MANY, CLOSE_UNAUTHORIZED, LiveFeedConnections
+from handlers.ws_protocol import StrictWebSocketProtocol
 from realtime.frames import StreamFrames
 from realtime.hub import TOPICS, Subscriber, SubscriptionError, encode_frame
 
@@ -100,6 +101,11 @@ class LiveFeedHandler(tornado.websocket.WebSocketHandler, BaseHandler):
                             "asyncapi": "/asyncapi.json"}, 303)
             return
         await super().get(*args, **kwargs)
+
+    def get_websocket_protocol(self) -> StrictWebSocketProtocol | None:
+        """Tornado's protocol, failing the connection on unmasked frames and invalid close frames."""
+        protocol = super().get_websocket_protocol()
+        return None if protocol is None else StrictWebSocketProtocol(self, False, protocol.params)
 
     def check_origin(self, origin: str) -> bool:
         """Cross-origin browsers only from the configured origins (same host is always allowed)."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.db import UnitOfWork
 from handlers.base import BaseHandler
 from schemas.openapi import page_of
 from schemas.stop import StopCorrectionSchema, StopListQuery, StopOpenSchema, StopSchema
@@ -27,9 +28,11 @@ class LineStopHandler(BaseHandler):
     async def post(self, code: str) -> None:
         data = self.load_body(StopOpenSchema())
         service = StopService(self.ctx.clock)
-        async with self.ctx.db.write() as uow:
-            stop = await open_stop(uow, code, data, self.principal, self.ctx.clock.utcnow())
-            payload = service.dump(stop)
+
+        async def stop_the_line(uow: UnitOfWork) -> dict[str, Any]:
+            return service.dump(await open_stop(uow, code, data, self.principal, self.ctx.clock.utcnow()))
+
+        payload = await self.ctx.db.transaction(stop_the_line)  # run again if it lost a deadlock
         self.created(payload, f"/stops/{payload['id']}")
 
 
@@ -49,10 +52,11 @@ class LineStopEndHandler(BaseHandler):
 
     async def post(self, code: str) -> None:
         service = StopService(self.ctx.clock)
-        async with self.ctx.db.write() as uow:
-            stop = await end_stop(uow, code, self.ctx.clock.utcnow())
-            payload = service.dump(stop)
-        self.send_json(payload)
+
+        async def start_the_line(uow: UnitOfWork) -> dict[str, Any]:
+            return service.dump(await end_stop(uow, code, self.ctx.clock.utcnow()))
+
+        self.send_json(await self.ctx.db.transaction(start_the_line))  # run again if it lost a deadlock
 
 
 class StopListHandler(BaseHandler):
@@ -102,7 +106,8 @@ class StopItemHandler(BaseHandler):
     async def patch(self, ident: str) -> None:
         data = self.load_body(StopCorrectionSchema())
         service = StopService(self.ctx.clock)
-        async with self.ctx.db.write() as uow:
-            stop = await service.update(uow, int(ident), data, self.principal)
-            payload = service.dump(stop)
-        self.send_json(payload)
+
+        async def correct(uow: UnitOfWork) -> dict[str, Any]:
+            return service.dump(await service.update(uow, int(ident), data, self.principal))
+
+        self.send_json(await self.ctx.db.transaction(correct))

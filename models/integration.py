@@ -10,6 +10,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.base import Base, Entity, Timestamp, utcnow
 
 LongText = Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
+# Compared byte for byte: MariaDB's default collation calls "abc" and "ABC " the same key.
+# (SQLite compares bytes already.)
+BinaryKey = String(255).with_variant(mysql.VARCHAR(255, charset="utf8mb4", collation="utf8mb4_bin"),
+                                     "mysql", "mariadb")
 
 
 class IdempotencyKey(Entity):
@@ -19,7 +23,7 @@ class IdempotencyKey(Entity):
     __table_args__ = (UniqueConstraint("user_id", "idempotency_key"),)
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), nullable=False)
-    idempotency_key: Mapped[str] = mapped_column(String(255), nullable=False)
+    idempotency_key: Mapped[str] = mapped_column(BinaryKey, nullable=False)
     # sha256 of method, path and body: the same key with another request is refused.
     fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)
     # pending (claimed, nothing committed) → applied (its change committed) → done (answer kept)

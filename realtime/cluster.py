@@ -17,6 +17,7 @@ import logging
 from typing import Any
 
 from core.cluster import BLOCK_SECONDS, Cluster, ClusterUnavailable
+from core.tasks import spawn
 from realtime.hub import Event, EventHub, encode_frame, format_instant, utc_now
 
 log = logging.getLogger("factory.cluster")
@@ -65,7 +66,7 @@ class EventStream:
         frame = encode_frame({"topic": topic, "event": name, "at": format_instant(utc_now()), "data": data})
         self._outbox.append((topic, name, data, frame[1:]))
         if self._sender is None or self._sender.done():
-            self._sender = asyncio.get_running_loop().create_task(self._send())
+            self._sender = spawn(self._send())
 
     async def flush(self) -> None:
         """Wait until every queued event has been appended (or delivered locally)."""

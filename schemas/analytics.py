@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import RAISE, ValidationError, fields, post_load, validate, validates_schema
 
-from schemas.common import MAX_INT, DateRangeMixin
+from schemas.common import MAX_INT, DateRangeMixin, Day
 
 GROUPS = ("product", "line", "employee", "day")
 MAX_LIMIT = 1000
@@ -33,7 +33,7 @@ class CustomerValueQuery(AnalyticsQuery):
 
 
 class ProductionEfficiencyQuery(AnalyticsQuery):
-    date = fields.Date(load_default=None, metadata={"description": "One day: the same as from=to=date."})
+    date = Day(load_default=None, metadata={"description": "One day: the same as from=to=date."})
     group_by = fields.String(load_default="product", validate=validate.OneOf(GROUPS))
 
     @validates_schema

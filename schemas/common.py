@@ -13,6 +13,18 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # or bare digits without a leading 0 as accepted before.
 _PHONE = re.compile(r"^(\+?[1-9][0-9]{6,14}|0[1-9][0-9]{5,14})$")
 MAX_INT = 2**31 - 1
+# Days a filter may name. The queries turn a day into plant-local midnights, the next day and the
+# shifts around it, which overflow Python's dates at either end (year 1 in a zone east of UTC,
+# 9999-12-31 plus a day): a day outside these bounds is a 400, not arithmetic that fails.
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(9998, 12, 31)
+
+
+class Day(fields.Date):
+    """A YYYY-MM-DD query parameter from FIRST_DAY to LAST_DAY (a 400 outside them)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=validate.Range(min=FIRST_DAY, max=LAST_DAY), **kwargs)
 
 
 class Text(fields.String):
@@ -167,8 +179,8 @@ class ListQuerySchema(Schema):
 class DateRangeMixin(Schema):
     """`from`/`to` as dates (inclusive); `from` after `to` is refused."""
 
-    from_ = fields.Date(data_key="from", load_default=None)
-    to = fields.Date(load_default=None)
+    from_ = Day(data_key="from", load_default=None)
+    to = Day(load_default=None)
 
     @validates_schema
     def _range_in_order(self, data: dict[str, Any], **kwargs: Any) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from marshmallow import fields, validate
 
 from models import WORK_ORDER_STATUSES
-from schemas.common import MAX_INT, ApiSchema, DateRangeMixin, ListQuerySchema, StrictInteger, Text
+from schemas.common import MAX_INT, ApiSchema, DateRangeMixin, Day, ListQuerySchema, StrictInteger, Text
 
 ID = validate.Range(min=1, max=MAX_INT, error="Must be a positive id.")
 NAME = validate.Length(min=1, max=32)
@@ -28,7 +28,7 @@ class WorkOrderSchema(ApiSchema):
 
 
 class WorkOrderListQuery(DateRangeMixin, ListQuerySchema):
-    date = fields.Date()
+    date = Day()
     line = Text(validate=NAME)
     shift = Text(validate=NAME)
     status = fields.String(validate=validate.OneOf(WORK_ORDER_STATUSES))

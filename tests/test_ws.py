@@ -67,6 +67,21 @@ async def test_token_in_query_or_header_signs_in_and_the_query_token_is_not_logg
     assert token not in logged
 
 
+@pytest.mark.parametrize("name", ["%74oken", "to%6Ben", "TOKEN", "%54oken"])
+async def test_a_percent_encoded_token_parameter_is_redacted_in_the_log_too(api, feeds, caplog, name):
+    caplog.set_level(logging.DEBUG)
+    token = await api.token("user")
+    feed = await feeds(query=f"?{name}={token}&since=0")
+    if name.lower() in ("%74oken", "to%6ben"):  # the server reads it as `token`: it signs in
+        assert (await feed.subscribe(["orders"]))["topics"] == ["orders"]
+    await feed.pong()
+    feed.close()
+    await api.get(f"/auth/me?{name}={token}", role="user")  # the access log of plain HTTP alike
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert f"/ws?{name}=[redacted]&since=0" in logged
+    assert token not in logged
+
+
 @pytest.mark.settings(ws_auth_timeout=0.2)
 async def test_no_auth_message_in_time_closes_4401(feeds):
     feed = await feeds()

@@ -9,6 +9,7 @@ from marshmallow import Schema
 from sqlalchemy import Integer, Select, asc, bindparam, desc, func, or_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from core.db import UnitOfWork, integrity_field
 from core.errors import bad_query, conflict, invalid, not_found
@@ -256,7 +257,11 @@ class CrudService:
     async def get(self, session: AsyncSession, ident: int, *, for_update: bool = False) -> Entity:
         query = self.base_query().where(self.model.id == ident)
         if for_update:
-            query = query.with_for_update()
+            # Only this row is locked: a joined load under FOR UPDATE would lock the related rows too
+            # (a stop's reason, shared by every line) and deadlock writers that never share a row.
+            # Related rows come in a second, plain statement; the row is read fresh, as locked.
+            query = (query.options(selectinload("*")).with_for_update()
+                     .execution_options(populate_existing=True))
         row = (await session.execute(query)).scalar()
         if row is None:
             raise not_found(self.label, ident)

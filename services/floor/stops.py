@@ -1,4 +1,11 @@
-"""Stops: a line stops now and starts again (users), admins correct the window; never two at once."""
+"""Stops: a line stops now and starts again (users), admins correct the window; never two at once.
+
+Locks, always in this order: the line's row first (every write to a line's stops takes it, so they
+run one at a time per line), then the stop's row by its primary key alone. Never a joined load
+under FOR UPDATE (it would lock the reason's row, shared by every line), never a locking read
+through the open-line index (its gap locks reach the neighbouring lines' entries): operators on
+different lines then share no lock and cannot deadlock each other.
+"""
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
@@ -7,6 +14,7 @@ from typing import Any
 from sqlalchemy import Select, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from core.clock import Clock
 from core.db import UnitOfWork
@@ -114,6 +122,13 @@ async def lock_line(session: AsyncSession, code: str) -> None:
     await session.execute(select(Line.id).where(Line.code == code).with_for_update())
 
 
+async def locked_stop(session: AsyncSession, ident: int) -> Stop | None:
+    """The stop, its row locked by primary key only; its reason read in a plain second statement."""
+    return (await session.execute(
+        select(Stop).where(Stop.id == ident).options(selectinload(Stop.reason_info)).with_for_update()
+        .execution_options(populate_existing=True))).scalar()
+
+
 async def check_no_overlap(session: AsyncSession, line: str, started: datetime, ended: datetime | None,
                            exclude_id: int | None = None) -> None:
     """409 when [started, ended) (open: to forever) overlaps another stop of the line."""
@@ -162,8 +177,9 @@ async def end_stop(uow: UnitOfWork, code: str, now: datetime) -> Stop:
         select(Line).where(same_text(Line.code, code, session.bind.dialect.name)).with_for_update())).scalar()
     if line is None:
         raise invalid({"line": [f"No line has the code {code!r}."]})
-    stop = (await session.execute(
-        select(Stop).where(Stop.open_line == line.code).with_for_update())).scalar()
+    # Found by a plain read (the line's lock keeps it current), then locked by its primary key.
+    ident = (await session.execute(select(Stop.id).where(Stop.open_line == line.code))).scalar()
+    stop = None if ident is None else await locked_stop(session, ident)
     if stop is None:
         raise conflict(f"Line {line.code} is not stopped: there is no open stop to end.",
                        errors={"line": ["Not stopped."]})

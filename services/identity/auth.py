@@ -4,6 +4,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -37,14 +39,23 @@ log = logging.getLogger("factory.auth")
 class AuthService:
     """Owns the token rules; caches resolved principals until users or sessions change."""
 
-    def __init__(self, db: Database, tokens: TokenService, principal_ttl: float = 60.0) -> None:
+    def __init__(self, db: Database, tokens: TokenService, principal_ttl: float = 60.0,
+                 refresh_reuse_window: float = 5.0) -> None:
         self.db = db
         self.tokens = tokens
+        # A refresh token sent twice at once (a client retrying, two tabs) gets the pair its first
+        # use got, for this many seconds; sent again later it is a replay and revokes the session.
+        self._rotated: TTLCache = TTLCache(maxsize=10_000, ttl=refresh_reuse_window)
+        self._refreshing: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
         self._principals: TTLCache = TTLCache(maxsize=50_000, ttl=principal_ttl)
         # Token string → its verified claims: an HS256 check costs more than a cached GET. Only
         # the signature check is skipped; expiry is checked here and revocation by the principal.
         self._verified: TTLCache = TTLCache(maxsize=50_000, ttl=principal_ttl)
         self._generation = 0  # bumped by forget(): a load that straddles a change is not kept
+        # Whether a cached principal may be trusted: in cluster mode only while the relay that
+        # brings the other processes' revocations (deactivation, role, password, a revoked
+        # token) is up; while it is down every token is resolved from the database (app.py).
+        self.cache_trusted: Callable[[], bool] = lambda: True
 
     def forget_on_change(self, change: Change) -> None:
         """Commit listener: a write to users or sessions may revoke rights, so resolve afresh."""
@@ -62,12 +73,13 @@ class AuthService:
             claims = self.tokens.decode(token, typ=ACCESS_KINDS)  # raises on a bad or expired token
             self._verified[token] = claims
         key = (claims["sid"], claims["sub"], claims["ver"], claims["typ"], claims.get("sk"))
-        principal = self._principals.get(key)
+        trusted = self.cache_trusted()
+        principal = self._principals.get(key) if trusted else None
         if principal is None:
             generation = self._generation
             principal = await self._load_principal(claims)
             # A deactivation committed while we read may have been missed: use it once, don't cache it.
-            if generation == self._generation:
+            if trusted and generation == self._generation:
                 self._principals[key] = principal
         return principal
 
@@ -81,7 +93,11 @@ class AuthService:
             raise TokenError("token revoked")
         user, auth_session = row
         kind = SESSION_KINDS[claims["typ"]]
-        if (not user.is_active or user.token_version != claims["ver"] or auth_session.revoked_at
+        # Display and station tokens have a lifetime of their own (their expiry, their revocation):
+        # the minter's password or role changing ends the minter's sign-ins, not the screens and
+        # tablets on the floor.
+        own_version = kind in ("display", "station") or user.token_version == claims["ver"]
+        if (not user.is_active or not own_version or auth_session.revoked_at
                 or auth_session.expires_at <= utcnow() or auth_session.kind != kind
                 or not session_key_matches(claims.get("sk"), auth_session.key_digest)):
             raise TokenError("token revoked")
@@ -145,8 +161,19 @@ class AuthService:
                 "expires_in": self.tokens.access_ttl, "refresh_token": refresh}
 
     async def refresh(self, refresh_token: str) -> dict[str, Any]:
-        """Rotate a refresh token; replaying an old one revokes the whole session."""
+        """Rotate a refresh token; the same token again within the reuse window gets the same pair,
+        later it is a replay and revokes the whole session."""
         claims = self.tokens.decode(refresh_token, typ="refresh")
+        lock = self._refreshing.setdefault(claims["sid"], asyncio.Lock())
+        async with lock:  # one rotation of a session at a time in this process: a twin waits for it
+            repeat = self._rotated.get(claims["jti"])
+            if repeat is not None:
+                return repeat
+            pair = await self._rotate(claims)
+            self._rotated[claims["jti"]] = pair
+            return pair
+
+    async def _rotate(self, claims: dict[str, Any]) -> dict[str, Any]:
         reused = False
         async with self.db.write() as uow:
             auth_session = (await uow.session.execute(

@@ -8,7 +8,8 @@ before-commit hook), and the answer is kept once it is written. So:
 - `pending`: nothing committed yet. Others wait; if the claimant died (its lease ran out), the next
   request takes the key over — nothing had happened, so doing it is right.
 - `applied`: the change committed. Others wait for the answer; it is never done twice.
-- `done`: the answer is kept and replayed, byte for byte, until the key expires.
+- `done`: the answer is kept and replayed, byte for byte, until the key expires. A done key is
+  never moved again: no later commit, whatever context it runs in, marks it `applied`.
 
 A request that changed nothing (refused, or failed before its commit) gives its key back, so the
 client may retry it with the same key.
@@ -50,6 +51,7 @@ class Claim:
     id: int
     owner: str
     applied: bool = False
+    done: bool = False  # its answer is kept: the request is over, later commits are not its own
 
 
 @dataclass
@@ -146,8 +148,11 @@ class IdempotencyStore:
 
     async def mark_applied(self, uow: UnitOfWork, claim: Claim) -> None:
         """In the change's own transaction: the key and the change commit together or not at all."""
+        if claim.done:
+            return
         result = await uow.session.execute(
-            update(IdempotencyKey).where(IdempotencyKey.id == claim.id, IdempotencyKey.owner == claim.owner)
+            update(IdempotencyKey).where(IdempotencyKey.id == claim.id, IdempotencyKey.owner == claim.owner,
+                                         IdempotencyKey.state.in_(("pending", "applied")))
             .values(state="applied"))
         if result.rowcount != 1:  # taken over after our lease ran out: the other request does it
             raise ApiError(409, f"This {HEADER} was taken over by a later request; retry shortly.",
@@ -155,8 +160,10 @@ class IdempotencyStore:
         claim.applied = True
 
     async def keep(self, claim: Claim, answer: Remembered) -> None:
-        """Keep the first answer for the retries to come."""
-        async with self.db.write() as uow:
+        """Keep the first answer for the retries to come (run again if it loses a deadlock: the
+        change has committed, so losing its answer would leave the key without one)."""
+
+        async def store(uow: UnitOfWork) -> None:
             await uow.session.execute(
                 update(IdempotencyKey)
                 .where(IdempotencyKey.id == claim.id, IdempotencyKey.owner == claim.owner)
@@ -164,13 +171,19 @@ class IdempotencyStore:
                         response_headers=json.dumps(answer.headers),
                         response_body=base64.b64encode(answer.body).decode()))
 
+        await self.db.transaction(store)
+        claim.done = True
+
     async def release(self, claim: Claim) -> None:
         """Give back a key whose request changed nothing, so a retry may do it."""
-        async with self.db.write() as uow:
+
+        async def give_back(uow: UnitOfWork) -> None:
             await uow.session.execute(
                 delete(IdempotencyKey).where(IdempotencyKey.id == claim.id,
                                              IdempotencyKey.owner == claim.owner,
                                              IdempotencyKey.state == "pending"))
+
+        await self.db.transaction(give_back)
 
     async def sweep(self, now: datetime | None = None) -> int:
         """Delete expired keys; returns how many."""

@@ -10,7 +10,7 @@ from typing import Any
 from core.clock import Clock
 from core.config import Settings
 from core.db import Change, Database
-from core.tasks import stop_if_cancelled
+from core.tasks import spawn, stop_if_cancelled
 from services.integrations.idempotency import IdempotencyStore
 from services.integrations.outbox import OutboxWriter, purge
 from services.integrations.webhook_delivery import DeliveryWorker
@@ -51,7 +51,7 @@ class Integrations:
 
     async def start(self, keys: IdempotencyStore) -> None:
         """One delivery worker and one of each sweep per process (claims keep processes apart)."""
-        settings, loop = self.settings, asyncio.get_running_loop()
+        settings = self.settings
         retention = timedelta(seconds=settings.outbox_retention)
         jobs: dict[str, Callable[[], Awaitable[Any]]] = {
             "idempotency sweep": lambda: every(settings.idempotency_sweep_interval, "idempotency sweep",
@@ -61,7 +61,7 @@ class Integrations:
         }
         if settings.webhook_delivery:
             jobs["webhook delivery"] = self.worker.run
-        self.tasks = [loop.create_task(job(), name=name) for name, job in jobs.items()]
+        self.tasks = [spawn(job(), name=name) for name, job in jobs.items()]
 
     async def stop(self) -> None:
         tasks, self.tasks = self.tasks, []

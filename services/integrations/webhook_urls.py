@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import unicodedata
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,13 +14,42 @@ from core.errors import invalid
 
 RESOLVE_TIMEOUT = 5.0
 MAX_URL_LENGTH = 2048
+# IPv6 ranges whose last 32 bits are an IPv4 address the packet ends up at: IPv4-compatible
+# (deprecated, ::a.b.c.d) and the NAT64 well-known prefix (RFC 6052). The NAT64 local-use prefix
+# (RFC 8215) reaches whatever the local translator maps it to: never public.
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
 
 
 def is_public(address: str) -> bool:
-    """False for loopback, private, link-local, shared, multicast, reserved and unspecified addresses."""
+    """False for loopback, private, link-local, site-local, shared, multicast, reserved and unspecified
+    addresses — an IPv6 address that carries an IPv4 one is judged by the IPv4 address it reaches."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.is_site_local or ip in _NAT64_LOCAL:
+            return False
+        embedded = embedded_ipv4(ip)
+        if embedded:
+            return all(_global(inner) for inner in embedded)
+    return _global(ip)
+
+
+def embedded_ipv4(ip: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address embeds: mapped (::ffff:a.b.c.d), compatible (::a.b.c.d),
+    NAT64 (64:ff9b::a.b.c.d), 6to4 (2002:AABB:CCDD::) and Teredo (its server and client)."""
+    if ip.ipv4_mapped is not None:
+        return [ip.ipv4_mapped]
+    if ip in _IPV4_COMPATIBLE or ip in _NAT64:
+        return [ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF)]
+    if ip.sixtofour is not None:
+        return [ip.sixtofour]
+    if ip.teredo is not None:
+        return list(ip.teredo)
+    return []
+
+
+def _global(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
@@ -31,6 +61,9 @@ async def check_url(url: str, *, allow_private: bool) -> str:
     """The URL if it may receive webhooks; a 422 naming `url` otherwise (SSRF guard)."""
     if len(url) > MAX_URL_LENGTH:
         raise _refuse(f"Longer than {MAX_URL_LENGTH} characters.")
+    if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in url):
+        # urlsplit strips some (tab, newline) and keeps others: a URL saved is a URL as sent
+        raise _refuse("Must not contain spaces or control characters; percent-encode them.")
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)

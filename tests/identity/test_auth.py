@@ -1,6 +1,7 @@
 """Auth contract: login, refresh rotation, logout, /auth/me, token claims and revocation."""
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -203,9 +204,11 @@ async def test_refresh_rotates_the_pair(api):
     assert again.status == 200
 
 
+@pytest.mark.settings(refresh_reuse_window=0.2)
 async def test_replayed_refresh_token_revokes_the_session(api):
     pair = await login(api, "test_user", PASSWORDS["user"])
     fresh = (await api.post("/auth/refresh", {"refresh_token": pair["refresh_token"]})).json
+    await asyncio.sleep(0.3)  # past the reuse window: a replay, not a client sending it twice
     replay = await api.post("/auth/refresh", {"refresh_token": pair["refresh_token"]})
     assert replay.status == 401
     assert replay.headers["WWW-Authenticate"].startswith("Bearer")
@@ -216,6 +219,19 @@ async def test_replayed_refresh_token_revokes_the_session(api):
     # Other sessions of the same user are untouched.
     other = await login(api, "test_user", PASSWORDS["user"])
     assert (await api.get("/auth/me", token=other["access_token"])).status == 200
+
+
+async def test_a_refresh_token_sent_twice_at_once_gets_one_pair_and_keeps_the_session(api):
+    pair = await login(api, "test_user", PASSWORDS["user"])
+    twins = await asyncio.gather(*(api.post("/auth/refresh", {"refresh_token": pair["refresh_token"]})
+                                   for _ in range(3)))
+    assert [twin.status for twin in twins] == [200, 200, 200], twins
+    assert twins[0].body == twins[1].body == twins[2].body  # the same pair, whichever answer the client keeps
+    fresh = twins[0].json
+    assert (await api.get("/auth/me", token=fresh["access_token"])).status == 200
+    again = await api.post("/auth/refresh", {"refresh_token": fresh["refresh_token"]})
+    assert again.status == 200, again
+    assert (await api.get("/auth/me", token=again.json["access_token"])).status == 200
 
 
 async def test_refresh_token_is_not_an_access_token(api):

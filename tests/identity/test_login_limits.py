@@ -78,6 +78,16 @@ async def test_guessing_stays_slow_per_address(api: Any) -> None:
     assert statuses == [401, 401, 401, 429]
 
 
+@pytest.mark.settings(rate_limits=TIGHT, trusted_proxies=("127.0.0.1",))
+async def test_a_bearer_token_does_not_move_sign_in_attempts_off_the_address_budget(api: Any) -> None:
+    tokens = [await api.token(role) for role in ("user", "admin")]  # signed in from 127.0.0.1
+    statuses = []
+    for n, name in enumerate(("test_admin", "test_super_admin", "someone", "test_admin")):
+        headers = {**ATTACKER, "Authorization": f"Bearer {tokens[n % 2]}"}
+        statuses.append((await sign_in(api, name, "wrong-guess", headers)).status)
+    assert statuses == [401, 401, 401, 429]
+
+
 def test_the_migration_folds_existing_usernames(tmp_path: Any) -> None:
     path = str(tmp_path / "old.db")
     migrate.upgrade(f"sqlite+aiosqlite:///{path}", "0002")

@@ -279,3 +279,54 @@ async def test_a_retry_after_the_lines_status_write_still_replays(api, make):
     again = await api.post("/production", body, role="user", headers=headers)
     assert first.status == again.status == 201, again
     assert again.headers["Idempotent-Replayed"] == "true" and again.json == first.json
+
+
+async def line_status_published(app, after: int, listener) -> None:
+    """Wait until a `line.status` event commits beyond the first `after` ones."""
+    for _ in range(100):
+        if sum(name == "line.status" for name in listener) > after:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("no line.status event was published")
+
+
+@pytest.mark.parametrize("keyed", ["open", "end"])
+async def test_a_floor_write_retried_after_other_writes_on_its_line_replays_at_once(api, make, app, keyed):
+    """The coalesced `line.status` write that a keyed request happened to arm must not touch its key."""
+    events: list[str] = []
+    app.ctx.db.on_commit(lambda change: events.extend(name for _, name, _ in change.events))
+    await make.line("L1")
+    if keyed == "end":
+        assert (await api.post("/lines/L1/stops", {"reason": "breakdown"}, role="user")).status == 201
+    await line_status_published(app, 0 if keyed == "open" else 1, events)
+    seen = sum(name == "line.status" for name in events)
+    # Just after the line's last line.status: the keyed write arms the next one (due 1 s later).
+    path, body = (("/lines/L1/stops", {"reason": "breakdown"}) if keyed == "open"
+                  else ("/lines/L1/stops/current/end", None))
+    first = await keyed_post(api, path, body)
+    assert first.status in (200, 201), first
+    await line_status_published(app, seen, events)  # the coalesced write the keyed request armed
+    started = asyncio.get_running_loop().time()
+    again = await keyed_post(api, path, body)
+    assert again.status == first.status, again
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.body == first.body
+    assert asyncio.get_running_loop().time() - started < 5  # not the 10 s wait for a request in flight
+    async with app.ctx.db.session() as session:
+        states = (await session.execute(select(IdempotencyKey.state))).scalars().all()
+    assert states == ["done"]
+
+
+async def test_keys_compare_byte_for_byte(api, make, app):
+    """Keys that differ only in case are two keys (MariaDB's default collation called them one)."""
+    body = await order_body(make)
+    other = {**body, "items": [{**body["items"][0], "quantity": 5}]}
+    first = await keyed_post(api, "/orders", body, key="Order-Key-7")
+    second = await keyed_post(api, "/orders", other, key="order-key-7")
+    third = await keyed_post(api, "/orders", body, key="ORDER-KEY-7")
+    assert [first.status, second.status, third.status] == [201, 201, 201], (second, third)
+    assert "Idempotent-Replayed" not in second.headers and "Idempotent-Replayed" not in third.headers
+    assert len({first.json["id"], second.json["id"], third.json["id"]}) == 3
+    replayed = await keyed_post(api, "/orders", other, key="order-key-7")
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert await count(app, Order) == 3

@@ -53,3 +53,25 @@ def test_an_ordinary_failure_does_not_end_the_loop() -> None:
 
     asyncio.run(run())
     assert turns >= 3
+
+
+def test_background_work_never_inherits_the_context_that_started_it() -> None:
+    """A task or timer started from a request's context runs without that request's context variables."""
+    import contextvars
+
+    from core.tasks import call_at, spawn
+
+    request_hooks = contextvars.ContextVar("request_hooks", default="none")
+
+    async def seen() -> str:
+        return request_hooks.get()
+
+    async def run() -> tuple[str, str, str]:
+        request_hooks.set("the request's")
+        loop = asyncio.get_running_loop()
+        timer_saw = loop.create_future()
+        call_at(loop.time(), lambda: timer_saw.set_result(request_hooks.get()))
+        inherited = await loop.create_task(seen())
+        return inherited, await spawn(seen()), await timer_saw
+
+    assert asyncio.run(run()) == ("the request's", "none", "none")

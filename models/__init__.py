@@ -5,6 +5,7 @@ from models.employee import Employee
 from models.integration import IdempotencyKey, OutboxEvent, Webhook, WebhookDelivery
 from models.legacy import LegacyId
 from models.line import Line
+from models.machine import MACHINE_PROTOCOLS, MACHINE_STATES, Machine, MachineCount
 from models.order import ORDER_STATUSES, Order, OrderItem
 from models.product import STOCK_REASONS, Product, StockMovement
 from models.production import ProductionRecord
@@ -29,7 +30,7 @@ __all__ = [
     "STOCK_REASONS", "Product", "StockMovement", "ProductionRecord", "ROLES", "AuthSession", "User",
     "IdempotencyKey", "OutboxEvent", "Webhook", "WebhookDelivery",
     "Line", "WEEKDAYS", "Shift", "DEFAULT_STOP_REASONS", "Stop", "StopReason", "WORK_ORDER_STATUSES",
-    "WorkOrder",
+    "WorkOrder", "MACHINE_PROTOCOLS", "MACHINE_STATES", "Machine", "MachineCount",
     "ROLLUP_TABLES", "CustomerValue", "ProductionDay", "ProductionEmployee", "ProductionTotal", "RowCount",
     "SalesDay", "SalesProduct",
 ]

@@ -103,7 +103,7 @@ class ProductionService(CrudService):
         # Prepared statements on the transaction's connection: recording is a hot write, and the
         # ORM's unit of work cost a third of its CPU (see BENCHMARKS.md, "Write path").
         now = utcnow()
-        row = {**data, "created_at": now, "updated_at": now}
+        row = {"source": "api", "machine_id": None, **data, "created_at": now, "updated_at": now}
         row["id"] = (await run(uow.session, INSERT_RECORD, row)).lastrowid
         uow.touch("production_records")
         await production_counts(uow.session, {name: row.get(name) for name in COUNTED_FIELDS}, +1)

@@ -13,7 +13,12 @@ STATUS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "line": {"type": "string"}, "name": {"type": "string"},
-        "state": {"type": "string", "enum": ["running", "stopped", "idle"]},
+        "state": {"type": "string", "enum": ["running", "stopped", "idle", "offline"]},
+        "offline_since": {**_TIME, "nullable": True,
+                          "description": "Lines with machines: since when all of them are offline"},
+        "micro_stops": {"type": "object", "description": "Lines with machines: short gaps between counts "
+                        "in the running shift instance", "properties": {
+                            "count": _COUNT, "seconds": {"type": "number", "minimum": 0}}},
         "stop": {"type": "object", "nullable": True, "properties": {
             "id": {"type": "integer"}, "reason": {"type": "string"}, "label": {"type": "string"},
             "planned": {"type": "boolean"}, "started_at": _TIME}},

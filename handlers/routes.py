@@ -12,6 +12,7 @@ from handlers.imports import ImportHandler, import_docs
 from handlers.line_status import LineStatusHandler
 from handlers.lines import LineCollectionHandler, LineItemHandler
 from handlers.live_feed import LiveFeedHandler
+from handlers.machines import LineCountsHandler, StopClassifyHandler
 from handlers.metrics import MetricsHandler
 from handlers.orders import OrderCollectionHandler, OrderItemHandler
 from handlers.resources import CollectionHandler, ItemHandler
@@ -20,6 +21,7 @@ from services.catalog.customers import CustomerService
 from services.catalog.employees import EmployeeService
 from services.catalog.products import ProductService
 from services.floor.lines import LineService
+from services.floor.machines import MachineService
 from services.floor.production import ProductionService
 from services.floor.shifts import ShiftService
 from services.floor.stop_reasons import StopReasonService
@@ -114,4 +116,8 @@ def shop_floor_routes() -> list[URLSpec]:
         url(r"/stops", stops.StopListHandler, {"access": {"GET": "user"}}, name="stops"),
         url(rf"/stops/{ID}", stops.StopItemHandler, {"access": {"GET": "user", "PATCH": "admin"}},
             name="stops_item"),
+        url(rf"/stops/{ID}/classify", StopClassifyHandler, {"access": {"POST": "user"}},
+            name="stop_classify"),
+        *resource(MachineService(), read="admin", create="admin", write="admin"),
+        url(rf"/lines/{CODE}/counts", LineCountsHandler, {"access": {"GET": "user"}}, name="line_counts"),
     ]

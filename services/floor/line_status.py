@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import Clock
 from models import Line, Product, ProductionRecord, Stop, WorkOrder
 from schemas.common import iso_utc
+from services.floor.machine_counts import machine_figures
 from services.floor.shift_time import ShiftInstance, current_instance, overlap_seconds
 from services.floor.shifts import all_shifts
 
@@ -160,6 +161,7 @@ async def line_statuses(session: AsyncSession, clock: Clock, codes: Iterable[str
     else:
         open_stops = {stop.line: stop for stop in (await session.execute(
             select(Stop).where(Stop.open_line.in_(names)))).scalars()}
+    machines = await machine_figures(session, names, instance.starts_at if instance else None)
     as_of = iso_utc(now)
     result = []
     for line in lines:
@@ -182,5 +184,10 @@ async def line_statuses(session: AsyncSession, clock: Clock, codes: Iterable[str
                                "starts_at": iso_utc(instance.starts_at), "ends_at": iso_utc(instance.ends_at),
                                "elapsed": own["elapsed"]}
             status["plan"], status["oee"] = own["plan"], own["oee"]
+        own_machines = machines.get(line.code)  # a line whose machines report over MQTT
+        status["micro_stops"] = own_machines["micro_stops"] if own_machines else {"count": 0, "seconds": 0.0}
+        status["offline_since"] = own_machines["offline_since"] if own_machines else None
+        if own_machines and own_machines["offline"]:
+            status["state"] = "offline"
         result.append(status)
     return result

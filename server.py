@@ -123,7 +123,11 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     sockets = tornado.netutil.bind_sockets(args.port, args.host)
 
     def serve_worker(worker_id: int = 0) -> int:
-        asyncio.run(run_server(settings, sockets))
+        own = settings
+        if worker_id and own.mqtt_url and not own.redis_url:
+            # Without Redis there is no lease: the first worker alone consumes the machines' session.
+            own = settings.with_(mqtt_url=None)
+        asyncio.run(run_server(own, sockets))
         return 0
 
     if args.processes == 1:

@@ -44,6 +44,7 @@ EVENT_TOPICS: Mapping[str, str] = {
     "line.status": "lines",
     "work_order.created": "lines",
     "work_order.updated": "lines",
+    "machine.status": "lines",
 }
 
 FILTER_KEYS: frozenset[str] = frozenset({"product_id", "line"})

@@ -98,6 +98,10 @@ class MachineFloor:
         async with self.db.write() as uow:
             machines = await self._machines(uow, report)
             if not machines:
+                if report.protocol == "sparkplug" and report.device is None and await self._machines(
+                        uow, Report(report.kind, protocol="sparkplug", group=report.group, node=report.node,
+                                    node_wide=True)):
+                    return "unchanged"  # the node's own messages; its devices are the machines
                 return "unknown_machine"
             results = [await self._apply(uow, machine, report) for machine in machines]
         for result in ("backwards", "no_product", "applied"):

@@ -10,11 +10,11 @@ import pytest
 
 from realtime.hub import EVENT_TOPICS
 from services.common.events import EVENTS
-
-MACHINE_ONLY = {"machine.status"}
 from tests.event_contract import violations
 from tests.feeds import Feed
 from tests.receivers import Receiver
+
+MACHINE_ONLY = {"machine.status"}  # sent by the MQTT consumer alone
 
 SCHEMA_FILE = Path(__file__).parents[1] / "data" / "asyncapi" / "asyncapi-3.0.0.schema.json"
 SPEC = json.loads(SCHEMA_FILE.read_text())

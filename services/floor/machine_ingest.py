@@ -94,16 +94,23 @@ class MachineFloor:
         return self.clock.utcnow()
 
     async def apply(self, report: Report) -> str:
-        """The report's result: applied, unchanged, unknown_machine or backwards."""
+        """The report's result: applied, unchanged, unknown_machine, backwards or no_product."""
+        return (await self.apply_all([report]))[0]
+
+    async def apply_all(self, reports: list[Report]) -> list[str]:
+        """Several reports in one transaction, in order; their results."""
         async with self.db.write() as uow:
-            machines = await self._machines(uow, report)
-            if not machines:
-                if report.protocol == "sparkplug" and report.device is None and await self._machines(
-                        uow, Report(report.kind, protocol="sparkplug", group=report.group, node=report.node,
-                                    node_wide=True)):
-                    return "unchanged"  # the node's own messages; its devices are the machines
-                return "unknown_machine"
-            results = [await self._apply(uow, machine, report) for machine in machines]
+            return [await self._apply_report(uow, report) for report in reports]
+
+    async def _apply_report(self, uow: UnitOfWork, report: Report) -> str:
+        machines = await self._machines(uow, report)
+        if not machines:
+            if report.protocol == "sparkplug" and report.device is None and await self._machines(
+                    uow, Report(report.kind, protocol="sparkplug", group=report.group, node=report.node,
+                                node_wide=True)):
+                return "unchanged"  # the node's own messages; its devices are the machines
+            return "unknown_machine"
+        results = [await self._apply(uow, machine, report) for machine in machines]
         for result in ("backwards", "no_product", "applied"):
             if result in results:
                 return result

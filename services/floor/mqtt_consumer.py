@@ -36,6 +36,9 @@ log = logging.getLogger("factory.mqtt")
 
 MAX_PAYLOAD = 64 * 1024
 MAX_METRICS = 500
+# Messages already waiting are applied in one transaction (then acknowledged together): a
+# transaction per message would cap the rate at the database's commits per second.
+MAX_BATCH = 200
 LOG_EVERY = 60.0
 REBIRTH_EVERY = 10.0
 SWEEP_EVERY = 1.0
@@ -169,10 +172,13 @@ class MachineConsumer:
                         for task in done:
                             task.result()
                         return
-                    message = next_message.result()
-                    await self.handle(message)
-                    if message.qos > 0:
-                        client._client.ack(message.mid, message.qos)  # noqa: SLF001
+                    batch = [next_message.result()]
+                    while len(batch) < MAX_BATCH and len(client.messages) > 0:  # queued already
+                        batch.append(await anext(messages))
+                    await self.handle_batch(batch)
+                    for message in batch:  # in arrival order, as MQTT wants PUBACKs
+                        if message.qos > 0:
+                            client._client.ack(message.mid, message.qos)  # noqa: SLF001
             finally:
                 for task in (*background, next_message):
                     if task is not None and not task.done():
@@ -190,11 +196,29 @@ class MachineConsumer:
 
     # -- one message ----------------------------------------------------------------------
 
-    async def handle(self, message: Any) -> str:
-        """Apply one message; its result. Raises only while the database is unavailable."""
+    async def handle_batch(self, batch: list[Any]) -> list[str]:
+        """Apply messages in one transaction; if one of them fails, each on its own."""
+        if len(batch) == 1:
+            return [await self.handle(batch[0])]
+        decoded = [await self.decode(message) for message in batch]
+        reports = [report for report, _ in decoded if isinstance(report, Report)]
+        try:
+            applied = iter(await self.floor.apply_all(reports))
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise
+            return [await self.handle(message, decoded=entry) for message, entry in zip(batch, decoded,
+                                                                                        strict=True)]
+        results = []
+        for message, (report, who) in zip(batch, decoded, strict=True):
+            result = next(applied) if isinstance(report, Report) else report
+            results.append(self.count(str(message.topic), who, result))
+        return results
+
+    async def decode(self, message: Any) -> tuple[Report | str, str]:
+        """(the report, or the result of a message that means nothing; who sent it, for logs)."""
         topic = str(message.topic)
         payload = message.payload if isinstance(message.payload, bytes | bytearray) else b""
-        who = topic
         try:
             if len(payload) > MAX_PAYLOAD:
                 raise BadMessage("too_large")
@@ -202,14 +226,25 @@ class MachineConsumer:
                 report = await self._sparkplug(topic, bytes(payload))
             else:
                 report = self._json(topic, bytes(payload))
-            if report is None:
-                result = "ignored"
-            else:
-                who = "/".join(str(part) for part in (report.group, report.node, report.device, report.line)
-                               if part)
-                result = await self.floor.apply(report)
         except BadMessage as exc:
-            result = str(exc)
+            return str(exc), topic
+        if report is None:
+            return "ignored", topic
+        return report, "/".join(str(part) for part in (report.group, report.node, report.device, report.line)
+                                if part)
+
+    def count(self, topic: str, who: str, result: str) -> str:
+        self.results[result] += 1
+        if result not in ("applied", "unchanged", "ignored", "error", "rejected"):
+            self._warn(who, result, f"machine message on {topic}: {result}")
+        return result
+
+    async def handle(self, message: Any, decoded: tuple[Report | str, str] | None = None) -> str:
+        """Apply one message; its result. Raises only while the database is unavailable."""
+        topic = str(message.topic)
+        report, who = decoded or await self.decode(message)
+        try:
+            result = await self.floor.apply(report) if isinstance(report, Report) else report
         except DomainError as exc:
             result = "rejected"
             self._warn(who, result, f"machine message on {topic} rejected: {exc}")
@@ -218,10 +253,7 @@ class MachineConsumer:
                 raise  # not acknowledged: the session resumes when the database is back
             result = "error"
             self._warn(who, result, f"machine message on {topic} failed: {exc.__class__.__name__}")
-        self.results[result] += 1
-        if result not in ("applied", "unchanged", "ignored", "error", "rejected"):
-            self._warn(who, result, f"machine message on {topic}: {result}")
-        return result
+        return self.count(topic, who, result)
 
     async def _sparkplug(self, topic: str, payload: bytes) -> Report | None:
         where = sparkplug.parse_topic(topic)

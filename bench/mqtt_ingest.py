@@ -55,10 +55,16 @@ async def broker_rate(messages: int) -> float:
                     return
 
         taking = asyncio.ensure_future(take())
-        for good in range(1, messages + 1):
-            await pub.publish(topic, json.dumps({"good": good, "reject": 0}), qos=1)
+        await publish_counts(pub, topic, messages)
         await asyncio.wait_for(taking, 300)
         return messages / (time.perf_counter() - started)
+
+
+async def publish_counts(pub: aiomqtt.Client, topic: str, messages: int, window: int = 100) -> None:
+    """Counts 1…messages in order, up to `window` QoS 1 publishes awaiting their PUBACK at once."""
+    for first in range(1, messages + 1, window):
+        await asyncio.gather(*(pub.publish(topic, json.dumps({"good": good, "reject": 0}), qos=1)
+                               for good in range(first, min(first + window, messages + 1))))
 
 
 async def api(url: str, path: str, token: str | None = None, body: object = None) -> dict:
@@ -102,9 +108,11 @@ async def measure(database_url: str, args: argparse.Namespace, workdir: Path) ->
             birth = json.dumps({"good": 0, "reject": 0, "birth": True})
             await pub.publish(f"{prefix}/L1/count", birth, qos=1)
             started = time.perf_counter()
-            for good in range(1, args.messages + 1):
-                await pub.publish(f"{prefix}/L1/count", json.dumps({"good": good, "reject": 0}), qos=1)
-            while await recorded(server.base_url, token, "L1") < args.messages:
+            await publish_counts(pub, f"{prefix}/L1/count", args.messages)
+            deadline = time.perf_counter() + 600
+            while (done := await recorded(server.base_url, token, "L1")) < args.messages:
+                if time.perf_counter() > deadline:
+                    raise RuntimeError(f"only {done} of {args.messages} counts recorded after 600 s")
                 await asyncio.sleep(0.05)
             ingest = args.messages / (time.perf_counter() - started)
             event_ms, status_ms = await latencies(server, token, pub, prefix, args.samples)

@@ -157,22 +157,26 @@ class MachineConsumer:
                                     (f"{self.prefix}/+/state", 1)])
             self.state, self.connected_since = "connected", time.monotonic()
             log.info("MQTT consumer connected to %s as %s", self.where, self.settings.mqtt_client_id)
-            background = [asyncio.ensure_future(self._sweep_loop())]
-            if self.lease is not None:
-                background.append(asyncio.ensure_future(self.lease.keep()))
+            # The sweep runs between batches, never beside one: one writer of machine rows at a time.
+            background = [asyncio.ensure_future(self.lease.keep())] if self.lease is not None else []
             messages = aiter(client.messages)
             next_message: asyncio.Future[Any] | None = None
+            swept = time.monotonic()
             try:
                 while True:
-                    next_message = asyncio.ensure_future(anext(messages))
-                    done, _ = await asyncio.wait([next_message, *background],
+                    if next_message is None:
+                        next_message = asyncio.ensure_future(anext(messages))
+                    done, _ = await asyncio.wait([next_message, *background], timeout=SWEEP_EVERY,
                                                  return_when=asyncio.FIRST_COMPLETED)
-                    if next_message not in done:  # the lease was lost, or the sweeper failed
-                        next_message.cancel()
-                        for task in done:
-                            task.result()
+                    if time.monotonic() - swept >= SWEEP_EVERY:
+                        await self._sweep()
+                        swept = time.monotonic()
+                    if any(task in done for task in background):  # the lease was lost
                         return
+                    if next_message not in done:
+                        continue
                     batch = [next_message.result()]
+                    next_message = None
                     while len(batch) < MAX_BATCH and len(client.messages) > 0:  # queued already
                         batch.append(await anext(messages))
                     await self.handle_batch(batch)
@@ -186,13 +190,13 @@ class MachineConsumer:
                     elif task is not None and not task.cancelled():
                         task.exception()  # retrieved: a disconnect ends the session, not a log line
 
-    async def _sweep_loop(self) -> None:
-        while True:
-            await asyncio.sleep(SWEEP_EVERY)
-            try:
-                await self.floor.sweep()
-            except Exception as exc:
-                self._warn("sweep", "error", f"machine sweep failed: {exc.__class__.__name__}")
+    async def _sweep(self) -> None:
+        try:
+            await self.floor.sweep()
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise
+            self._warn("sweep", "error", f"machine sweep failed: {exc.__class__.__name__}")
 
     # -- one message ----------------------------------------------------------------------
 

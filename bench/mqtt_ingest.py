@@ -115,6 +115,7 @@ async def measure(database_url: str, args: argparse.Namespace, workdir: Path) ->
                     raise RuntimeError(f"only {done} of {args.messages} counts recorded after 600 s")
                 await asyncio.sleep(0.05)
             ingest = args.messages / (time.perf_counter() - started)
+            print(f"server: {ingest:,.0f} msg/s; now latency", file=sys.stderr, flush=True)
             event_ms, status_ms = await latencies(server, token, pub, prefix, args.samples)
     finally:
         server.stop()
@@ -179,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     load = os.getloadavg()
     bare = asyncio.run(broker_rate(args.messages))
+    print(f"broker: {bare:,.0f} msg/s; now the server", file=sys.stderr, flush=True)
     import tempfile
     with mariadb_database(mysql, "factory_bench_mqtt") as url, tempfile.TemporaryDirectory() as folder:
         figures = asyncio.run(measure(url, args, Path(folder)))

@@ -66,6 +66,10 @@ def build_context(settings: Settings, clock: Clock | None = None) -> AppContext:
                                      lease=settings.idempotency_lease),
         integrations=Integrations(db, settings, clock),
         line_status=LineStatusFeed(db, clock))
+    if settings.mqtt_url:  # machines over MQTT: aiomqtt and protobuf load only when it is set
+        from services.floor.machine_ingest import MachineFloor
+        from services.floor.mqtt_consumer import MachineConsumer
+        ctx.mqtt = MachineConsumer(settings, MachineFloor(db, clock, settings.mqtt_offline_seconds))
     relay_flush = None
     if settings.redis_url:  # cluster mode: nothing of it is imported without FACTORY_REDIS_URL
         relay_flush = join_cluster(ctx, cache, limiter)
@@ -115,6 +119,9 @@ def join_cluster(ctx: AppContext, cache: ResponseCache,
     ctx.publisher.sink = stream.publish
     cluster.members += [relay, stream]
     ctx.cluster, ctx.event_stream = cluster, stream
+    if ctx.mqtt is not None:  # one process at a time consumes the machines' session
+        from services.floor.mqtt_consumer import RedisLease
+        ctx.mqtt.lease = RedisLease(cluster.redis, cluster.key("mqtt", "lease"), cluster.node)
     return relay.flush
 
 
@@ -197,7 +204,20 @@ async def andon(ctx: AppContext) -> AsyncIterator[None]:
         await asyncio.wait([task], timeout=10)
 
 
-PARTS: tuple[Part, ...] = (database, line_status, live_feed, metrics, cluster, integrations, andon)
+async def machines(ctx: AppContext) -> AsyncIterator[None]:
+    """With FACTORY_MQTT_URL, the machines' MQTT consumer: stopped first, before what it writes through."""
+    if ctx.mqtt is None:
+        yield
+        return
+    await ctx.mqtt.start()
+    try:
+        yield
+    finally:
+        await ctx.mqtt.stop()
+
+
+PARTS: tuple[Part, ...] = (database, line_status, live_feed, metrics, cluster, integrations, andon,
+                          machines)
 
 
 class FactoryApplication(tornado.web.Application):

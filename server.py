@@ -46,6 +46,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                       help="rows as an export wrote them: keep ids, timestamps, order status and prices")
     legacy = sub.add_parser("import-legacy", help="load the old Flask system's database (idempotent)")
     legacy.add_argument("url", help="its database, e.g. sqlite:///old.db or mysql://user:pw@host/factory")
+    simulate = sub.add_parser("simulate",
+                              help="publish Sparkplug B for the seeded lines' machines (a demo plant)")
+    simulate.add_argument("--broker", help="mqtt://[user:pass@]host:port (default FACTORY_MQTT_URL, else "
+                                           "mqtt://127.0.0.1:1883)")
+    simulate.add_argument("--lines", help="line codes, comma-separated (default: every active line)")
+    simulate.add_argument("--speed", type=float, default=1.0, help="time runs this many times faster")
     sub.add_parser("rebuild-rollups", help="rebuild the summary tables (reports, counts) from the raw rows")
     user = sub.add_parser("create-user", help="create a user (prompts for the password)")
     user.add_argument("username")
@@ -123,7 +129,11 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     sockets = tornado.netutil.bind_sockets(args.port, args.host)
 
     def serve_worker(worker_id: int = 0) -> int:
-        asyncio.run(run_server(settings, sockets))
+        own = settings
+        if worker_id and own.mqtt_url and not own.redis_url:
+            # Without Redis there is no lease: the first worker alone consumes the machines' session.
+            own = settings.with_(mqtt_url=None)
+        asyncio.run(run_server(own, sockets))
         return 0
 
     if args.processes == 1:
@@ -216,6 +226,12 @@ def main(argv: list[str] | None = None) -> int:
         from services.exchange.legacy import run_legacy_import
 
         return run_legacy_import(settings, args.url)
+    if command == "simulate":
+        from services.exchange.simulator import run_simulator
+
+        if settings.is_sqlite:
+            migrate.upgrade(settings.database_url)
+        return run_simulator(settings, args.broker, args.lines, args.speed)
     if command == "rebuild-rollups":
         return asyncio.run(rebuild_rollups_command(settings))
     if command == "seed":

@@ -91,6 +91,14 @@ class Settings:
     # escalation sweep looks every andon_check_interval seconds.
     andon_escalate_seconds: int = 300
     andon_check_interval: float = 1.0
+    # Machines over MQTT: mqtt://user:pass@host:port (mqtts:// for TLS); None = no consumer.
+    mqtt_url: str | None = None
+    # The plain-JSON namespace: {prefix}/{line}/count and {prefix}/{line}/state.
+    mqtt_prefix: str = "factory"
+    # A machine silent this long is offline.
+    mqtt_offline_seconds: float = 30.0
+    # The persistent session's client id (stable across restarts, so queued messages arrive).
+    mqtt_client_id: str = "factory-server"
     extra: Mapping[str, object] = field(default_factory=dict)
 
     @property
@@ -149,8 +157,18 @@ class Settings:
             parsed = urlsplit(public_url)
             if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.query or parsed.fragment:
                 raise ConfigError("FACTORY_PUBLIC_URL must be an http(s) URL like https://factory.example.com")
+        mqtt_url = (env.get("FACTORY_MQTT_URL") or "").strip() or None
+        if mqtt_url is not None:
+            check_mqtt_url(mqtt_url)
+        mqtt_prefix = (env.get("FACTORY_MQTT_PREFIX") or "factory").strip().strip("/")
+        if not mqtt_prefix or any(char in mqtt_prefix for char in "#+"):
+            raise ConfigError("FACTORY_MQTT_PREFIX must be a topic prefix without # or +")
         return cls(
             **limits,
+            mqtt_url=mqtt_url,
+            mqtt_prefix=mqtt_prefix,
+            mqtt_offline_seconds=float(_positive_int(env, "FACTORY_MQTT_OFFLINE_SECONDS", 30)),
+            mqtt_client_id=(env.get("FACTORY_MQTT_CLIENT_ID") or "factory-server").strip()[:64],
             public_url=public_url,
             database_url=env.get("FACTORY_DATABASE_URL") or DEFAULT_DATABASE_URL,
             jwt_secret=secret,
@@ -168,6 +186,18 @@ class Settings:
             webhook_allow_private=_flag(env, "FACTORY_WEBHOOK_ALLOW_PRIVATE"),
             webhook_delivery=_flag(env, "FACTORY_WEBHOOK_DELIVERY", default="1"),
         )
+
+
+def check_mqtt_url(url: str) -> None:
+    """mqtt://[user[:pass]@]host[:port] or mqtts://…; the message never repeats the URL (it may
+    hold a password)."""
+    try:
+        parsed = urlsplit(url)
+        parsed.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise ConfigError("FACTORY_MQTT_URL must look like mqtt://user:pass@host:1883") from None
+    if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname or parsed.path not in ("", "/"):
+        raise ConfigError("FACTORY_MQTT_URL must look like mqtt://user:pass@host:1883 (mqtts:// for TLS)")
 
 
 def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -63,6 +63,14 @@ class Availability(Protocol):
     available: bool
 
 
+class MessageCounters(Protocol):
+    """The machines' MQTT consumer: messages by result, rebirth requests, its connection state."""
+
+    results: Mapping[str, int]
+    rebirths: int
+    state: str
+
+
 class Observed(Protocol):
     """What the metrics read, at every sync: the application context (fields may be swapped)."""
 
@@ -72,6 +80,7 @@ class Observed(Protocol):
     hub: EventCounters | None
     live_feed: Any  # sized: len() is the open WebSocket count
     cluster: Availability | None
+    mqtt: MessageCounters | None
 
 
 class Metrics:
@@ -121,6 +130,13 @@ class Metrics:
                                registry=registry, multiprocess_mode="livesum")
         self.db_available = Gauge("factory_db_available", "1 while the database answers, 0 in an outage.",
                                   registry=registry, multiprocess_mode="livemin")
+        self.mqtt_messages = Counter("factory_mqtt_messages", "Machine MQTT messages taken in, by result "
+                                     "(applied, unchanged, unknown_machine, undecodable, too_large, …).",
+                                     ["result"], registry=registry)
+        self.mqtt_rebirths = Counter("factory_mqtt_rebirth_requests",
+                                     "Sparkplug rebirth requests sent (NCMD).", registry=registry)
+        self.mqtt_connected = Gauge("factory_mqtt_connected", "1 while the MQTT consumer is connected.",
+                                    registry=registry, multiprocess_mode="livemax")
         self.redis_up = Gauge("factory_cluster_redis_up", "Cluster mode: 1 while Redis answers, else 0.",
                               registry=registry, multiprocess_mode="livemin")
 
@@ -196,6 +212,11 @@ class Metrics:
         cluster = ctx.cluster
         if cluster is not None:
             self.redis_up.set(1 if cluster.available else 0)
+        mqtt = getattr(ctx, "mqtt", None)
+        if mqtt is not None:
+            self._advance_labelled(self.mqtt_messages, "mqtt", mqtt.results)
+            self._advance(self.mqtt_rebirths, ("mqtt", "rebirths"), mqtt.rebirths)
+            self.mqtt_connected.set(1 if mqtt.state == "connected" else 0)
 
     def _sync_pool(self) -> None:
         pool = self.ctx.db.engine.pool

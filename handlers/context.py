@@ -26,6 +26,7 @@ from services.integrations.lifecycle import Integrations
 if TYPE_CHECKING:  # cluster mode's modules (and redis) load only when FACTORY_REDIS_URL is set
     from core.cluster import Cluster
     from realtime.cluster import EventStream
+    from services.floor.mqtt_consumer import MachineConsumer
 
 log = logging.getLogger("factory.app")
 
@@ -46,6 +47,7 @@ class AppContext:
     line_status: LineStatusFeed  # coalesced line.status events after commits
     cluster: Cluster | None = None
     event_stream: EventStream | None = None
+    mqtt: MachineConsumer | None = None  # the machines' MQTT consumer, with FACTORY_MQTT_URL
     metrics: Metrics = field(init=False)  # made by app.make_app, for a context that serves
 
     def on_rate_limited(self, budget: str, identity: str) -> None:

@@ -13,10 +13,15 @@ STATUS_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "line": {"type": "string"}, "name": {"type": "string"},
-        "state": {"type": "string", "enum": ["running", "stopped", "idle"]},
+        "state": {"type": "string", "enum": ["running", "stopped", "idle", "offline"]},
         "scheduled": {"type": "boolean", "description": "false: the line's instance has no work order, "
                                                         "no production and no stop (not in plant OEE)"},
         "warnings": {"type": "array", "items": {"type": "string", "enum": ["performance_over_100"]}},
+        "offline_since": {**_TIME, "nullable": True,
+                          "description": "Lines with machines: since when all of them are offline"},
+        "micro_stops": {"type": "object", "description": "Lines with machines: short gaps between counts "
+                        "in the running shift instance", "properties": {
+                            "count": _COUNT, "seconds": {"type": "number", "minimum": 0}}},
         "stop": {"type": "object", "nullable": True, "properties": {
             "id": {"type": "integer"}, "reason": {"type": "string"}, "label": {"type": "string"},
             "planned": {"type": "boolean"}, "category": {"type": "string", "nullable": True},

@@ -7,7 +7,13 @@ from handlers.base import BaseHandler
 
 READINESS = {"type": "object", "required": ["ready", "checks"], "properties": {
     "ready": {"type": "boolean"},
-    "checks": {"type": "object", "additionalProperties": {"type": "boolean"}}}}
+    "checks": {"type": "object", "additionalProperties": {"type": "boolean"}},
+    "mqtt": {"type": "object", "description": "With FACTORY_MQTT_URL: the machines' MQTT consumer (it does "
+             "not decide readiness: the API serves while the broker is away).", "properties": {
+                 "state": {"type": "string", "enum": ["starting", "standby", "connecting", "connected",
+                                                      "disconnected", "stopped"]},
+                 "broker": {"type": "string", "description": "scheme://host:port, never credentials"},
+                 "messages": {"type": "integer"}}}}}
 
 
 class HealthHandler(BaseHandler):
@@ -38,8 +44,11 @@ class ReadyHandler(HealthHandler):
         if self.ctx.cluster is not None:
             checks["redis"] = await self.ctx.cluster.ready()
         ready = all(checks.values())
+        body: dict = {"ready": ready, "checks": checks}
+        if self.ctx.mqtt is not None:
+            body["mqtt"] = self.ctx.mqtt.status()
         self.set_status(200 if ready else 503)
-        self.send_json({"ready": ready, "checks": checks}, 200 if ready else 503)
+        self.send_json(body, 200 if ready else 503)
 
 
 def alias_docs(handler: type[BaseHandler], path: str) -> dict[str, dict[str, Any]]:

@@ -25,6 +25,7 @@ from handlers.line_status import LineStatusHandler
 from handlers.lines import LineCollectionHandler, LineItemHandler
 from handlers.live_feed import LiveFeedHandler
 from handlers.losses import loss_routes
+from handlers.machines import LineCountsHandler, StopClassifyHandler
 from handlers.metrics import MetricsHandler
 from handlers.orders import OrderCollectionHandler, OrderItemHandler
 from handlers.resources import CollectionHandler, ItemHandler
@@ -35,6 +36,7 @@ from services.catalog.employees import EmployeeService
 from services.catalog.products import ProductService
 from services.floor.calls import CallService
 from services.floor.lines import LineService
+from services.floor.machines import MachineService
 from services.floor.production import ProductionService
 from services.floor.shifts import ShiftService
 from services.floor.stop_reasons import StopReasonService
@@ -149,6 +151,10 @@ def shop_floor_routes() -> list[URLSpec]:
         url(r"/stops", stops.StopListHandler, {"access": {"GET": "user"}, "station": READ}, name="stops"),
         url(rf"/stops/{ID}", stops.StopItemHandler, {"access": {"GET": "user", "PATCH": "admin"}},
             name="stops_item"),
+        url(rf"/stops/{ID}/classify", StopClassifyHandler, {"access": {"POST": "user"}, "station": WRITE},
+            name="stop_classify"),
+        *resource(MachineService(), read="admin", create="admin", write="admin"),
+        url(rf"/lines/{CODE}/counts", LineCountsHandler, {"access": {"GET": "user"}}, name="line_counts"),
         *andon_routes(),
     ]
 

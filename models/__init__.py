@@ -6,6 +6,7 @@ from models.employee import Employee
 from models.integration import IdempotencyKey, OutboxEvent, Webhook, WebhookDelivery
 from models.legacy import LegacyId
 from models.line import Line
+from models.machine import MACHINE_PROTOCOLS, MACHINE_STATES, Machine, MachineCount
 from models.order import ORDER_STATUSES, Order, OrderItem
 from models.product import STOCK_REASONS, Product, StockMovement
 from models.production import ProductionRecord
@@ -38,7 +39,7 @@ __all__ = [
     "IdempotencyKey", "OutboxEvent", "Webhook", "WebhookDelivery",
     "Line", "WEEKDAYS", "Shift", "ShiftVersion", "DEFAULT_STOP_REASONS", "Stop", "StopReason",
     "DEFAULT_REASON_CATEGORIES", "LOSS_CATEGORIES", "STOP_CATEGORIES", "WORK_ORDER_STATUSES",
-    "WorkOrder",
+    "WorkOrder", "MACHINE_PROTOCOLS", "MACHINE_STATES", "Machine", "MachineCount",
     "ROLLUP_TABLES", "CustomerValue", "ProductionDay", "ProductionEmployee", "ProductionTotal", "RowCount",
     "SalesDay", "SalesProduct", "CALL_KINDS", "Call",
 ]

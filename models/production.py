@@ -29,6 +29,8 @@ class ProductionRecord(Entity):
         Index("ix_production_records_line_date_produced", "line", "date_produced"),
         # A shift instance's figures: one line, one date, one shift.
         Index("ix_production_records_date_produced_shift_line", "date_produced", "shift", "line"),
+        # A machine's growing record of a shift instance.
+        Index("ix_production_records_machine_id_date_produced", "machine_id", "date_produced"),
         # Keyset paging: one (sort column, id) index per sort.
         Index("ix_production_records_date_produced_id", "date_produced", "id"),
         Index("ix_production_records_quantity_produced_id", "quantity_produced", "id"),
@@ -40,8 +42,9 @@ class ProductionRecord(Entity):
     product_id: Mapped[int] = mapped_column(
         ForeignKey("products.id", ondelete="RESTRICT"), nullable=False
     )
-    employee_id: Mapped[int] = mapped_column(
-        ForeignKey("employees.id", ondelete="RESTRICT"), nullable=False
+    # Optional for machine records (`source` "machine"): nobody typed them.
+    employee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("employees.id", ondelete="RESTRICT"), nullable=True
     )
     quantity_produced: Mapped[int] = mapped_column(Integer, nullable=False)
     quantity_defective: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
@@ -55,3 +58,7 @@ class ProductionRecord(Entity):
     work_order_id: Mapped[int | None] = mapped_column(
         ForeignKey("work_orders.id", ondelete="RESTRICT"), index=True
     )
+    # "api" (typed) or "machine" (counted over MQTT: one record per machine, shift instance and
+    # work order or product, growing as counts arrive).
+    source: Mapped[str] = mapped_column(String(16), nullable=False, default="api", server_default="api")
+    machine_id: Mapped[int | None] = mapped_column(ForeignKey("machines.id", ondelete="RESTRICT"))

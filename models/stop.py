@@ -17,6 +17,8 @@ DEFAULT_STOP_REASONS = (
     ("no_operator", "No operator", False),
     ("planned_maintenance", "Planned maintenance", True),
     ("break", "Break", True),
+    # A machine stopped and nobody has said why yet (any user may classify it).
+    ("unassigned", "Unassigned", False),
 )
 
 # The six big losses (Nakajima's TPM, in the names Vorne uses) and `planned`. Availability loses to

@@ -48,6 +48,7 @@ EVENT_TOPICS: Mapping[str, str] = {
     "call.acknowledged": "lines",
     "call.resolved": "lines",
     "call.escalated": "lines",
+    "machine.status": "lines",
 }
 
 FILTER_KEYS: frozenset[str] = frozenset({"product_id", "line"})

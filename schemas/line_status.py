@@ -51,10 +51,16 @@ class LastShiftSchema(Schema):
     warnings = fields.List(fields.String())
 
 
+class MicroStopsSchema(Schema):
+    count = fields.Integer()
+    seconds = fields.Float()
+
+
 class LineStatusSchema(Schema):
     line = fields.String()
     name = fields.String()
-    state = fields.String(validate=validate.OneOf(["running", "stopped", "idle"]))
+    state = fields.String(validate=validate.OneOf(["running", "stopped", "idle", "offline"]), metadata={
+        "description": "offline: every machine of the line is offline (lines with machines only)"})
     stop = fields.Nested(LineStopSchema, allow_none=True)
     shift = fields.Nested(LineShiftSchema, allow_none=True)
     plan = fields.Nested(LinePlanSchema)
@@ -64,3 +70,7 @@ class LineStatusSchema(Schema):
     last_shift = fields.Nested(LastShiftSchema, allow_none=True,
                                metadata={"description": "While idle: the last finished instance"})
     as_of = fields.String(metadata={"format": "date-time"})
+    offline_since = fields.String(allow_none=True, metadata={
+        "format": "date-time", "description": "Since when all the line's machines are offline, else null"})
+    micro_stops = fields.Nested(MicroStopsSchema, metadata={
+        "description": "Gaps between machine counts shorter than a stop, in the running shift instance"})

@@ -43,6 +43,15 @@ class StopOpenSchema(Schema):
     note = Text(load_default=None, allow_none=True, validate=validate.Length(max=500))
 
 
+class StopClassifySchema(Schema):
+    """`POST /stops/{id}/classify`: the reason of a stop a machine opened as `unassigned`."""
+
+    class Meta:
+        unknown = "raise"
+
+    reason = Text(required=True, validate=validate.Length(min=1, max=32))
+
+
 class StopSchema(ApiSchema):
     line = fields.String()
     reason = fields.String()

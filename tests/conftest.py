@@ -31,6 +31,7 @@ from tests.feeds import Feed, ws_url
 
 MYSQL_URL = os.environ.get("FACTORY_TEST_MYSQL_URL")
 REDIS_URL = os.environ.get("FACTORY_TEST_REDIS_URL")
+MQTT_URL = os.environ.get("FACTORY_TEST_MQTT_URL")
 SECRET = "test-secret-" + "x" * 40
 PASSWORDS = {"user": "user-pass-123", "admin": "admin-pass-123", "super_admin": "super-pass-123"}
 # Tests get generous budgets unless they ask for tight ones with @pytest.mark.settings(...).
@@ -52,6 +53,8 @@ def skip_unless_available(available: bool, reason: str) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "settings(**overrides): Settings fields for this test's app")
     config.addinivalue_line("markers", "sqlite_only: runs on the embedded database only")
+    config.addinivalue_line("markers", "mqtt: the app consumes machine messages from the test broker "
+                                       "(FACTORY_TEST_MQTT_URL) under a client id and prefix of its own")
     config.addinivalue_line("markers", "plant_clock(at, zone='UTC'): the app's clock stands at `at` "
                                        "(ISO, UTC) in plant zone `zone`; move it with the plant_time fixture")
 
@@ -121,7 +124,40 @@ def settings(request: pytest.FixtureRequest, database_url: str, tmp_path: Any) -
     overrides = dict(marker.kwargs) if marker else {}
     base = Settings(database_url=database_url, jwt_secret=SECRET, log_dir=str(tmp_path / "logs"),
                     rate_limits=TEST_RATE_LIMITS, cache_ttl=30.0, admin_password=PASSWORDS["super_admin"])
+    if request.node.get_closest_marker("mqtt"):
+        names = request.getfixturevalue("mqtt_names")
+        base = base.with_(mqtt_url=MQTT_URL, mqtt_prefix=names.prefix, mqtt_client_id=names.client_id)
     return base.with_(**overrides)
+
+
+@dataclass
+class MqttNames:
+    """What keeps one test's MQTT traffic apart from every other run's on the shared broker."""
+
+    client_id: str
+    prefix: str
+    group: str
+
+
+@pytest.fixture
+def mqtt_names() -> Any:
+    """Unique client id, JSON prefix and Sparkplug group; the server's persistent session is
+    removed from the broker afterwards (a clean connect with its id)."""
+    skip_unless_available(bool(MQTT_URL), "MQTT tests need FACTORY_TEST_MQTT_URL (e.g. mqtt://127.0.0.1:1883)")
+    tag = uuid.uuid4().hex[:10]
+    names = MqttNames(client_id=f"factory-test-{tag}", prefix=f"factory-test-{tag}", group=f"g{tag}")
+    yield names
+    import paho.mqtt.client as paho  # only MQTT tests pay for it
+
+    from services.floor.mqtt_consumer import broker_address
+    address = broker_address(MQTT_URL)
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=names.client_id, clean_session=True)
+    try:
+        client.connect(address["hostname"], address["port"], 5)
+        client.loop(1)
+        client.disconnect()
+    except OSError:
+        pass
 
 
 class PlantTime:

@@ -135,7 +135,8 @@ def test_the_shop_floor_migration_registers_recorded_lines_and_the_stop_reasons(
     assert recorded == ["L1", "Assembly-1", "L1", None, "Assembly-1"]
     assert {code: bool(planned) for code, planned in reasons} == {
         "breakdown": False, "changeover": False, "no_material": False, "quality": False,
-        "no_operator": False, "planned_maintenance": True, "break": True}
+        "no_operator": False, "planned_maintenance": True, "break": True,
+        "unassigned": False}  # 0012: a machine's stop nobody has classified yet
 
 
 def test_0008_backfills_placed_at_and_fills_the_summary_tables(empty_database):

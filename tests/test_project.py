@@ -90,7 +90,8 @@ def test_ci_runs_the_readmes_test_command_verbatim():
     _, test = quick_start_commands()
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert test in ci.splitlines()
-    for name in ("FACTORY_TEST_MYSQL_URL", "FACTORY_TEST_REDIS_URL", "FACTORY_TEST_STRICT=1"):
+    for name in ("FACTORY_TEST_MYSQL_URL", "FACTORY_TEST_REDIS_URL", "FACTORY_TEST_MQTT_URL",
+                 "FACTORY_TEST_STRICT=1"):
         assert name in ci
 
 

@@ -5,7 +5,7 @@ was opened, acknowledged, resolved and escalated, and by whom. `auth_sessions` g
 `station` and `lines`, the comma-separated line codes a station token may record for.
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-05 01:00:00
 """
 from alembic import op
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
 revision = '0013'
-down_revision = '0011'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 

@@ -273,8 +273,9 @@ async def production_counts(session: AsyncSession, values: dict[str, Any], sign:
     await add(session, ProductionDay.__table__,
               {"day": values["date_produced"], "product_id": product, "line": line}, sums)
     await add(session, ProductionTotal.__table__, {"product_id": product, "line": line}, sums)
-    await add(session, ProductionEmployee.__table__,
-              {"employee_id": values["employee_id"], "product_id": product}, sums)
+    if values["employee_id"] is not None:  # a machine's record names nobody
+        await add(session, ProductionEmployee.__table__,
+                  {"employee_id": values["employee_id"], "product_id": product}, sums)
     await count_rows(session, "production_records", "", sign)
 
 
@@ -328,7 +329,7 @@ def rebuild_statements(dialect: str) -> list[tuple[str, Executable]]:
             ["product_id", "line", *PRODUCTION_SUMS], _production_select(pr.product_id, line))),
         ("production per employee", insert(ProductionEmployee).from_select(
             ["employee_id", "product_id", *PRODUCTION_SUMS],
-            _production_select(pr.employee_id, pr.product_id))),
+            _production_select(pr.employee_id, pr.product_id).where(pr.employee_id.is_not(None)))),
         ("order counts", insert(RowCount).from_select(
             ["name", "key", "n"],
             select(literal("orders"), Order.status, func.count()).group_by(Order.status))),

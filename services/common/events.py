@@ -10,6 +10,7 @@ from models import ORDER_STATUSES, STOCK_REASONS
 from realtime.hub import MAX_FILTER_LINES, TOPICS
 from schemas.call import CallSchema
 from schemas.line_status import LineStatusSchema
+from schemas.machine import MachineSchema
 from schemas.order import OrderSchema
 from schemas.product import ProductSchema
 from schemas.production import ProductionRecordSchema
@@ -67,6 +68,9 @@ EVENTS: dict[str, EventKind] = {
     "work_order.created": EventKind("lines", WorkOrderSchema, "A work order was planned."),
     "work_order.updated": EventKind("lines", WorkOrderSchema,
                                     "A work order changed: its plan, status, or the records against it."),
+    "machine.status": EventKind("lines", MachineSchema,
+                                "A machine came online, went offline, or changed state (running, stopped, "
+                                "fault), as GET /machines shows it."),
     "line.status": EventKind("lines", LineStatusSchema,
                              "A line's figures moved (at most one a second per line), as GET /lines/status."),
     "call.opened": EventKind("lines", CallSchema, "Someone at a line called for help (andon call)."),

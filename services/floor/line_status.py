@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import Clock
 from models import Line, Product, ProductionRecord, Stop, WorkOrder
 from schemas.common import iso_utc
+from services.floor.machine_counts import machine_figures
 from services.floor.shift_time import ShiftInstance, current_instance, last_instance, span_seconds, union
 from services.floor.shifts import all_shifts
 
@@ -224,6 +225,7 @@ async def plant_status(session: AsyncSession, clock: Clock, codes: Iterable[str]
         open_stops.update({stop.line: stop for stop in (await session.execute(
             _OPEN_STOPS, {"lines": [line.code for line in idle]})).scalars()})
     last = await last_results(session, shifts, idle, now, clock) if idle else {}
+    machines = await machine_figures(session, names, instance.starts_at if instance else None)
     as_of = iso_utc(now)
     result = []
     weights: list[tuple[dict[str, Any], float]] = []
@@ -259,6 +261,11 @@ async def plant_status(session: AsyncSession, clock: Clock, codes: Iterable[str]
                 weights.append((own["factors"], own["planned_seconds"]))
         else:
             status["last_shift"] = last.get(line.code)
+        own_machines = machines.get(line.code)  # a line whose machines report over MQTT
+        status["micro_stops"] = own_machines["micro_stops"] if own_machines else {"count": 0, "seconds": 0.0}
+        status["offline_since"] = own_machines["offline_since"] if own_machines else None
+        if own_machines and own_machines["offline"]:
+            status["state"] = "offline"
         result.append(status)
     return {"items": result, "plant": plant_figures(result, weights)}
 

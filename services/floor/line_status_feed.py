@@ -23,7 +23,7 @@ log = logging.getLogger("factory.realtime")
 EVERY_LINE = "*"  # a change whose lines are unknown (a shift edited, a stop corrected): all of them
 # Events whose data names the one line they change.
 LINE_EVENTS = frozenset({"production.recorded", "production.deleted", "line.stopped", "line.started",
-                         "work_order.created", "work_order.updated"})
+                         "work_order.created", "work_order.updated", "machine.status"})
 # Tables whose changes move figures of lines the events do not name.
 SHOP_TABLES = frozenset({"shifts", "lines", "stops", "stop_reasons", "work_orders"})
 

@@ -112,7 +112,7 @@ class ProductionService(CrudService):
         # Prepared statements on the transaction's connection: recording is a hot write, and the
         # ORM's unit of work cost a third of its CPU (see BENCHMARKS.md, "Write path").
         now = utcnow()
-        row = {**data, "created_at": now, "updated_at": now}
+        row = {"source": "api", "machine_id": None, **data, "created_at": now, "updated_at": now}
         row["id"] = (await run(uow.session, INSERT_RECORD, row)).lastrowid
         uow.touch("production_records")
         await production_counts(uow.session, {name: row.get(name) for name in COUNTED_FIELDS}, +1)
@@ -183,6 +183,43 @@ class ProductionService(CrudService):
                                _work_orders.dump)
         return record
 
+    async def add_machine_count(self, uow: UnitOfWork, machine: Any, place: dict[str, Any],
+                                produced: int, defective: int) -> dict[str, Any]:
+        """A machine counted `produced` units (`defective` of them rejects) in one shift instance:
+        its one record there for the work order (or product) grows, or is made; the same stock
+        ledger, summary tables, work-order progress and events as a typed record."""
+        session = uow.session
+        record = (await session.execute(select(ProductionRecord).where(
+            ProductionRecord.machine_id == machine.id,
+            ProductionRecord.date_produced == place["date_produced"],
+            _same(ProductionRecord.shift, place["shift"]),
+            _same(ProductionRecord.work_order_id, place["work_order_id"]),
+            ProductionRecord.product_id == place["product_id"]).with_for_update())).scalar()
+        if record is None:
+            data = {**place, "employee_id": None, "quantity_produced": produced,
+                    "quantity_defective": defective, "line": machine.line, "planned_minutes": None,
+                    "downtime_minutes": None, "source": "machine", "machine_id": machine.id}
+            return (await self._record(uow, data, None))[1]
+        work_order = await record_against(uow, {"work_order_id": record.work_order_id,
+                                                "product_id": record.product_id, "line": record.line,
+                                                "shift": record.shift})
+        await self.lock_references(uow, [record.product_id], None)
+        was = counted(record)
+        good_before = good_units(was)
+        record.quantity_produced += produced
+        record.quantity_defective += defective
+        await session.flush()
+        await production_counts(session, was, -1)
+        await production_counts(session, counted(record), +1)
+        more = good_units(counted(record)) - good_before
+        if more:
+            await move_stock(uow, record.product_id, more, "production", production_record_id=record.id,
+                             note=f"Production record {record.id} (machine {machine.name})")
+        payload = self.dump(record)
+        uow.emit("production", "production.updated", payload)
+        await after_record(uow, [work_order], _work_orders.dump)
+        return payload
+
     async def move_difference(self, uow: UnitOfWork, record_id: int, before: dict[str, Any],
                               after: dict[str, Any], actor: Principal | None) -> None:
         """Move stock by what the change adds or removes; reversals first so a 409 changes nothing."""
@@ -247,6 +284,10 @@ class ProductionService(CrudService):
 
 
 _work_orders = WorkOrderService()
+
+
+def _same(column: Any, value: Any) -> Any:
+    return column.is_(None) if value is None else column == value
 
 
 def _user_id(actor: Principal | None) -> int | None:

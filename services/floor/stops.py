@@ -18,7 +18,7 @@ from sqlalchemy.orm import selectinload
 
 from core.clock import Clock
 from core.db import UnitOfWork
-from core.errors import conflict, invalid
+from core.errors import conflict, invalid, not_found
 from models import Line, Stop
 from schemas.common import iso_utc
 from schemas.stop import StopListQuery, StopSchema
@@ -186,4 +186,38 @@ async def end_stop(uow: UnitOfWork, code: str, now: datetime) -> Stop:
     stop.ended_at, stop.open_line = max(now, stop.started_at), None
     await session.flush()
     uow.emit("lines", "line.started", stop_payload(stop, now))
+    return stop
+
+
+UNASSIGNED = "unassigned"
+
+
+async def line_of_stop(session: AsyncSession, ident: int) -> str:
+    """The line a stop belongs to (404 if there is no such stop): a station may touch its own lines' only."""
+    line = (await session.execute(select(Stop.line).where(Stop.id == ident))).scalar()
+    if line is None:
+        raise not_found("Stop", ident)
+    return line
+
+
+async def classify_stop(uow: UnitOfWork, ident: int, code: str, actor: Any) -> Stop:
+    """An `unassigned` stop gets its reason (409 if it has one; 422 for an unknown or inactive one)."""
+    session = uow.session
+    stop = (await session.execute(select(Stop).where(Stop.id == ident))).scalar()
+    if stop is None:
+        raise not_found("Stop", ident)
+    await lock_line(session, stop.line)
+    stop = (await session.execute(select(Stop).where(Stop.id == ident).with_for_update())).scalar()
+    if stop.reason != UNASSIGNED:
+        raise conflict(f"Stop {ident} has the reason {stop.reason}; only unassigned stops are classified "
+                       "here (admins correct others with PATCH /stops/{id}).",
+                       errors={"reason": ["Already classified."]})
+    reason = await active_reason(session, code)
+    if reason.code == UNASSIGNED:
+        raise invalid({"reason": ["Name the reason the line stopped for."]})
+    stop.reason, stop.reason_info = reason.code, reason
+    who = getattr(actor, "username", None)
+    if who and not stop.note:
+        stop.note = f"classified by {who}"
+    await session.flush()
     return stop

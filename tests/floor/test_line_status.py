@@ -5,6 +5,9 @@ import pytest
 
 DAY = "2026-11-27"
 
+# A line no machine reports for: never offline, no micro-stops.
+NO_MACHINES = {"micro_stops": {"count": 0, "seconds": 0.0}, "offline_since": None}
+
 
 async def stop_between(api, plant_time, line, reason, start, end=None):
     plant_time.set(f"{DAY}T{start}:00Z")
@@ -71,14 +74,14 @@ async def test_the_figures_of_a_hand_computed_shift(api, make, plant_time):
         "oee": {"availability": round(9_900 / 11_700, 4), "performance": round(5_700 / 9_900, 4),
                 "quality": 0.96, "oee": round(9_900 / 11_700 * 5_700 / 9_900 * 0.96, 4)},
         "warnings": [], "scheduled": True, "last_shift": None,
-        "as_of": f"{DAY}T10:00:00Z",
+        "as_of": f"{DAY}T10:00:00Z", **NO_MACHINES,
     }
     assert l2 == {
         "line": "L2", "name": "Line 2", "state": "running", "stop": None, "shift": shift,
         "plan": {"planned_quantity": 0, "good": 10, "defective": 0, "expected_by_now": 0, "pace": None},
         "oee": {"availability": 1.0, "performance": None, "quality": 1.0, "oee": None},
         "warnings": [], "scheduled": True, "last_shift": None,
-        "as_of": f"{DAY}T10:00:00Z",
+        "as_of": f"{DAY}T10:00:00Z", **NO_MACHINES,
     }
     # L4 has no work order, no production and no stop: the instance is not scheduled for it.
     assert (l4["state"], l4["scheduled"], l4["shift"]["name"]) == ("idle", False, "early")
@@ -91,7 +94,7 @@ async def test_the_figures_of_a_hand_computed_shift(api, make, plant_time):
         "plan": {"planned_quantity": 0, "good": 0, "defective": 0, "expected_by_now": 0, "pace": None},
         "oee": {"availability": None, "performance": None, "quality": None, "oee": None},
         "warnings": [], "scheduled": False, "last_shift": None,  # its late shift was not scheduled
-        "as_of": f"{DAY}T22:30:00Z"}
+        "as_of": f"{DAY}T22:30:00Z", **NO_MACHINES}
 
 
 @pytest.mark.plant_clock(at="2026-10-25T00:30:00Z", zone="Europe/Berlin")

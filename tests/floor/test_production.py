@@ -40,7 +40,8 @@ async def test_record_adds_good_units_to_stock(api, make, app):
     assert response.headers["Location"] == f"/production/{body['id']}"
     assert set(body) == {"id", "product_id", "employee_id", "quantity_produced", "quantity_defective",
                          "date_produced", "line", "shift", "planned_minutes", "downtime_minutes",
-                         "work_order_id", "created_at", "updated_at", "produced_at"}
+                         "work_order_id", "source", "machine_id", "created_at", "updated_at", "produced_at"}
+    assert body["source"] == "api" and body["machine_id"] is None
     assert body["date_produced"] == "2026-11-20"
     assert body["line"] == "Assembly-2" and body["downtime_minutes"] == 35
     assert await stock_of(api, product) == 5 + 113

@@ -17,7 +17,7 @@ async def test_the_standard_reasons_exist_and_admins_add_more(api):
     listed = (await api.get("/stop-reasons?per_page=100", role="user")).json["items"]
     assert {item["code"]: item["planned"] for item in listed} == {
         "break": True, "breakdown": False, "changeover": False, "no_material": False,
-        "no_operator": False, "planned_maintenance": True, "quality": False}
+        "no_operator": False, "planned_maintenance": True, "quality": False, "unassigned": False}
     created = await api.create("stop-reasons", {"code": "tooling", "label": "Tool change", "planned": True})
     assert created["active"] is True and created["planned"] is True
     duplicate = await api.post("/stop-reasons", {"code": "tooling", "label": "again"}, role="admin")

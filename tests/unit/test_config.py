@@ -149,3 +149,24 @@ def test_webhook_switches(tmp_path):
     assert flipped.webhook_allow_private is True and flipped.webhook_delivery is False
     with pytest.raises(ConfigError, match="FACTORY_WEBHOOK_ALLOW_PRIVATE"):
         Settings.from_env({"FACTORY_WEBHOOK_ALLOW_PRIVATE": "maybe"}, workdir=tmp_path)
+
+
+def test_mqtt_settings_and_their_errors_never_repeat_the_password():
+    from core.config import ConfigError, Settings
+    from services.floor.mqtt_consumer import broker_address, safe_url
+
+    env = {"FACTORY_JWT_SECRET": "s" * 40}
+    assert Settings.from_env(env).mqtt_url is None  # unset: no consumer
+    on = Settings.from_env({**env, "FACTORY_MQTT_URL": "mqtts://plant:s3cret@broker.example:8883",
+                            "FACTORY_MQTT_PREFIX": "hall2", "FACTORY_MQTT_OFFLINE_SECONDS": "45"})
+    assert (on.mqtt_prefix, on.mqtt_offline_seconds) == ("hall2", 45.0)
+    address = broker_address(on.mqtt_url)
+    assert (address["hostname"], address["port"], address["username"], address["password"]) == (
+        "broker.example", 8883, "plant", "s3cret")
+    assert "tls_context" in address and safe_url(on.mqtt_url) == "mqtts://broker.example:8883"
+    for bad in ("http://plant:s3cret@broker:1883", "mqtt://plant:s3cret@broker:99999", "mqtt://:1883"):
+        with pytest.raises(ConfigError) as error:
+            Settings.from_env({**env, "FACTORY_MQTT_URL": bad})
+        assert "s3cret" not in str(error.value)
+    with pytest.raises(ConfigError):
+        Settings.from_env({**env, "FACTORY_MQTT_PREFIX": "a/#"})

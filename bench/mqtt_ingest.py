@@ -1,0 +1,202 @@
+"""Machine counts over MQTT into one server process on MariaDB, beside the broker's own rate.
+
+Three figures from one run, on one Mosquitto (FACTORY_TEST_MQTT_URL, default mqtt://127.0.0.1:1883):
+1. the broker's publish → subscribe rate for QoS 1 JSON count messages (a bare aiomqtt subscriber);
+2. the server's ingest rate: the same messages, until every count is in /production (each
+   message's effect committed, batched per transaction as they queue), and its ratio to 1;
+3. latency, one message at a time: publish → the `production` event, and → `line.status`, on /ws.
+
+    python bench/mqtt_ingest.py [--messages 20000] [--samples 200]
+
+Needs FACTORY_TEST_MYSQL_URL (a MariaDB server; a database of its own is made and dropped).
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import aiomqtt  # noqa: E402
+import tornado.httpclient  # noqa: E402
+import tornado.websocket  # noqa: E402
+
+from services.floor.mqtt_consumer import broker_address  # noqa: E402
+from tests.databases import mariadb_database  # noqa: E402
+from tests.servers import ServerProcess, server_env  # noqa: E402
+
+BROKER = os.environ.get("FACTORY_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
+UNLIMITED = "login=100000/60,read=1000000/60,write=1000000/60,analytics=100000/60"
+
+
+async def broker_rate(messages: int) -> float:
+    """Messages per second from publish to a QoS 1 subscriber, the broker alone."""
+    topic = f"bench-{uuid.uuid4().hex[:8]}/L1/count"
+    address = broker_address(BROKER)
+    async with aiomqtt.Client(**address, identifier=f"bench-sub-{uuid.uuid4().hex[:6]}") as sub, \
+            aiomqtt.Client(**address, identifier=f"bench-pub-{uuid.uuid4().hex[:6]}") as pub:
+        await sub.subscribe(topic, qos=1)
+        received = 0
+        started = time.perf_counter()
+
+        async def take() -> None:
+            nonlocal received
+            async for _ in sub.messages:
+                received += 1
+                if received == messages:
+                    return
+
+        taking = asyncio.ensure_future(take())
+        await publish_counts(pub, topic, messages)
+        await asyncio.wait_for(taking, 300)
+        return messages / (time.perf_counter() - started)
+
+
+async def publish_counts(pub: aiomqtt.Client, topic: str, messages: int, window: int = 100) -> None:
+    """Counts 1…messages in order, up to `window` QoS 1 publishes awaiting their PUBACK at once."""
+    for first in range(1, messages + 1, window):
+        await asyncio.gather(*(pub.publish(topic, json.dumps({"good": good, "reject": 0}), qos=1)
+                               for good in range(first, min(first + window, messages + 1))))
+
+
+async def api(url: str, path: str, token: str | None = None, body: object = None) -> dict:
+    client = tornado.httpclient.AsyncHTTPClient()
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    response = await client.fetch(url + path, method="GET" if body is None else "POST", headers=headers,
+                                  body=None if body is None else json.dumps(body))
+    return json.loads(response.body)
+
+
+async def recorded(url: str, token: str, line: str) -> int:
+    page = await api(url, f"/production?line={line}&per_page=100", token)
+    return sum(item["quantity_produced"] for item in page["items"])
+
+
+async def measure(database_url: str, args: argparse.Namespace, workdir: Path) -> dict[str, float]:
+    tag = uuid.uuid4().hex[:8]
+    prefix = f"bench-{tag}"
+    env = server_env(workdir, database_url, FACTORY_MQTT_URL=BROKER, FACTORY_MQTT_PREFIX=prefix,
+                     FACTORY_MQTT_CLIENT_ID=f"bench-server-{tag}", FACTORY_RATE_LIMITS=UNLIMITED)
+    server = await ServerProcess(workdir / "server", env).wait_ready()
+    try:
+        status, login = server.login("admin", env["FACTORY_ADMIN_PASSWORD"])
+        token = login["access_token"]
+        now = datetime.now(UTC)
+        await api(server.base_url, "/shifts", token, {
+            "name": "bench", "starts_at": (now - timedelta(hours=1)).strftime("%H:%M"),
+            "ends_at": (now + timedelta(hours=3)).strftime("%H:%M")})
+        product = await api(server.base_url, "/products", token, {
+            "sku": f"B-{tag}", "name": "Bench", "price": "1.00", "stock_quantity": 0,
+            "ideal_cycle_seconds": 1})
+        for line in ("L1", "L2"):
+            await api(server.base_url, "/lines", token, {"code": line, "name": line})
+            await api(server.base_url, "/machines", token, {"name": f"M-{line}", "line": line,
+                                                            "protocol": "json", "product_id": product["id"]})
+        while (await api(server.base_url, "/readyz")).get("mqtt", {}).get("state") != "connected":
+            await asyncio.sleep(0.1)
+        async with aiomqtt.Client(**broker_address(BROKER), identifier=f"bench-pub-{tag}") as pub:
+            birth = json.dumps({"good": 0, "reject": 0, "birth": True})
+            await pub.publish(f"{prefix}/L1/count", birth, qos=1)
+            started = time.perf_counter()
+            await publish_counts(pub, f"{prefix}/L1/count", args.messages)
+            deadline = time.perf_counter() + 600
+            while (done := await recorded(server.base_url, token, "L1")) < args.messages:
+                if time.perf_counter() > deadline:
+                    raise RuntimeError(f"only {done} of {args.messages} counts recorded after 600 s")
+                await asyncio.sleep(0.05)
+            ingest = args.messages / (time.perf_counter() - started)
+            print(f"server: {ingest:,.0f} msg/s; now latency", file=sys.stderr, flush=True)
+            event_ms, status_ms = await latencies(server, token, pub, prefix, args.samples)
+    finally:
+        server.stop()
+    return {"ingest": ingest, "event_p50": statistics.median(event_ms), "event_p99": quantile(event_ms, 0.99),
+            "status_p50": statistics.median(status_ms), "status_p99": quantile(status_ms, 0.99)}
+
+
+async def latencies(server: ServerProcess, token: str, pub: aiomqtt.Client, prefix: str,
+                    samples: int) -> tuple[list[float], list[float]]:
+    """Publish one count at a time on L2: ms until its production event, and its line.status."""
+    feed = await tornado.websocket.websocket_connect(f"{server.ws_url}?token={token}")
+    await feed.write_message(json.dumps({"type": "subscribe", "topics": ["production", "lines"]}))
+    assert json.loads(await feed.read_message())["type"] == "subscribed"
+    seen_event: dict[int, float] = {}
+    seen_status: dict[int, float] = {}
+
+    async def listen() -> None:
+        while (text := await feed.read_message()) is not None:
+            message = json.loads(text)
+            data, name, now = message.get("data") or {}, message.get("event"), time.perf_counter()
+            if name in ("production.recorded", "production.updated") and data.get("line") == "L2":
+                seen_event.setdefault(data["quantity_produced"], now)
+            elif name == "line.status" and data.get("line") == "L2":
+                seen_status.setdefault(data["plan"]["good"], now)
+
+    listening = asyncio.ensure_future(listen())
+    await pub.publish(f"{prefix}/L2/count", json.dumps({"good": 0, "reject": 0, "birth": True}), qos=1)
+    event_ms, status_ms = [], []
+    try:
+        for good in range(1, samples + 1):
+            sent = time.perf_counter()
+            await pub.publish(f"{prefix}/L2/count", json.dumps({"good": good, "reject": 0}), qos=1)
+            deadline = sent + 10
+            while (good not in seen_event or not any(g >= good for g in seen_status)) \
+                    and time.perf_counter() < deadline:
+                await asyncio.sleep(0.001)
+            if good not in seen_event:
+                raise RuntimeError(f"no production event for count {good}")
+            event_ms.append((seen_event[good] - sent) * 1000)
+            status_at = min(at for g, at in seen_status.items() if g >= good)
+            status_ms.append((status_at - sent) * 1000)
+            await asyncio.sleep(0.05)
+    finally:
+        listening.cancel()
+        feed.close()
+    return event_ms, status_ms
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--samples", type=int, default=200)
+    args = parser.parse_args(argv)
+    mysql = os.environ.get("FACTORY_TEST_MYSQL_URL")
+    if not mysql:
+        print("error: set FACTORY_TEST_MYSQL_URL (a MariaDB server)", file=sys.stderr)
+        return 2
+    load = os.getloadavg()
+    bare = asyncio.run(broker_rate(args.messages))
+    print(f"broker: {bare:,.0f} msg/s; now the server", file=sys.stderr, flush=True)
+    import tempfile
+    with mariadb_database(mysql, "factory_bench_mqtt") as url, tempfile.TemporaryDirectory() as folder:
+        figures = asyncio.run(measure(url, args, Path(folder)))
+    ratio = figures["ingest"] / bare
+    print(f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; after: "
+          f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    print(f"broker publish->subscribe (QoS 1): {bare:,.0f} msg/s")
+    met = figures["ingest"] >= 5000 and ratio >= 0.5
+    print(f"server ingest into MariaDB:        {figures['ingest']:,.0f} msg/s  ({ratio:.2f}x the broker; "
+          f"target >= 5,000 msg/s and >= 0.5x: {'met' if met else 'missed'})")
+    print(f"message -> production event: p50 {figures['event_p50']:.1f} ms, p99 {figures['event_p99']:.1f} "
+          f"ms (target p99 < 200 ms: {'met' if figures['event_p99'] < 200 else 'missed'})")
+    print(f"message -> line.status:      p50 {figures['status_p50']:.1f} ms, p99 {figures['status_p99']:.1f} "
+          f"ms (target p99 < 1200 ms: {'met' if figures['status_p99'] < 1200 else 'missed'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -204,6 +204,7 @@ async def andon(ctx: AppContext) -> AsyncIterator[None]:
         await asyncio.wait([task], timeout=10)
 
 
+@asynccontextmanager
 async def machines(ctx: AppContext) -> AsyncIterator[None]:
     """With FACTORY_MQTT_URL, the machines' MQTT consumer: stopped first, before what it writes through."""
     if ctx.mqtt is None:

@@ -207,7 +207,8 @@ class Importer:
             raise ImportRejected(errors, len(errors))
 
     def order_part(self, values: dict[str, str]) -> dict[str, Any]:
-        keep = {name: values[name] for name in (*READ_ONLY, *ORDER_KEPT, "customer_id") if name in values}
+        keep = {name: values[name] for name in (*READ_ONLY, *ORDER_KEPT, "customer_id", "placed_at")
+                if name in values}
         return self.typed(keep, {**self.kinds, "id": "int"})
 
     def line(self, values: dict[str, str]) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import asyncio
 from sqlalchemy import func, select
 
 from models import Product, StockMovement
+from services.exchange.imports import SERVICES
 
 CSV_TYPE = {"Content-Type": "text/csv"}
 EXPORT = {"Accept": "text/csv"}
@@ -224,7 +225,7 @@ async def test_concurrent_import_and_api_writes_keep_the_ledger_equal_to_stock(a
     assert stock == [100 + 300 - taken[0] + made[0], 100 + 200 - taken[1] + made[1]]
 
 
-RESOURCES = ("products", "customers", "employees", "production", "orders")
+RESOURCES = ("products", "customers", "employees", "production", "orders")  # restored in this order
 
 
 async def export_all(api) -> dict[str, bytes]:
@@ -255,16 +256,25 @@ async def test_round_trip_export_restore_export_is_byte_identical(api, make, app
         orders.append(await api.create("orders", {"customer_id": customers[n % 2]["id"], "items": [
             {"product_id": gear["id"], "quantity": 1 + n}, {"product_id": bolt["id"], "quantity": 10}]},
             role="user"))
+    # Back-dated by an admin: restored with its own placed_at, not the time of the restore.
+    orders.append(await api.create("orders", {"customer_id": customers[1]["id"], "product_id": bolt["id"],
+                                              "quantity": 3, "placed_at": "2025-03-04T05:06:07Z"}))
     for status in ("confirmed", "in_production", "shipped"):
         await api.patch(f"/orders/{orders[0]['id']}", {"status": status}, role="admin")
     await api.patch(f"/orders/{orders[1]['id']}", {"status": "cancelled"}, role="admin")
     await api.patch(f"/products/{gear['id']}", {"price": "21.00"}, role="admin")  # after the orders
     await api.patch(f"/products/{spare['id']}", {"active": False}, role="admin")
     await api.patch(f"/employees/{employees[1]['id']}", {"active": False}, role="admin")
+    await api.patch(f"/customers/{customers[1]['id']}", {"name": "Renamed"}, role="admin")
+    record = (await api.get("/production?per_page=1", role="admin")).json["items"][0]
+    await asyncio.sleep(1.1)  # a later second: updated_at differs from created_at in the export
+    await api.patch(f"/production/{record['id']}", {"quantity_defective": 0}, role="admin")
 
     first = await export_all(api)
     lines = {resource: first[resource].count(b"\r\n") - 1 for resource in RESOURCES}
-    assert lines == {"products": 3, "customers": 2, "employees": 2, "production": 4, "orders": 10}
+    assert set(RESOURCES) == set(SERVICES)  # every importable resource
+    assert lines == {"products": 3, "customers": 2, "employees": 2, "production": 4, "orders": 11}
+    assert b"2025-03-04T05:06:07Z" in first["orders"]
     await empty_business_tables(settings.database_url)
     for resource in RESOURCES:
         assert await total(api, resource) == 0

@@ -43,7 +43,8 @@ def test_orders(row):
 @settings(max_examples=600, deadline=None)
 @given(st.fixed_dictionaries({}, optional={
     "product_id": ints, "employee_id": ints, "quantity_produced": ints, "quantity_defective": ints,
-    "date_produced": dates, "line": texts, "shift": texts, "planned_minutes": st.one_of(ints, st.integers(1439, 1441)),
+    "date_produced": dates, "line": texts, "shift": texts,
+    "planned_minutes": st.one_of(ints, st.integers(1439, 1441)),
     "downtime_minutes": ints, "work_order_id": ints, "note": st.just("x")}))
 def test_production(row):
     same(ProductionRecordSchema(), row)

@@ -38,6 +38,7 @@ from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
+from core.multirow import insert_many
 from core.statements import run
 from models import (
     CustomerValue,
@@ -157,7 +158,7 @@ async def add_all(session: AsyncSession, table: Table, key_names: tuple[str, ...
             for name in extra_names:
                 row[name] = extra[key][name][0]
             rows.append(row)
-        await session.execute(statement, rows)
+        await insert_many(session, statement, rows)
 
 
 BULK_KEYS = 500

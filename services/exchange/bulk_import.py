@@ -20,11 +20,11 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Table, bindparam, insert, literal_column, select, update
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import UnitOfWork
 from core.errors import DomainError, conflict, invalid
+from core.multirow import insert_many
 from models import (
     Customer,
     Employee,
@@ -51,6 +51,7 @@ from services.sales.orders import MAX_TOTAL, OrderService
 _orders, _items, _records = Order.__table__, OrderItem.__table__, ProductionRecord.__table__
 _movements, _products = StockMovement.__table__, Product.__table__
 _ROW_COUNTS = RowCount.__table__
+_INSERT_ITEMS, _INSERT_MOVEMENTS = insert(_items), insert(_movements)
 
 
 class RowRefused(DomainError):
@@ -87,32 +88,14 @@ async def _id_step(session: AsyncSession) -> int | None:
 async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> list[int]:
     """Insert `rows` (dicts with the same keys) in the session's transaction; their new ids, in order."""
     step = await _id_step(session)
-    connection = await session.connection()
+    statement = insert(table)
     if step is None:
-        return [(await connection.execute(insert(table), row)).inserted_primary_key[0] for row in rows]
-    if connection.dialect.name == "sqlite":
-        await connection.execute(insert(table), list(rows))
-        last = (await connection.exec_driver_sql("SELECT last_insert_rowid()")).scalar()
-        return list(range(last - len(rows) + 1, last + 1))
-    # One statement (an executemany may be split in two, and the ids with it), rendered by the
-    # driver's own escaping as its executemany would.
-    names = list(rows[0])
-    raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
-    escape = driver.escape
-    values = ",".join("(" + ",".join([escape(row[name]) for name in names]) + ")" for row in rows)
-    sql = f"INSERT INTO `{table.name}` (`{'`,`'.join(names)}`) VALUES {values}"
-    try:
-        async with driver.cursor() as cursor:
-            await cursor.execute(sql)
-            first, count = cursor.lastrowid, cursor.rowcount
-    except connection.dialect.loaded_dbapi.Error as exc:
-        error_class = connection.dialect.loaded_dbapi.Error
-        raise DBAPIError.instance(f"INSERT INTO {table.name} …", None, exc, error_class,
-                                  hide_parameters=True, dialect=connection.dialect) from exc
-    if count != len(rows):
-        raise RuntimeError(f"{table.name}: {count} of {len(rows)} rows inserted")
-    return [first + step * n for n in range(len(rows))]
+        connection = await session.connection()
+        return [(await connection.execute(statement, row)).inserted_primary_key[0] for row in rows]
+    written = await insert_many(session, statement, rows)
+    if written.rowcount != len(rows) or written.first_id is None:
+        raise RuntimeError(f"{table.name}: {written.rowcount} of {len(rows)} rows inserted")
+    return [written.first_id + step * n for n in range(len(rows))]
 
 
 # -- orders ------------------------------------------------------------------------------------
@@ -172,7 +155,7 @@ async def write_orders(uow: UnitOfWork, chunk: Sequence[dict[str, Any]], actor: 
         for line in mine:
             line["order_id"] = order_id
             rows.append(line)
-    await session.execute(insert(_items), rows)
+    await insert_many(session, _INSERT_ITEMS, rows)
     uow.touch("orders", "order_items")
     await count_sales(session, orders, lines)
     return ids
@@ -257,7 +240,7 @@ async def write_production(uow: UnitOfWork, chunk: Sequence[dict[str, Any]], act
                               "production_record_id": record_id, "user_id": user_id,
                               "created_at": now, "updated_at": now})
     if movements:
-        await session.execute(insert(_movements), movements)
+        await insert_many(session, _INSERT_MOVEMENTS, movements)
         moved = [{"product_id": ident, "stock": balance[ident], "now": now}
                  for ident in sorted(balance) if balance[ident] != products[ident].stock_quantity]
         await session.execute(_SET_STOCK, moved)

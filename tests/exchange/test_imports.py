@@ -331,3 +331,39 @@ async def test_restore_refuses_ids_in_use_and_totals_that_do_not_add_up(api, mak
     again = await post_csv(api, "orders", fixed, "?restore=true")
     assert again.status == 422
     assert {(e["row"], e["field"]) for e in again.json["errors"]} >= {(1, "id"), (3, "id")}
+
+
+async def test_a_large_import_leaves_the_server_answering_meanwhile(api, make):
+    """Rows are parsed, validated and written a chunk at a time, the event loop free between chunks:
+    health checks are answered while a multi-MiB import runs (a dry run: parsing and validating
+    only; then the import), not after it."""
+    customer, product = await make.customer(), await make.product(price="1.00")
+    count = 60_000
+    body = ("customer_id,product_id,quantity\n"
+            + f"{customer['id']},{product['id']},1\n" * count).encode()
+
+    async def answered_meanwhile(query: str) -> list[str]:
+        done: list[str] = []
+
+        async def run_import() -> None:
+            response = await api.request("POST", f"/imports/orders{query}", body=body, role="admin",
+                                         headers=CSV_TYPE)
+            assert response.status == 200, response
+            done.append("import")
+
+        async def health_checks() -> None:
+            await asyncio.sleep(0.2)  # the import is under way
+            while "import" not in done:
+                response = await api.get("/healthz")
+                assert response.status == 200, response
+                done.append("healthz")
+                await asyncio.sleep(0.02)
+
+        await asyncio.gather(run_import(), health_checks())
+        return done
+
+    done = await answered_meanwhile("?dry_run=true")
+    assert done.index("import") >= 3, done[:5]  # several answers while the rows were being read
+    done = await answered_meanwhile("")
+    assert done.index("import") >= 3, done[:5]
+    assert (await api.get("/orders?per_page=1", role="user")).json["meta"]["total"] == count

@@ -2,7 +2,7 @@
 from models.base import Base, Entity, utcnow
 from models.customer import Customer
 from models.employee import Employee
-from models.integration import IdempotencyKey, OutboxEvent, Webhook, WebhookDelivery
+from models.integration import IdempotencyKey, OutboxEvent, OutboxRelay, Webhook, WebhookDelivery
 from models.legacy import LegacyId
 from models.line import Line
 from models.order import ORDER_STATUSES, Order, OrderItem
@@ -27,7 +27,7 @@ __all__ = [
     "Base", "Entity", "utcnow", "Customer", "Employee", "LegacyId", "ORDER_STATUSES", "Order",
     "OrderItem",
     "STOCK_REASONS", "Product", "StockMovement", "ProductionRecord", "ROLES", "AuthSession", "User",
-    "IdempotencyKey", "OutboxEvent", "Webhook", "WebhookDelivery",
+    "IdempotencyKey", "OutboxEvent", "OutboxRelay", "Webhook", "WebhookDelivery",
     "Line", "WEEKDAYS", "Shift", "DEFAULT_STOP_REASONS", "Stop", "StopReason", "WORK_ORDER_STATUSES",
     "WorkOrder",
     "ROLLUP_TABLES", "CustomerValue", "ProductionDay", "ProductionEmployee", "ProductionTotal", "RowCount",

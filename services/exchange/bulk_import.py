@@ -161,14 +161,43 @@ async def write_orders(uow: UnitOfWork, chunk: Sequence[dict[str, Any]], actor: 
     return ids
 
 
+async def write_history_orders(uow: UnitOfWork, orders: list[dict[str, Any]],
+                               lines: list[list[dict[str, Any]]]) -> list[int]:
+    """Orders written as they were (a legacy import: status, prices and times kept), with their lines,
+    summary tables and counts as `order_written` keeps them; their new ids."""
+    ids = await insert_rows(uow.session, _orders, orders)
+    rows = []
+    for order_id, mine in zip(ids, lines, strict=True):
+        for line in mine:
+            rows.append({**line, "order_id": order_id})
+    await insert_many(uow.session, _INSERT_ITEMS, rows)
+    uow.touch("orders", "order_items")
+    await count_sales(uow.session, orders, lines)
+    return ids
+
+
+async def write_history_records(uow: UnitOfWork, records: list[dict[str, Any]]) -> list[int]:
+    """Production records written as they were (history: no stock moves), counted as
+    `record_written` counts them; their new ids."""
+    ids = await insert_rows(uow.session, _records, records)
+    uow.touch("production_records")
+    await count_production(uow.session, records)
+    return ids
+
+
 async def count_sales(session: AsyncSession, orders: list[dict[str, Any]],
                       lines: list[list[dict[str, Any]]]) -> None:
-    """`order_counts(+1)` and the pending count for every order of a chunk, summed per key."""
+    """`order_counts(+1)` and the per-status counts of every order of a chunk, summed per key
+    (a cancelled order is counted, not sold)."""
     day: dict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: {"units": 0, "revenue_cents": 0})
     product: dict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: {"units": 0, "revenue_cents": 0})
     value: dict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: {"orders": 0, "value_cents": 0})
     times: dict[tuple[Any, ...], list[datetime]] = {}
+    statuses: dict[tuple[Any, ...], dict[str, int]] = defaultdict(lambda: {"n": 0})
     for order, mine in zip(orders, lines, strict=True):
+        statuses[("orders", order["status"])]["n"] += 1
+        if order["status"] == "cancelled":
+            continue
         placed = order["placed_at"]
         for line in mine:
             revenue = cents(line["line_total"])
@@ -185,7 +214,7 @@ async def count_sales(session: AsyncSession, orders: list[dict[str, Any]],
     await add_all(session, CustomerValueRow.__table__, ("customer_id",), value, extra={
         key: {"first_order_at": (first, earlier), "last_order_at": (last, later)}
         for key, (first, last) in times.items()})
-    await add_all(session, _ROW_COUNTS, ("name", "key"), {("orders", "pending"): {"n": len(orders)}})
+    await add_all(session, _ROW_COUNTS, ("name", "key"), statuses)
 
 
 # -- production --------------------------------------------------------------------------------

@@ -7,9 +7,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from core.clock import Clock
 from core.db import UnitOfWork
+from core.dbguard import DatabaseUnavailable
 from core.statements import run
 from models import OutboxEvent, OutboxRelay
 from realtime.hub import EVENT_TOPICS, encode_frame, format_instant
@@ -84,10 +86,14 @@ class CommandEventRelay:
         self.publish = publish
 
     async def relay(self) -> int:
-        """Claim and publish what is waiting; how many events were published."""
-        async with self.db.session() as session:
-            waiting = (await session.execute(select(OutboxRelay.outbox_id).order_by(OutboxRelay.outbox_id)
-                                             .limit(self.BATCH))).scalars().all()
+        """Claim and publish what is waiting; how many events were published. While the database is
+        away this says nothing (the outage is reported where it is met) and tries again next turn."""
+        try:
+            async with self.db.session() as session:
+                waiting = (await session.execute(select(OutboxRelay.outbox_id).order_by(OutboxRelay.outbox_id)
+                                                 .limit(self.BATCH))).scalars().all()
+        except (SQLAlchemyError, DatabaseUnavailable, OSError):
+            return 0
         if not waiting:
             return 0
         claimed = []

@@ -93,6 +93,8 @@ def build_context(settings: Settings, clock: Clock | None = None) -> AppContext:
     #    writer's next read on any process does not see the old data. Last: it awaits Redis.
     # Before each commit, inside the transaction, every event is written to the outbox.
     db.before_commit(ctx.integrations.outbox)
+    # Events a command wrote (server.py import) reach this server's subscribers through the same sink.
+    ctx.integrations.relay_to(lambda topic, name, data: ctx.publisher.sink(topic, name, data))
     listeners: list[Callable[[Change], Any]] = [auth.forget_on_change, invalidate_cache, ctx.publisher,
                                                 ctx.line_status, ctx.integrations.notify]
     if relay_flush is not None:

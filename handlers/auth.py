@@ -4,6 +4,7 @@ from __future__ import annotations
 from core.errors import ApiError, invalid
 from core.security import TokenError, normalize_username
 from handlers.base import BaseHandler
+from handlers.exports import send_csv, wants_csv
 from schemas.common import iso_utc
 from schemas.openapi import page_of
 from schemas.user import (
@@ -126,6 +127,9 @@ class PasswordHandler(BaseHandler):
         self.send_json(pair)
 
 
+DISPLAY_TOKEN_COLUMNS = ["id", "label", "created_at", "expires_at", "revoked_at", "minted_by", "revoked_by"]
+
+
 class DisplayTokenCollectionHandler(BaseHandler):
     """`POST /auth/display-tokens`: mint a long-lived token for a wall screen (it reads only the live
     feed, the dashboard and the line status); `GET` lists them with who minted and who revoked each."""
@@ -137,11 +141,26 @@ class DisplayTokenCollectionHandler(BaseHandler):
             "GET": {"summary": "List display tokens", "tags": ["auth"], "query": DisplayTokenListQuery,
                     "sort_fields": DISPLAY_TOKEN_SORT, "responses": {200: page_of(DisplayTokenAuditSchema)},
                     "description": "With who minted and who revoked each (the token itself is never "
-                                   "shown again); newest first unless sorted."}}
+                                   "shown again); newest first unless sorted. `Accept: text/csv` answers "
+                                   "every display token as CSV instead (`minted_by` and `revoked_by` "
+                                   "as JSON cells)."}}
     cache_tags = ("auth_sessions", "users")
 
     async def get(self) -> None:
         query = self.load_query(DisplayTokenListQuery())
+        if wants_csv(self.request.headers.get("Accept", "")):
+            sort_by = query["sort_by"] or "id"
+            order = "desc" if query["sort_by"] is None else query["sort_order"]
+            rows: list[dict] = []
+            page = 1
+            while True:  # a plant has a few dozen screens: every page, then one CSV body
+                found = await self.ctx.auth.display_tokens(page, 100, sort_by, order)
+                rows += found.items
+                if len(found.items) < 100:
+                    break
+                page += 1
+            send_csv(self, DISPLAY_TOKEN_COLUMNS, rows, "display-tokens")
+            return
         await self.send_list(lambda: self.ctx.auth.display_tokens(
             query["page"], query["per_page"], query["sort_by"] or "id",
             "desc" if query["sort_by"] is None else query["sort_order"]))

@@ -14,7 +14,18 @@ from services.exchange.exports import export_batches
 
 log = logging.getLogger("factory.http")
 
-__all__ = ["stream_csv", "wants_csv"]
+__all__ = ["send_csv", "stream_csv", "wants_csv"]
+
+
+def send_csv(handler: BaseHandler, header: list[str], rows: list[dict[str, Any]], filename: str) -> None:
+    """A short list (read whole, not streamed) as one CSV body, with the export's headers."""
+    handler.set_header("Content-Type", csv_io.CSV_TYPE)
+    handler.set_header("Content-Disposition", f'attachment; filename="{filename}.csv"')
+    handler.set_header("Vary", "Authorization, Accept, Origin")
+    if handler.request.method == "HEAD":
+        handler.finish()
+        return
+    handler.finish(csv_io.render(header, rows, with_header=True).encode())
 
 
 async def stream_csv(handler: BaseHandler, service: CrudService, params: dict[str, Any],

@@ -5,6 +5,7 @@ from typing import Any
 
 from core.db import UnitOfWork
 from handlers.base import BaseHandler
+from handlers.exports import stream_csv, wants_csv
 from schemas.openapi import page_of
 from schemas.stop import StopCorrectionSchema, StopListQuery, StopOpenSchema, StopSchema
 from services.common.crud import Page
@@ -71,12 +72,16 @@ class StopListHandler(BaseHandler):
                         for name in ("X-Request-ID", "RateLimit", "RateLimit-Policy", "Link")},
             "content": {"application/json": {"schema": page_of(StopSchema)}}}},
         "description": "Filters: `line`, `reason`, `open`, and `from`/`to` (plant-local dates: stops "
-                       "overlapping those days). Default order: started_at.",
+                       "overlapping those days). Default order: started_at. `Accept: text/csv` answers "
+                       "every matching stop as CSV instead (filters and sort applied, no paging).",
     }}
 
     async def get(self) -> None:
         service = StopService(self.ctx.clock)
         params = self.load_query(StopListQuery())
+        if wants_csv(self.request.headers.get("Accept", "")):
+            await stream_csv(self, service, params, "stops")
+            return
         service.sort_clause(params)
 
         async def compute() -> Page:

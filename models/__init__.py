@@ -3,7 +3,7 @@ from models.base import Base, Entity, utcnow
 from models.call import CALL_KINDS, Call
 from models.customer import Customer
 from models.employee import Employee
-from models.integration import IdempotencyKey, OutboxEvent, Webhook, WebhookDelivery
+from models.integration import IdempotencyKey, OutboxEvent, OutboxRelay, Webhook, WebhookDelivery
 from models.legacy import LegacyId
 from models.line import Line
 from models.machine import MACHINE_PROTOCOLS, MACHINE_STATES, Machine, MachineCount
@@ -36,7 +36,7 @@ __all__ = [
     "Base", "Entity", "utcnow", "Customer", "Employee", "LegacyId", "ORDER_STATUSES", "Order",
     "OrderItem",
     "STOCK_REASONS", "Product", "StockMovement", "ProductionRecord", "ROLES", "AuthSession", "User",
-    "IdempotencyKey", "OutboxEvent", "Webhook", "WebhookDelivery",
+    "IdempotencyKey", "OutboxEvent", "OutboxRelay", "Webhook", "WebhookDelivery",
     "Line", "WEEKDAYS", "Shift", "ShiftVersion", "DEFAULT_STOP_REASONS", "Stop", "StopReason",
     "DEFAULT_REASON_CATEGORIES", "LOSS_CATEGORIES", "STOP_CATEGORIES", "WORK_ORDER_STATUSES",
     "WorkOrder", "MACHINE_PROTOCOLS", "MACHINE_STATES", "Machine", "MachineCount",

@@ -49,6 +49,15 @@ class OutboxEvent(Base):
     data: Mapped[str] = mapped_column(LongText, nullable=False)
 
 
+class OutboxRelay(Base):
+    """An outbox event written by a command (`server.py import`), which has no live feed of its
+    own: a running server claims the row (deletes it) and publishes the event to its subscribers."""
+
+    __tablename__ = "outbox_relay"
+
+    outbox_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+
 class Webhook(Entity):
     """An endpoint that receives events of its topics, in id order, after its last_event_id."""
 

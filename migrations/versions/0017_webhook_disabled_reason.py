@@ -5,14 +5,14 @@ A receiver that answers 410 Gone asks to receive nothing more: the endpoint is s
 after its retry window. Re-enabling clears it.
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-05 01:00:00
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0017'
-down_revision = '0015'
+down_revision = '0016'
 branch_labels = None
 depends_on = None
 

@@ -38,6 +38,7 @@ from sqlalchemy.dialects import mysql, sqlite
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
+from core.multirow import insert_many
 from core.statements import run
 from models import (
     CustomerValue,
@@ -125,6 +126,93 @@ async def add(session: AsyncSession, table: Table, keys: dict[str, Any], deltas:
     else:
         statement = statement.on_duplicate_key_update(changes)
     await session.execute(statement)
+
+
+async def add_all(session: AsyncSession, table: Table, key_names: tuple[str, ...],
+                  sums: dict[tuple[Any, ...], dict[str, int]],
+                  extra: dict[tuple[Any, ...], Extra] | None = None) -> None:
+    """`add` for many keys at once (a bulk write's deltas, summed per key first): the same rows
+    and the same values, in a few multi-row statements instead of one per key and row.
+
+    On MariaDB the missing keys' zero rows are made first, committed on the side pool (as `add`
+    does), and then one `INSERT … ON DUPLICATE KEY UPDATE x = x + new.x` per few hundred keys,
+    in key order, only meets existing primary keys: it takes their record locks, as an UPDATE
+    would, never a gap lock. SQLite takes the same statement as ON CONFLICT DO UPDATE.
+    """
+    if not sums:
+        return
+    extra = extra or {}
+    keys = sorted(sums)  # every writer locks summary rows in key order
+    on_sqlite = _dialect(session) == "sqlite"
+    sample = sums[keys[0]]
+    extra_names = tuple(extra[keys[0]]) if extra else ()
+    if not on_sqlite:
+        await _ensure_rows(session, table, key_names, keys, tuple(sample), extra_names)
+    statement = _bulk_adder(table, key_names, tuple(sample),
+                            tuple((name, extra[keys[0]][name][1]) for name in extra_names), on_sqlite)
+    for start in range(0, len(keys), BULK_KEYS):
+        rows = []
+        for key in keys[start:start + BULK_KEYS]:
+            row = dict(zip(key_names, key, strict=True))
+            row.update(sums[key])
+            for name in extra_names:
+                row[name] = extra[key][name][0]
+            rows.append(row)
+        await insert_many(session, statement, rows)
+
+
+BULK_KEYS = 500
+
+
+async def _ensure_rows(session: AsyncSession, table: Table, key_names: tuple[str, ...],
+                       keys: list[tuple[Any, ...]], delta_names: tuple[str, ...],
+                       extra_names: tuple[str, ...]) -> None:
+    """`_ensure_row` for many keys: the unknown ones' zero rows, inserted and committed aside."""
+    engine = session.bind
+    known = _known_rows.setdefault(engine.sync_engine, LRUCache(maxsize=200_000))
+    missing = [key for key in keys if (table.name, *key) not in known]
+    if not missing:
+        return
+    side = _side_engine(engine)
+    columns = [table.c[name] for name in key_names]
+    async with side.connect() as conn:
+        for start in range(0, len(missing), BULK_KEYS):
+            batch = missing[start:start + BULK_KEYS]
+            # A plain read of which exist (it waits on no lock): one per leading key value.
+            groups: dict[Any, set[Any]] = defaultdict(set)
+            for key in batch:
+                groups[key[0] if len(key) > 1 else None].add(key[1] if len(key) > 1 else key[0])
+            found = set()
+            for first, seconds in groups.items():
+                query = select(*columns).where(columns[-1 if first is None else 1].in_(sorted(seconds)))
+                if first is not None:
+                    query = query.where(columns[0] == first)
+                found.update(tuple(row) for row in (await conn.execute(query)).all())
+            zero = {**{name: 0 for name in delta_names}, **{name: None for name in extra_names}}
+            new = [{**dict(zip(key_names, key, strict=True)), **zero} for key in batch
+                   if key not in found]
+            if new:
+                try:
+                    await conn.execute(mysql.insert(table).prefix_with("IGNORE"), new)
+                except OperationalError as exc:  # a writer holds one of them: it exists then
+                    if getattr(exc.orig, "args", (None,))[0] != LOCK_WAIT_TIMEOUT:
+                        raise
+            await conn.commit()
+    for key in missing:
+        known[(table.name, *key)] = True
+
+
+@lru_cache(maxsize=64)
+def _bulk_adder(table: Table, key_names: tuple[str, ...], delta_names: tuple[str, ...],
+                extras: tuple[tuple[str, Callable[[Any, Any], Any]], ...], on_sqlite: bool) -> Executable:
+    """INSERT … ON DUPLICATE KEY UPDATE (ON CONFLICT DO UPDATE) d = d + new.d, x = f(x, new.x)."""
+    statement = (sqlite.insert if on_sqlite else mysql.insert)(table)
+    new = statement.excluded if on_sqlite else statement.inserted
+    changes = {name: table.c[name] + new[name] for name in delta_names}
+    changes.update({name: update_of(table.c[name], new[name]) for name, update_of in extras})
+    if on_sqlite:
+        return statement.on_conflict_do_update(index_elements=list(key_names), set_=changes)
+    return statement.on_duplicate_key_update(changes)
 
 
 @lru_cache(maxsize=64)

@@ -72,7 +72,8 @@ class BulkWriter:
         if self.error is not None:
             raise self.error
         if self.db.is_sqlite:
-            names, marks = ", ".join(self.columns[table]), ", ".join("?" * len(self.columns[table]))
+            names = ", ".join(f"`{name}`" for name in self.columns[table])  # `key` is a keyword
+            marks = ", ".join("?" * len(self.columns[table]))
             async with self.db.engine.begin() as conn:
                 await conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
             self.on_written(len(rows) if counted else 0)
@@ -128,7 +129,7 @@ class BulkWriter:
 
     async def _load(self, conn: aiomysql.Connection, path: Path, table: str, text: str, rows: int,
                     counted: int) -> None:
-        names = ", ".join(self.columns[table])
+        names = ", ".join(f"`{name}`" for name in self.columns[table])  # `key` is a keyword
         async with conn.cursor() as cursor:
             if self.infile:
                 path.write_text(text, encoding="utf-8")

@@ -1,6 +1,7 @@
 """CSV as exports write it and imports read it: columns from the schemas, safe cells, flat order lines.
 
-Cells: None is empty; booleans `true`/`false`; numbers as the JSON has them. A text cell that a
+Cells: None is empty; booleans `true`/`false`; numbers as the JSON has them (0 is `0`); a list or
+object as its JSON (`["Mon","Tue"]`), so a reader parses it the way the API sends it. A text cell that a
 spreadsheet would run as a formula (it starts with `=`, `+`, `-`, `@`, tab or CR) gets a leading
 `'`, and so does a text cell that already starts with `'`: reading strips exactly one leading `'`,
 so every value survives export → import unchanged.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -31,6 +33,8 @@ def cell(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list | tuple | dict):
+        value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     text = str(value)
     if isinstance(value, str) and text.startswith((*FORMULA_START, ESCAPE)):
         return ESCAPE + text

@@ -43,6 +43,7 @@ async def export_batches(db: Database, service: CrudService, params: dict[str, A
             query = after(query, service, params, last)
         async with db.session() as session:
             rows = (await session.execute(query.order_by(*order).limit(batch_rows))).scalars().all()
+            await service.complete(session, list(rows))  # what a list adds to its rows (work orders' sums)
             items = [service.dump(row) for row in rows]
         if not rows:
             return

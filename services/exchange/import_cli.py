@@ -9,10 +9,12 @@ from typing import Any
 
 from tqdm import tqdm
 
+from core.clock import Clock
 from core.config import Settings
 from core.db import Database
 from services.exchange.import_jobs import import_file
 from services.exchange.imports import MAX_ERRORS, Importer, ImportRejected
+from services.integrations.outbox import CommandOutbox
 
 
 class Progress:
@@ -39,6 +41,9 @@ class Progress:
 async def import_path(settings: Settings, resource: str, path: Path, *, dry_run: bool, restore: bool,
                       progress: Progress) -> dict[str, Any]:
     db = Database(settings.database_url, timeout=max(settings.db_timeout, 10.0))
+    # The import's summary event goes to the outbox (webhooks) in its transaction, and a running
+    # server publishes it to its live feed (CommandEventRelay): this process has no feed of its own.
+    db.before_commit(CommandOutbox(Clock(settings.timezone)))
     try:
         return await import_file(db, Importer(resource, restore=restore), path, dry_run=dry_run,
                                  progress=progress)

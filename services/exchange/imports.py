@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, cast
@@ -42,6 +42,8 @@ from services.catalog.employees import EmployeeService
 from services.catalog.products import ProductService
 from services.common.crud import CrudService, archived_message
 from services.exchange import csv_io
+from services.exchange.bulk_import import RowRefused, write_orders, write_production
+from services.exchange.row_loads import fast_loader
 from services.floor.production import ProductionService, check_ranges
 from services.sales.orders import MAX_TOTAL, OrderService
 
@@ -54,6 +56,7 @@ SUMMARY_EVENTS = {"products": ("inventory", "products.imported"), "orders": ("or
                   "production": ("production", "production.imported")}
 MAX_ERRORS = 100
 CHUNK = 500  # ids per IN (...) lookup, rows per flush
+BULK = 1000  # rows per chunk of a bulk-written import (orders, production): one multi-row INSERT each
 READ_ONLY = ("id", "created_at", "updated_at")
 ORDER_KEPT = ("status", "total_price")
 LINE_KEPT = ("item_id", "unit_price", "line_total")
@@ -80,6 +83,22 @@ class Prepared:
     data: dict[str, Any]
     kept: dict[str, Any] = field(default_factory=dict)
     line_rows: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Written:
+    """What an import wrote: how many rows, and the first and last new id (not every id: a file
+    may hold millions)."""
+
+    count: int = 0
+    first_id: int | None = None
+    last_id: int | None = None
+
+    def add(self, ids: list[int]) -> None:
+        if ids:
+            self.count += len(ids)
+            self.first_id = min(ids) if self.first_id is None else min(self.first_id, *ids)
+            self.last_id = max(ids) if self.last_id is None else max(self.last_id, *ids)
 
 
 @dataclass
@@ -135,6 +154,14 @@ class Importer:
         self.line_kinds = ({name: kind(f) for name, f in nested[1].load_fields.items()} if nested else {})
         self.errors: list[RowError] = []
         self.error_count = 0
+        # Plain orders and production are written a chunk at a time (bulk_import), clean rows loaded
+        # without marshmallow's per-row cost (row_loads); a restore goes row by row.
+        self.fast_load = None if restore else fast_loader(resource, self.schema)
+        self.bulk = not restore and resource in ("orders", "production")
+        # What the rules have seen so far, across the chunks of a file: unique values and ids (by
+        # their first row), and the products named (locked in id order before the first write).
+        self.seen: dict[str, dict[Any, int]] = {}
+        self.product_ids: set[int] = set()
 
     # -- reading --------------------------------------------------------------------------
 
@@ -207,7 +234,8 @@ class Importer:
             raise ImportRejected(errors, len(errors))
 
     def order_part(self, values: dict[str, str]) -> dict[str, Any]:
-        keep = {name: values[name] for name in (*READ_ONLY, *ORDER_KEPT, "customer_id") if name in values}
+        keep = {name: values[name] for name in (*READ_ONLY, *ORDER_KEPT, "customer_id", "placed_at")
+                if name in values}
         return self.typed(keep, {**self.kinds, "id": "int"})
 
     def line(self, values: dict[str, str]) -> dict[str, Any]:
@@ -272,7 +300,9 @@ class Importer:
                         ok = False
                     lines.append(extra)
         try:
-            data = self.schema.load(values)
+            data = self.fast_load(values) if self.fast_load is not None else None
+            if data is None:
+                data = self.schema.load(values)
         except ValidationError as exc:
             for path, message in flatten_messages(exc.normalized_messages()):
                 self.fail(self.row_of(raw, path), path, message)
@@ -339,35 +369,39 @@ class Importer:
         """The service's rules across all rows at once: unique values, ids, references, archive."""
         dialect = session.bind.dialect.name
         for name in self.service.unique_fields:
-            seen: dict[str, int] = {}
+            seen = self.seen.setdefault(name, {})
+            new: dict[str, int] = {}
             for prepared in rows:
                 value = prepared.data.get(name)
                 if isinstance(value, str):
                     key = value.lower()
                     if key in seen:
                         self.fail(prepared.row, name, f"Same {name} as row {seen[key]}.")
-                    seen.setdefault(key, prepared.row)
+                    else:
+                        new[key] = seen[key] = prepared.row
             column = getattr(self.service.model, name)
             probe = func.lower(column) if dialect == "sqlite" else column
-            for chunk in chunks(list(seen), CHUNK):
+            for chunk in chunks(list(new), CHUNK):
                 for (taken,) in (await session.execute(select(column).where(probe.in_(chunk)))).all():
                     # A collation may match what lower() does not (MariaDB: ß = ss): name the first row then.
-                    self.fail(seen.get(taken.lower(), min(seen.values())), name, "Already in use.")
+                    self.fail(new.get(taken.lower(), min(new.values())), name, "Already in use.")
         if self.restore:
             await self.check_ids(session, rows)
         await self.check_references(session, rows)
 
     async def check_ids(self, session: Any, rows: list[Prepared]) -> None:
         model = self.service.model
-        seen: dict[int, int] = {}
+        seen = self.seen.setdefault("id", {})
+        new: dict[int, int] = {}
         for prepared in rows:
             ident = prepared.kept.get("id")
             if ident in seen:
                 self.fail(prepared.row, "id", f"Same id as row {seen[ident]}.")
-            seen.setdefault(ident, prepared.row)
-        for chunk in chunks(list(seen), CHUNK):
+            else:
+                new[ident] = seen[ident] = prepared.row
+        for chunk in chunks(list(new), CHUNK):
             for (taken,) in (await session.execute(select(model.id).where(model.id.in_(chunk)))).all():
-                self.fail(seen[taken], "id", f"{self.service.label} {taken} already exists.")
+                self.fail(new[taken], "id", f"{self.service.label} {taken} already exists.")
         if self.is_orders:
             lines = {line["id"]: prepared.row for prepared in rows for line in prepared.kept["lines"]
                      if "id" in line}
@@ -385,6 +419,8 @@ class Importer:
             wanted = [(Product, "product_id", "Product"), (Employee, "employee_id", "Employee")]
         for model, name, label in wanted:
             uses = list(self.references(rows, name))
+            if name == "product_id":
+                self.product_ids.update(ident for _, _, ident in uses)
             states: dict[int, bool] = {}
             for chunk in chunks(sorted({ident for _, _, ident in uses}), CHUNK):
                 states.update((await session.execute(select(model.id, model.active)
@@ -428,20 +464,25 @@ class Importer:
 
     # -- writing --------------------------------------------------------------------------
 
-    async def lock_products(self, uow: UnitOfWork, rows: list[Prepared]) -> None:
-        """Lock every product this import moves stock of, in id order, before the first write: the
-        order every other writer locks them in, so an import and API writes queue, never deadlock."""
-        if self.restore or self.resource != "production":
+    async def lock_products(self, uow: UnitOfWork) -> None:
+        """Lock every product this import names, in id order, before the first write: the order
+        every other writer locks them in, so an import and API writes queue, never deadlock.
+        Production moves their stock (exclusive locks); orders read their prices (shared locks, as
+        placing an order takes them)."""
+        if self.restore or self.resource not in ("production", "orders"):
             return
-        ids = sorted({prepared.data["product_id"] for prepared in rows})
-        for chunk in chunks(ids, CHUNK):
-            await uow.session.execute(select(Product.id).where(Product.id.in_(chunk))
-                                      .order_by(Product.id).with_for_update())
+        for chunk in chunks(sorted(self.product_ids), CHUNK):
+            await uow.session.execute(select(Product.id).where(Product.id.in_(chunk)).order_by(Product.id)
+                                      .with_for_update(read=self.resource == "orders"))
 
-    async def write(self, uow: UnitOfWork, rows: Iterable[Prepared], actor: Any) -> list[int]:
-        """Create every row through the service (or restore it); returns the new ids."""
-        ids: list[int] = []
-        for number, prepared in enumerate(rows, start=1):
+    async def write(self, uow: UnitOfWork, rows: AsyncIterable[Prepared], actor: Any) -> Written:
+        """Create every row through the service (or restore it); returns how many, and the ids."""
+        if self.bulk:
+            return await self.write_bulk(uow, rows, actor)
+        written = Written()
+        number = 0
+        async for prepared in rows:
+            number += 1
             try:
                 if not self.restore:
                     created = await self.service.create(uow, prepared.data, actor)
@@ -458,16 +499,41 @@ class Importer:
                 else:
                     created = await self.service.create(uow, {**prepared.data, **self.kept_columns(prepared)},
                                                         actor)
-                ids.append(created.id)
+                written.add([created.id])
                 if number % CHUNK == 0:
                     await self.release(uow)
             except DomainError as exc:
-                raw = Raw(prepared.row, {}, prepared.line_rows)
-                errors = [RowError(self.row_of(raw, path), path, message)
-                          for path, message in flatten_messages(exc.errors or {"_row": [exc.detail]})]
-                raise ImportRejected(errors, len(errors)) from None
+                self.refuse(prepared, exc)
         await uow.session.flush()
-        return ids
+        return written
+
+    async def write_bulk(self, uow: UnitOfWork, rows: AsyncIterable[Prepared], actor: Any) -> Written:
+        """Orders or production a chunk at a time, with the services' rules (see bulk_import)."""
+        write = write_orders if self.is_orders else write_production
+        written = Written()
+        chunk: list[Prepared] = []
+
+        async def flush() -> None:
+            try:
+                written.add(await write(uow, [prepared.data for prepared in chunk], actor))
+            except RowRefused as exc:
+                self.refuse(chunk[exc.index], exc.error)
+            chunk.clear()
+
+        async for prepared in rows:
+            chunk.append(prepared)
+            if len(chunk) >= BULK:
+                await flush()
+        if chunk:
+            await flush()
+        return written
+
+    def refuse(self, prepared: Prepared, exc: DomainError) -> None:
+        """A row the service refused while writing: the import stops, naming it (nothing is kept)."""
+        raw = Raw(prepared.row, {}, prepared.line_rows)
+        errors = [RowError(self.row_of(raw, path), path, message)
+                  for path, message in flatten_messages(exc.errors or {"_row": [exc.detail]})]
+        raise ImportRejected(errors, len(errors)) from None
 
     async def release(self, uow: UnitOfWork) -> None:
         """Keep memory one chunk deep on any size: the rows' own events are dropped (the import

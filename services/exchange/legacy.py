@@ -19,7 +19,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
@@ -28,8 +28,9 @@ from tqdm import tqdm
 from core.config import Settings
 from core.db import Database, UnitOfWork
 from core.errors import DomainError
+from core.multirow import insert_many
 from core.security import normalize_username
-from models import ORDER_STATUSES, Employee, LegacyId, Order, OrderItem, ProductionRecord, User
+from models import ORDER_STATUSES, Employee, LegacyId, Order, OrderItem, ProductionRecord, User, utcnow
 from schemas.customer import CustomerSchema
 from schemas.employee import EmployeeSchema
 from schemas.product import ProductSchema
@@ -39,11 +40,13 @@ from services.catalog.customers import CustomerService
 from services.catalog.employees import EmployeeService
 from services.catalog.products import ProductService
 from services.common.crud import same_text
+from services.exchange.bulk_import import write_history_orders, write_history_records
 
 TABLES = ("users", "employees", "products", "customers", "orders", "production")
 BATCH = 500
 CENT = Decimal("0.01")
 UNASSIGNED = ("unassigned", 0)  # its legacy_ids key: one per database, re-used by every run
+INSERT_LEGACY_ID = insert(LegacyId.__table__)
 ROLES = {"user": "user", "admin": "admin", "super_admin": "super_admin", "superadmin": "super_admin"}
 
 
@@ -147,6 +150,11 @@ class LegacyImport:
         if not fresh:
             return
         added: dict[int, int] = {}
+        if table in ("orders", "production"):
+            await self.write_history(table, fresh, added)
+            done.update(added)
+            self.imported[table] += len(added)
+            return
         async with self.db.write() as uow:
             for row in fresh:
                 try:
@@ -216,6 +224,70 @@ class LegacyImport:
             **({"description": row["description"]} if row.get("description") else {})})
         created = await ProductService().create(uow, {**data, **self.archived(row), **self.times(row)})
         return created.id
+
+    async def write_history(self, table: str, rows: list[dict[str, Any]], added: dict[int, int]) -> None:
+        """Orders or production, a batch in a few statements (history is most of the old database):
+        each row checked in Python as `load_orders` / `load_production` check it, then the batch
+        written with multi-row INSERTs, its summary-table deltas summed per key (bulk_import)."""
+        async with self.db.write() as uow:
+            kept, made = [], []
+            for row in rows:
+                try:
+                    made.append(await (self.order_of(row) if table == "orders" else self.record_of(uow, row)))
+                except Skip as why:
+                    self.skipped[table][str(why)] += 1
+                    continue
+                kept.append(row["id"])
+            if not made:
+                return
+            if table == "orders":
+                ids = await write_history_orders(uow, [order for order, _ in made],
+                                                 [[line] for _, line in made])
+            else:
+                ids = await write_history_records(uow, made)
+            await insert_many(uow.session, INSERT_LEGACY_ID, [
+                {"source_table": table, "legacy_id": legacy, "new_id": new}
+                for legacy, new in zip(kept, ids, strict=True)])
+            uow.change.events.clear()
+        added.update(zip(kept, ids, strict=True))
+
+    async def order_of(self, row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A legacy order as this API's order row and its one line (Skip when it can't be one)."""
+        quantity = row.get("quantity")
+        if not isinstance(quantity, int) or quantity < 1:
+            raise Skip(f"quantity {quantity!r} is not a positive whole number")
+        total = cents(row.get("total_price"))
+        if total <= 0:
+            raise Skip("total_price is not positive")
+        status = row.get("status") if row.get("status") in ORDER_STATUSES else "delivered"
+        if row.get("deleted_at") is not None:
+            status = "cancelled"
+        product_id = self.new_id("products", row.get("product_id"), "product")
+        customer_id = self.new_id("customers", row.get("customer_id"), "customer")
+        now = utcnow()
+        times = {"created_at": now, "updated_at": now, **self.times(row)}
+        line = {"product_id": product_id, "quantity": quantity,
+                "unit_price": (total / quantity).quantize(CENT, ROUND_HALF_UP), "line_total": total, **times}
+        order = {"customer_id": customer_id, "status": status, "total_price": total,
+                 "placed_at": self.times(row).get("created_at", now), **times}
+        return order, line
+
+    async def record_of(self, uow: UnitOfWork, row: dict[str, Any]) -> dict[str, Any]:
+        """A legacy production row as this API's record (Skip when it can't be one)."""
+        if row.get("deleted_at") is not None:
+            raise Skip("deleted in the legacy system (production records have no archive)")
+        produced, defective = row.get("quantity_produced"), row.get("quantity_defective") or 0
+        if not isinstance(produced, int) or produced < 1 or not 0 <= defective <= produced:
+            raise Skip(f"quantity_produced {produced!r} / quantity_defective {defective!r} out of range")
+        employee = row.get("employee_id")
+        product_id = self.new_id("products", row.get("product_id"), "product")
+        employee_id = (self.new_id("employees", employee, "employee") if employee is not None
+                       else await self.unassigned(uow))
+        now = utcnow()
+        return {"product_id": product_id, "employee_id": employee_id, "quantity_produced": produced,
+                "quantity_defective": defective, "date_produced": day(row.get("date_produced")),
+                "line": None, "shift": None, "planned_minutes": None, "downtime_minutes": None,
+                "work_order_id": None, "created_at": now, "updated_at": now, **self.times(row)}
 
     async def load_orders(self, uow: UnitOfWork, row: dict[str, Any]) -> int:
         quantity = row.get("quantity")

@@ -25,7 +25,8 @@ from core import migrate
 from core.clock import Clock
 from core.config import Settings
 from core.db import Database
-from services.analytics.rollups import rebuild_rollups
+from models import ROLLUP_TABLES
+from services.analytics.rollups import PRODUCTION_SUMS, forget_known_rows
 from services.exchange.bulk import BulkWriter
 from services.exchange.seed_data import (
     CITIES,
@@ -69,10 +70,19 @@ COLUMNS = {
                            "created_at", "updated_at"),
     "stock_movements": ("id", "product_id", "delta", "balance_after", "reason", "note", "created_at",
                         "updated_at"),
+    # The summary tables, summed per key as the rows above are made (services/analytics/rollups.py).
+    "rollup_sales_day": ("day", "product_id", "units", "revenue_cents"),
+    "rollup_sales_product": ("product_id", "units", "revenue_cents"),
+    "rollup_customer_value": ("customer_id", "orders", "value_cents", "first_order_at", "last_order_at"),
+    "rollup_production_day": ("day", "product_id", "line", *PRODUCTION_SUMS),
+    "rollup_production_total": ("product_id", "line", *PRODUCTION_SUMS),
+    "rollup_production_employee": ("employee_id", "product_id", *PRODUCTION_SUMS),
+    "rollup_counts": ("name", "key", "n"),
 }
 TEXT_COLUMNS = {"sku", "name", "description", "price", "ideal_cycle_seconds", "email", "phone", "address",
                 "position", "status", "total_price", "unit_price", "line_total", "date_produced", "line",
-                "shift", "reason", "note", "placed_at", "created_at", "updated_at"}
+                "shift", "reason", "note", "placed_at", "created_at", "updated_at", "day", "first_order_at",
+                "last_order_at", "key"}
 
 
 @dataclass(frozen=True)
@@ -170,6 +180,13 @@ class Seeder:
         # Units made and shipped per (product index, day): the ledger is written from these at the end.
         self.made: dict[tuple[int, int], int] = defaultdict(int)
         self.shipped: dict[tuple[int, int], int] = defaultdict(int)
+        # The summary tables' sums, kept as the rows are made (written once at the end, instead of
+        # summed again from a million rows): per (day, product index) and (employee, product index).
+        self.sales: dict[tuple[str, int], list[int]] = {}  # per (day, product): units, revenue in cents
+        self.customer_value: dict[int, list] = {}  # orders, cents, first and last placement
+        self.order_statuses: dict[str, int] = defaultdict(int)
+        self.output: dict[tuple[int, int], list[int]] = {}  # records, produced, defective, planned, running
+        self.crew_output: dict[tuple[int, int], list[int]] = {}
 
     def stamp(self, day: int, second: int) -> str:
         """`YYYY-MM-DD HH:MM:SS.000000` for a second of a history day (or later), never after now."""
@@ -182,6 +199,9 @@ class Seeder:
 
     async def run(self) -> dict[str, int]:
         ids = await self.next_ids()
+        async with self.db.write() as uow:  # summary rows left at zero by earlier writes: made anew below
+            for table in ROLLUP_TABLES:
+                await uow.session.execute(text(f"DELETE FROM {table}"))
         with tqdm(total=self.plan.orders + self.plan.production, unit=" rows", file=sys.stderr,
                   desc="seeding orders and production", mininterval=0.5, dynamic_ncols=True) as progress:
             async with BulkWriter(self.db, COLUMNS, TEXT_COLUMNS, progress.update) as writer:
@@ -201,8 +221,11 @@ class Seeder:
                     await writer.insert("stock_movements", batch, counted=False)
                 await writer.execute("UPDATE products SET stock_quantity = ?, reorder_level = ? WHERE id = ?",
                                      stock)
+                for table, rows in self.summary_rows():
+                    for batch in batched(iter(rows)):
+                        await writer.insert(table, batch, counted=False)
         self.counts["stock movements"] = len(movements)
-        await rebuild_rollups(self.db)
+        forget_known_rows()
         return self.counts
 
     async def run_floor(self, clock: Clock) -> dict[str, int]:
@@ -216,7 +239,7 @@ class Seeder:
     async def next_ids(self) -> dict[str, int]:
         async with self.db.engine.connect() as conn:
             return {table: (await conn.scalar(select(func.max(text("id"))).select_from(text(table))) or 0) + 1
-                    for table in COLUMNS}
+                    for table, columns in COLUMNS.items() if columns[0] == "id"}
 
     def make_products(self, first_id: int) -> list[tuple[tuple, dict]]:
         rng, start = self.rng, self.stamp(0, 6 * 3600)
@@ -289,6 +312,7 @@ class Seeder:
         count_products, count_lots = len(catalogue), len(ORDER_QUANTITIES)
         customers, count_customers = self.customer_ids, len(self.customer_ids)
         order_id, item_id, orders, items = first_id, first_item_id, [], []
+        sales, customer_value, statuses = self.sales, self.customer_value, self.order_statuses
         for day, count in self.per_day(self.plan.orders):
             latest = 20 * 3600 if day < last_day else max(6 * 3600 + 1, self.now_second - 60)
             for second in sorted(6 * 3600 + int(draw() * (latest - 6 * 3600)) for _ in range(count)):
@@ -304,6 +328,7 @@ class Seeder:
                     if pick not in picks:
                         picks.append(pick)
                 total = 0
+                counted = status != "cancelled"
                 for index in picks:
                     product_id, lots, line_totals, unit_price = catalogue[index]
                     lot = int(draw() * count_lots)
@@ -312,12 +337,27 @@ class Seeder:
                     items.append((item_id, order_id, product_id, lots[lot], unit_price, line_text,
                                   created, created))
                     item_id += 1
+                    if counted:  # by the placement's own day (a late stamp may run into the next)
+                        sums = sales.get((created[:10], index))
+                        if sums is None:
+                            sums = sales[(created[:10], index)] = [0, 0]
+                        sums[0] += lots[lot]
+                        sums[1] += line_cents
                     if ships:
                         shipped_on = day + (second + int(min(moved_after, 0.5 + draw() * 2) * 86400)) // 86400
                         self.shipped[(index, min(shipped_on, last_day))] += lots[lot]
-                orders.append((order_id, customers[int(draw() * count_customers)], status, cents(total),
-                               created, created, updated))
+                customer = customers[int(draw() * count_customers)]
+                orders.append((order_id, customer, status, cents(total), created, created, updated))
                 order_id += 1
+                statuses[status] += 1
+                if counted:
+                    value = customer_value.get(customer)
+                    if value is None:
+                        customer_value[customer] = [1, total, created, created]
+                    else:
+                        value[0] += 1
+                        value[1] += total
+                        value[2], value[3] = min(value[2], created), max(value[3], created)
                 if len(orders) >= BATCH_ROWS:
                     yield "orders", orders
                     yield "order_items", items
@@ -354,6 +394,7 @@ class Seeder:
         if last_day and not started:
             counts[last_day - 1] += counts.pop(last_day)
         record_id, batch = first_id, []
+        output, crew_output = self.output, self.crew_output
         for day, count in counts.items():
             shifts = started if day == last_day else range(len(SHIFTS))
             slots = [(line, shift) for line in lines for shift in shifts]
@@ -381,15 +422,58 @@ class Seeder:
                     downtime = int(planned * (0.02 + draw() * 0.12))
                     self.made[(index, day)] += produced - defective
                     created = self.stamp(day, start_hour * 3600 + int(shift_minutes * 60 * share) - 60)
-                    batch.append((record_id, product_id, crew[int(draw() * len(crew))], produced, defective,
+                    employee_id = crew[int(draw() * len(crew))]
+                    batch.append((record_id, product_id, employee_id, produced, defective,
                                   self.day_text[day], line_code(line), name, planned, downtime, created,
                                   created))
+                    # The summary tables' sums, kept as the rows are made (written with them).
+                    for sums_of, key in ((output, (day, index)), (crew_output, (employee_id, index))):
+                        sums = sums_of.get(key)
+                        if sums is None:
+                            sums = sums_of[key] = [0, 0, 0, 0, 0]
+                        sums[0] += 1
+                        sums[1] += produced
+                        sums[2] += defective
+                        sums[3] += planned
+                        sums[4] += planned - downtime
                     record_id += 1
                     if len(batch) >= BATCH_ROWS:
                         yield batch
                         batch = []
         yield batch
         self.counts["production records"] = record_id - first_id
+
+    def summary_rows(self) -> Iterator[tuple[str, list[tuple]]]:
+        """The summary tables' rows from the sums kept while making orders and production: what
+        `server.py rebuild-rollups` would compute from the rows (every record has a line and times)."""
+        product_ids = [facts["id"] for _, facts in self.products]
+        lines = [line_code(facts["line"]) for _, facts in self.products]
+        yield "rollup_sales_day", [(day, product_ids[index], units, revenue)
+                                   for (day, index), (units, revenue) in sorted(self.sales.items())]
+        per_product: dict[int, list[int]] = {}
+        for (_, index), (units, revenue) in self.sales.items():
+            sums = per_product.setdefault(index, [0, 0])
+            sums[0] += units
+            sums[1] += revenue
+        yield "rollup_sales_product", [(product_ids[index], units, revenue)
+                                       for index, (units, revenue) in sorted(per_product.items())]
+        yield "rollup_customer_value", [(customer, *sums)
+                                        for customer, sums in sorted(self.customer_value.items())]
+        yield "rollup_production_day", [(self.day_text[day], product_ids[index], lines[index], *sums, 0)
+                                        for (day, index), sums in sorted(self.output.items())]
+        totals: dict[int, list[int]] = {}
+        for (_, index), sums in self.output.items():
+            kept = totals.setdefault(index, [0] * 5)
+            for n, value in enumerate(sums):
+                kept[n] += value
+        yield "rollup_production_total", [(product_ids[index], lines[index], *sums, 0)
+                                          for index, sums in sorted(totals.items())]
+        crews = sorted(self.crew_output.items())
+        yield "rollup_production_employee", [(employee, product_ids[index], *sums, 0)
+                                             for (employee, index), sums in crews]
+        records = sum(sums[0] for sums in self.output.values())
+        yield "rollup_counts", [*(("orders", status, n) for status, n in sorted(self.order_statuses.items())),
+                                ("production_records", "", records)]
 
     def make_ledger(self, first_id: int) -> tuple[list[tuple], list[tuple[int, int, int]]]:
         """Opening balance, then daily shipments and production per product, in time order.

@@ -12,7 +12,7 @@ from core.config import Settings
 from core.db import Change, Database
 from core.tasks import spawn, stop_if_cancelled
 from services.integrations.idempotency import IdempotencyStore
-from services.integrations.outbox import OutboxWriter, purge
+from services.integrations.outbox import CommandEventRelay, OutboxWriter, purge
 from services.integrations.webhook_delivery import DeliveryWorker
 
 log = logging.getLogger("factory.integrations")
@@ -32,6 +32,7 @@ async def every(interval: float, name: str, job: Callable[[], Awaitable[int]]) -
 
 
 STOP_TIMEOUT = 10.0  # seconds a background task may take to end once cancelled
+RELAY_INTERVAL = 1.0  # seconds between looks for events a command wrote (server.py import)
 
 
 class Integrations:
@@ -44,6 +45,11 @@ class Integrations:
         self.outbox = OutboxWriter(clock)
         self.worker = DeliveryWorker(db, settings)
         self.tasks: list[asyncio.Task[Any]] = []
+        self.relay: CommandEventRelay | None = None
+
+    def relay_to(self, publish: Callable[[str, str, dict[str, Any]], Any]) -> None:
+        """Publish the events commands write (see CommandOutbox) through `publish`, the live feed's sink."""
+        self.relay = CommandEventRelay(self.db, publish)
 
     def notify(self, change: Change) -> None:
         """A commit listener: new outbox rows wake the delivery worker."""
@@ -61,6 +67,9 @@ class Integrations:
         }
         if settings.webhook_delivery:
             jobs["webhook delivery"] = self.worker.run
+        if self.relay is not None:
+            relay = self.relay
+            jobs["command events"] = lambda: every(RELAY_INTERVAL, "command events", relay.relay)
         self.tasks = [spawn(job(), name=name) for name, job in jobs.items()]
 
     async def stop(self) -> None:

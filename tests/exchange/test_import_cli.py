@@ -58,3 +58,45 @@ async def test_dry_run_and_a_missing_file(api, settings, tmp_path):
     assert missing.returncode == 2 and "no such file" in missing.stderr
     unknown = await cli(tmp_path, settings, "users", str(tmp_path / "p.csv"))
     assert unknown.returncode == 2 and "invalid choice" in unknown.stderr
+
+
+async def test_a_cli_import_announces_itself_to_a_running_server_and_the_outbox(tmp_path, database_url):
+    """The summary event of `server.py import` reaches the live feed of a server running in another
+    process (a real WebSocket client on it), once, and the outbox that webhooks deliver from."""
+    from sqlalchemy import select
+
+    from core.db import Database
+    from models import OutboxEvent, OutboxRelay
+    from tests.conftest import PASSWORDS
+    from tests.databases import empty_tables
+    from tests.feeds import Feed
+    from tests.servers import ServerProcess, server_env
+
+    if not database_url.startswith("sqlite"):
+        await empty_tables(database_url)
+    server = ServerProcess(tmp_path / "server", server_env(tmp_path / "server", database_url))
+    try:
+        await server.wait_ready()
+        status, body = await asyncio.to_thread(server.login, "admin", PASSWORDS["super_admin"])
+        assert status == 200, body
+        feed = await Feed.open(server.ws_url, body["access_token"])
+        await feed.subscribe()
+        env = newcomer_env(tmp_path, FACTORY_DATABASE_URL=database_url)
+        path = write_products(tmp_path / "products.csv", 30)
+        result = await asyncio.to_thread(run_cli, tmp_path, "import", "products", path, env=env)
+        assert result.returncode == 0, result.stderr
+        events = await feed.events(1)
+        assert [(e["topic"], e["event"]) for e in events] == [("inventory", "products.imported")]
+        assert events[0]["data"] == {"resource": "products", "rows": 30, "restore": False, "by": None}
+        db = Database(database_url)
+        try:
+            async with db.session() as session:
+                outbox = (await session.execute(select(OutboxEvent.event))).scalars().all()
+                waiting = (await session.execute(select(OutboxRelay.outbox_id))).scalars().all()
+        finally:
+            await db.dispose()
+        assert outbox == ["products.imported"] and waiting == []  # claimed once, delivered once
+        await asyncio.sleep(1.5)  # the relay looks again meanwhile
+        assert await feed.quiet() == []  # and does not publish it twice
+    finally:
+        server.stop()

@@ -6,6 +6,7 @@ import asyncio
 from sqlalchemy import func, select
 
 from models import Product, StockMovement
+from services.exchange.imports import SERVICES
 
 CSV_TYPE = {"Content-Type": "text/csv"}
 EXPORT = {"Accept": "text/csv"}
@@ -224,7 +225,7 @@ async def test_concurrent_import_and_api_writes_keep_the_ledger_equal_to_stock(a
     assert stock == [100 + 300 - taken[0] + made[0], 100 + 200 - taken[1] + made[1]]
 
 
-RESOURCES = ("products", "customers", "employees", "production", "orders")
+RESOURCES = ("products", "customers", "employees", "production", "orders")  # restored in this order
 
 
 async def export_all(api) -> dict[str, bytes]:
@@ -255,16 +256,25 @@ async def test_round_trip_export_restore_export_is_byte_identical(api, make, app
         orders.append(await api.create("orders", {"customer_id": customers[n % 2]["id"], "items": [
             {"product_id": gear["id"], "quantity": 1 + n}, {"product_id": bolt["id"], "quantity": 10}]},
             role="user"))
+    # Back-dated by an admin: restored with its own placed_at, not the time of the restore.
+    orders.append(await api.create("orders", {"customer_id": customers[1]["id"], "product_id": bolt["id"],
+                                              "quantity": 3, "placed_at": "2025-03-04T05:06:07Z"}))
     for status in ("confirmed", "in_production", "shipped"):
         await api.patch(f"/orders/{orders[0]['id']}", {"status": status}, role="admin")
     await api.patch(f"/orders/{orders[1]['id']}", {"status": "cancelled"}, role="admin")
     await api.patch(f"/products/{gear['id']}", {"price": "21.00"}, role="admin")  # after the orders
     await api.patch(f"/products/{spare['id']}", {"active": False}, role="admin")
     await api.patch(f"/employees/{employees[1]['id']}", {"active": False}, role="admin")
+    await api.patch(f"/customers/{customers[1]['id']}", {"name": "Renamed"}, role="admin")
+    record = (await api.get("/production?per_page=1", role="admin")).json["items"][0]
+    await asyncio.sleep(1.1)  # a later second: updated_at differs from created_at in the export
+    await api.patch(f"/production/{record['id']}", {"quantity_defective": 0}, role="admin")
 
     first = await export_all(api)
     lines = {resource: first[resource].count(b"\r\n") - 1 for resource in RESOURCES}
-    assert lines == {"products": 3, "customers": 2, "employees": 2, "production": 4, "orders": 10}
+    assert set(RESOURCES) == set(SERVICES)  # every importable resource
+    assert lines == {"products": 3, "customers": 2, "employees": 2, "production": 4, "orders": 11}
+    assert b"2025-03-04T05:06:07Z" in first["orders"]
     await empty_business_tables(settings.database_url)
     for resource in RESOURCES:
         assert await total(api, resource) == 0
@@ -321,3 +331,39 @@ async def test_restore_refuses_ids_in_use_and_totals_that_do_not_add_up(api, mak
     again = await post_csv(api, "orders", fixed, "?restore=true")
     assert again.status == 422
     assert {(e["row"], e["field"]) for e in again.json["errors"]} >= {(1, "id"), (3, "id")}
+
+
+async def test_a_large_import_leaves_the_server_answering_meanwhile(api, make):
+    """Rows are parsed, validated and written a chunk at a time, the event loop free between chunks:
+    health checks are answered while a multi-MiB import runs (a dry run: parsing and validating
+    only; then the import), not after it."""
+    customer, product = await make.customer(), await make.product(price="1.00")
+    count = 30_000  # 60 chunks to read and validate, 30 to write
+    body = ("customer_id,product_id,quantity\n"
+            + f"{customer['id']},{product['id']},1\n" * count).encode()
+
+    async def answered_meanwhile(query: str) -> list[str]:
+        done: list[str] = []
+
+        async def run_import() -> None:
+            response = await api.request("POST", f"/imports/orders{query}", body=body, role="admin",
+                                         headers=CSV_TYPE)
+            assert response.status == 200, response
+            done.append("import")
+
+        async def health_checks() -> None:
+            while "import" not in done:
+                response = await api.get("/healthz")
+                assert response.status == 200, response
+                done.append("healthz")
+                await asyncio.sleep(0.02)
+
+        await asyncio.gather(run_import(), health_checks())
+        return done
+
+    # Ordering, not time: more than one answer came back before the import's own.
+    done = await answered_meanwhile("?dry_run=true")
+    assert done.index("import") >= 2, done[:5]
+    done = await answered_meanwhile("")
+    assert done.index("import") >= 2, done[:5]
+    assert (await api.get("/orders?per_page=1", role="user")).json["meta"]["total"] == count

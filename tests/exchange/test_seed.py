@@ -188,3 +188,27 @@ async def test_seeded_oee_is_believable_in_every_instance(api, app, settings):
         (row["date"], row["shift"], row["line"], row["performance"], row["oee"]) for row in ran
         if row["performance"] is None or row["performance"] > 1.0 or not 0.55 <= row["oee"] <= 0.90]
     assert not any(row["warnings"] for row in ran)
+
+
+async def test_the_seeded_summary_tables_equal_a_rebuild_from_the_rows(app, settings):
+    """The seed fills the summary tables from sums kept while it makes the rows: the very rows that
+    `server.py rebuild-rollups` computes from the orders and production it wrote."""
+    from models import ROLLUP_TABLES, Base
+    from services.analytics.rollups import rebuild
+
+    assert await seed_in_thread(settings, 3) == 0
+
+    async def tables() -> dict[str, list[tuple]]:
+        out = {}
+        async with app.ctx.db.session() as session:
+            for name in ROLLUP_TABLES:
+                table = Base.metadata.tables[name]
+                out[name] = [tuple(row) for row in (await session.execute(
+                    select(table).order_by(*table.primary_key.columns))).all()]
+        return out
+
+    seeded = await tables()
+    assert all(seeded.values()), "every summary table has rows"
+    async with app.ctx.db.write() as uow:
+        await rebuild(uow.session)
+    assert await tables() == seeded

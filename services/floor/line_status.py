@@ -245,6 +245,7 @@ async def plant_status(session: AsyncSession, clock: Clock, codes: Iterable[str]
             "last_shift": None,
             "as_of": as_of,
         }
+        own_machines = machines.get(line.code)  # a line whose machines report over MQTT
         if line in working:
             assert instance is not None
             key = (instance.date, instance.shift, line.code)
@@ -254,14 +255,15 @@ async def plant_status(session: AsyncSession, clock: Clock, codes: Iterable[str]
                                "starts_at": iso_utc(instance.starts_at), "ends_at": iso_utc(instance.ends_at),
                                "elapsed": own["elapsed"], "on_break": own["on_break"],
                                "break_ends_at": own["break_ends_at"] and iso_utc(own["break_ends_at"])}
-            status["scheduled"] = scheduled(key, totals, plans, stops)
+            # A machine online on the line says it runs, before anything is counted or planned.
+            status["scheduled"] = scheduled(key, totals, plans, stops) or bool(
+                own_machines and not own_machines["offline"])
             if status["scheduled"]:
                 status["state"] = "stopped" if stop else "running"
                 status["plan"], status["oee"], status["warnings"] = own["plan"], own["oee"], own["warnings"]
                 weights.append((own["factors"], own["planned_seconds"]))
         else:
             status["last_shift"] = last.get(line.code)
-        own_machines = machines.get(line.code)  # a line whose machines report over MQTT
         status["micro_stops"] = own_machines["micro_stops"] if own_machines else {"count": 0, "seconds": 0.0}
         status["offline_since"] = own_machines["offline_since"] if own_machines else None
         if own_machines and own_machines["offline"]:

@@ -204,20 +204,23 @@ async def test_roles(api, make):
     assert (await api.get("/production")).status == 401
 
 
-async def test_put_replaces_the_record(api, make):
+async def test_put_updates_the_fields_it_sends(api, make):
+    """As clients of the old system expect: PUT changes the fields sent and keeps the others."""
     product, employee = await make.product(), await make.employee()
     await make.line("Paint")
     await make.shift("night", "22:00", "06:00")
     body = await record(api, product, employee, quantity_produced=10, line="Paint", shift="night")
     response = await api.put(f"/production/{body['id']}", {
-        "product_id": product["id"], "employee_id": employee["id"], "quantity_produced": 4,
-        "date_produced": "2026-11-21"}, role="admin")
+        "product_id": product["id"], "employee_id": employee["id"], "quantity_produced": 4}, role="admin")
     assert response.status == 200, response
-    assert response.json["line"] is None and response.json["shift"] is None
-    assert response.json["date_produced"] == "2026-11-21"
+    assert response.json["line"] == "Paint" and response.json["shift"] == "night"
+    assert response.json["date_produced"] == body["date_produced"]
     assert await stock_of(api, product) == 4
-    partial = await api.put(f"/production/{body['id']}", {"quantity_produced": 4}, role="admin")
-    assert partial.status == 422
+    partial = await api.put(f"/production/{body['id']}", {"quantity_produced": 6}, role="admin")
+    assert partial.status == 200 and partial.json["quantity_produced"] == 6
+    assert await stock_of(api, product) == 6
+    refused = await api.put(f"/production/{body['id']}", {"quantity_produced": 0}, role="admin")
+    assert refused.status == 422 and await stock_of(api, product) == 6
 
 
 async def test_list_filters_and_sorts(api, make):

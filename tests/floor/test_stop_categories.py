@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from core import migrate
 
 STANDARD = {"break": "planned", "breakdown": "breakdown", "changeover": "setup", "no_material": "setup",
-            "no_operator": "setup", "planned_maintenance": "planned", "quality": "production_reject"}
+            "no_operator": "setup", "planned_maintenance": "planned", "quality": "production_reject",
+            "unassigned": None}  # a machine's stop nobody has classified yet
 
 
 async def test_the_standard_reasons_are_classified_and_new_ones_default_by_their_planned_flag(api):
@@ -32,10 +33,14 @@ async def test_the_standard_reasons_are_classified_and_new_ones_default_by_their
     both = await api.patch(f"/stop-reasons/{slow['id']}", {"planned": True, "category": "planned"},
                            role="admin")
     assert both.status == 200 and (both.json["planned"], both.json["category"]) == (True, "planned")
-    replaced = await api.put(f"/stop-reasons/{tooling['id']}", {"code": "tooling", "label": "Tooling"},
-                             role="admin")
-    assert replaced.status == 200 and (replaced.json["planned"], replaced.json["category"]) == (
-        False, "breakdown")
+    # PUT changes what it sends (as clients of the old system expect): unplanned now, so the
+    # category must follow in the same request, else the category no longer fits (422).
+    unfit = await api.put(f"/stop-reasons/{tooling['id']}", {"planned": False}, role="admin")
+    assert unfit.status == 422 and "category" in unfit.json["errors"]
+    replaced = await api.put(f"/stop-reasons/{tooling['id']}", {"label": "Tooling", "planned": False,
+                                                                 "category": "breakdown"}, role="admin")
+    assert replaced.status == 200 and (replaced.json["label"], replaced.json["planned"],
+                                       replaced.json["category"]) == ("Tooling", False, "breakdown")
 
 
 @pytest.mark.parametrize("body, field", [

@@ -178,6 +178,12 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "StopOpen": {"reason": "breakdown", "note": "Conveyor jam at station 3"},
     "StopCorrection": {"reason": "changeover"},
     "CallOpen": {"kind": "maintenance", "note": "Spindle alarm on station 2"},
+    "StationTokenRequest": {"label": "Line 1 tablet", "lines": ["L1"], "expires_in_days": 365},
+    "StopClassify": {"reason": "breakdown"},
+    "Machine": {"name": "Press 1", "line": "L1", "protocol": "sparkplug", "group_id": "plant",
+                "node_id": "press-1", "good_metric": "good", "reject_metric": "reject",
+                "state_metric": "state", "fault_metric": "fault", "fault_reasons": {"E12": "breakdown"}},
+    "MachinePatch": {"micro_stop_seconds": 10},
 }
 
 

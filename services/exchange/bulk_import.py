@@ -1,6 +1,7 @@
-"""The write of a plain orders or production import, a chunk at a time: what the services do row
-by row (`OrderService.create`, `ProductionService.create`), with the same rules and results, in
-a handful of statements per chunk.
+"""The write of a plain orders import, a chunk at a time: what `OrderService.create` does row by
+row, with the same rules and results, in a handful of statements per chunk. (Production imports
+go through `ProductionService.create`: each record is placed in its shift instance by its time,
+which needs the line's shift history per row.)
 
 Per chunk: one read of the customers or employees it names, one of its products (locked by the
 import beforehand, in id order, as every writer locks them), one multi-row INSERT of its orders or
@@ -19,15 +20,14 @@ from decimal import Decimal
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Table, bindparam, insert, literal_column, select, update
+from sqlalchemy import Table, insert, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import UnitOfWork
-from core.errors import DomainError, conflict, invalid
+from core.errors import DomainError, invalid
 from core.multirow import insert_many
 from models import (
     Customer,
-    Employee,
     Order,
     OrderItem,
     Product,
@@ -42,10 +42,9 @@ from models import (
     utcnow,
 )
 from models import CustomerValue as CustomerValueRow
-from schemas.common import MAX_INT, money
+from schemas.common import money
 from services.analytics.rollups import NO_LINE, add_all, cents, earlier, later, production_sums
 from services.common.crud import archived_message
-from services.floor.production import good_units
 from services.sales.orders import MAX_TOTAL, OrderService
 
 _orders, _items, _records = Order.__table__, OrderItem.__table__, ProductionRecord.__table__
@@ -89,6 +88,11 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
     """Insert `rows` (dicts with the same keys) in the session's transaction; their new ids, in order."""
     step = await _id_step(session)
     statement = insert(table)
+    if rows:  # columns with a fixed Python-side default the rows leave out take it, as an ORM insert would
+        missing = {column.key: column.default.arg for column in table.c
+                   if column.key not in rows[0] and column.default is not None and column.default.is_scalar}
+        if missing:
+            rows = [{**missing, **row} for row in rows]
     if step is None:
         connection = await session.connection()
         return [(await connection.execute(statement, row)).inserted_primary_key[0] for row in rows]
@@ -218,70 +222,6 @@ async def count_sales(session: AsyncSession, orders: list[dict[str, Any]],
 
 
 # -- production --------------------------------------------------------------------------------
-
-async def write_production(uow: UnitOfWork, chunk: Sequence[dict[str, Any]], actor: Any) -> list[int]:
-    """Record a chunk of production (each `ProductionRecordSchema().load` output, its line and shift
-    checked by the import) as `ProductionService.create` would: good units into stock through the ledger."""
-    session = uow.session
-    employees = dict((await session.execute(
-        select(Employee.id, Employee.active).where(Employee.id.in_({data["employee_id"] for data in chunk}))
-    )).all())
-    products = {row.id: row for row in (await session.execute(
-        select(Product.id, Product.sku, Product.active, Product.stock_quantity)
-        .where(Product.id.in_({data["product_id"] for data in chunk}))
-    )).all()}  # locked by the import before its first chunk
-    stock = {ident: row.stock_quantity for ident, row in products.items()}
-    now = utcnow()
-    records = []
-    for index, data in enumerate(chunk):
-        errors: dict[str, list[str]] = {}
-        product = products.get(data["product_id"])
-        if product is None:
-            errors["product_id"] = [f"Product {data['product_id']} does not exist."]
-        elif not product.active:
-            errors["product_id"] = [archived_message("Product", data["product_id"])]
-        active = employees.get(data["employee_id"])
-        if active is None:
-            errors["employee_id"] = [f"Employee {data['employee_id']} does not exist."]
-        elif not active:
-            errors["employee_id"] = [archived_message("Employee", data["employee_id"])]
-        if errors:
-            raise RowRefused(index, invalid(errors))
-        units = good_units(data)
-        if units and stock[data["product_id"]] + units > MAX_INT:
-            raise RowRefused(index, conflict(
-                f"Stock of product {data['product_id']} ({product.sku}) cannot exceed {MAX_INT}: "
-                f"{stock[data['product_id']]} in stock, {units} more.",
-                errors={"stock_quantity": [f"Would exceed {MAX_INT}."]}))
-        stock[data["product_id"]] += units
-        records.append({**data, "created_at": now, "updated_at": now})
-    ids = await insert_rows(session, _records, records)
-    user_id = getattr(actor, "user_id", None)
-    balance = {ident: row.stock_quantity for ident, row in products.items()}
-    movements = []
-    for record_id, record in zip(ids, records, strict=True):
-        units = good_units(record)
-        if units:
-            balance[record["product_id"]] += units
-            movements.append({"product_id": record["product_id"], "delta": units,
-                              "balance_after": balance[record["product_id"]], "reason": "production",
-                              "note": f"Production record {record_id}", "order_id": None,
-                              "production_record_id": record_id, "user_id": user_id,
-                              "created_at": now, "updated_at": now})
-    if movements:
-        await insert_many(session, _INSERT_MOVEMENTS, movements)
-        moved = [{"product_id": ident, "stock": balance[ident], "now": now}
-                 for ident in sorted(balance) if balance[ident] != products[ident].stock_quantity]
-        await session.execute(_SET_STOCK, moved)
-        uow.touch("products", "stock_movements")
-    uow.touch("production_records")
-    await count_production(session, records)
-    return ids
-
-
-_SET_STOCK = (update(_products).where(_products.c.id == bindparam("product_id"))
-              .values(stock_quantity=bindparam("stock"), updated_at=bindparam("now")))
-
 
 async def count_production(session: AsyncSession, records: list[dict[str, Any]]) -> None:
     """`production_counts(+1)` for every record of a chunk, summed per key."""

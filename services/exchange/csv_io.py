@@ -46,11 +46,16 @@ def uncell(text: str) -> str:
     return text[1:] if text.startswith(ESCAPE) else text
 
 
+# An order's lines are rows of their own (one CSV row per line); any other list, a shift's breaks
+# included, is one JSON cell.
+LINES_FIELD = "items"
+
+
 def nested_list(schema: Schema) -> tuple[str, Schema] | None:
-    """The one list-of-objects field of a schema (orders' items), if any."""
-    for name, field in schema.dump_fields.items():
-        if isinstance(field, fields.List) and isinstance(field.inner, fields.Nested):
-            return name, field.inner.schema
+    """The order-lines field of a schema (orders' items), if it has one."""
+    field = schema.dump_fields.get(LINES_FIELD)
+    if isinstance(field, fields.List) and isinstance(field.inner, fields.Nested):
+        return LINES_FIELD, field.inner.schema
     return None
 
 

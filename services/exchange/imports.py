@@ -42,7 +42,7 @@ from services.catalog.employees import EmployeeService
 from services.catalog.products import ProductService
 from services.common.crud import CrudService, archived_message
 from services.exchange import csv_io
-from services.exchange.bulk_import import RowRefused, write_orders, write_production
+from services.exchange.bulk_import import RowRefused, write_orders
 from services.exchange.row_loads import fast_loader
 from services.floor.production import ProductionService, check_ranges
 from services.sales.orders import MAX_TOTAL, OrderService
@@ -60,6 +60,7 @@ BULK = 1000  # rows per chunk of a bulk-written import (orders, production): one
 READ_ONLY = ("id", "created_at", "updated_at")
 ORDER_KEPT = ("status", "total_price")
 LINE_KEPT = ("item_id", "unit_price", "line_total")
+PRODUCTION_KEPT = ("source", "machine_id")  # who recorded it: a restore keeps it as exported
 _INTEGER = re.compile(r"^[+-]?[0-9]{1,15}$")
 _money, _time = Money(), UtcDateTime()
 
@@ -154,10 +155,11 @@ class Importer:
         self.line_kinds = ({name: kind(f) for name, f in nested[1].load_fields.items()} if nested else {})
         self.errors: list[RowError] = []
         self.error_count = 0
-        # Plain orders and production are written a chunk at a time (bulk_import), clean rows loaded
+        # Plain orders are written a chunk at a time (bulk_import), clean rows loaded
         # without marshmallow's per-row cost (row_loads); a restore goes row by row.
         self.fast_load = None if restore else fast_loader(resource, self.schema)
-        self.bulk = not restore and resource in ("orders", "production")
+        # Production goes row by row: each record's shift instance comes from its time (produced_at).
+        self.bulk = not restore and resource == "orders"
         # What the rules have seen so far, across the chunks of a file: unique values and ids (by
         # their first row), and the products named (locked in id order before the first write).
         self.seen: dict[str, dict[Any, int]] = {}
@@ -173,6 +175,8 @@ class Importer:
             names |= set(READ_ONLY)
             if self.is_orders:
                 names |= set(ORDER_KEPT) | set(LINE_KEPT)
+            if self.resource == "production":
+                names |= set(PRODUCTION_KEPT)
         return names
 
     def read_csv(self, text: Iterable[str]) -> Iterator[Raw]:
@@ -225,7 +229,7 @@ class Importer:
         for name in header:
             if name not in allowed:
                 hint = (" (an export's read-only column: import with restore=true to keep it)"
-                        if name in READ_ONLY or name in ORDER_KEPT or name in LINE_KEPT else "")
+                        if name in (*READ_ONLY, *ORDER_KEPT, *LINE_KEPT, *PRODUCTION_KEPT) else "")
                 errors.append(RowError(0, name, f"Unknown column{hint}; columns are: "
                                                 f"{', '.join(sorted(allowed))}."))
         duplicates = sorted({name for name in header if header.count(name) > 1})
@@ -280,7 +284,8 @@ class Importer:
     def prepare(self, raw: Raw) -> Prepared | None:
         """Schema-validate one row; None (and errors noted) when it fails."""
         values, kept, ok = dict(raw.values), {}, True
-        read_only = (*READ_ONLY, *ORDER_KEPT) if self.is_orders else READ_ONLY
+        read_only = ((*READ_ONLY, *ORDER_KEPT) if self.is_orders else
+                     (*READ_ONLY, *PRODUCTION_KEPT) if self.resource == "production" else READ_ONLY)
         for name in read_only:
             if name in values:
                 if not self.restore:
@@ -340,6 +345,8 @@ class Importer:
                     kept[name] = _time.deserialize(kept[name]).replace(tzinfo=None)
                 except ValidationError as exc:
                     self.fail(raw.row, name, " ".join(exc.messages))
+        if self.resource == "production":
+            self.check_source(raw, kept)
         if not self.is_orders:
             return self.error_count == before
         if kept.setdefault("status", "pending") not in ORDER_STATUSES:
@@ -509,7 +516,7 @@ class Importer:
 
     async def write_bulk(self, uow: UnitOfWork, rows: AsyncIterable[Prepared], actor: Any) -> Written:
         """Orders or production a chunk at a time, with the services' rules (see bulk_import)."""
-        write = write_orders if self.is_orders else write_production
+        write = write_orders
         written = Written()
         chunk: list[Prepared] = []
 
@@ -546,8 +553,21 @@ class Importer:
             if row in uow.session:
                 uow.session.expunge(row)
 
+    def check_source(self, raw: Raw, kept: dict[str, Any]) -> None:
+        """Restore: a record's source (api or machine) and its machine id, as exported."""
+        if kept.setdefault("source", "api") not in ("api", "machine"):
+            self.fail(raw.row, "source", "Must be one of: api, machine.")
+        machine = kept.get("machine_id")
+        if machine in ("", None):
+            kept["machine_id"] = None
+        elif isinstance(machine, str) and machine.isdigit() and 1 <= int(machine) <= 2**31 - 1:
+            kept["machine_id"] = int(machine)
+        elif not isinstance(machine, int) or isinstance(machine, bool) or not 1 <= machine <= 2**31 - 1:
+            self.fail(raw.row, "machine_id", "Must be empty or a machine's id.")
+
     def kept_columns(self, prepared: Prepared) -> dict[str, Any]:
-        return {name: prepared.kept[name] for name in READ_ONLY if name in prepared.kept}
+        names = (*READ_ONLY, *PRODUCTION_KEPT) if self.resource == "production" else READ_ONLY
+        return {name: prepared.kept[name] for name in names if name in prepared.kept}
 
     def restored_order(self, prepared: Prepared) -> Order:
         created = prepared.kept.get("created_at")

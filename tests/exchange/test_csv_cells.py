@@ -44,7 +44,7 @@ async def test_zeros_are_zero_and_lists_are_json(api, make):
     await make.line("A")
     await make.shift("Early", "06:00", "14:00", days=["mon", "tue"])
     await api.create("work-orders", {"product_id": product["id"], "line": "A", "shift": "Early",
-                                     "date": "2026-11-20", "planned_quantity": 10})
+                                     "date": "2026-11-23", "planned_quantity": 10})  # a Monday
     rows = parse(await api.get("/work-orders", role="user", headers=CSV))
     assert (rows[0]["good"], rows[0]["defective"]) == ("0", "0")
     rows = parse(await api.get("/shifts", role="user", headers=CSV))

@@ -145,7 +145,7 @@ async def test_seed_gives_the_shop_floor_a_plan_and_stops(api, app, settings):
     shifts = (await api.get("/shifts", role="user")).json["items"]
     assert sorted((s["name"], s["duration_minutes"]) for s in shifts) == [
         ("early", 480), ("late", 480), ("night", 480)]
-    assert (await api.get("/stop-reasons", role="user")).json["meta"]["total"] == 7
+    assert (await api.get("/stop-reasons", role="user")).json["meta"]["total"] == 8  # with unassigned
     current = (await api.get("/shifts/current", role="user")).json["current"]
     assert current is not None  # three 8-hour shifts cover the day
     today_plan = (await api.get(f"/work-orders?date={current['date']}&shift={current['shift']}&per_page=100",

@@ -62,6 +62,16 @@ def run_cli(workdir: Path, *args: str, env: dict[str, str] | None = None) -> sub
                           capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
 
 
+
+class _KeepRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer of its own here (its status and Location), not a request to follow."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_KeepRedirects)
+
 class ServerProcess:
     """`python server.py --port N [args]` in its own working directory, with its output in a file."""
 
@@ -139,7 +149,7 @@ class ServerProcess:
         request = urllib.request.Request(self.base_url + path, data=data, method=method,
                                          headers={"Content-Type": "application/json", **(headers or {})})
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with _NO_REDIRECTS.open(request, timeout=30) as response:
                 status, head, raw = response.status, response.headers, response.read()
         except urllib.error.HTTPError as error:
             status, head, raw = error.code, error.headers, error.read()

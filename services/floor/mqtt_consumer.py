@@ -29,6 +29,7 @@ import orjson
 from core.config import Settings
 from core.db import is_unavailable
 from core.errors import DomainError
+from core.tasks import stop_if_cancelled
 from services.floor import sparkplug
 from services.floor.machine_ingest import MachineFloor, Reading, Report
 
@@ -137,8 +138,12 @@ class MachineConsumer:
             except asyncio.CancelledError:
                 raise
             except aiomqtt.MqttError as exc:
+                stop_if_cancelled()
                 self._warn("broker", "session", f"MQTT broker {self.where}: {exc}; retrying in {delay:.0f} s")
             except Exception as exc:
+                # Cancelled mid-statement, a clean-up error can replace the CancelledError: stopping
+                # must still stop (else app.close() waits for this loop for ever).
+                stop_if_cancelled()
                 self._warn("consumer", "session", f"MQTT consumer stopped ({exc.__class__.__name__}: "
                                                   f"{exc}); retrying in {delay:.0f} s")
             self.state, self.client, self.connected_since = "disconnected", None, None
@@ -194,6 +199,7 @@ class MachineConsumer:
         try:
             await self.floor.sweep()
         except Exception as exc:
+            stop_if_cancelled()
             if is_unavailable(exc):
                 raise
             self._warn("sweep", "error", f"machine sweep failed: {exc.__class__.__name__}")
@@ -209,6 +215,7 @@ class MachineConsumer:
         try:
             applied = iter(await self.floor.apply_all(reports))
         except Exception as exc:
+            stop_if_cancelled()
             if is_unavailable(exc):
                 raise
             return [await self.handle(message, decoded=entry) for message, entry in zip(batch, decoded,
@@ -253,6 +260,7 @@ class MachineConsumer:
             result = "rejected"
             self._warn(who, result, f"machine message on {topic} rejected: {exc}")
         except Exception as exc:
+            stop_if_cancelled()
             if is_unavailable(exc):
                 raise  # not acknowledged: the session resumes when the database is back
             result = "error"

@@ -129,6 +129,7 @@ class MachineConsumer:
     async def _run(self) -> None:
         delay = 1.0
         while True:
+            stop_if_cancelled()
             try:
                 if self.lease is not None:
                     self.state = "standby"
@@ -169,6 +170,7 @@ class MachineConsumer:
             swept = time.monotonic()
             try:
                 while True:
+                    stop_if_cancelled()  # a cancellation swallowed below still ends the session
                     if next_message is None:
                         next_message = asyncio.ensure_future(anext(messages))
                     done, _ = await asyncio.wait([next_message, *background], timeout=SWEEP_EVERY,

@@ -29,7 +29,7 @@ from schemas.common import MAX_INT
 from services.exchange.import_jobs import import_rows
 from services.exchange.imports import Importer, ImportRejected
 from tests.conftest import MYSQL_URL
-from tests.databases import empty_tables, mariadb_database
+from tests.databases import mariadb_database
 
 COMPARED = ("orders", "order_items", "production_records", "stock_movements", "products", *ROLLUP_TABLES)
 STAMPS = {"created_at", "updated_at"}  # set from the wall clock as each path writes
@@ -105,15 +105,16 @@ async def state(db: Database) -> dict[str, list[tuple]]:
 
 @pytest.fixture
 def twin_urls(database_url: str, tmp_path: Any, sqlite_template: str) -> Any:
-    """Two databases that start alike: the test's own, and one more of the same backend."""
+    """Two databases that start alike, of the test's backend."""
     if database_url.startswith("sqlite"):
         path = tmp_path / "twin.db"
         shutil.copy(sqlite_template, path)
         yield database_url, f"sqlite+aiosqlite:///{path}"
         return
-    asyncio.run(empty_tables(database_url))
-    with mariadb_database(MYSQL_URL, "factory_twin") as twin:
-        yield database_url, twin
+    # Two fresh databases: the session's own has emptied tables but AUTO_INCREMENT counters that
+    # earlier tests moved on, and the two paths must hand out the same ids to compare rows.
+    with mariadb_database(MYSQL_URL, "factory_bulk") as bulk, mariadb_database(MYSQL_URL, "factory_twin") as twin:
+        yield bulk, twin
 
 
 def test_bulk_imports_write_what_the_services_write(twin_urls, monkeypatch):

@@ -53,20 +53,20 @@ T = TypeVar("T")
 CommitListener = Callable[[Change], Awaitable[None] | None]
 # Runs inside a write transaction just before its commit: what it writes commits with the change.
 BeforeCommit = Callable[["UnitOfWork"], Awaitable[None]]
-# Hooks for the writes of the current task only (one request), e.g. marking an Idempotency-Key applied.
-# Each is kept with the task that set it: a task spawned meanwhile (the coalesced line.status write)
-# copies the context, and must not run the request's hooks in its own transactions.
-_task_hooks: ContextVar[tuple[tuple[object, BeforeCommit], ...]] = ContextVar("before_commit", default=())
+# Hooks for the writes of the current context only (one request), e.g. marking an Idempotency-Key
+# applied. Background work a request starts never sees them: it runs in a fresh context
+# (`core.tasks.spawn`), so its transactions do not run the request's hooks.
+_context_hooks: ContextVar[tuple[BeforeCommit, ...]] = ContextVar("before_commit", default=())
 
 
 @contextmanager
 def before_each_commit(hook: BeforeCommit) -> Iterator[None]:
-    """Run `hook` in every write transaction this task commits while the block runs."""
-    token = _task_hooks.set((*_task_hooks.get(), (asyncio.current_task(), hook)))
+    """Run `hook` in every write transaction this context commits while the block runs."""
+    token = _context_hooks.set((*_context_hooks.get(), hook))
     try:
         yield
     finally:
-        _task_hooks.reset(token)
+        _context_hooks.reset(token)
 
 
 class UnitOfWork:
@@ -205,9 +205,7 @@ class Database:
                     uow = UnitOfWork(session)
                     async with session.begin():
                         yield uow
-                        task = asyncio.current_task()
-                        hooks = [hook for owner, hook in _task_hooks.get() if owner is task]
-                        for hook in (*self._before_commit, *hooks):
+                        for hook in (*self._before_commit, *_context_hooks.get()):
                             await hook(uow)
                         if uow.change.events:  # held from before the commit until it is announced
                             await announcing.enter_async_context(self.announcements.committing())

@@ -5,7 +5,8 @@ built once (an `ON DUPLICATE KEY UPDATE` suffix included). On MariaDB the rows a
 one `INSERT … VALUES (…), (…)` with the driver's own escaping — what its `executemany` does, but
 with each repeated value (a chunk's timestamps, a status) escaped once, and never split into
 several statements, so the rows' auto-increment ids are known (see `first_id`). SQLite takes the
-statement with its parameters (`executemany`).
+statement with its parameters (`executemany`). On both, a column with a fixed Python-side default
+that the rows leave out takes that default, as an ORM insert would.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Executable
+from sqlalchemy import Executable, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -75,11 +76,28 @@ class _Literals:
         return literal
 
 
+@lru_cache(maxsize=64)
+def _scalar_defaults(table: Table, given: frozenset[str]) -> tuple[tuple[str, Any], ...]:
+    """The fixed Python-side defaults of `table`'s columns that are not among `given`."""
+    return tuple((column.key, column.default.arg) for column in table.c
+                 if column.key not in given and column.default is not None and column.default.is_scalar)
+
+
+def with_defaults(statement: Executable, rows: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
+    """`rows` with the fixed defaults of the columns they leave out filled in."""
+    table = getattr(statement, "table", None)
+    if not rows or not isinstance(table, Table):
+        return rows
+    missing = _scalar_defaults(table, frozenset(rows[0]))
+    return [{**dict(missing), **row} for row in rows] if missing else rows
+
+
 async def insert_many(session: AsyncSession, statement: Executable,
                       rows: Sequence[dict[str, Any]]) -> Written:
     """Insert `rows` with `statement` (built once) as one multi-row INSERT."""
     if not rows:
         return Written(0, None)
+    rows = with_defaults(statement, rows)
     connection = await session.connection()
     dialect = connection.dialect
     if dialect.name not in ("mysql", "mariadb") or dialect.driver != "aiomysql":

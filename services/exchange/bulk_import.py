@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import UnitOfWork
 from core.errors import DomainError, invalid
-from core.multirow import insert_many
+from core.multirow import insert_many, with_defaults
 from models import (
     Customer,
     Order,
@@ -88,11 +88,7 @@ async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[s
     """Insert `rows` (dicts with the same keys) in the session's transaction; their new ids, in order."""
     step = await _id_step(session)
     statement = insert(table)
-    if rows:  # columns with a fixed Python-side default the rows leave out take it, as an ORM insert would
-        missing = {column.key: column.default.arg for column in table.c
-                   if column.key not in rows[0] and column.default is not None and column.default.is_scalar}
-        if missing:
-            rows = [{**missing, **row} for row in rows]
+    rows = with_defaults(statement, rows)  # the one-by-one path below needs them as insert_many does
     if step is None:
         connection = await session.connection()
         return [(await connection.execute(statement, row)).inserted_primary_key[0] for row in rows]

@@ -136,13 +136,18 @@ async def line_of_call(session: AsyncSession, ident: int) -> str:
 async def escalate_due(db: Database, now: datetime, after_seconds: int) -> int:
     """Escalate every open, unacknowledged call opened `after_seconds` or longer ago; each once.
 
-    The rows are locked and re-checked, so two processes never both escalate a call."""
+    A plain read looks first, so a sweep that finds nothing (nearly every one) opens no write
+    transaction and takes no lock; due rows are then locked and re-checked, so two processes
+    never both escalate a call."""
     cutoff = now - timedelta(seconds=after_seconds)
+    unanswered = (Call.acknowledged_at.is_(None), Call.resolved_at.is_(None), Call.escalated_at.is_(None),
+                  Call.opened_at <= cutoff)
+    async with db.session() as session:
+        if (await session.execute(select(Call.id).where(*unanswered).limit(1))).first() is None:
+            return 0
     async with db.write() as uow:
         due = (await uow.session.execute(
-            select(Call).where(Call.acknowledged_at.is_(None), Call.resolved_at.is_(None),
-                               Call.escalated_at.is_(None), Call.opened_at <= cutoff)
-            .order_by(Call.id).limit(500).with_for_update())).scalars().all()
+            select(Call).where(*unanswered).order_by(Call.id).limit(500).with_for_update())).scalars().all()
         for call in due:
             call.escalated_at = now
         await uow.session.flush()

@@ -4,7 +4,7 @@ from __future__ import annotations
 from core.errors import ApiError, invalid
 from core.security import TokenError, normalize_username
 from handlers.base import BaseHandler
-from handlers.exports import send_csv, wants_csv
+from handlers.exports import send_every_page_csv, wants_csv
 from schemas.common import iso_utc
 from schemas.openapi import page_of
 from schemas.user import (
@@ -151,15 +151,9 @@ class DisplayTokenCollectionHandler(BaseHandler):
         if wants_csv(self.request.headers.get("Accept", "")):
             sort_by = query["sort_by"] or "id"
             order = "desc" if query["sort_by"] is None else query["sort_order"]
-            rows: list[dict] = []
-            page = 1
-            while True:  # a plant has a few dozen screens: every page, then one CSV body
-                found = await self.ctx.auth.display_tokens(page, 100, sort_by, order)
-                rows += found.items
-                if len(found.items) < 100:
-                    break
-                page += 1
-            send_csv(self, DISPLAY_TOKEN_COLUMNS, rows, "display-tokens")
+            await send_every_page_csv(
+                self, lambda page, per_page: self.ctx.auth.display_tokens(page, per_page, sort_by, order),
+                DISPLAY_TOKEN_COLUMNS, "display-tokens")
             return
         await self.send_list(lambda: self.ctx.auth.display_tokens(
             query["page"], query["per_page"], query["sort_by"] or "id",

@@ -2,19 +2,20 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from tornado.iostream import StreamClosedError
 
 from handlers.analytics import wants_csv
 from handlers.base import BaseHandler
-from services.common.crud import CrudService
+from services.common.crud import CrudService, Page
 from services.exchange import csv_io
 from services.exchange.exports import export_batches
 
 log = logging.getLogger("factory.http")
 
-__all__ = ["send_csv", "stream_csv", "wants_csv"]
+__all__ = ["send_csv", "send_every_page_csv", "stream_csv", "wants_csv"]
 
 
 def send_csv(handler: BaseHandler, header: list[str], rows: list[dict[str, Any]], filename: str) -> None:
@@ -26,6 +27,21 @@ def send_csv(handler: BaseHandler, header: list[str], rows: list[dict[str, Any]]
         handler.finish()
         return
     handler.finish(csv_io.render(header, rows, with_header=True).encode())
+
+
+async def send_every_page_csv(handler: BaseHandler, fetch: Callable[[int, int], Awaitable[Page]],
+                              header: list[str], filename: str) -> None:
+    """A list of a few dozen rows (a plant's screens, its tablets): every page of `fetch(page,
+    per_page)` read, then one CSV body."""
+    rows: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        found = await fetch(page, 100)
+        rows += found.items
+        if len(found.items) < 100:
+            break
+        page += 1
+    send_csv(handler, header, rows, filename)
 
 
 async def stream_csv(handler: BaseHandler, service: CrudService, params: dict[str, Any],

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from core.errors import ApiError
 from handlers.base import BaseHandler
+from handlers.exports import send_every_page_csv, wants_csv
 from schemas.common import iso_utc
 from schemas.openapi import page_of
 from schemas.station_token import (
@@ -13,6 +14,8 @@ from schemas.station_token import (
 )
 from schemas.user import DISPLAY_TOKEN_SORT
 from services.identity.station_tokens import mint_station_token, revoke_station_token, station_tokens
+
+COLUMNS = ["id", "label", "lines", "created_at", "expires_at", "revoked_at", "minted_by", "revoked_by"]
 
 
 class StationTokenCollectionHandler(BaseHandler):
@@ -30,14 +33,22 @@ class StationTokenCollectionHandler(BaseHandler):
             "GET": {"summary": "List station tokens", "tags": ["auth"], "query": StationTokenListQuery,
                     "sort_fields": DISPLAY_TOKEN_SORT, "responses": {200: page_of(StationTokenAuditSchema)},
                     "description": "With their lines, who minted and who revoked each (the token itself "
-                                   "is never shown again); newest first unless sorted."}}
+                                   "is never shown again); newest first unless sorted. `Accept: "
+                                   "text/csv` answers every station token as CSV instead (`lines`, "
+                                   "`minted_by` and `revoked_by` as JSON cells)."}}
     cache_tags = ("auth_sessions", "users")
 
     async def get(self) -> None:
         query = self.load_query(StationTokenListQuery())
-        await self.send_list(lambda: station_tokens(
-            self.ctx.auth, query["page"], query["per_page"], query["sort_by"] or "id",
-            "desc" if query["sort_by"] is None else query["sort_order"]))
+        sort_by = query["sort_by"] or "id"
+        order = "desc" if query["sort_by"] is None else query["sort_order"]
+        if wants_csv(self.request.headers.get("Accept", "")):
+            await send_every_page_csv(
+                self, lambda page, per_page: station_tokens(self.ctx.auth, page, per_page, sort_by, order),
+                COLUMNS, "station-tokens")
+            return
+        await self.send_list(lambda: station_tokens(self.ctx.auth, query["page"], query["per_page"],
+                                                    sort_by, order))
 
     async def post(self) -> None:
         data = self.load_body(StationTokenRequestSchema())

@@ -5,6 +5,7 @@ from typing import Any
 
 from core.errors import conflict, not_found
 from handlers.base import BaseHandler
+from handlers.exports import stream_csv, wants_csv
 from handlers.resources import CollectionHandler, ItemHandler
 from models import Webhook
 from schemas.openapi import page_of
@@ -50,6 +51,12 @@ class WebhookItemHandler(ItemHandler):
         self.send_json(payload)
 
 
+async def known_webhook(session: Any, ident: int) -> None:
+    """404 unless endpoint `ident` exists."""
+    if await session.get(Webhook, ident) is None:
+        raise not_found("Webhook", ident)
+
+
 class WebhookDeliveryListHandler(BaseHandler):
     """`GET /webhooks/{id}/deliveries`: every attempt, with its outcome and the next retry."""
 
@@ -59,18 +66,23 @@ class WebhookDeliveryListHandler(BaseHandler):
         "summary": "List a webhook's delivery attempts", "tags": ["webhooks"],
         "query": WebhookDeliveryListQuery, "sort_fields": WebhookDeliveryService.sort_fields, "cached": True,
         "responses": {200: page_of(WebhookDeliverySchema)},
-        "description": "Each attempt: status, response code, duration and, for a failure, the next retry.",
+        "description": "Each attempt: status, response code, duration and, for a failure, the next retry. "
+                       "`Accept: text/csv` answers every attempt as CSV instead.",
     }}
 
     async def get(self, ident: str) -> None:
         service = WebhookDeliveryService(int(ident))
         params = self.load_query(WebhookDeliveryListQuery())
         position = self.list_position(service, params)  # a bad sort or cursor: 400 before any work
+        if wants_csv(self.request.headers.get("Accept", "")):
+            async with self.ctx.db.session() as session:
+                await known_webhook(session, service.webhook_id)
+            await stream_csv(self, service, params, f"webhook-{service.webhook_id}-deliveries")
+            return
 
         async def compute() -> Page:
             async with self.ctx.db.session() as session:
-                if await session.get(Webhook, service.webhook_id) is None:
-                    raise not_found("Webhook", service.webhook_id)
+                await known_webhook(session, service.webhook_id)
                 if position is not None:
                     return await service.list_from(session, params, position)
                 return await service.list(session, params)

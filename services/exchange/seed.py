@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import func, select, text
 from tqdm import tqdm
@@ -105,17 +105,19 @@ class Plan:
                    lines=min(len(LINES), 4 + size // 50))
 
 
-def run_seed(settings: Settings, size: int = 1) -> int:
-    """The `seed` command: exit code 0 when seeded, 1 when refused, 2 on bad arguments."""
+def run_seed(settings: Settings, size: int = 1, clock: Clock | None = None) -> int:
+    """The `seed` command: exit code 0 when seeded, 1 when refused, 2 on bad arguments.
+
+    The history ends at `clock`'s now (the plant's clock by default), the last day being today."""
     if size < 1:
         print("error: --size must be at least 1", file=sys.stderr)
         return 2
     if settings.is_sqlite:
         migrate.upgrade(settings.database_url)
-    return asyncio.run(seed(settings, Plan.for_size(size)))
+    return asyncio.run(seed(settings, Plan.for_size(size), clock or Clock(settings.timezone)))
 
 
-async def seed(settings: Settings, plan: Plan) -> int:
+async def seed(settings: Settings, plan: Plan, clock: Clock) -> int:
     db = Database(settings.database_url, timeout=max(settings.db_timeout, 10.0))
     try:
         problem = await why_not(db)
@@ -123,9 +125,9 @@ async def seed(settings: Settings, plan: Plan) -> int:
             print(f"error: {problem}", file=sys.stderr)
             return 1
         started = time.perf_counter()
-        seeder = Seeder(db, plan)
+        seeder = Seeder(db, plan, clock)
         counts = await seeder.run()
-        counts.update(await seeder.run_floor(Clock(settings.timezone)))
+        counts.update(await seeder.run_floor())
         took = time.perf_counter() - started
         print(f"Seeded {', '.join(f'{n:,} {name}' for name, n in counts.items())} in {took:.1f} s.")
         return 0
@@ -168,11 +170,12 @@ class Seeder:
     `random()` and look prepared text up instead of calling `choice` or formatting per row.
     """
 
-    def __init__(self, db: Database, plan: Plan, seed: int = 20261126) -> None:
+    def __init__(self, db: Database, plan: Plan, clock: Clock, seed: int = 20261126) -> None:
         self.db = db
         self.plan = plan
+        self.clock = clock
         self.rng = random.Random(seed + plan.size)
-        now = datetime.now(UTC).replace(tzinfo=None)
+        now = clock.utcnow()
         self.now_second = now.hour * 3600 + now.minute * 60 + now.second
         today = now.date()
         self.day_text = [str(today - timedelta(days=plan.days - 1 - day)) for day in range(plan.days)]
@@ -228,13 +231,13 @@ class Seeder:
         forget_known_rows()
         return self.counts
 
-    async def run_floor(self, clock: Clock) -> dict[str, int]:
+    async def run_floor(self) -> dict[str, int]:
         """Lines, shifts, the plan and stops, from the records just written."""
         by_line: dict[int, int] = {}
         for _, facts in self.products:
             by_line.setdefault(facts["line"], facts["id"])
         first_day = date.fromisoformat(self.day_text[0])
-        return await seed_shop_floor(self.db, clock, self.plan.lines, by_line, first_day, self.rng)
+        return await seed_shop_floor(self.db, self.clock, self.plan.lines, by_line, first_day, self.rng)
 
     async def next_ids(self) -> dict[str, int]:
         async with self.db.engine.connect() as conn:

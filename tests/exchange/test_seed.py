@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import distinct, func, select
 
+from core.clock import Clock
 from core.config import Settings
 from models import Order, OrderItem, Product, ProductionRecord, StockMovement
 from services.exchange.bulk import BulkWriter
@@ -212,3 +214,17 @@ async def test_the_seeded_summary_tables_equal_a_rebuild_from_the_rows(app, sett
     async with app.ctx.db.write() as uow:
         await rebuild(uow.session)
     assert await tables() == seeded
+
+
+async def test_the_seeded_history_ends_at_the_clocks_now(app, settings):
+    """The seed takes "now" from the clock it is given: its last day is that clock's today, and
+    nothing is placed after that moment."""
+    moment = datetime(2026, 3, 4, 10, 30, tzinfo=UTC)
+    clock = Clock("UTC", now=lambda: moment)
+    done = await asyncio.get_running_loop().run_in_executor(None, run_seed, settings, 1, clock)
+    assert done == 0
+    plan = Plan.for_size(1)
+    newest = await count(app, select(func.max(Order.placed_at)))
+    oldest = await count(app, select(func.min(Order.placed_at)))
+    assert newest <= moment.replace(tzinfo=None) and newest.date() == moment.date()
+    assert oldest.date() == moment.date() - timedelta(days=plan.days - 1)

@@ -34,6 +34,20 @@ class Principal:
     kind: str  # "login", "display" or "station"
     lines: frozenset[str] | None = None  # a station token's lines
 
+    @property
+    def caller(self) -> str:
+        """Whose rate budget a request spends: a person's own, or each screen's and tablet's own
+        (they act for the admin who minted them, but a hall of them must not share one budget)."""
+        return f"user:{self.user_id}" if self.kind == "login" else f"{self.kind}:{self.session_id}"
+
+    def key_namespace(self, key: str) -> str:
+        """An Idempotency-Key as stored: a person's as sent; a tablet's under its token, so two
+        tablets (or a tablet and the admin who minted it) never meet on one key. Hashed to keep
+        within the 255 characters a key may have."""
+        if self.kind == "login":
+            return key
+        return f"{self.kind}:{self.session_id}:{hashlib.sha256(key.encode()).hexdigest()}"
+
 
 def _b64(raw: bytes) -> str:
     return base64.b64encode(raw).decode()

@@ -196,7 +196,7 @@ class BaseHandler(tornado.web.RequestHandler):
         # Sign-in budgets count per address whatever token comes along: a bearer token (anyone's,
         # any number of them) must not buy a guesser a budget of its own.
         by_user = self.principal is not None and budget not in ADDRESS_BUDGETS
-        identity = f"user:{self.principal.user_id}" if by_user else f"ip:{self.client_ip}"
+        identity = self.principal.caller if by_user else f"ip:{self.client_ip}"
         await self.take_budget(budget, identity)
         return token_error
 
@@ -493,6 +493,7 @@ class BaseHandler(tornado.web.RequestHandler):
         """Claim the key, then replay its first answer or do the work and keep the answer."""
         store = self.ctx.idempotency
         request = self.request
+        key = self.principal.key_namespace(key)
         outcome = await store.claim(self.principal.user_id, key,
                                     fingerprint(request.method, request.uri, request.body))
         if isinstance(outcome, Remembered):

@@ -101,3 +101,31 @@ async def test_revoked_at_once_and_listed_with_who_did(api, plant):
     # Display tokens and station tokens stay apart.
     walls = (await api.get("/auth/display-tokens", role="admin")).json["items"]
     assert [wall["id"] for wall in walls] == [display["id"]]
+
+
+@pytest.mark.settings(rate_limits="read=3/60")
+async def test_each_tablet_spends_a_budget_of_its_own(api, plant):
+    """Tablets act for the admin who minted them, but neither they nor the admin eat each other's
+    rate budget: a hall of tablets on one admin's tokens must not refuse the admin, or each other."""
+    first, second = (await mint(api)).json["token"], (await mint(api)).json["token"]
+    for _ in range(3):
+        assert (await api.get("/stop-reasons", token=first)).status == 200
+    refused = await api.get("/stop-reasons", token=first)
+    assert refused.status == 429 and refused.headers["Content-Type"].startswith("application/problem+json")
+    assert (await api.get("/stop-reasons", token=second)).status == 200
+    assert (await api.get("/stop-reasons", role="admin")).status == 200
+
+
+async def test_two_tablets_never_meet_on_one_idempotency_key(api, plant):
+    """The same Idempotency-Key from two tablets (and from the admin) is three requests, not one replayed."""
+    tokens = [(await mint(api)).json["token"], (await mint(api)).json["token"]]
+    key = {"Idempotency-Key": "count-1"}
+    made = [await api.post("/production", record(plant), token=token, headers=key) for token in tokens]
+    assert [response.status for response in made] == [201, 201], made
+    assert made[0].json["id"] != made[1].json["id"]
+    again = await api.post("/production", record(plant), token=tokens[0], headers=key)
+    assert again.status == 201 and again.json["id"] == made[0].json["id"]
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    mine = await api.post("/production", record(plant), role="admin", headers=key)
+    assert mine.status == 201 and mine.json["id"] not in {made[0].json["id"], made[1].json["id"]}
+    assert len((await api.get("/production?per_page=100", role="user")).json["items"]) == 3

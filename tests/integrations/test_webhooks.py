@@ -15,6 +15,7 @@ from app import make_app
 from models import OutboxEvent, Webhook, WebhookDelivery, utcnow
 from services.integrations.webhooks import newest_event_id
 from tests.receivers import Receiver
+from tests.waiting import eventually
 
 FAST = dict(webhook_allow_private=True, webhook_retry_base=0.05, webhook_retry_cap=0.2,
             webhook_poll_interval=0.05)
@@ -52,10 +53,20 @@ async def place_order(api, make):
     return response.json
 
 
-async def deliveries(api, hook):
-    response = await api.get(f"/webhooks/{hook['id']}/deliveries?per_page=100", role="admin")
-    assert response.status == 200, response
-    return response.json["items"]
+async def deliveries(api, hook, at_least=0):
+    """The endpoint's attempts, once `at_least` are logged: the receiver sees a request before the
+    worker commits the attempt's row, so a test that waited for requests waits for rows too."""
+    items = []
+
+    async def logged():
+        nonlocal items
+        response = await api.get(f"/webhooks/{hook['id']}/deliveries?per_page=100", role="admin")
+        assert response.status == 200, response
+        items = response.json["items"]
+        return len(items) >= at_least
+
+    assert await eventually(logged), f"{len(items)} attempts logged, waited for {at_least}"
+    return items
 
 
 # -- the endpoints ------------------------------------------------------------------------------
@@ -150,7 +161,7 @@ async def test_a_receiver_failing_three_times_gets_the_event_once_more_after_eac
         assert len({r.body for r in requests}) == 1
         for request in requests:
             verify(hook, request)
-        attempts = await deliveries(api, hook)
+        attempts = await deliveries(api, hook, at_least=4)
         assert [(a["attempt"], a["status"], a["response_code"]) for a in attempts] == [
             (1, "failed", 500), (2, "failed", 503), (3, "failed", 502), (4, "delivered", 200)]
         assert all(a["next_retry_at"] for a in attempts[:3]) and attempts[3]["next_retry_at"] is None
@@ -201,7 +212,7 @@ async def test_a_redirect_is_not_followed(api, make, app):
         await place_order(api, make)
         requests = await receiver.wait_for(2)
         assert [r.path for r in requests[:2]] == ["/hook/", "/hook/"]
-        attempts = await deliveries(api, hook)
+        attempts = await deliveries(api, hook, at_least=1)
         assert attempts[0]["status"] == "failed" and attempts[0]["response_code"] == 302
         assert "redirect" in attempts[0]["error"]
     finally:
@@ -402,7 +413,7 @@ async def test_an_endpoints_deliveries_are_its_own_only(api, make, app):
         pinged = await api.post(f"/webhooks/{hooks[1]['id']}/test", role="admin")
         assert pinged.status == 200
         for hook, count in zip(hooks, (3, 4), strict=True):
-            attempts = await deliveries(api, hook)
+            attempts = await deliveries(api, hook, at_least=count)
             assert len(attempts) == count and {a["webhook_id"] for a in attempts} == {hook["id"]}
             first = await api.get(f"/webhooks/{hook['id']}/deliveries?per_page=2", role="admin")
             assert first.status == 200 and first.json["meta"]["total"] == count, first
@@ -432,7 +443,7 @@ async def test_a_410_switches_the_endpoint_off_with_its_reason(api, make, app, c
         assert "410" in state["disabled_reason"]
         assert any("410" in record.getMessage() for record in caplog.records
                    if record.name == "factory.webhooks")
-        (attempt,) = await deliveries(api, hook)
+        (attempt,) = await deliveries(api, hook, at_least=1)
         assert attempt["status"] == "failed" and attempt["response_code"] == 410
         assert attempt["next_retry_at"] is None
         await place_order(api, make)
@@ -456,7 +467,7 @@ async def test_retry_after_on_429_and_503_is_honoured(api, make, app, status):
         hook = await register(api, receiver.url)
         await place_order(api, make)
         await receiver.wait_for(2)
-        failed, delivered = await deliveries(api, hook)
+        failed, delivered = await deliveries(api, hook, at_least=2)
         assert failed["response_code"] == status and delivered["status"] == "delivered"
         waited = (parse_instant(failed["next_retry_at"]) - parse_instant(failed["attempted_at"]))
         assert waited.total_seconds() >= 1.0  # the backoff alone is at most 0.2 s here
@@ -478,7 +489,7 @@ async def test_a_retry_after_past_the_retry_window_is_cut_to_the_window(api, mak
                 break
             await asyncio.sleep(0.05)
         assert state["state"] == "failing" and state["active"] is False  # not a day later
-        first = (await deliveries(api, hook))[0]
+        first = (await deliveries(api, hook, at_least=1))[0]
         waited = parse_instant(first["next_retry_at"]) - parse_instant(first["attempted_at"])
         assert 0 < waited.total_seconds() <= 1.0
     finally:

@@ -7,6 +7,7 @@ import hashlib
 import time
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from cachetools import TTLCache
@@ -19,19 +20,29 @@ Broadcaster = Callable[[frozenset[str]], None]
 
 @dataclass(frozen=True, slots=True)
 class CachedResponse:
-    """A rendered response body with its content type and strong ETag."""
+    """A rendered response body with its content type and strong ETag.
+
+    `valid_until` (aware UTC, on the app's clock) is set by an answer that changes with the time
+    alone, not only with writes (a shift instance ends, a day begins): from that moment the entry
+    no longer answers.
+    """
 
     body: bytes
     content_type: str
     etag: str
     headers: tuple[tuple[str, str], ...] = ()
+    valid_until: datetime | None = None
 
     @classmethod
-    def build(cls, body: bytes, content_type: str,
-              headers: tuple[tuple[str, str], ...] = ()) -> CachedResponse:
+    def build(cls, body: bytes, content_type: str, headers: tuple[tuple[str, str], ...] = (),
+              valid_until: datetime | None = None) -> CachedResponse:
         """Wrap a rendered body (and headers such as Link), computing its strong ETag once."""
         digest = hashlib.blake2b(body, digest_size=16).hexdigest()
-        return cls(body, content_type, f'"{digest}"', headers)
+        return cls(body, content_type, f'"{digest}"', headers, valid_until)
+
+    def stale(self, now: datetime | None) -> bool:
+        """True when the app's clock at `now` has reached the moment this answer held until."""
+        return self.valid_until is not None and now is not None and now >= self.valid_until
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,27 +123,42 @@ class ResponseCache:
         return True  # an empty cache is still a cache: `if cache:` must not flip
 
     async def get_or_compute(
-        self, key: Hashable, tags: Iterable[str], compute: Compute, *, counted: bool = True
+        self, key: Hashable, tags: Iterable[str], compute: Compute, *, counted: bool = True,
+        now: datetime | None = None,
     ) -> tuple[CachedResponse, bool]:
         """Return the cached response for `key` (True) or compute it once (False).
 
         `counted=False` keeps the lookup out of hits, misses and coalesced: a part of another
-        GET's answer (a list's total) is not a GET of its own.
+        GET's answer (a list's total) is not a GET of its own. `now` is the app's clock: an entry
+        whose `valid_until` it has reached is dropped and computed again.
         """
         entry = self._entries.get(key)
+        if entry is not None and entry.response.stale(now):
+            self._drop(key)
+            entry = None
         if entry is not None:
             self.hits += counted
             return entry.response, True
         self.misses += counted
         flight = self._flights.get(key)
-        if flight is not None and flight.stamp == self._stamp(flight.tags):
+        joined = flight is not None and flight.stamp == self._stamp(flight.tags)
+        if joined:
             self.coalesced += counted
         else:
             # No flight, or one that an invalidation has made stale: a request
             # that arrives after a write must not be answered from before it.
             flight = self._launch(key, frozenset(tags), compute)
         # shield: a caller that goes away must not cancel the others' compute.
-        return await asyncio.shield(flight.task), False
+        response = await asyncio.shield(flight.task)
+        if joined and response.stale(now):
+            # The flight joined had begun before the clock passed its answer's end.
+            response = await asyncio.shield(self._launch(key, frozenset(tags), compute).task)
+        return response, False
+
+    def _drop(self, key: Hashable) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._unindex(key, entry)
 
     def invalidate(self, tags: Iterable[str], *, broadcast: bool = True) -> int:
         """Drop every entry tagged with any of `tags`; return how many were dropped."""

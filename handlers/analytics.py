@@ -182,11 +182,13 @@ class ShiftReportHandler(AnalyticsHandler):
 
         async def render() -> CachedResponse:
             async with self.ctx.db.session() as session:
-                report = await shift_report(session, self.ctx.clock, params)
+                report, valid_until = await shift_report(session, self.ctx.clock, params)
+            # Which instances have ended moves with the clock: the answer holds until the next end.
             if as_csv:
                 return CachedResponse.build(to_csv(REPORT_COLUMNS, report.items), CSV_TYPE,
-                                            (("Content-Disposition", 'inline; filename="shift-report.csv"'),))
-            return CachedResponse.build(dumps(page_envelope(report.items, report.page, report.per_page,
-                                                            report.total)), JSON_TYPE)
+                                            (("Content-Disposition", 'inline; filename="shift-report.csv"'),),
+                                            valid_until)
+            envelope = page_envelope(report.items, report.page, report.per_page, report.total)
+            return CachedResponse.build(dumps(envelope), JSON_TYPE, valid_until=valid_until)
 
         await self.send_rendered(render)

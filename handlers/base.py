@@ -464,7 +464,7 @@ class BaseHandler(tornado.web.RequestHandler):
             caller = principal and (principal.role, principal.user_id if self.cache_per_user else None)
             # Link headers name a host: an entry built for one Host is never served to another.
             key = (caller, self.link_base, self.request.path, query, self.request.headers.get("Accept", ""))
-            response, hit = await cache.get_or_compute(key, tags, render)
+            response, hit = await cache.get_or_compute(key, tags, render, now=self.ctx.clock.now())
         else:
             response, hit = await render(), False
         self.set_header("X-Cache", "hit" if hit else "miss")

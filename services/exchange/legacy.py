@@ -5,7 +5,9 @@ each row is validated by this API's schemas and written with its legacy id recor
 `legacy_ids`, in the same transaction, so a second run skips every row the first one took.
 Soft-deleted rows (`deleted_at` set) become archived rows; float money is rounded to cents;
 products get SKU `LEGACY-<id>`; production without an employee goes to one archived employee,
-"Unassigned (imported)". Orders and production are history: products arrive with their current
+"Unassigned (imported)". A production record has no line or shift: it is placed (`produced_at`) at
+noon of its day on the plant's clock (FACTORY_TIMEZONE), as records that predate `produced_at` were;
+one dated after today is skipped. Orders and production are history: products arrive with their current
 `stock_quantity` as an opening balance in the ledger, so the history moves no stock again.
 """
 from __future__ import annotations
@@ -25,6 +27,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from tqdm import tqdm
 
+from core.clock import Clock
 from core.config import Settings
 from core.db import Database, UnitOfWork
 from core.errors import DomainError
@@ -41,6 +44,7 @@ from services.catalog.employees import EmployeeService
 from services.catalog.products import ProductService
 from services.common.crud import same_text
 from services.exchange.bulk_import import write_history_orders, write_history_records
+from services.floor.production_time import noon_of
 
 TABLES = ("users", "employees", "products", "customers", "orders", "production")
 BATCH = 500
@@ -105,9 +109,11 @@ def validated(schema: Any, data: dict[str, Any]) -> dict[str, Any]:
 class LegacyImport:
     """One run: reads each legacy table in id order and writes what isn't mapped yet."""
 
-    def __init__(self, db: Database, source: AsyncConnection, progress: bool = True) -> None:
+    def __init__(self, db: Database, source: AsyncConnection, progress: bool = True,
+                 clock: Clock | None = None) -> None:
         self.db = db
         self.source = source
+        self.clock = clock or Clock()
         self.progress = progress
         self.imported: Counter[str] = Counter()
         self.skipped: dict[str, Counter[str]] = {table: Counter() for table in TABLES}
@@ -285,9 +291,17 @@ class LegacyImport:
                        else await self.unassigned(uow))
         now = utcnow()
         return {"product_id": product_id, "employee_id": employee_id, "quantity_produced": produced,
-                "quantity_defective": defective, "date_produced": day(row.get("date_produced")),
+                "quantity_defective": defective, **self.placed(row),
                 "line": None, "shift": None, "planned_minutes": None, "downtime_minutes": None,
                 "work_order_id": None, "created_at": now, "updated_at": now, **self.times(row)}
+
+    def placed(self, row: dict[str, Any]) -> dict[str, Any]:
+        """`date_produced` and `produced_at` of a legacy record: noon of its plant day (Skip after today)."""
+        produced_on = day(row.get("date_produced"))
+        if produced_on > self.clock.today():
+            raise Skip("date_produced is in the future")
+        moment = noon_of(produced_on, self.clock.zone, self.clock.now())
+        return {"date_produced": produced_on, "produced_at": moment.replace(tzinfo=None)}
 
     async def load_orders(self, uow: UnitOfWork, row: dict[str, Any]) -> int:
         quantity = row.get("quantity")
@@ -322,8 +336,7 @@ class LegacyImport:
             product_id=self.new_id("products", row.get("product_id"), "product"),
             employee_id=(self.new_id("employees", employee, "employee") if employee is not None
                          else await self.unassigned(uow)),
-            quantity_produced=produced, quantity_defective=defective,
-            date_produced=day(row.get("date_produced")), **self.times(row))
+            quantity_produced=produced, quantity_defective=defective, **self.placed(row), **self.times(row))
         uow.session.add(record)
         await uow.session.flush()
         await record_written(uow.session, record)
@@ -359,7 +372,7 @@ async def import_legacy(settings: Settings, url: str, *, progress: bool = True,
     source = create_async_engine(async_url(url))
     try:
         async with source.connect() as conn:
-            run = LegacyImport(db, conn, progress)
+            run = LegacyImport(db, conn, progress, Clock(settings.timezone))
             await run.run()
     finally:
         await source.dispose()

@@ -3,7 +3,7 @@ so a first look at GET /lines/status shows lines ahead of plan, behind it and st
 from __future__ import annotations
 
 import random
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Integer, and_, cast, func, insert, literal, select, update
@@ -12,6 +12,7 @@ from core.clock import Clock
 from core.db import Database
 from models import Line, ProductionRecord, Shift, ShiftVersion, Stop, WorkOrder
 from services.exchange.seed_data import LINES, SHIFTS
+from services.floor.production_time import noon_of
 from services.floor.shift_time import BEGINNING, ShiftInstance, current_instance, instances_between, plan_of
 
 SHIFT_HOURS = 8
@@ -103,10 +104,9 @@ async def place_records(session: Any, shifts: list[Shift], clock: Clock) -> None
             await session.execute(update(ProductionRecord).where(
                 ProductionRecord.date_produced == day, ProductionRecord.shift == plan.name)
                 .values(produced_at=moment.replace(tzinfo=None)))
-        noon = datetime.combine(day, time(12), tzinfo=clock.zone).astimezone(UTC)
         await session.execute(update(ProductionRecord).where(
             ProductionRecord.date_produced == day, ProductionRecord.shift.is_(None))
-            .values(produced_at=min(noon, now).replace(tzinfo=None)))
+            .values(produced_at=noon_of(day, clock.zone, now).replace(tzinfo=None)))
 
 
 async def gather_into(session: Any, running: ShiftInstance, codes: list[str]) -> None:

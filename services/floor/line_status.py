@@ -13,7 +13,7 @@ from core.clock import Clock
 from models import Line, Product, ProductionRecord, Stop, WorkOrder
 from schemas.common import iso_utc
 from services.floor.machine_counts import machine_figures
-from services.floor.shift_time import ShiftInstance, current_instance, last_instance, span_seconds, union
+from services.floor.shift_time import ShiftInstance, StopSpan, current_instance, instance_time, last_instance
 from services.floor.shifts import all_shifts
 
 PLACES = 4  # ratios are rounded to four decimals
@@ -47,27 +47,15 @@ def figures(instance: ShiftInstance, now: datetime, stops: Iterable[Stop], total
     produced; OEE = A × P × Q. Every moment counts once: where breaks, planned and unplanned stops
     overlap, the overlap is planned downtime. A break with no time is spread evenly over the shift.
     """
-    end = min(max(now, instance.starts_at), instance.ends_at)
     start = instance.starts_at
+    end = min(max(now, start), instance.ends_at)
     elapsed_us = int((end - start).total_seconds() * 1_000_000)
     duration_us = int(instance.duration_seconds * 1_000_000)
     elapsed = elapsed_us / duration_us if duration_us else 1.0
-    breaks = [(b_start, min(b_end, end)) for b_start, b_end in instance.breaks if b_start < end]
-    planned_stops, unplanned_stops = [], []
-    for stop in stops:
-        stop_end = min(aware(stop.ended_at) if stop.ended_at else now, end)
-        span = (max(aware(stop.started_at), start), stop_end)
-        if span[1] > span[0]:
-            (planned_stops if stop.reason_info.planned else unplanned_stops).append(span)
-    down = union(breaks + planned_stops)
-    # A break with no time: its elapsed share of the break, spread evenly.
-    break_so_far_us = (int(instance.break_minutes * 60_000_000 * elapsed_us // duration_us) if instance.spread
-                       and duration_us else int(span_seconds(breaks) * 1_000_000))
-    spread = break_so_far_us / 1_000_000 if instance.spread else 0.0
-    unplanned = sum((b - a).total_seconds() - span_seconds(union(
-        [(max(a, d_start), min(b, d_end)) for d_start, d_end in down])) for a, b in unplanned_stops)
-    planned = (end - start).total_seconds() - span_seconds(down) - spread
-    running = planned - unplanned
+    counted = instance_time(instance, start, end, [
+        StopSpan(aware(stop.started_at), aware(stop.ended_at) if stop.ended_at else now,
+                 stop.reason_info.planned) for stop in stops])
+    planned, unplanned, running = counted.planned_seconds, counted.unplanned_stop_seconds, counted.run_seconds
     availability = None if planned <= 0 else min(1.0, max(0.0, running / planned))
     performance = None if totals.lacking_ideal or running <= 0 else totals.ideal_seconds / running
     quality = totals.good / totals.produced if totals.produced else None
@@ -81,7 +69,7 @@ def figures(instance: ShiftInstance, now: datetime, stops: Iterable[Stop], total
     # Expected by now: the planned quantity × the share of the shift's planned time gone by
     # (scheduled breaks only: a stop does not lower what the plan expects).
     planned_us = duration_us - int(instance.break_seconds * 1_000_000)
-    gone_us = max(0, elapsed_us - break_so_far_us)
+    gone_us = max(0, elapsed_us - round(counted.break_seconds * 1_000_000))
     expected = planned_quantity * gone_us // planned_us if planned_us > 0 else planned_quantity
     on_break = next(((b_start, b_end) for b_start, b_end in instance.breaks if b_start <= now < b_end), None)
     return {
@@ -93,7 +81,7 @@ def figures(instance: ShiftInstance, now: datetime, stops: Iterable[Stop], total
         "elapsed": round(elapsed, PLACES),
         "on_break": on_break is not None,
         "break_ends_at": on_break and on_break[1],
-        "planned_seconds": round(max(planned, 0.0), 3),
+        "planned_seconds": round(planned, 3),
         "unplanned_stop_seconds": round(unplanned, 3),
     }
 

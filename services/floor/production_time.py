@@ -82,8 +82,7 @@ async def place(session: AsyncSession, clock: Clock, values: dict[str, Any],
         else:
             if day > clock.today():
                 raise invalid({"date_produced": ["Must not be in the future."]})
-            noon = datetime.combine(day, time(12), tzinfo=clock.zone)
-            values["produced_at"] = naive(min(now, noon.astimezone(UTC)))
+            values["produced_at"] = naive(noon_of(day, clock.zone, now))
     else:
         if "shift" in given and values.get("shift") is not None:
             raise invalid({"date_produced": ["Needed with shift (or send produced_at)."]})
@@ -94,6 +93,13 @@ async def place(session: AsyncSession, clock: Clock, values: dict[str, Any],
         raise invalid({"work_order_id": [
             f"The record falls in {values.get('shift') or 'no shift'} of {values['date_produced']}, "
             f"outside work order {work_order.id}'s instance ({work_order.shift} of {work_order.date})."]})
+
+
+def noon_of(day: date, zone: Any, now: datetime) -> datetime:
+    """Where a record known only by its plant day (no shift) is placed: noon of that day on the
+    plant's clock, or `now` while that noon is still to come (aware UTC). The records that existed
+    before `produced_at` (migration 0010), the seed's and the legacy import's are placed so too."""
+    return min(now, datetime.combine(day, time(12), tzinfo=zone).astimezone(UTC))
 
 
 def derive(shifts: list[ShiftPlan], moment: datetime, clock: Clock) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """The shift report: the line-status figures for whole past shift instances, per (date, shift, line)."""
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from datetime import UTC, datetime, time, timedelta
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,7 +31,16 @@ COLUMNS = ("date", "shift", "line", "starts_at", "ends_at", "scheduled", "planne
            "quality", "oee", "warnings")
 
 
-async def shift_report(session: AsyncSession, clock: Clock, params: dict[str, Any]) -> Page:
+class ShiftReport(NamedTuple):
+    """A page of rows, and the moment (aware UTC) until which it holds without a write: the next
+    end of an instance in the range, or the next plant-local midnight (when "yesterday" moves on),
+    whichever comes first."""
+
+    page: Page
+    valid_until: datetime
+
+
+async def shift_report(session: AsyncSession, clock: Clock, params: dict[str, Any]) -> ShiftReport:
     """Rows for instances starting `from` … `to` (default: yesterday) that have ended, by start and line."""
     yesterday = clock.today() - timedelta(days=1)
     first, last = params.get("from_") or params.get("to") or yesterday, params.get("to")
@@ -48,8 +57,10 @@ async def shift_report(session: AsyncSession, clock: Clock, params: dict[str, An
     if params.get("line") and not lines:
         raise bad_query({"line": [f"No line has the code {params['line']!r}."]})
     now = clock.now()
-    instances = [i for i in instances_between(await all_shifts(session), first, last, clock.zone)
-                 if i.ends_at <= now]
+    in_range = instances_between(await all_shifts(session), first, last, clock.zone)
+    instances = [i for i in in_range if i.ends_at <= now]
+    midnight = datetime.combine(clock.today() + timedelta(days=1), time.min, tzinfo=clock.zone)
+    valid_until = min([midnight.astimezone(UTC), *(i.ends_at for i in in_range if i.ends_at > now)])
     rows: list[dict[str, Any]] = []
     if instances and lines:
         totals = await instance_totals(session, first, last, lines)
@@ -75,4 +86,4 @@ async def shift_report(session: AsyncSession, clock: Clock, params: dict[str, An
                              "unplanned_stop_seconds": own["unplanned_stop_seconds"], **own["oee"],
                              "warnings": own["warnings"]})
     limit, page = params["limit"], params["page"]
-    return Page(rows[(page - 1) * limit:page * limit], page, limit, len(rows))
+    return ShiftReport(Page(rows[(page - 1) * limit:page * limit], page, limit, len(rows)), valid_until)

@@ -236,18 +236,20 @@ class InstanceTime:
 def instance_time(instance: ShiftInstance, start: datetime, end: datetime,
                   stops: Sequence[StopSpan]) -> InstanceTime:
     """How the instance's time within [start, end) (aware UTC) divides into breaks, planned and
-    unplanned stops: the one place the reports (downtime, loss waterfall) count planned time.
+    unplanned stops: the one place shift time is counted, for the line status, the shift report,
+    the downtime analysis and the loss waterfall alike.
 
-    As on the line status, every moment counts once: scheduled breaks first, then planned stops
-    outside them, then unplanned stops outside both. A break with no time of day (`break_minutes`
-    only) is spread evenly over the window, and the stops then count whole.
+    Every moment counts once: scheduled breaks first (those whose time has come by `end`), then
+    planned stops outside them, then unplanned stops outside both (a line's stops never overlap
+    one another). A break with no time of day (`break_minutes` only) is spread evenly over the
+    window, and the stops then count whole.
     """
     start, end = max(start, instance.starts_at), min(end, instance.ends_at)
     wall = max(0.0, (end - start).total_seconds())
     clipped = [(max(a, start), min(b, end)) for a, b in ((s.started_at, s.ended_at) for s in stops)]
     if instance.spread:
         duration = instance.duration_seconds
-        breaks = wall / duration * instance.break_minutes * 60 if duration > 0 else 0.0
+        breaks = wall * instance.break_minutes * 60 / duration if duration > 0 else 0.0
         break_spans: list[tuple[datetime, datetime]] = []
     else:
         break_spans = union((max(a, start), min(b, end)) for a, b in instance.breaks)

@@ -93,6 +93,8 @@ ROWS = {
          "date_produced": "2024-05-07"},
         {"id": 3, "product_id": 2, "employee_id": 2, "quantity_produced": 5, "quantity_defective": 0,
          "date_produced": "2024-05-08", "deleted_at": GONE},
+        {"id": 4, "product_id": 1, "employee_id": 1, "quantity_produced": 5, "quantity_defective": 0,
+         "date_produced": "2999-01-01"},
     ],
 }
 
@@ -128,8 +130,9 @@ def legacy_url(request, tmp_path):
 
 
 async def import_legacy(tmp_path, settings, url: str):
-    """The command in a thread: the test server's loop keeps running (its background writes finish)."""
-    env = newcomer_env(tmp_path, FACTORY_DATABASE_URL=settings.database_url)
+    """The command in a thread: the test server's loop keeps running (its background writes finish).
+    The plant is in Berlin: a record's day is a Berlin day."""
+    env = newcomer_env(tmp_path, FACTORY_DATABASE_URL=settings.database_url, FACTORY_TIMEZONE="Europe/Berlin")
     result = await asyncio.to_thread(run_cli, tmp_path, "import-legacy", url, env=env)
     assert result.returncode == 0, result.stderr
     return result
@@ -140,8 +143,9 @@ async def test_the_legacy_database_loads_completely_and_a_rerun_imports_nothing(
     first = await import_legacy(tmp_path, settings, legacy_url)
     # carol (soft-deleted) is imported too, as a deactivated user
     assert first.stdout.splitlines()[0] == "users: 3 imported, 0 skipped"
-    assert "production: 2 imported, 1 skipped" in first.stdout
+    assert "production: 2 imported, 2 skipped" in first.stdout
     assert "deleted in the legacy system" in first.stdout
+    assert "1 × date_produced is in the future" in first.stdout
     for table in ("users", "employees", "products", "customers", "orders", "production"):
         assert table in first.stderr  # a progress bar per table
 
@@ -170,6 +174,9 @@ async def test_the_legacy_database_loads_completely_and_a_rerun_imports_nothing(
     production = (await api.get("/production", role="admin")).json["items"]
     assert [(r["employee_id"], r["quantity_produced"], r["date_produced"]) for r in production] == [
         (employees[0]["id"], 50, "2024-05-06"), (employees[3]["id"], 8, "2024-05-07")]
+    # No line, no shift: each is placed at noon of its day on the plant's clock (Berlin, UTC+2 in May).
+    assert [(r["line"], r["shift"], r["produced_at"]) for r in production] == [
+        (None, None, "2024-05-06T10:00:00Z"), (None, None, "2024-05-07T10:00:00Z")]
 
     # History moved no stock: each product's ledger is its opening balance.
     async with app.ctx.db.session() as session:

@@ -376,3 +376,150 @@ async def test_a_reason_without_a_category_counts_as_unclassified(app, api, make
     steps = (await api.get(f"/analytics/oee-losses?from={DAY}&to={DAY}", role="admin")).json["steps"]
     assert steps[2] == {"step": "run_time", "seconds": float(EARLY - 900), "lost_seconds": 900.0,
                         "losses": [{"category": "unclassified", "seconds": 900.0}]}
+
+
+def hand_status(part: dict) -> dict:
+    """A, P, Q and OEE of one line's instance from the same parts, as the line status shows them."""
+    planned = part["shift"] - part["planned_down"]
+    run = planned - sum(part["stops"].values()) - part["small_stops"]
+    ideal, good = part["produced"] * IDEAL, part["produced"] - part["defective"]
+    factors = {"availability": run / planned, "performance": ideal / run, "quality": good / part["produced"]}
+    factors["oee"] = factors["availability"] * factors["performance"] * factors["quality"]
+    return {name: round(value, 4) for name, value in factors.items()}
+
+
+@pytest.mark.plant_clock(at=f"{DAY}T05:00:00Z")
+async def test_the_waterfall_with_breaks_at_their_times_agrees_with_the_status_and_the_report(
+        api, make, plant_time):
+    """Early 06:00-14:00 UTC with breaks at 09:00 (30 min) and 12:00 (15 min). L1: planned
+    maintenance 08:40-09:10 runs 10 minutes into the first break, a breakdown 09:20-09:50 begins 10
+    minutes before its end. L2: operators log the first break as a `break` stop, 09:00-09:35. Every
+    figure below is plain arithmetic on seconds from the definitions."""
+    await make.shift("early", "06:00", "14:00", breaks=[{"starts_at": "09:00", "minutes": 30},
+                                                       {"starts_at": "12:00", "minutes": 15}])
+    await make.line("L1")
+    await make.line("L2")
+    gear = await make.product(ideal_cycle_seconds=IDEAL)
+    dana = await make.employee()
+
+    def at(clock: str) -> None:
+        plant_time.set(f"{DAY}T{clock}:00Z")
+
+    async def record(line: str, produced: int, defective: int = 0) -> None:
+        await api.create("production", {"product_id": gear["id"], "employee_id": dana["id"], "line": line,
+                                        "quantity_produced": produced, "quantity_defective": defective},
+                         role="user")
+
+    async def stop(line: str, reason: str) -> None:
+        await api.create(f"lines/{line}/stops", {"reason": reason}, role="user")
+
+    async def end(line: str) -> None:
+        assert (await api.post(f"/lines/{line}/stops/current/end", role="user")).status == 200
+
+    async def compare(parts: dict[str, dict], instances: int = 1) -> dict:
+        """The waterfall of each line and of the plant against the hand parts, and the status's
+        factors against the same parts; returns the status items."""
+        for line, part in parts.items():
+            response = await api.get(f"/analytics/oee-losses?from={DAY}&to={DAY}&line={line}", role="admin")
+            assert response.status == 200, response
+            assert response.json == {"from": DAY, "to": DAY, "line": line, "lines": [line],
+                                     "instances": instances, **waterfall([part])}, line
+        plant = await api.get(f"/analytics/oee-losses?from={DAY}&to={DAY}", role="admin")
+        assert plant.json["steps"] == waterfall(list(parts.values()))["steps"]
+        status = (await api.get("/lines/status", role="user")).json["items"]
+        return {item["line"]: item for item in status}
+
+    at("08:00")
+    await record("L1", 200, 4)
+    at("08:30")
+    await record("L2", 300)
+    at("08:40")
+    await stop("L1", "planned_maintenance")
+
+    # Before the break, 08:50: 10,200 s of shift time; L1's maintenance has run 600 s.
+    at("08:50")
+    before = {"L1": {"shift": 10_200, "planned_down": 600, "stops": {}, "small_stops": 0,
+                     "produced": 200, "defective": 4},
+              "L2": {"shift": 10_200, "planned_down": 0, "stops": {}, "small_stops": 0,
+                     "produced": 300, "defective": 0}}
+    assert waterfall([before["L1"]])["steps"][1]["seconds"] == 9_600.0
+    lines = await compare(before)
+    for line in ("L1", "L2"):
+        assert lines[line]["oee"] == hand_status(before[line]), line
+    assert lines["L1"]["state"] == "stopped" and lines["L1"]["shift"]["on_break"] is False
+
+    at("09:00")
+    await stop("L2", "break")
+    at("09:10")
+    await end("L1")
+
+    # During the break, 09:15: 11,700 s; 900 s of break so far. L1's maintenance counts 1,200 s
+    # outside the break; L2's open break stop lies wholly inside it and adds nothing.
+    at("09:15")
+    during = {"L1": {**before["L1"], "shift": 11_700, "planned_down": 900 + 1_200},
+              "L2": {**before["L2"], "shift": 11_700, "planned_down": 900}}
+    assert waterfall([during["L1"]])["steps"][1]["seconds"] == 9_600.0
+    lines = await compare(during)
+    for line in ("L1", "L2"):
+        assert lines[line]["oee"] == hand_status(during[line]), line
+        assert (lines[line]["shift"]["on_break"], lines[line]["shift"]["break_ends_at"]) == (
+            True, f"{DAY}T09:30:00Z")
+
+    at("09:20")
+    await stop("L1", "breakdown")
+    at("09:35")
+    await end("L2")
+    at("09:50")
+    await end("L1")
+    at("10:00")
+    await record("L1", 150)
+
+    # After the break, 10:30: 16,200 s; the whole 1,800 s break. L1's breakdown: 1,800 s, 600 of
+    # them in the break: 1,200 s unplanned. L2's break stop ran 300 s past the break: planned, once.
+    at("10:30")
+    after = {"L1": {"shift": 16_200, "planned_down": 1_800 + 1_200, "stops": {"breakdown": 1_200},
+                    "small_stops": 0, "produced": 350, "defective": 4},
+             "L2": {**before["L2"], "shift": 16_200, "planned_down": 1_800 + 300}}
+    # By hand: L1 16,200 − 3,000 = 13,200 planned − 1,200 = 12,000 run; 350 × 20 = 7,000 ideal.
+    assert [step["seconds"] for step in waterfall([after["L1"]])["steps"]] == [
+        16_200.0, 13_200.0, 12_000.0, 7_000.0, 6_920.0]
+    lines = await compare(after)
+    for line in ("L1", "L2"):
+        assert lines[line]["oee"] == hand_status(after[line]), line
+    as_csv = await api.get(f"/analytics/oee-losses?from={DAY}&to={DAY}&line=L1", role="admin",
+                           headers={"Accept": "text/csv"})
+    assert list(csv.reader(io.StringIO(as_csv.body.decode())))[1:] == [
+        ["shift_time", "16200.0", "0.0", "", ""],
+        ["planned_production_time", "13200.0", "3000.0", "planned", "3000.0"],
+        ["run_time", "12000.0", "1200.0", "breakdown", "1200.0"],
+        ["net_run_time", "7000.0", "5000.0", "reduced_speed", "5000.0"],
+        ["fully_productive_time", "6920.0", "80.0", "production_reject", "80.0"]]
+
+    at("11:00")
+    await record("L2", 200, 10)
+    at("12:00")
+    await stop("L2", "break")  # the second break logged too, exactly: nothing more
+    at("12:15")
+    await end("L2")
+
+    # The whole shift, seen at 14:30: 28,800 s; 2,700 s of breaks.
+    at("14:30")
+    whole = {"L1": {**after["L1"], "shift": 28_800, "planned_down": 2_700 + 1_200},
+             "L2": {**after["L2"], "shift": 28_800, "planned_down": 2_700 + 300, "produced": 500,
+                    "defective": 10}}
+    lines = await compare(whole)
+    for line in ("L1", "L2"):
+        assert lines[line]["state"] == "idle" and lines[line]["last_shift"]["oee"] == hand_status(whole[line])
+
+    # The shift report's row of the instance: the same planned and unplanned seconds and factors.
+    plant_time.set("2026-11-28T08:00:00Z")
+    rows = {row["line"]: row for row in (await api.get(f"/analytics/shift-report?date={DAY}",
+                                                        role="admin")).json["items"]}
+    for line, part in whole.items():
+        steps = waterfall([part])["steps"]
+        assert (rows[line]["planned_seconds"], rows[line]["unplanned_stop_seconds"]) == (
+            steps[1]["seconds"], steps[1]["seconds"] - steps[2]["seconds"]), line
+        assert {name: rows[line][name] for name in ("availability", "performance", "quality", "oee")} == \
+            hand_status(part), line
+        assert rows[line]["oee"] == waterfall([part])["oee"], line
+    assert (rows["L1"]["planned_seconds"], rows["L2"]["planned_seconds"]) == (24_900, 25_800)

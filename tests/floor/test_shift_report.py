@@ -87,6 +87,44 @@ async def test_the_report_as_csv(api, shift_day):
                         "10", "0.6"]
 
 
+@pytest.mark.plant_clock(at=f"{DAY}T05:00:00Z")
+async def test_a_cached_report_moves_on_with_the_clock_without_a_write(api, shift_day, plant_time):
+    """Which instances have ended, and which day is "yesterday", change with the time alone: a cached
+    answer holds until the next instance of its range ends (or the plant's next midnight), no longer."""
+
+    async def report(query: str = "", csv_too: bool = False) -> tuple[str, list]:
+        response = await api.get(f"/analytics/shift-report{query}", role="admin",
+                                 headers={"Accept": "text/csv"} if csv_too else None)
+        assert response.status == 200, response
+        if csv_too:
+            return response.headers["X-Cache"], list(csv.reader(io.StringIO(response.body.decode())))[1:]
+        rows = response.json["items"]
+        return response.headers["X-Cache"], [(row["date"], row["shift"], row["line"]) for row in rows]
+
+    # 12:00 on the 28th: its early shift (06:00-14:00) runs, so the 28th has no rows yet.
+    today = "?date=2026-11-28"
+    assert await report(today) == ("miss", [])
+    assert await report(today, csv_too=True) == ("miss", [])
+    assert await report() == ("miss", [(DAY, s, line) for s in ("early", "late") for line in ("L1", "L2")])
+    plant_time.set("2026-11-28T13:59:59Z")
+    assert await report(today) == ("hit", [])  # nothing has ended since
+    assert (await report())[0] == "hit"
+
+    # 14:00: the early shift has ended, and nothing was written in between.
+    plant_time.set("2026-11-28T14:00:00Z")
+    early = [("2026-11-28", "early", "L1"), ("2026-11-28", "early", "L2")]
+    assert await report(today) == ("miss", early)
+    assert await report(today) == ("hit", early)
+    assert [row[:3] for row in (await report(today, csv_too=True))[1]] == [list(row) for row in early]
+    assert (await report())[0] == "hit"  # yesterday (the 27th) is the same day until midnight
+
+    # Midnight: "yesterday" is the 28th, whose late shift ended at 22:00.
+    plant_time.set("2026-11-29T00:00:00Z")
+    late = [("2026-11-28", "late", "L1"), ("2026-11-28", "late", "L2")]
+    assert await report() == ("miss", early + late)
+    assert await report(today) == ("miss", early + late)
+
+
 @pytest.mark.parametrize("query, field", [
     ("line=L9", "line"), ("line=a%20b", "line"), ("from=2026-01-01&to=2026-11-27", "to"),
     ("date=2026-11-27&from=2026-11-27", "date"), ("group_by=line", "group_by"),

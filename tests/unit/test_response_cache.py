@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -91,6 +92,48 @@ def test_invalidate_drops_only_entries_with_a_given_tag() -> None:
         assert len(cache) == 1
         assert (await cache.get_or_compute("staff", ["employees"], compute))[1]
         assert not (await cache.get_or_compute("top", ["orders", "products"], compute))[1]
+
+    asyncio.run(scenario())
+
+
+NOON = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+BOUNDARY = NOON + timedelta(hours=2)
+
+
+class UntilBoundary(Counter):
+    """An answer that holds, on the app's clock, until BOUNDARY (a shift instance's end)."""
+
+    async def __call__(self) -> CachedResponse:
+        response = await super().__call__()
+        return CachedResponse.build(response.body, response.content_type, valid_until=BOUNDARY)
+
+
+def test_an_answer_that_holds_until_a_moment_is_computed_again_once_the_app_clock_reaches_it() -> None:
+    async def scenario() -> None:
+        cache, _ = make_cache()
+        compute = UntilBoundary()
+        assert (await cache.get_or_compute("k", ["stops"], compute, now=NOON))[1] is False
+        before = BOUNDARY - timedelta(microseconds=1)
+        assert (await cache.get_or_compute("k", ["stops"], compute, now=before))[1] is True
+        response, cached = await cache.get_or_compute("k", ["stops"], compute, now=BOUNDARY)
+        assert (response.body, cached, compute.calls) == (b'{"call": 2}', False, 2)
+        assert len(cache) == 1  # the stale entry was replaced, not kept beside the new one
+
+    asyncio.run(scenario())
+
+
+def test_a_request_after_the_moment_does_not_take_the_answer_of_a_compute_begun_before_it() -> None:
+    async def scenario() -> None:
+        cache, _ = make_cache()
+        gate = asyncio.Event()
+        early = UntilBoundary(gate)
+        first = asyncio.create_task(cache.get_or_compute("k", ["stops"], early, now=NOON))
+        await settle()
+        late = asyncio.create_task(cache.get_or_compute("k", ["stops"], early, now=BOUNDARY))
+        await settle()
+        gate.set()
+        assert (await first)[0].body == b'{"call": 1}'
+        assert (await late)[0].body == b'{"call": 2}'
 
     asyncio.run(scenario())
 

@@ -33,12 +33,11 @@ from core.db import Database, UnitOfWork
 from core.errors import DomainError
 from core.multirow import insert_many
 from core.security import normalize_username
-from models import ORDER_STATUSES, Employee, LegacyId, Order, OrderItem, ProductionRecord, User, utcnow
+from models import ORDER_STATUSES, Employee, LegacyId, User, utcnow
 from schemas.customer import CustomerSchema
 from schemas.employee import EmployeeSchema
 from schemas.product import ProductSchema
 from schemas.user import USERNAME
-from services.analytics.rollups import order_written, record_written
 from services.catalog.customers import CustomerService
 from services.catalog.employees import EmployeeService
 from services.catalog.products import ProductService
@@ -233,8 +232,8 @@ class LegacyImport:
 
     async def write_history(self, table: str, rows: list[dict[str, Any]], added: dict[int, int]) -> None:
         """Orders or production, a batch in a few statements (history is most of the old database):
-        each row checked in Python as `load_orders` / `load_production` check it, then the batch
-        written with multi-row INSERTs, its summary-table deltas summed per key (bulk_import)."""
+        each row checked in Python (`order_of`, `record_of`), then the batch written with multi-row
+        INSERTs, its summary-table deltas summed per key (bulk_import)."""
         async with self.db.write() as uow:
             kept, made = [], []
             for row in rows:
@@ -302,45 +301,6 @@ class LegacyImport:
             raise Skip("date_produced is in the future")
         moment = noon_of(produced_on, self.clock.zone, self.clock.now())
         return {"date_produced": produced_on, "produced_at": moment.replace(tzinfo=None)}
-
-    async def load_orders(self, uow: UnitOfWork, row: dict[str, Any]) -> int:
-        quantity = row.get("quantity")
-        if not isinstance(quantity, int) or quantity < 1:
-            raise Skip(f"quantity {quantity!r} is not a positive whole number")
-        total = cents(row.get("total_price"))
-        if total <= 0:
-            raise Skip("total_price is not positive")
-        status = row.get("status") if row.get("status") in ORDER_STATUSES else "delivered"
-        if row.get("deleted_at") is not None:
-            status = "cancelled"  # orders have no archive: a deleted sale stays, but never counts
-        line = OrderItem(product_id=self.new_id("products", row.get("product_id"), "product"),
-                         quantity=quantity, unit_price=(total / quantity).quantize(CENT, ROUND_HALF_UP),
-                         line_total=total, **self.times(row))
-        times = self.times(row)
-        order = Order(customer_id=self.new_id("customers", row.get("customer_id"), "customer"),
-                      status=status, total_price=total, items=[line], **times,
-                      **({"placed_at": times["created_at"]} if times.get("created_at") else {}))
-        uow.session.add(order)
-        await uow.session.flush()
-        await order_written(uow.session, order)  # the summary tables and counts
-        return order.id
-
-    async def load_production(self, uow: UnitOfWork, row: dict[str, Any]) -> int:
-        if row.get("deleted_at") is not None:
-            raise Skip("deleted in the legacy system (production records have no archive)")
-        produced, defective = row.get("quantity_produced"), row.get("quantity_defective") or 0
-        if not isinstance(produced, int) or produced < 1 or not 0 <= defective <= produced:
-            raise Skip(f"quantity_produced {produced!r} / quantity_defective {defective!r} out of range")
-        employee = row.get("employee_id")
-        record = ProductionRecord(
-            product_id=self.new_id("products", row.get("product_id"), "product"),
-            employee_id=(self.new_id("employees", employee, "employee") if employee is not None
-                         else await self.unassigned(uow)),
-            quantity_produced=produced, quantity_defective=defective, **self.placed(row), **self.times(row))
-        uow.session.add(record)
-        await uow.session.flush()
-        await record_written(uow.session, record)
-        return record.id
 
     async def unassigned(self, uow: UnitOfWork) -> int:
         """The one archived employee that production without an employee is recorded against."""

@@ -255,3 +255,113 @@ async def test_view_lines_really_enlarges(browser, base_url, api, count):
                                                                                     plant_sizes)
     assert await lines_view.evaluate(LAYOUT) == []
     assert await legibility_problems(lines_view, (1920, 1080)) == []
+
+
+# ---- the board on real data, the app's clock fixed: the plant strip, OFFLINE, BREAK, last_shift
+
+DAY = "2026-12-01"  # a Tuesday
+
+
+async def hall(api, make, plant_time) -> dict:
+    """Shift early 06:00-14:00 UTC with a 30-minute break at 10:00. Four lines, each with a plan of 1,600
+    and production recorded at 09:00: L1 and L4 run, L2 stands for a breakdown, L3's one machine has
+    never reported (offline). A maintenance call on L4."""
+    assert (await api.post("/shifts", {"name": "early", "starts_at": "06:00", "ends_at": "14:00",
+                                       "breaks": [{"starts_at": "10:00", "minutes": 30}]},
+                           role="admin")).status == 201
+    employee = await make.employee()
+    for n, name in enumerate(["Assembly 1", "Assembly 2", "Press shop", "Packaging"], start=1):
+        code = f"L{n}"
+        await make.line(code, name=name)
+        product = await make.product(ideal_cycle_seconds=9)
+        order = await api.create("work-orders", {"product_id": product["id"], "line": code, "shift": "early",
+                                                 "date": DAY, "planned_quantity": 1600})
+        response = await api.post("/production", {
+            "product_id": product["id"], "employee_id": employee["id"], "quantity_produced": 500 + 100 * n,
+            "quantity_defective": n, "date_produced": DAY, "line": code, "shift": "early",
+            "work_order_id": order["id"]}, role="user")
+        assert response.status == 201, response
+    assert (await api.post("/lines/L2/stops", {"reason": "breakdown"}, role="user")).status == 201
+    await api.create("machines", {"name": "Press 3", "line": "L3", "protocol": "json"})
+    assert (await api.post("/lines/L4/calls", {"kind": "maintenance"}, role="user")).status == 201
+    token = (await api.post("/auth/display-tokens", {"label": "Hall"}, role="admin")).json["token"]
+    return {"token": token}
+
+
+def percent(value) -> str:
+    return "—" if value is None else f"{round(value * 100)}%"
+
+
+@pytest.mark.plant_clock(at=f"{DAY}T09:00:00Z")
+async def test_the_plant_strip_offline_and_break_from_the_servers_figures(browser, base_url, api, make,
+                                                                         plant_time):
+    plant = await hall(api, make, plant_time)
+    plant_time.set(f"{DAY}T10:10:00Z")  # ten minutes into the break
+    status = (await api.get("/lines/status", role="user")).json
+    states = {item["line"]: item["state"] for item in status["items"]}
+    assert states == {"L1": "running", "L2": "stopped", "L3": "offline", "L4": "running"}, states
+    assert status["items"][0]["shift"]["on_break"] is True
+    page = await open_board(browser, base_url, plant["token"], "&rotate=5")  # each line up within 10 s
+
+    strip = page.locator("#plant-strip")
+    for key, value in (("oee", percent(status["plant"]["oee"])), ("running", "2"), ("stopped", "1"),
+                       ("offline", "1"), ("calls", "1")):
+        await expect(strip.locator(f'.strip-cell[data-key="{key}"] .strip-value')).to_have_text(value)
+    assert status["plant"]["oee"] is not None
+
+    # A scheduled break while running: BREAK in its own colour, until the break's end.
+    for code in ("L1", "L4"):
+        tile = page.locator(f'.tile[data-line="{code}"]')
+        await expect(tile).to_have_attribute("data-look", "break")
+        await expect(tile.locator(".band-state")).to_have_text("BREAK")
+        await expect(tile.locator(".band-reason")).to_have_text("Until 10:30")
+    # Every machine of the line offline: OFFLINE, grey.
+    offline = page.locator('.tile[data-line="L3"]')
+    await expect(offline).to_have_attribute("data-look", "offline")
+    await expect(offline.locator(".band-state")).to_have_text("OFFLINE")
+    await expect(offline.locator(".band-reason")).to_have_text("Machines offline")
+    stopped = page.locator('.tile[data-line="L2"]')
+    await expect(stopped.locator(".band-state")).to_have_text("STOPPED")
+    colour = "el => getComputedStyle(el).backgroundColor"
+    bands = {code: await page.locator(f'.tile[data-line="{code}"] .band').evaluate(colour)
+             for code in ("L1", "L2", "L3")}
+    assert len(set(bands.values())) == 3, bands  # break, breakdown and offline each their own colour
+    # The tiles' figures are the server's.
+    for item in status["items"]:
+        tile = page.locator(f'.tile[data-line="{item["line"]}"]')
+        await expect(tile.locator(".plan-good")).to_have_attribute("data-value", str(item["plan"]["good"]))
+        await expect(tile.locator(".oee-main dd")).to_have_text(percent(item["oee"]["oee"]))
+    assert await page.evaluate(LAYOUT) == []
+    assert await legibility_problems(page, (1920, 1080)) == []
+    assert await page.evaluate(CONTRAST) == []
+
+    plant_time.set(f"{DAY}T10:40:00Z")  # the break is over: the board sees it at its next refresh
+    assert (await api.post("/lines/L1/stops", {"reason": "changeover"}, role="user")).status == 201
+    assert (await api.post("/lines/L1/stops/current/end", role="user")).status == 200
+    await expect(page.locator('.tile[data-line="L1"]')).to_have_attribute("data-look", re.compile("^(running|slow)$"))
+
+
+@pytest.mark.plant_clock(at=f"{DAY}T09:00:00Z")
+async def test_between_shifts_each_tile_shows_the_last_shifts_result(browser, base_url, api, make,
+                                                                     plant_time):
+    plant = await hall(api, make, plant_time)
+    assert (await api.post("/lines/L2/stops/current/end", role="user")).status == 200
+    plant_time.set(f"{DAY}T15:30:00Z")  # the early shift ended at 14:00; no shift now
+    status = (await api.get("/lines/status", role="user")).json["items"]
+    page = await open_board(browser, base_url, plant["token"])
+    for item in status:
+        if item["state"] == "offline":
+            continue
+        assert item["state"] == "idle" and item["last_shift"]["name"] == "early", item
+        last = item["last_shift"]
+        tile = page.locator(f'.tile[data-line="{item["line"]}"]')
+        await expect(tile).to_have_attribute("data-look", "idle")
+        await expect(tile.locator(".last-label")).to_have_text("Last shift early")
+        await expect(tile.locator(".last-shift .plan-good")).to_have_attribute("data-value",
+                                                                              str(last["plan"]["good"]))
+        await expect(tile.locator(".last-shift .plan-of")).to_have_text("/ 1,600")
+        await expect(tile.locator(".oee-main dd")).to_have_text(percent(last["oee"]["oee"]))
+        assert last["oee"]["oee"] is not None
+    await expect(page.locator('.strip-cell[data-key="idle"] .strip-value')).to_have_text("3")
+    assert await page.evaluate(LAYOUT) == []
+    assert await legibility_problems(page, (1920, 1080)) == []

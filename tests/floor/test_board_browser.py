@@ -234,7 +234,8 @@ async def test_more_pinned_lines_than_a_page_holds_are_named_on_every_page(brows
 
 # Per primary figure, the font sizes of its nodes on the page's tiles.
 PRIMARY_SIZES = """(selectors) => Object.fromEntries(selectors.split(", ").map((selector) => [selector,
-  [...document.querySelectorAll(`#lines .tile ${selector}`)].map((n) => parseFloat(getComputedStyle(n).fontSize))]))"""
+  [...document.querySelectorAll(`#lines .tile ${selector}`)]
+    .map((n) => parseFloat(getComputedStyle(n).fontSize))]))"""
 
 
 @pytest.mark.parametrize("count", [3, 6, 8])
@@ -338,7 +339,8 @@ async def test_the_plant_strip_offline_and_break_from_the_servers_figures(browse
     plant_time.set(f"{DAY}T10:40:00Z")  # the break is over: the board sees it at its next refresh
     assert (await api.post("/lines/L1/stops", {"reason": "changeover"}, role="user")).status == 201
     assert (await api.post("/lines/L1/stops/current/end", role="user")).status == 200
-    await expect(page.locator('.tile[data-line="L1"]')).to_have_attribute("data-look", re.compile("^(running|slow)$"))
+    await expect(page.locator('.tile[data-line="L1"]')).to_have_attribute("data-look",
+                                                                          re.compile("^(running|slow)$"))
 
 
 @pytest.mark.plant_clock(at=f"{DAY}T09:00:00Z")

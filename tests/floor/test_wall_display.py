@@ -190,7 +190,8 @@ async def test_the_board_fits_the_screen_with_8_lines_and_12_products(browser, b
     shown = await page.locator("#by-product .row").count()
     assert 1 <= shown <= 9
     if shown < 9:
-        await expect(page.locator("#by-product-pager")).to_have_text(re.compile(f"^page \\d of {-(-9 // shown)}$"))
+        pages = -(-9 // shown)
+        await expect(page.locator("#by-product-pager")).to_have_text(re.compile(f"^page \\d of {pages}$"))
     # Thousands separators: 1,500 good units of the product made on no line.
     await expect(page.locator(f'#by-product .row[data-product-id="{plant["products"][8]["id"]}"] .row-figure')
                  ).to_have_text("1,500")

@@ -129,9 +129,10 @@ class LiveFeedHandler(tornado.websocket.WebSocketHandler, BaseHandler):
                 self.ctx.settings.ws_auth_timeout, self.close, CLOSE_UNAUTHORIZED, "authentication timed out")
 
     def admit_principal(self, principal: Principal) -> bool:
-        """Count this link against its user (or its display token); close 4429 past the cap."""
-        display = principal.kind == "display"
-        key = f"display:{principal.session_id}" if display else f"user:{principal.user_id}"
+        """Count this link against its user (or its display or station token: a hall's screens and
+        tablets are minted by one admin, and each token has a count of its own); close 4429 past the cap."""
+        token = principal.kind in ("display", "station")
+        key = f"{principal.kind}:{principal.session_id}" if token else f"user:{principal.user_id}"
         if self.connections.admit(self, key, self.ctx.settings.ws_max_per_user):
             return True
         self.close(CLOSE_TOO_MANY, "too many live-feed connections for this user")

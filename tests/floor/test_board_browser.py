@@ -12,7 +12,14 @@ from pathlib import Path
 import pytest
 from playwright.async_api import expect
 
-from tests.floor.test_wall_display import ARTEFACTS, CONTRAST, hhmm, open_board
+from tests.floor.test_wall_display import (
+    ARTEFACTS,
+    CONTRAST,
+    PRIMARY,
+    hhmm,
+    legibility_problems,
+    open_board,
+)
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -20,7 +27,6 @@ SIZES = [(1920, 1080), (3840, 2160), (1280, 720)]
 LONG_NAMES = ["Injection moulding and final inspection hall B", "Assembly 2", "Paint shop north wing",
               "Welding robots", "Packaging and palletising", "CNC milling centre 4"]
 SHORT_NAMES = ["Assembly 1", "Assembly 2", "Paint shop", "Welding", "Packaging", "CNC milling"]
-PRIMARY = ".band-state, .band-timer, .plan-good, .plan-of, .oee-main dd"
 
 # Measured in the page, over every visible text of the board: text boxes that overlap, text cut off
 # sideways or ending in "…", a name, reason or note that needs more than its two lines, tiles that
@@ -65,29 +71,6 @@ LAYOUT = """() => {
   if (de.scrollHeight > innerHeight || de.scrollWidth > innerWidth) problems.push("the page scrolls");
   return problems;
 }"""
-
-# The computed font size of every visible text on the board, and whether it is a primary figure.
-FONT_SIZES = """(primary) => [...document.body.querySelectorAll("*")].filter((el) => {
-    const r = el.getBoundingClientRect();
-    return r.width > 1 && r.height > 1 && !el.closest(".visually-hidden, .tile-probe")
-      && [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
-  }).map((el) => [parseFloat(getComputedStyle(el).fontSize), el.matches(primary),
-                  `${el.className || el.tagName} "${el.textContent.trim().slice(0, 30)}"`])"""
-
-
-async def legibility_problems(page, size) -> list[str]:
-    """Texts under the floors at 4 m on a 55-inch 1080p TV: every text 31 px and the primary figures
-    52 px at 1920x1080, twice that at 3840x2160, and the same share of the screen at any other size
-    (1.55 and 2.6 times the root size, which follows the screen)."""
-    root = await page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)")
-    scale = min(size[0] / 1920, size[1] / 1080)
-    assert abs(root - 20 * scale) < 0.05, root  # 20 px at 1080p, 40 px at 4K
-    floor, primary_floor = 31 * scale, 52 * scale
-    sizes = await page.evaluate(FONT_SIZES, PRIMARY)
-    assert sum(1 for _, primary, _ in sizes if primary) >= 3, sizes
-    return [f"{what}: {px} px" for px, primary, what in sizes
-            if px < (primary_floor if primary else floor) - 0.05]
-
 
 NOTE = "Coil supplier truck delayed at the gate, forklift needed at station 3 to unload"
 

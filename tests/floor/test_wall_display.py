@@ -87,6 +87,31 @@ CONTRAST = """() => {
 }"""
 
 
+PRIMARY = ".band-state, .band-timer, .plan-good, .plan-of, .oee-main dd"
+
+# The computed font size of every visible text on the board, and whether it is a primary figure.
+FONT_SIZES = """(primary) => [...document.body.querySelectorAll("*")].filter((el) => {
+    const r = el.getBoundingClientRect();
+    return r.width > 1 && r.height > 1 && !el.closest(".visually-hidden, .tile-probe")
+      && [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+  }).map((el) => [parseFloat(getComputedStyle(el).fontSize), el.matches(primary),
+                  `${el.className || el.tagName} "${el.textContent.trim().slice(0, 30)}"`])"""
+
+
+async def legibility_problems(page, size) -> list[str]:
+    """Texts under the floors at 4 m on a 55-inch 1080p TV: every text 31 px and the primary figures
+    52 px at 1920x1080, twice that at 3840x2160, and the same share of the screen at any other size
+    (1.55 and 2.6 times the root size, which follows the screen)."""
+    root = await page.evaluate("parseFloat(getComputedStyle(document.documentElement).fontSize)")
+    scale = min(size[0] / 1920, size[1] / 1080)
+    assert abs(root - 20 * scale) < 0.05, root  # 20 px at 1080p, 40 px at 4K
+    floor, primary_floor = 31 * scale, 52 * scale
+    sizes = await page.evaluate(FONT_SIZES, PRIMARY)
+    assert sum(1 for _, primary, _ in sizes if primary) >= 3, sizes
+    return [f"{what}: {px} px" for px, primary, what in sizes
+            if px < (primary_floor if primary else floor) - 0.05]
+
+
 # Polled in the page (a function, not a string: the page's CSP forbids eval).
 STATE_IS = "([line, state]) => document.querySelector(`.tile[data-line='${line}']`)?.dataset.state === state"
 
@@ -182,6 +207,7 @@ async def test_the_board_fits_the_screen_with_8_lines_and_12_products(browser, b
     fit = await page.evaluate(FIT)
     assert fit["height"] <= viewport[1] and fit["width"] <= viewport[0], fit
     assert fit["problems"] == []
+    assert await legibility_problems(page, viewport) == []  # the side column's lists too
     # Text grows with the screen: the root size is the same share of every 16:9 screen.
     assert fit["rootPx"] >= min(viewport[0] / 96, viewport[1] / 54) - 0.1, fit
     assert await page.evaluate(CONTRAST) == []

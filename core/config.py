@@ -64,7 +64,8 @@ class Settings:
     ws_token_check_interval: float = 30.0
     ws_replay_size: int = 10_000
     ws_queue_size: int = 1_000
-    # Open /ws connections allowed per user (per display token for wall screens) and per client address.
+    # Open /ws connections allowed per user (per display or station token for wall screens and tablets)
+    # and per client address.
     ws_max_per_user: int = 20
     ws_max_per_address: int = 100
     # Idempotency-Key: how long an answer is kept, how long a retry waits for a request still running

@@ -1,18 +1,9 @@
-"""The shop-floor display: `GET /dashboard` (the static page) and `GET /dashboard/state` (its data)."""
+"""The shop-floor display's data: `GET /dashboard/state` (the page itself is handlers/pages.py)."""
 from __future__ import annotations
-
-from functools import cache
-from pathlib import Path
 
 from handlers.base import BaseHandler
 from schemas.dashboard import DashboardQuerySchema
 from services.floor.dashboard import LOW_STOCK_LIMIT, dashboard_state
-
-PAGE = Path(__file__).resolve().parent.parent / "static" / "dashboard.html"
-# Everything from this origin only: no inline script or style, no framing, forms never submit.
-DASHBOARD_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self' ws: wss:; "
-                 "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'none'; "
-                 "frame-ancestors 'none'")
 
 _COUNTS = {"produced": {"type": "integer"}, "defective": {"type": "integer"}, "good": {"type": "integer"}}
 STATE_SCHEMA = {"type": "object", "properties": {
@@ -44,28 +35,6 @@ STATE_SCHEMA = {"type": "object", "properties": {
                       "id": {"type": "integer"}, "sku": {"type": "string"}, "name": {"type": "string"},
                       "stock_quantity": {"type": "integer"}, "reorder_level": {"type": "integer"}}}}}},
 }}
-
-
-@cache
-def page_body() -> bytes:
-    return PAGE.read_bytes()
-
-
-class DashboardPageHandler(BaseHandler):
-    """`GET /dashboard`: the wall-screen page; it signs in itself, so the page is public."""
-
-    access = {"GET": None}
-    docs = {"GET": {
-        "summary": "The shop-floor dashboard (HTML)", "tags": ["live feed"], "database": False,
-        "responses": {200: {"description": "The page; it loads /static/dashboard.js and .css.",
-                            "content": {"text/html": {"schema": {"type": "string"}}}}},
-    }}
-
-    async def get(self) -> None:
-        self.set_header("Content-Type", "text/html; charset=UTF-8")
-        self.set_header("Content-Security-Policy", DASHBOARD_CSP)
-        self.set_header("Cache-Control", "no-cache")
-        self.finish(page_body())
 
 
 class DashboardStateHandler(BaseHandler):

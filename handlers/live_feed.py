@@ -129,7 +129,8 @@ class LiveFeedHandler(tornado.websocket.WebSocketHandler, BaseHandler):
                 self.ctx.settings.ws_auth_timeout, self.close, CLOSE_UNAUTHORIZED, "authentication timed out")
 
     def admit_principal(self, principal: Principal) -> bool:
-        """Count this link against its user (or its display or station token); close 4429 past the cap."""
+        """Count this link against its user (or its display or station token: a hall's screens and
+        tablets are minted by one admin, and each token has a count of its own); close 4429 past the cap."""
         if self.connections.admit(self, principal.caller, self.ctx.settings.ws_max_per_user):
             return True
         self.close(CLOSE_TOO_MANY, "too many live-feed connections for this user")

@@ -11,9 +11,9 @@ from handlers import (
     dashboard,
     docs,
     ops,
+    pages,
     products,
     shifts,
-    station,
     station_tokens,
     stops,
     webhooks,
@@ -118,9 +118,11 @@ def build_routes() -> list[URLSpec]:
         *(url(f"/imports/{resource}", ImportHandler, {"resource": resource, "docs": import_docs(resource)},
               name=f"import_{resource}") for resource in IMPORTABLE),
         url(r"/ws", LiveFeedHandler, name="live_feed"),
-        url(r"/dashboard", dashboard.DashboardPageHandler, name="dashboard"),
+        url(r"/dashboard", pages.StaticPageHandler, {"page": "dashboard.html", "docs": pages.DASHBOARD_DOCS},
+            name="dashboard"),
         url(r"/dashboard/state", dashboard.DashboardStateHandler, name="dashboard_state"),
-        url(r"/station", station.StationPageHandler, name="station"),
+        url(r"/station", pages.StaticPageHandler, {"page": "station.html", "docs": pages.STATION_DOCS},
+            name="station"),
     ]
     return routes
 

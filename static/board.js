@@ -4,8 +4,12 @@
 
 window.Board = (() => {
   const OPEN_STATUSES = ["pending", "confirmed", "in_production"];
-  const LINES_PER_PAGE = 8;
-  const LINE_PAGE_MS = 15_000;
+  // Page layouts for the line tiles, the most tiles first: [tiles per page, columns, rows].
+  const LAYOUTS = [[8, 4, 2], [6, 3, 2], [4, 4, 1], [4, 2, 2], [3, 3, 1], [2, 2, 1], [1, 1, 1]];
+  // Tile text sizes (rem) to try, largest first; the last is the floor (every tile text then is
+  // 1.55rem or more, the primary figures 2.6rem or more). view=lines is a third larger throughout.
+  const TILE_FONTS = { plant: [1.6, 1.4, 1.2, 1.0], lines: [2.1, 1.85, 1.6, 1.35] };
+  let linePageMs = 15_000;
   const LIST_PAGE_MS = 8_000;
   const LINE_CODE = /^[A-Za-z0-9_-]{1,32}$/;
 
@@ -41,6 +45,7 @@ window.Board = (() => {
     try {
       formats = {
         clock: new Intl.DateTimeFormat(undefined, { ...zone, hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" }),
+        minutes: new Intl.DateTimeFormat(undefined, { ...zone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" }),
         day: new Intl.DateTimeFormat(undefined, { ...zone, weekday: "short", day: "numeric", month: "short" }),
         iso: new Intl.DateTimeFormat("en-CA", { ...zone, year: "numeric", month: "2-digit", day: "2-digit" }),
       };
@@ -71,6 +76,12 @@ window.Board = (() => {
   }
 
   // ------------------------------------------------------------------ model updates
+
+  // How long a page of lines stays up (the kiosk link's `rotate`, in seconds: 5 to 300).
+  function setRotation(seconds) {
+    const value = Number(seconds);
+    if (Number.isFinite(value) && value >= 5 && value <= 300) linePageMs = value * 1000;
+  }
 
   function setFilter(codes) {
     const wanted = (codes || []).filter((code) => LINE_CODE.test(code));
@@ -298,7 +309,7 @@ window.Board = (() => {
     node.dataset.look = kind;
     node.setAttribute("aria-label", lineTitle(status));
 
-    const head = el("header", "tile-head");
+    const head = el("h3", "tile-head");
     head.append(el("span", "tile-code", status.line), el("span", "tile-name", status.name || ""));
 
     const band = el("div", "band");
@@ -311,8 +322,10 @@ window.Board = (() => {
       band.append(timer);
     }
     // The reason's row is there whatever the state, so a tile keeps its size when its line stops.
+    const breakEnds = status.shift && Date.parse(status.shift.break_ends_at);
     const reason = stopped ? reasonLabel(status.stop) : status.state === "idle" ? "No shift now"
-      : status.state === "offline" ? "Machines offline" : kind === "break" ? "Break" : "";
+      : status.state === "offline" ? "Machines offline"
+      : kind === "break" ? (Number.isFinite(breakEnds) ? `Until ${formats.minutes.format(new Date(breakEnds))}` : "Break") : "";
     band.append(el("span", "band-reason", reason));
     node.append(head, band);
     if (stopped && status.stop.note) node.append(el("p", "band-note", status.stop.note));
@@ -409,28 +422,64 @@ window.Board = (() => {
     return node;
   }
 
-  // Tiles whose figures overflow step down a size (at most three), all tiles of the page alike: a
-  // tile is never smaller than its neighbours, and a line that stops keeps its size (measured anew
-  // each time, never kept from an earlier state).
-  function fitTiles(nodes) {
-    const cut = (node) => node.scrollWidth > node.clientWidth + 1;
-    const overflows = (node) => node.scrollHeight > node.clientHeight + 1 || cut(node)
-      || [...node.querySelectorAll("*")].some((child) => child.clientWidth && cut(child));
-    let level = 0;
-    while (level < 3 && nodes.some(overflows)) {
-      for (const node of nodes) node.classList.remove(`fit-${level}`);
-      level += 1;
-      for (const node of nodes) node.classList.add(`fit-${level}`);
+  // Whether a tile's text does not fit its box: it overflows, a line is cut sideways, or a name,
+  // reason or note needs more than its two lines.
+  function overflows(node) {
+    if (node.scrollHeight > node.clientHeight + 1 || node.scrollWidth > node.clientWidth + 1) return true;
+    for (const child of node.querySelectorAll("*")) {
+      if (child.clientWidth && child.scrollWidth > child.clientWidth + 1) return true;
     }
+    return [...node.querySelectorAll(".tile-head, .band-reason, .band-note")]
+      .some((child) => child.scrollHeight > child.clientHeight + 1);
   }
 
-  // Columns, rows and text size for n tiles: fewer lines get bigger tiles and bigger figures.
-  function grid(n) {
-    if (n <= 2) return [Math.max(1, n), 1, 1.7];
-    if (n === 3) return [3, 1, 1.3];
-    if (n === 4) return [2, 2, 1.35];
-    if (n <= 6) return [3, 2, 1.15];
-    return [4, 2, 1];
+  // Does every one of these tiles fit the cell a cols x rows page gives it, at this text size?
+  function fitsIn(nodes, cols, rows, font) {
+    const box = $("lines");
+    const gap = parseFloat(getComputedStyle(box).columnGap) || 0;
+    const width = Math.floor((box.clientWidth - gap * (cols - 1)) / cols);
+    const height = Math.floor((box.clientHeight - gap * (rows - 1)) / rows);
+    if (width <= 0 || height <= 0) return false;
+    const probe = $("tile-probe");
+    probe.style.setProperty("--tile-font", `${font}rem`);
+    for (const node of nodes) {
+      node.style.width = `${width}px`;
+      node.style.height = `${height}px`;
+    }
+    probe.replaceChildren(...nodes);
+    return !nodes.some(overflows);
+  }
+
+  let chosen = { key: null, layout: null };
+
+  // The page layout and text size for these tiles: the most tiles per page at which every line's
+  // tile fits (so whichever lines share a page, each fits), and then the largest text that still
+  // fits. Text never goes below the floor: what does not fit goes to another page. Measured again
+  // only when the screen, the view or the shape of a text changes (digits do not count).
+  function chooseLayout(nodes, view) {
+    const box = $("lines");
+    const key = [box.clientWidth, box.clientHeight, view,
+      ...nodes.map((node) => `${node.dataset.look}|${node.textContent.replace(/\d/g, "0")}`)].join("\n");
+    if (chosen.key === key) return chosen.layout;
+    const n = Math.max(1, nodes.length);
+    const above = Math.min(...LAYOUTS.map(([cap]) => cap).filter((cap) => cap >= n));
+    const layouts = LAYOUTS.filter(([cap]) => cap <= n || cap === above);
+    const fonts = TILE_FONTS[view] || TILE_FONTS.plant;
+    const probes = nodes.map((node) => node.cloneNode(true));
+    let layout = null;
+    search: for (const [cap, cols, rows] of layouts) {
+      for (const font of fonts) {
+        if (fitsIn(probes, cols, rows, font)) {
+          layout = { cap, cols, rows, font };
+          break search;
+        }
+      }
+    }
+    $("tile-probe").replaceChildren();
+    // Not even one tile a page fits (a tiny window): one a page at the floor, cut rather than shrunk.
+    layout = layout || { cap: 1, cols: 1, rows: 1, font: fonts[fonts.length - 1] };
+    chosen = { key, layout };
+    return layout;
   }
 
   function pageOf(items, perPage, key) {
@@ -453,33 +502,44 @@ window.Board = (() => {
     return status.state === "stopped" || openCalls(status.line).length > 0;
   }
 
+  // Breakdowns first, then calls, then planned stops and breaks: who keeps a slot when too many are
+  // pinned for one page.
+  function urgency(status) {
+    return look(status)[0] === "stopped" ? 0 : openCalls(status.line).length ? 1 : 2;
+  }
+
   function renderLines(now) {
     const lines = [...model.lines.values()].sort(byCode);
-    const pins = lines.filter(pinned).slice(0, LINES_PER_PAGE);
-    const rest = lines.filter((status) => !pins.includes(status));
-    const room = LINES_PER_PAGE - pins.length;
-    let slice = pins;
+    const view = document.body.dataset.view === "lines" ? "lines" : "plant";
+    const tiles = new Map(lines.map((status) => [status.line, tile(status, now)]));
+    const { cap, cols, rows, font } = chooseLayout([...tiles.values()], view);
+    let slice = lines;
     let page = 1;
     let pages = 1;
-    if (room > 0) {
-      ({ slice, page, pages } = pageOf(rest, room, "lines"));
+    if (lines.length > cap) {
+      // Pinned lines keep their slots, but one slot always rotates, so every line gets its turn; a
+      // pinned line that has no slot on this page is named under the tiles.
+      const pins = lines.filter(pinned).sort((a, b) => urgency(a) - urgency(b) || byCode(a, b))
+        .slice(0, cap - 1);
+      const rest = lines.filter((status) => !pins.includes(status));
+      ({ slice, page, pages } = pageOf(rest, cap - pins.length, "lines"));
       slice = [...pins, ...slice].sort(byCode);
-    } else {
-      pages = Math.max(1, Math.ceil(rest.length / LINES_PER_PAGE) + (rest.length ? 1 : 0));
     }
-    // view=lines: no side column, so up to four lines stand in one row of tall tiles, and the text
-    // grows with them (the fit step below takes it back only as far as the tiles need).
-    const linesView = document.body.dataset.view === "lines";
-    const [cols, rows, size] = linesView && slice.length <= 4 ? [Math.max(1, slice.length), 1, 1.35] : grid(slice.length);
     const container = $("lines");
-    const enlarge = linesView ? 1.3 : 1;
     container.style.setProperty("--cols", String(cols));
     container.style.setProperty("--rows", String(rows));
-    container.style.setProperty("--tile-font", `${(size * enlarge).toFixed(3)}rem`);
-    container.replaceChildren(...slice.map((status) => tile(status, now)));
-    fitTiles([...container.children]);
+    container.style.setProperty("--tile-font", `${font}rem`);
+    container.dataset.perPage = String(cap);
+    container.replaceChildren(...slice.map((status) => tiles.get(status.line)));
     $("lines-empty").hidden = lines.length > 0;
     showPager("lines-pager", page, pages);
+    const elsewhere = lines.filter((status) => pinned(status) && !slice.includes(status));
+    const note = $("pinned-note");
+    note.hidden = elsewhere.length === 0;
+    note.textContent = elsewhere.length ? `Also: ${elsewhere.slice(0, 4).map((status) => {
+      const word = look(status)[0] === "stopped" || status.state === "stopped" ? look(status)[1].toLowerCase() : "call";
+      return `${status.line} ${word}`;
+    }).join(" · ")}${elsewhere.length > 4 ? ` +${elsewhere.length - 4}` : ""}` : "";
     renderPlant(lines);
   }
 
@@ -596,7 +656,7 @@ window.Board = (() => {
   // Once a second: the clock, the stop timers and shift progress, and the page rotations.
   function tick() {
     const now = Date.now();
-    if (now - lastLinePage >= LINE_PAGE_MS) {
+    if (now - lastLinePage >= linePageMs) {
       lastLinePage = now;
       model.pages.lines += 1;
     }
@@ -616,5 +676,5 @@ window.Board = (() => {
     return Boolean(model.date) && plantDate(serverNow()) !== model.date;
   }
 
-  return { setFilter, applyState, applyLines, applyCalls, applyEvent, render, tick, serverNow, clockText, plantDate, hasLine, dayChanged };
+  return { setFilter, setRotation, applyState, applyLines, applyCalls, applyEvent, render, tick, serverNow, clockText, plantDate, hasLine, dayChanged };
 })();

@@ -80,7 +80,7 @@
     epoch: 0, // bumped on sign-in and sign-out so stale async work can tell it is stale
   };
 
-  // A kiosk link: /dashboard#token=…&line=L1,L2&view=lines. The token is kept for reloads and
+  // A kiosk link: /dashboard#token=…&line=L1,L2&view=lines&rotate=15. The token is kept for reloads and
   // taken out of the address bar (and so out of history and screenshots); line and view stay.
   function readKioskLink() {
     const params = new URLSearchParams(window.location.hash.replace(/^#/, ""));
@@ -93,6 +93,7 @@
       window.history.replaceState(null, "", window.location.pathname + window.location.search + (rest ? `#${rest}` : ""));
     }
     document.body.dataset.view = params.get("view") === "lines" ? "lines" : "plant";
+    Board.setRotation(params.get("rotate"));
     return Board.setFilter((params.get("line") || "").split(",").map((code) => code.trim()).filter(Boolean));
   }
 

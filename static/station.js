@@ -1,8 +1,9 @@
 // The operator station at a line: /station#token=…&line=L1. Records good and reject counts, opens,
 // ends and classifies stops, raises and acknowledges andon calls, and shows the shift's target
-// against actual. Every action goes through a queue kept in localStorage, sent in order with its own
-// Idempotency-Key: while the link is down actions wait, and a retry after a lost answer is replayed
-// by the server, never counted twice. No build step and no dependencies.
+// against actual (its breaks left out), following the line on the live feed (/ws). Every action goes
+// through a queue kept in localStorage, sent in order with its own Idempotency-Key: while the link is
+// down actions wait, and a retry after a lost answer is replayed by the server, never counted twice.
+// No build step and no dependencies.
 "use strict";
 
 (() => {
@@ -10,7 +11,9 @@
   const LINE_KEY = "factory.station.line";
   const OPERATOR_KEY = "factory.station.operator";
   const FETCH_LIMIT_MS = 8_000;
-  const POLL_MS = 5_000;
+  const POLL_MS = 30_000; // a slow re-read besides the live feed: a shift starts or ends without an event
+  const FEED_TOPICS = ["lines", "production"];
+  const FEED_BACKOFF_MAX_MS = 5_000;
   const RETRY_MS = 1_500;
   const MAX_RECORD_PAGES = 30; // 3,000 records of one line in one shift: more than any line makes
   const KIND_LABELS = { maintenance: "Maintenance", quality: "Quality", material: "Material", supervisor: "Supervisor" };
@@ -36,6 +39,9 @@
     classifying: null, // the stop a reason tap classifies
     classifyRoute: true, // false once the server says POST /stops/{id}/classify does not exist
     retryTimer: null,
+    feed: null, // the live feed's WebSocket
+    feedBackoffMs: 500,
+    refreshTimer: null,
   };
 
   // ---------------------------------------------------------------- link, token and queue
@@ -252,6 +258,62 @@
     render();
   }
 
+  // ---------------------------------------------------------------- the live feed
+
+  // Follows this line's events (status, stops, calls, production) on /ws and re-reads the line on
+  // each, so a stop opened by a machine or a call acknowledged elsewhere shows at once.
+  function openFeed() {
+    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+    let socket;
+    try {
+      socket = new WebSocket(`${scheme}//${window.location.host}/ws`);
+    } catch (err) {
+      feedClosed();
+      return;
+    }
+    state.feed = socket;
+    socket.addEventListener("open", () => {
+      socket.send(JSON.stringify({ type: "auth", token: state.token }));
+      socket.send(JSON.stringify({ type: "subscribe", topics: FEED_TOPICS, filters: { line: [state.line] } }));
+    });
+    socket.addEventListener("message", (event) => {
+      let message;
+      try {
+        message = JSON.parse(event.data);
+      } catch (err) {
+        return;
+      }
+      if (message.type === "subscribed") {
+        state.feedBackoffMs = 500;
+        $("conn").dataset.feed = "live";
+        refreshSoon(); // what changed while the feed was away
+      } else if (message.type === "event" || message.type === "resync") {
+        refreshSoon();
+      }
+    });
+    socket.addEventListener("close", () => {
+      if (state.feed === socket) feedClosed();
+    });
+  }
+
+  function feedClosed() {
+    state.feed = null;
+    $("conn").dataset.feed = "down";
+    const delay = state.feedBackoffMs;
+    state.feedBackoffMs = Math.min(FEED_BACKOFF_MAX_MS, state.feedBackoffMs * 2);
+    setTimeout(openFeed, delay);
+  }
+
+  // One re-read for a burst of events.
+  function refreshSoon() {
+    if (state.refreshTimer) return;
+    state.refreshTimer = setTimeout(() => {
+      state.refreshTimer = null;
+      if (state.sending) refreshSoon();
+      else refresh();
+    }, 200);
+  }
+
   // ---------------------------------------------------------------- what the screen shows
 
   function setOnline(online, message) {
@@ -323,17 +385,45 @@
     return `${String(moment.getUTCHours()).padStart(2, "0")}:${String(moment.getUTCMinutes()).padStart(2, "0")}`;
   }
 
+  // The running shift's breaks at their times, as [from, to) in ms; a shift whose break has no time
+  // has none here (its break is spread evenly, so the shares stay as they are).
+  function breakSpans() {
+    const shift = state.status && state.status.shift;
+    const definition = shift && state.shifts.find((item) => item.name === shift.name);
+    if (!definition || !Array.isArray(definition.breaks)) return [];
+    const minutes = (hhmm) => {
+      const [h, m] = String(hhmm).split(":").map(Number);
+      return h * 60 + m;
+    };
+    const start = Date.parse(shift.starts_at);
+    const first = minutes(definition.starts_at);
+    return definition.breaks.map((item) => {
+      const from = start + (((minutes(item.starts_at) - first) % 1440) + 1440) % 1440 * 60_000;
+      return [from, from + Number(item.minutes) * 60_000];
+    });
+  }
+
+  // The shift's planned time (its length less its breaks) from its start up to `moment`, in ms.
+  function plannedUpTo(moment, start, spans) {
+    let planned = Math.max(0, moment - start);
+    for (const [from, to] of spans) planned -= Math.max(0, Math.min(to, moment) - Math.max(from, start));
+    return planned;
+  }
+
   function hourSlots() {
     const shift = state.status && state.status.shift;
     if (!shift) return [];
     const start = Date.parse(shift.starts_at);
     const end = Date.parse(shift.ends_at);
     const planned = (state.status.plan && state.status.plan.planned_quantity) || 0;
+    const spans = breakSpans();
+    const total = plannedUpTo(end, start, spans);
+    // Each hour's target is the plan's share of the planned time in it: a break's minutes make none.
+    const share = (moment) => (total > 0 ? Math.floor(planned * plannedUpTo(moment, start, spans) / total) : 0);
     const slots = [];
     for (let from = start; from < end; from += 3_600_000) {
       const to = Math.min(end, from + 3_600_000);
-      const target = Math.floor(planned * (to - start) / (end - start)) - Math.floor(planned * (from - start) / (end - start));
-      slots.push({ from, to, target, good: 0 });
+      slots.push({ from, to, target: share(to) - share(from), good: 0 });
     }
     for (const record of state.records) {
       const at = Date.parse(record.produced_at || record.created_at);
@@ -343,6 +433,19 @@
       }
     }
     return slots;
+  }
+
+  // The count at shift end at the pace so far: good so far over the planned time gone by, times the
+  // shift's planned time (breaks count in neither). "—" until a fiftieth of the shift has gone by.
+  function projected(good) {
+    const shift = state.status && state.status.shift;
+    if (!shift) return null;
+    const start = Date.parse(shift.starts_at);
+    const end = Date.parse(shift.ends_at);
+    const spans = breakSpans();
+    const total = plannedUpTo(end, start, spans);
+    const gone = plannedUpTo(Math.min(end, now()), start, spans);
+    return total > 0 && gone > total * 0.02 ? Math.round(good * total / gone) : null;
   }
 
   function render() {
@@ -370,8 +473,7 @@
     actual.textContent = status ? fmt(view.good) : "—";
     actual.dataset.value = String(view.good);
     $("plan").textContent = plan ? fmt(plan.planned_quantity) : "—";
-    const elapsed = shift ? shift.elapsed : 0;
-    $("projected").textContent = shift && elapsed > 0.02 ? fmt(Math.round(view.good / elapsed)) : "—";
+    $("projected").textContent = fmt(projected(view.good));
     $("order").textContent = state.order ? `work order ${state.order.id}` : shift ? "no work order" : "no shift now";
     for (const button of document.querySelectorAll(".count-buttons button")) button.disabled = !state.order;
 
@@ -513,6 +615,7 @@
     window.addEventListener("online", flush);
     render();
     refresh().then(flush);
+    openFeed();
     setInterval(() => { if (!state.sending) refresh(); }, POLL_MS);
     setInterval(tick, 1_000);
   }

@@ -50,9 +50,13 @@ async def test_connections_are_capped_per_user_and_per_address(api: Any, base_ur
 
 
 @pytest.mark.settings(ws_max_per_user=1)
-async def test_each_display_token_has_its_own_count(api: Any, base_url: str) -> None:
-    tokens = [(await api.post("/auth/display-tokens", {"label": f"screen {n}"}, role="admin")).json["token"]
-              for n in range(2)]
+@pytest.mark.parametrize("kind", ["display", "station"])
+async def test_each_display_and_station_token_has_its_own_count(api: Any, base_url: str, make: Any,
+                                                                kind: str) -> None:
+    """One admin mints the tokens of every screen and tablet in the hall: each has its own count."""
+    await make.line("L1")
+    body = {"label": "place"} if kind == "display" else {"label": "place", "lines": ["L1"]}
+    tokens = [(await api.post(f"/auth/{kind}-tokens", body, role="admin")).json["token"] for _ in range(2)]
     feeds = [await Feed.open(ws_url(base_url), token) for token in tokens]
     for feed in feeds:
         await feed.subscribe()

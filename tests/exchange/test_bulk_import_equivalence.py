@@ -113,7 +113,8 @@ def twin_urls(database_url: str, tmp_path: Any, sqlite_template: str) -> Any:
         return
     # Two fresh databases: the session's own has emptied tables but AUTO_INCREMENT counters that
     # earlier tests moved on, and the two paths must hand out the same ids to compare rows.
-    with mariadb_database(MYSQL_URL, "factory_bulk") as bulk, mariadb_database(MYSQL_URL, "factory_twin") as twin:
+    with mariadb_database(MYSQL_URL, "factory_bulk") as bulk, \
+            mariadb_database(MYSQL_URL, "factory_twin") as twin:
         yield bulk, twin
 
 

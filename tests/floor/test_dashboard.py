@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import tornado.websocket
 
-from handlers.dashboard import DASHBOARD_CSP
+from handlers.pages import PAGE_CSP
 
 TODAY = datetime.now(UTC).date()
 STATUSES = ["pending", "confirmed", "in_production", "shipped", "delivered", "cancelled"]
@@ -33,10 +33,10 @@ async def test_the_page_is_public_html_with_a_strict_csp(api):
     response = await api.get("/dashboard")
     assert response.status == 200
     assert response.headers["Content-Type"] == "text/html; charset=UTF-8"
-    assert response.headers["Content-Security-Policy"] == DASHBOARD_CSP
+    assert response.headers["Content-Security-Policy"] == PAGE_CSP
     for directive in ("default-src 'self'", "script-src 'self'", "frame-ancestors 'none'"):
-        assert directive in DASHBOARD_CSP
-    assert "'unsafe-inline'" not in DASHBOARD_CSP and "http" not in DASHBOARD_CSP
+        assert directive in PAGE_CSP
+    assert "'unsafe-inline'" not in PAGE_CSP and "http" not in PAGE_CSP
     page = response.body.decode()
     assert '<script src="/static/dashboard.js" defer></script>' in page
     assert '<script src="/static/board.js" defer></script>' in page

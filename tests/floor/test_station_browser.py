@@ -177,3 +177,57 @@ def json_queue_keys(raw: str) -> int:
     queue = json.loads(raw)
     assert len({action["key"] for action in queue}) == len(queue)  # one Idempotency-Key each
     return len(queue)
+
+
+DAY = "2026-12-01"
+
+
+@pytest.mark.plant_clock(at=f"{DAY}T06:30:00Z", zone="Europe/Berlin")
+async def test_the_hourly_target_and_the_projection_leave_out_the_break(browser, base_url, api, make,
+                                                                         plant_time):
+    """Early shift 07:00-15:00 Berlin (06:00-14:00 UTC) with a 30-minute break at 11:00: 7.5 h of planned
+    time for a plan of 750, so 100 an hour and 50 in the hour of the break. At 12:00 Berlin, 4.5 h of
+    planned time have gone by with 400 good: 400 × 7.5 / 4.5 = 667 at shift end."""
+    assert (await api.post("/shifts", {"name": "early", "starts_at": "07:00", "ends_at": "15:00",
+                                       "breaks": [{"starts_at": "11:00", "minutes": 30}]},
+                           role="admin")).status == 201
+    await make.line("L1", name="Final assembly north")
+    product = await make.product(ideal_cycle_seconds=20)
+    employee = await make.employee()
+    order = await api.create("work-orders", {"product_id": product["id"], "line": "L1", "shift": "early",
+                                             "date": DAY, "planned_quantity": 750})
+    plant_time.set(f"{DAY}T11:00:00Z")
+    response = await api.post("/production", {
+        "product_id": product["id"], "employee_id": employee["id"], "quantity_produced": 404,
+        "quantity_defective": 4, "date_produced": DAY, "line": "L1", "shift": "early",
+        "work_order_id": order["id"]}, role="user")
+    assert response.status == 201, response
+    minted = await api.post("/auth/station-tokens", {"label": "L1 tablet", "lines": ["L1"]}, role="admin")
+    plant = {"token": minted.json["token"], "employee": employee}
+    context = await browser.new_context(viewport={"width": 1024, "height": 768}, has_touch=True)
+    page = await context.new_page()
+    await page.goto(f"{base_url}/station#token={plant['token']}&line=L1")
+    await expect(page.locator("#actual")).to_have_attribute("data-value", "400")
+
+    rows = page.locator("#hour-rows tr")
+    await expect(rows).to_have_count(8)
+    hours = [[await cell.text_content() for cell in await row.locator("td").all()][:2]
+             for row in await rows.all()]
+    assert hours == [["07:00", "100"], ["08:00", "100"], ["09:00", "100"], ["10:00", "100"],
+                     ["11:00", "50"], ["12:00", "100"], ["13:00", "100"], ["14:00", "100"]], hours
+    await expect(page.locator("#hour-rows tr.current td").first).to_have_text("12:00")
+    status = (await api.get("/lines/status", role="user")).json["items"][0]
+    await expect(page.locator("#target")).to_have_text(f"{status['plan']['expected_by_now']:,}")
+    assert status["plan"]["expected_by_now"] == 450  # 4.5 h of 7.5 h of planned time: the server agrees
+    await expect(page.locator("#projected")).to_have_text("667")
+
+    # The station follows the live feed: a stop opened elsewhere (a machine, the supervisor) shows
+    # without waiting for the slow re-read.
+    await expect(page.locator("#conn")).to_have_attribute("data-feed", "live")
+    assert (await api.post("/lines/L1/stops", {"reason": "breakdown"}, role="user")).status == 201
+    await expect(page.locator("#state")).to_have_attribute("data-state", "stopped", timeout=10_000)
+    call = (await api.post("/lines/L1/calls", {"kind": "material"}, role="user")).json
+    await expect(page.locator(f'#open-calls .open-call[data-call-id="{call["id"]}"]')).to_have_count(
+        1, timeout=10_000)
+    assert await page.evaluate(FIT) == []
+    await context.close()

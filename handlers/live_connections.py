@@ -52,7 +52,8 @@ class LiveFeedConnections:
         self.check_interval = check_interval
         self.topic_readers = TOPIC_READERS
         self._open: dict[LiveLink, None] = {}
-        self._per_key: dict[str, int] = {}  # open links per "ip:…" and per caller ("user:…", "display:…", "station:…")
+        # Open links per "ip:…" and per caller ("user:…", "display:…", "station:…").
+        self._per_key: dict[str, int] = {}
         self._timer: tornado.ioloop.PeriodicCallback | None = None
         self._checked = asyncio.Event()  # clear while a token check runs, so stop() can wait for it
         self._checked.set()

@@ -68,7 +68,8 @@ async def test_every_list_the_document_says_answers_csv_does(api, make):
     product = await make.product()
     hook = await api.post("/webhooks", {"url": "http://127.0.0.1:9/in", "topics": ["orders"]}, role="admin")
     assert hook.status == 201, hook
-    ids = {"/products/{ident}/stock-movements": product["id"], "/webhooks/{ident}/deliveries": hook.json["id"]}
+    ids = {"/products/{ident}/stock-movements": product["id"],
+           "/webhooks/{ident}/deliveries": hook.json["id"]}
     document = (await api.get("/openapi.json")).json
     listed = [path for path, operations in document["paths"].items() if "text/csv" in
               operations.get("get", {}).get("responses", {}).get("200", {}).get("content", {})]

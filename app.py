@@ -107,7 +107,7 @@ def build_context(settings: Settings, clock: Clock | None = None) -> AppContext:
 def join_cluster(ctx: AppContext, cache: ResponseCache,
                  limiter: MemoryRateLimiter) -> Callable[[Change], Any]:
     """Cache invalidation, rate limits and live events through Redis; returns the relay's commit listener."""
-    from core.cluster import Cluster, InvalidationRelay, RedisRateLimiter
+    from core.cluster import Cluster, InvalidationRelay, RedisRateLimiter, SharedValues
     from realtime.cluster import EventStream
 
     settings = ctx.settings
@@ -115,6 +115,8 @@ def join_cluster(ctx: AppContext, cache: ResponseCache,
     relay = InvalidationRelay(cluster, cache, ctx.auth.forget)
     # Revocations on other processes arrive through Redis: without it, resolve every token afresh.
     ctx.auth.cache_trusted = lambda: cluster.available
+    # A refresh token's twin landing on another process gets the pair the first one got.
+    ctx.auth.shared_rotations = SharedValues(cluster, "refresh")
     cache.broadcaster = relay.broadcast
     ctx.limiter = RedisRateLimiter(cluster, limiter)  # local buckets stay as its fallback
     stream = EventStream(cluster, ctx.hub)

@@ -302,6 +302,30 @@ class ScriptBatcher:
         return await pipe.execute(raise_on_error=False)
 
 
+class SharedValues:
+    """Short-lived values every process reads, under one name (e.g. the answer a rotated refresh
+    token got, for its twin that lands on another process). Nothing is shared while Redis is away:
+    `get` answers None and `put` keeps nothing, and each process is on its own, as without Redis."""
+
+    def __init__(self, cluster: Cluster, name: str) -> None:
+        self.cluster = cluster
+        self.name = name
+
+    async def get(self, key: str) -> str | None:
+        try:
+            value = await self.cluster.call(self.cluster.redis.get(self.cluster.key(self.name, key)))
+        except ClusterUnavailable:
+            return None
+        return value.decode() if isinstance(value, bytes) else value
+
+    async def put(self, key: str, value: str, seconds: float) -> None:
+        try:
+            await self.cluster.call(self.cluster.redis.set(self.cluster.key(self.name, key), value,
+                                                           px=max(1, int(seconds * 1000))))
+        except ClusterUnavailable:
+            pass
+
+
 class RedisRateLimiter(RateLimiter):
     """Token buckets in Redis, so a budget holds across processes; local buckets while Redis is away."""
 

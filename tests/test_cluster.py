@@ -16,6 +16,7 @@ from tests.conftest import MYSQL_URL, PASSWORDS, REDIS_URL, Api, skip_unless_ava
 from tests.databases import empty_tables, mariadb_database
 from tests.feeds import ALL_TOPICS, Feed
 from tests.servers import ServerProcess, run_cli, server_env
+from tests.waiting import eventually
 
 
 @pytest.fixture(scope="module")
@@ -244,3 +245,28 @@ async def until_stopped_status(feed: Feed) -> list[dict[str, Any]]:
         seen.append(event)
         if event["event"] == "line.status" and event["data"]["state"] == "stopped":
             return seen
+
+
+async def test_a_refresh_retried_on_another_process_gets_the_same_pair(cluster):
+    """A client whose refresh answer was lost retries, and the balancer sends it to the other
+    process: inside the reuse window it gets the pair the first use got, and the session lives on.
+    Later, the same token again is a replay on any process and ends the session."""
+    a, b = await cluster.pair()
+    api_a, api_b = await clients(a, b)
+    signed_in = (await api_a.login("test_user", PASSWORDS["user"])).json
+    first = await api_a.post("/auth/refresh", {"refresh_token": signed_in["refresh_token"]})
+    assert first.status == 200, first
+    twin = await api_b.post("/auth/refresh", {"refresh_token": signed_in["refresh_token"]})
+    assert twin.status == 200, twin
+    assert twin.json == first.json
+    assert (await api_b.get("/auth/me", token=first.json["access_token"])).status == 200
+    onward = await api_b.post("/auth/refresh", {"refresh_token": first.json["refresh_token"]})
+    assert onward.status == 200, onward
+
+    assert await eventually(lambda: _replay_refused(api_a, first.json["refresh_token"]), timeout=10)
+    assert (await api_b.get("/auth/me", token=onward.json["access_token"])).status == 401
+
+
+async def _replay_refused(api: Api, token: str) -> bool:
+    """True once `token` (already used) is refused as a replay: the reuse window has passed."""
+    return (await api.post("/auth/refresh", {"refresh_token": token})).status == 401

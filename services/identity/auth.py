@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import weakref
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from cachetools import TTLCache
 from sqlalchemy import func, select
@@ -36,6 +37,14 @@ SESSION_KINDS = {"access": "login", "display": "display", "station": "station"}
 log = logging.getLogger("factory.auth")
 
 
+class SharedRotations(Protocol):
+    """Where every process keeps the pairs it rotated, for the reuse window (core.cluster.SharedValues)."""
+
+    async def get(self, key: str) -> str | None: ...
+
+    async def put(self, key: str, value: str, seconds: float) -> None: ...
+
+
 class AuthService:
     """Owns the token rules; caches resolved principals until users or sessions change."""
 
@@ -46,6 +55,10 @@ class AuthService:
         # A refresh token sent twice at once (a client retrying, two tabs) gets the pair its first
         # use got, for this many seconds; sent again later it is a replay and revokes the session.
         self._rotated: TTLCache = TTLCache(maxsize=10_000, ttl=refresh_reuse_window)
+        self.refresh_reuse_window = refresh_reuse_window
+        # Cluster mode: the pairs rotated by every process, so a twin that lands on another process
+        # gets the same pair instead of revoking the session as a replay (app.py wires it).
+        self.shared_rotations: SharedRotations | None = None
         self._refreshing: weakref.WeakValueDictionary[int, asyncio.Lock] = weakref.WeakValueDictionary()
         self._principals: TTLCache = TTLCache(maxsize=50_000, ttl=principal_ttl)
         # Token string → its verified claims: an HS256 check costs more than a cached GET. Only
@@ -166,12 +179,19 @@ class AuthService:
         claims = self.tokens.decode(refresh_token, typ="refresh")
         lock = self._refreshing.setdefault(claims["sid"], asyncio.Lock())
         async with lock:  # one rotation of a session at a time in this process: a twin waits for it
-            repeat = self._rotated.get(claims["jti"])
+            repeat = self._rotated.get(claims["jti"]) or await self._rotated_elsewhere(claims["jti"])
             if repeat is not None:
                 return repeat
             pair = await self._rotate(claims)
             self._rotated[claims["jti"]] = pair
             return pair
+
+    async def _rotated_elsewhere(self, jti: str) -> dict[str, Any] | None:
+        """The pair another process gave this refresh token within the reuse window, if any."""
+        if self.shared_rotations is None:
+            return None
+        kept = await self.shared_rotations.get(jti)
+        return json.loads(kept) if kept is not None else None
 
     async def _rotate(self, claims: dict[str, Any]) -> dict[str, Any]:
         reused = False
@@ -187,6 +207,11 @@ class AuthService:
                     or not session_key_matches(claims.get("sk"), auth_session.key_digest)):
                 raise TokenError("refresh token revoked")
             if auth_session.refresh_jti != claims["jti"]:
+                # A twin another process rotated a moment ago (it shared the pair before its
+                # commit, which this transaction waited for): the same answer, not a replay.
+                repeat = await self._rotated_elsewhere(claims["jti"])
+                if repeat is not None:
+                    return repeat
                 auth_session.revoked_at = utcnow()
                 reused = True
             else:
@@ -194,6 +219,9 @@ class AuthService:
                 if key is None:  # a session from before keys: it gets one now
                     key, auth_session.key_digest = new_session_key()
                 pair = self._token_pair(uow, user, auth_session, key)
+                if self.shared_rotations is not None:
+                    await self.shared_rotations.put(claims["jti"], json.dumps(pair),
+                                                    self.refresh_reuse_window)
         if reused:
             raise TokenError("refresh token already used; the session is revoked")
         return pair

@@ -16,7 +16,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 
 from sqlalchemy import func, select, text
 from tqdm import tqdm
@@ -40,7 +40,16 @@ from services.exchange.seed_data import (
     SIZES,
     STREETS,
 )
-from services.exchange.seed_floor import BREAK_MINUTES, SHIFT_HOURS, line_code, seed_shop_floor
+from services.exchange.seed_floor import (
+    BREAK_MINUTES,
+    SHIFT_HOURS,
+    line_code,
+    placed_in,
+    seed_shifts,
+    seed_shop_floor,
+)
+from services.floor.production_time import noon_of
+from services.floor.shift_time import instance_on, plan_of
 
 BUSINESS_TABLES = ("products", "customers", "employees", "orders", "production_records")
 BATCH_ROWS = 20000
@@ -66,8 +75,8 @@ COLUMNS = {
     "order_items": ("id", "order_id", "product_id", "quantity", "unit_price", "line_total", "created_at",
                     "updated_at"),
     "production_records": ("id", "product_id", "employee_id", "quantity_produced", "quantity_defective",
-                           "date_produced", "line", "shift", "planned_minutes", "downtime_minutes",
-                           "created_at", "updated_at"),
+                           "date_produced", "produced_at", "line", "shift", "planned_minutes",
+                           "downtime_minutes", "created_at", "updated_at"),
     "stock_movements": ("id", "product_id", "delta", "balance_after", "reason", "note", "created_at",
                         "updated_at"),
     # The summary tables, summed per key as the rows above are made (services/analytics/rollups.py).
@@ -80,9 +89,9 @@ COLUMNS = {
     "rollup_counts": ("name", "key", "n"),
 }
 TEXT_COLUMNS = {"sku", "name", "description", "price", "ideal_cycle_seconds", "email", "phone", "address",
-                "position", "status", "total_price", "unit_price", "line_total", "date_produced", "line",
-                "shift", "reason", "note", "placed_at", "created_at", "updated_at", "day", "first_order_at",
-                "last_order_at", "key"}
+                "position", "status", "total_price", "unit_price", "line_total", "date_produced",
+                "produced_at", "line", "shift", "reason", "note", "placed_at", "created_at", "updated_at",
+                "day", "first_order_at", "last_order_at", "key"}
 
 
 @dataclass(frozen=True)
@@ -199,6 +208,22 @@ class Seeder:
         if day >= last:
             day, second = last, min(second if day == last else 86399, max(0, self.now_second - 60))
         return f"{self.day_text[day]} {CLOCK[second]}"
+
+    def placements(self) -> list[list[str]]:
+        """`produced_at` (as text) of the records of each history day's instance of each shift:
+        the instance's middle on the plant's clock, or of its start and now while it runs."""
+        now, zone = self.clock.now(), self.clock.zone
+        plans = [plan_of(shift) for shift in seed_shifts()]
+        placed = []
+        for day_text in self.day_text:
+            day = date.fromisoformat(day_text)
+            moments = []
+            for plan in plans:
+                instance = instance_on(plan, day, zone)
+                moment = placed_in(instance, now) if instance is not None else noon_of(day, zone, now)
+                moments.append(moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f"))
+            placed.append(moments)
+        return placed
 
     async def run(self) -> dict[str, int]:
         ids = await self.next_ids()
@@ -398,6 +423,7 @@ class Seeder:
             counts[last_day - 1] += counts.pop(last_day)
         record_id, batch = first_id, []
         output, crew_output = self.output, self.crew_output
+        placed = self.placements()
         for day, count in counts.items():
             shifts = started if day == last_day else range(len(SHIFTS))
             slots = [(line, shift) for line in lines for shift in shifts]
@@ -427,8 +453,8 @@ class Seeder:
                     created = self.stamp(day, start_hour * 3600 + int(shift_minutes * 60 * share) - 60)
                     employee_id = crew[int(draw() * len(crew))]
                     batch.append((record_id, product_id, employee_id, produced, defective,
-                                  self.day_text[day], line_code(line), name, planned, downtime, created,
-                                  created))
+                                  self.day_text[day], placed[day][shift], line_code(line), name, planned,
+                                  downtime, created, created))
                     # The summary tables' sums, kept as the rows are made (written with them).
                     for sums_of, key in ((output, (day, index)), (crew_output, (employee_id, index))):
                         sums = sums_of.get(key)

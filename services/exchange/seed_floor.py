@@ -12,7 +12,6 @@ from core.clock import Clock
 from core.db import Database
 from models import Line, ProductionRecord, Shift, ShiftVersion, Stop, WorkOrder
 from services.exchange.seed_data import LINES, SHIFTS
-from services.floor.production_time import noon_of
 from services.floor.shift_time import BEGINNING, ShiftInstance, current_instance, instances_between, plan_of
 
 SHIFT_HOURS = 8
@@ -38,18 +37,14 @@ async def seed_shop_floor(db: Database, clock: Clock, lines: int, products_by_li
         await session.execute(insert(Line), [{"code": code, "name": LINES[n], "active": True,
                                               "created_at": stamp, "updated_at": stamp}
                                              for n, code in enumerate(codes)])
-        # The break at its time, four hours in.
-        shifts = [Shift(name=name, starts_at=f"{hour:02d}:00",
-                        ends_at=f"{(hour + SHIFT_HOURS) % 24:02d}:00", break_minutes=BREAK_MINUTES,
-                        breaks=f"{(hour + 4) % 24:02d}:00/{BREAK_MINUTES}",
-                        days="mon,tue,wed,thu,fri,sat,sun") for name, hour in SHIFTS]
+        shifts = seed_shifts()
         session.add_all(shifts)
         await session.flush()
         session.add_all([ShiftVersion(shift_id=shift.id, effective_from=BEGINNING, starts_at=shift.starts_at,
                                       ends_at=shift.ends_at, break_minutes=shift.break_minutes,
                                       days=shift.days, breaks=shift.breaks) for shift in shifts])
         await session.flush()
-        rows, shifts = shifts, [plan_of(shift) for shift in shifts]
+        shifts = [plan_of(shift) for shift in shifts]
         # Past instances: what was made, plus a little — the plan is met now and then, not always.
         recent = today - timedelta(days=1)
         made = func.sum(ProductionRecord.quantity_produced)
@@ -64,8 +59,7 @@ async def seed_shop_floor(db: Database, clock: Clock, lines: int, products_by_li
         # Yesterday and today, instance by instance: finished, running (paced per line) or to come.
         running = current_instance(shifts, now, clock.zone)
         if running is not None:
-            await gather_into(session, running, codes)
-        await place_records(session, rows, clock)
+            await gather_into(session, running, codes, now)
         made_by = await good_by_instance(session, recent, today)
         typical = 400
         orders = []
@@ -88,30 +82,24 @@ async def seed_shop_floor(db: Database, clock: Clock, lines: int, products_by_li
     return {"lines": len(codes), "shifts": len(shifts), "work orders": work_orders or 0, "stops": len(stops)}
 
 
-async def place_records(session: Any, shifts: list[Shift], clock: Clock) -> None:
-    """Give the seeded records a `produced_at` inside their shift instance (its middle, or the
-    instance's start and now's middle while it runs), or noon of their day without a shift."""
-    now = clock.now()
-    days = list((await session.execute(select(ProductionRecord.date_produced).distinct())).scalars())
-    for day in days:
-        for plan in map(plan_of, shifts):
-            instance = instances_between([plan], day, day, clock.zone)
-            if not instance:
-                continue
-            window = instance[0]
-            end = min(window.ends_at, now)
-            moment = window.starts_at + max(end - window.starts_at, timedelta(0)) / 2
-            await session.execute(update(ProductionRecord).where(
-                ProductionRecord.date_produced == day, ProductionRecord.shift == plan.name)
-                .values(produced_at=moment.replace(tzinfo=None)))
-        await session.execute(update(ProductionRecord).where(
-            ProductionRecord.date_produced == day, ProductionRecord.shift.is_(None))
-            .values(produced_at=noon_of(day, clock.zone, now).replace(tzinfo=None)))
+def seed_shifts() -> list[Shift]:
+    """The seeded plant's three 8-hour shifts, every day, each with its break at its time four
+    hours in (rows not yet added)."""
+    return [Shift(name=name, starts_at=f"{hour:02d}:00", ends_at=f"{(hour + SHIFT_HOURS) % 24:02d}:00",
+                  break_minutes=BREAK_MINUTES, breaks=f"{(hour + 4) % 24:02d}:00/{BREAK_MINUTES}",
+                  days="mon,tue,wed,thu,fri,sat,sun") for name, hour in SHIFTS]
 
 
-async def gather_into(session: Any, running: ShiftInstance, codes: list[str]) -> None:
+def placed_in(instance: ShiftInstance, now: datetime) -> datetime:
+    """Where the seed places an instance's records (`produced_at`, aware UTC): the middle of the
+    instance, or of its start and now while it runs."""
+    end = min(instance.ends_at, now)
+    return instance.starts_at + max(end - instance.starts_at, timedelta(0)) / 2
+
+
+async def gather_into(session: Any, running: ShiftInstance, codes: list[str], now: datetime) -> None:
     """A small seed has few records a day: a line with none in the running shift gets that day's
-    earlier ones, so the board has pace to show (shift names only; stock is untouched)."""
+    earlier ones, so the board has pace to show (shift and time only; stock is untouched)."""
     present = set((await session.execute(
         select(ProductionRecord.line).where(ProductionRecord.date_produced == running.date,
                                             ProductionRecord.shift == running.shift).distinct())).scalars())
@@ -119,7 +107,7 @@ async def gather_into(session: Any, running: ShiftInstance, codes: list[str]) ->
         if code not in present:
             await session.execute(update(ProductionRecord).where(
                 ProductionRecord.date_produced == running.date, ProductionRecord.line == code)
-                .values(shift=running.shift))
+                .values(shift=running.shift, produced_at=placed_in(running, now).replace(tzinfo=None)))
 
 
 async def good_by_instance(session: Any, first: date, last: date) -> dict[tuple[date, str, str], int]:

@@ -9,7 +9,7 @@ from sqlalchemy import distinct, func, select
 
 from core.clock import Clock
 from core.config import Settings
-from models import Order, OrderItem, Product, ProductionRecord, StockMovement
+from models import Order, OrderItem, Product, ProductionRecord, Shift, StockMovement
 from services.exchange.bulk import BulkWriter
 from services.exchange.seed import Plan, run_seed
 from services.exchange.seed_data import (
@@ -23,6 +23,8 @@ from services.exchange.seed_data import (
     SHIFTS,
     STREETS,
 )
+from services.floor.production_time import derive
+from services.floor.shift_time import plan_of
 from tests.catalog.test_stock import ledger_mismatches
 
 
@@ -228,3 +230,22 @@ async def test_the_seeded_history_ends_at_the_clocks_now(app, settings):
     oldest = await count(app, select(func.min(Order.placed_at)))
     assert newest <= moment.replace(tzinfo=None) and newest.date() == moment.date()
     assert oldest.date() == moment.date() - timedelta(days=plan.days - 1)
+
+
+@pytest.mark.settings(timezone="Europe/Berlin")
+async def test_every_seeded_record_lies_in_its_shift_instance(app, settings):
+    """Records are made with their time: `produced_at` falls inside the instance their shift and
+    day name (plant time, Berlin), as a record the API places would."""
+    moment = datetime(2026, 3, 4, 10, 30, tzinfo=UTC)  # 11:30 in Berlin: the early shift runs
+    clock = Clock("Europe/Berlin", now=lambda: moment)
+    done = await asyncio.get_running_loop().run_in_executor(None, run_seed, settings, 1, clock)
+    assert done == 0
+    async with app.ctx.db.session() as session:
+        plans = [plan_of(shift) for shift in (await session.execute(select(Shift))).scalars()]
+        rows = (await session.execute(select(ProductionRecord.produced_at, ProductionRecord.shift,
+                                             ProductionRecord.date_produced))).all()
+    assert len(rows) == Plan.for_size(1).production
+    misplaced = [(at, shift, day) for at, shift, day in rows
+                 if derive(plans, at.replace(tzinfo=UTC), clock) != {"shift": shift, "date_produced": day}
+                 or at.replace(tzinfo=UTC) > moment]
+    assert misplaced == []

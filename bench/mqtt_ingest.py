@@ -1,10 +1,19 @@
 """Machine counts over MQTT into one server process on MariaDB, beside the broker's own rate.
 
 Three figures from one run, on one Mosquitto (FACTORY_TEST_MQTT_URL, default mqtt://127.0.0.1:1883):
-1. the broker's publish → subscribe rate for QoS 1 JSON count messages (a bare aiomqtt subscriber);
-2. the server's ingest rate: the same messages, until every count is in /production (each
-   message's effect committed, batched per transaction as they queue), and its ratio to 1;
+1. the broker's publish → subscribe rate for QoS 1 JSON count messages: a bare aiomqtt subscriber
+   connected as the server connects (MQTT 5, the same Receive Maximum, QoS 1);
+2. the server's ingest rate: the same messages from the same publisher, until every count is in
+   /production (each message's effect committed, batched per transaction), and its ratio to 1;
 3. latency, one message at a time: publish → the `production` event, and → `line.status`, on /ws.
+
+Both rates use one publisher: Mosquitto's own C client (`mosquitto_pub -l`, Debian package
+`mosquitto-clients`), QoS 1, up to 1,000 publishes awaiting their PUBACK, fed one line per
+message (a Python publisher was the slowest part: paho topped out near 3,000 msg/s here). It is
+never fed more than WINDOW messages ahead of what the receiver has taken (the subscriber's count,
+or the server's recorded counts): Mosquitto keeps at most `max_queued_messages` (1,000 by
+default) beyond a client's in-flight window and drops the rest, so an unbounded publisher would
+measure the broker's drops, not the receiver.
 
     python bench/mqtt_ingest.py [--messages 20000] [--samples 200]
 
@@ -20,6 +29,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -28,8 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import aiomqtt  # noqa: E402
 import tornado.httpclient  # noqa: E402
 import tornado.websocket  # noqa: E402
+from paho.mqtt.packettypes import PacketTypes  # noqa: E402
+from paho.mqtt.properties import Properties  # noqa: E402
 
-from services.floor.mqtt_consumer import broker_address  # noqa: E402
+from services.floor.mqtt_consumer import IN_FLIGHT, broker_address  # noqa: E402
 from tests.databases import mariadb_database  # noqa: E402
 from tests.servers import ServerProcess, server_env  # noqa: E402
 
@@ -37,15 +49,19 @@ BROKER = os.environ.get("FACTORY_TEST_MQTT_URL", "mqtt://127.0.0.1:1883")
 UNLIMITED = "login=100000/60,read=1000000/60,write=1000000/60,analytics=100000/60"
 
 
+WINDOW = 3000  # messages the publisher may be ahead of the receiver (under in-flight + queue)
+
+
 async def broker_rate(messages: int) -> float:
     """Messages per second from publish to a QoS 1 subscriber, the broker alone."""
     topic = f"bench-{uuid.uuid4().hex[:8]}/L1/count"
     address = broker_address(BROKER)
-    async with aiomqtt.Client(**address, identifier=f"bench-sub-{uuid.uuid4().hex[:6]}") as sub, \
-            aiomqtt.Client(**address, identifier=f"bench-pub-{uuid.uuid4().hex[:6]}") as pub:
+    connect = Properties(PacketTypes.CONNECT)
+    connect.ReceiveMaximum = IN_FLIGHT
+    async with aiomqtt.Client(**address, identifier=f"bench-sub-{uuid.uuid4().hex[:6]}",
+                              protocol=aiomqtt.ProtocolVersion.V5, properties=connect) as sub:
         await sub.subscribe(topic, qos=1)
         received = 0
-        started = time.perf_counter()
 
         async def take() -> None:
             nonlocal received
@@ -55,16 +71,33 @@ async def broker_rate(messages: int) -> float:
                     return
 
         taking = asyncio.ensure_future(take())
-        await publish_counts(pub, topic, messages)
+        started = time.perf_counter()
+        publishing = asyncio.ensure_future(publish_counts(topic, messages, lambda: received))
         await asyncio.wait_for(taking, 300)
-        return messages / (time.perf_counter() - started)
+        rate = messages / (time.perf_counter() - started)
+        await publishing
+        return rate
 
 
-async def publish_counts(pub: aiomqtt.Client, topic: str, messages: int, window: int = 100) -> None:
-    """Counts 1…messages in order, up to `window` QoS 1 publishes awaiting their PUBACK at once."""
-    for first in range(1, messages + 1, window):
-        await asyncio.gather(*(pub.publish(topic, json.dumps({"good": good, "reject": 0}), qos=1)
-                               for good in range(first, min(first + window, messages + 1))))
+async def publish_counts(topic: str, messages: int, taken: Callable[[], int]) -> None:
+    """Counts 1…messages in order at QoS 1, never more than WINDOW ahead of `taken()`; returns once
+    the publisher has every PUBACK."""
+    address = broker_address(BROKER)
+    command = ["mosquitto_pub", "-h", address["hostname"], "-p", str(address["port"]), "-t", topic, "-q", "1",
+               "-l", "-M", "1000", "-i", f"bench-pub-{uuid.uuid4().hex[:6]}"]
+    if address.get("username"):
+        command += ["-u", address["username"], "-P", address.get("password") or ""]
+    publisher = await asyncio.create_subprocess_exec(*command, stdin=asyncio.subprocess.PIPE)
+    assert publisher.stdin is not None
+    for first in range(1, messages + 1, 250):
+        while first - taken() > WINDOW:
+            await asyncio.sleep(0.002)
+        publisher.stdin.write("".join(json.dumps({"good": good, "reject": 0}) + "\n"
+                                      for good in range(first, min(first + 250, messages + 1))).encode())
+        await publisher.stdin.drain()
+    publisher.stdin.close()
+    if await publisher.wait() != 0:
+        raise RuntimeError(f"mosquitto_pub failed ({publisher.returncode})")
 
 
 async def api(url: str, path: str, token: str | None = None, body: object = None) -> dict:
@@ -80,6 +113,12 @@ async def api(url: str, path: str, token: str | None = None, body: object = None
 async def recorded(url: str, token: str, line: str) -> int:
     page = await api(url, f"/production?line={line}&per_page=100", token)
     return sum(item["quantity_produced"] for item in page["items"])
+
+
+async def born(server: ServerProcess, token: str) -> bool:
+    """The L1 machine has its baseline (the BIRTH is applied)."""
+    machines = await api(server.base_url, "/machines?line=L1", token)
+    return any(item.get("last_message_at") for item in machines["items"])
 
 
 async def measure(database_url: str, args: argparse.Namespace, workdir: Path) -> dict[str, float]:
@@ -107,14 +146,19 @@ async def measure(database_url: str, args: argparse.Namespace, workdir: Path) ->
         async with aiomqtt.Client(**broker_address(BROKER), identifier=f"bench-pub-{tag}") as pub:
             birth = json.dumps({"good": 0, "reject": 0, "birth": True})
             await pub.publish(f"{prefix}/L1/count", birth, qos=1)
+            while await recorded(server.base_url, token, "L1") != 0 or not await born(server, token):
+                await asyncio.sleep(0.05)
+            done = 0
             started = time.perf_counter()
-            await publish_counts(pub, f"{prefix}/L1/count", args.messages)
+            publishing = asyncio.ensure_future(publish_counts(f"{prefix}/L1/count", args.messages,
+                                                              lambda: done))
             deadline = time.perf_counter() + 600
             while (done := await recorded(server.base_url, token, "L1")) < args.messages:
                 if time.perf_counter() > deadline:
                     raise RuntimeError(f"only {done} of {args.messages} counts recorded after 600 s")
                 await asyncio.sleep(0.05)
             ingest = args.messages / (time.perf_counter() - started)
+            await publishing
             print(f"server: {ingest:,.0f} msg/s; now latency", file=sys.stderr, flush=True)
             event_ms, status_ms = await latencies(server, token, pub, prefix, args.samples)
     finally:

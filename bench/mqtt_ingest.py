@@ -115,6 +115,12 @@ async def recorded(url: str, token: str, line: str) -> int:
     return sum(item["quantity_produced"] for item in page["items"])
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def born(server: ServerProcess, token: str) -> bool:
     """The L1 machine has its baseline (the BIRTH is applied)."""
     machines = await api(server.base_url, "/machines?line=L1", token)
@@ -149,6 +155,7 @@ async def measure(database_url: str, args: argparse.Namespace, workdir: Path) ->
             while await recorded(server.base_url, token, "L1") != 0 or not await born(server, token):
                 await asyncio.sleep(0.05)
             done = 0
+            cpu_before = cpu_seconds(server.proc.pid)
             started = time.perf_counter()
             publishing = asyncio.ensure_future(publish_counts(f"{prefix}/L1/count", args.messages,
                                                               lambda: done))
@@ -158,12 +165,14 @@ async def measure(database_url: str, args: argparse.Namespace, workdir: Path) ->
                     raise RuntimeError(f"only {done} of {args.messages} counts recorded after 600 s")
                 await asyncio.sleep(0.05)
             ingest = args.messages / (time.perf_counter() - started)
+            cpu_us = (cpu_seconds(server.proc.pid) - cpu_before) / args.messages * 1e6
             await publishing
             print(f"server: {ingest:,.0f} msg/s; now latency", file=sys.stderr, flush=True)
             event_ms, status_ms = await latencies(server, token, pub, prefix, args.samples)
     finally:
         server.stop()
-    return {"ingest": ingest, "event_p50": statistics.median(event_ms), "event_p99": quantile(event_ms, 0.99),
+    return {"ingest": ingest, "cpu_us": cpu_us,
+            "event_p50": statistics.median(event_ms), "event_p99": quantile(event_ms, 0.99),
             "status_p50": statistics.median(status_ms), "status_p99": quantile(status_ms, 0.99)}
 
 
@@ -235,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     met = figures["ingest"] >= 5000 and ratio >= 0.5
     print(f"server ingest into MariaDB:        {figures['ingest']:,.0f} msg/s  ({ratio:.2f}x the broker; "
           f"target >= 5,000 msg/s and >= 0.5x: {'met' if met else 'missed'})")
+    print(f"server CPU per message:            {figures['cpu_us']:.0f} us "
+          f"({1e6 / figures['cpu_us']:,.0f} msg per CPU-second of the server process)")
     print(f"message -> production event: p50 {figures['event_p50']:.1f} ms, p99 {figures['event_p99']:.1f} "
           f"ms (target p99 < 200 ms: {'met' if figures['event_p99'] < 200 else 'missed'})")
     print(f"message -> line.status:      p50 {figures['status_p50']:.1f} ms, p99 {figures['status_p99']:.1f} "

@@ -68,8 +68,9 @@ class Batch:
     """One transaction's reports, worked out in memory: what is looked up once per batch, and the
     counts to write when the batch ends."""
 
-    def __init__(self, uow: UnitOfWork) -> None:
+    def __init__(self, uow: UnitOfWork, now: datetime) -> None:
         self.uow = uow
+        self.now = now  # when the batch is applied: the machines' last message
         self.machines: dict[tuple[Any, ...], list[Machine]] = {}
         self.status: dict[int, tuple[Machine, tuple[Any, ...]]] = {}  # machine id → (it, before)
         self.shifts: list[Any] | None = None
@@ -130,7 +131,7 @@ class MachineFloor:
     async def apply_all(self, reports: list[Report]) -> list[str]:
         """Several reports in one transaction, in order; their results."""
         async with self.db.write() as uow:
-            batch = Batch(uow)
+            batch = Batch(uow, self.now())
             results = [await self._apply_report(batch, report) for report in reports]
             await self._write(batch)
             return results
@@ -187,7 +188,7 @@ class MachineFloor:
         return found
 
     async def _apply(self, batch: Batch, machine: Machine, report: Report) -> str:
-        now = self.now()
+        now = batch.now
         batch.touched(machine)
         before = (machine.online, machine.state, machine.fault_code)
         machine.last_message_at = max(now, machine.last_message_at or now)
@@ -213,7 +214,7 @@ class MachineFloor:
         values = reading.values
         state = as_state(values.get(machine.state_metric)) if machine.state_metric else None
         if state == OFFLINE:  # a JSON device's last will
-            self._offline(machine, self.now())
+            self._offline(machine, batch.now)
             return "applied"
         code = values.get(machine.fault_metric) if machine.fault_metric else None
         code = None if code in (None, "", 0) else str(code)[:64]
@@ -401,7 +402,7 @@ class MachineFloor:
                     continue
                 if machine.state not in (None, RUNNING) or machine.last_count_at is None:
                     continue
-                ideal = await self._ideal(Batch(uow), machine.product_id)
+                ideal = await self._ideal(Batch(uow, now), machine.product_id)
                 _, stop_limit = limits(machine, ideal)
                 silent = (now - machine.last_count_at).total_seconds()
                 if silent > stop_limit:

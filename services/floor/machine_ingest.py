@@ -383,10 +383,15 @@ class MachineFloor:
         """Machines silent past the offline limit go offline; running ones without a count past
         their no-count limit stop (`unassigned`). Returns how many machines changed."""
         now = self.now()
+        # A read first, and a write transaction (locking machines) only for those that may be due:
+        # once a second, it must not hold up the batches of machines that are fine.
         async with self.db.session() as session:
-            candidates = list((await session.execute(select(Machine.id).where(
+            rows = await session.execute(select(
+                Machine.id, Machine.last_message_at, Machine.state, Machine.last_count_at,
+                Machine.no_count_stop_seconds).where(
                 Machine.active.is_(True), Machine.online.is_(True),
-                and_(Machine.last_message_at.is_not(None))))).scalars())
+                and_(Machine.last_message_at.is_not(None))))
+            candidates = [row.id for row in rows if _may_be_due(row, now, self.offline_seconds)]
         if not candidates:
             return 0
         changed = 0
@@ -420,6 +425,17 @@ class MachineFloor:
                                                    .where(Product.id == product_id))
             batch.ideals[product_id] = float(ideal) if ideal else None
         return batch.ideals[product_id]
+
+
+def _may_be_due(row: Any, now: datetime, offline_seconds: float) -> bool:
+    """Silent past the offline limit, or running without a count past the least its no-count
+    limit can be (the sweep's write transaction then decides with the product's ideal cycle)."""
+    if now - row.last_message_at > timedelta(seconds=offline_seconds):
+        return True
+    if row.state not in (None, RUNNING) or row.last_count_at is None:
+        return False
+    least = row.no_count_stop_seconds or MIN_NO_COUNT_STOP
+    return (now - row.last_count_at).total_seconds() > least
 
 
 def limits(machine: Machine, ideal: float | None) -> tuple[float, float]:

@@ -175,6 +175,9 @@ async def test_silence_stops_a_running_machine_and_short_gaps_are_micro_stops(ap
         plant_time.advance(seconds=25)  # the node stays online: a message keeps it so
         await plant.data("n1", "press", state="running")
         plant_time.advance(seconds=50)  # 75 s without a count: an unassigned stop from the last count
+        # Still talking, so online whichever moment the message before was applied at (the server
+        # shares this loop: it may have taken it before the clock moved, 50 s ago by now).
+        await plant.data("n1", "press", state="running")
 
         async def silence_stop():
             items = (await api.get("/stops?line=L1&open=true", role="user")).json["items"]

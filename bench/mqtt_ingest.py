@@ -38,6 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiomqtt  # noqa: E402
+import paho.mqtt.client as paho  # noqa: E402
 import tornado.httpclient  # noqa: E402
 import tornado.websocket  # noqa: E402
 from paho.mqtt.packettypes import PacketTypes  # noqa: E402
@@ -144,6 +145,21 @@ async def recorded(url: str, token: str, line: str) -> int:
     return sum(item["quantity_produced"] for item in page["items"])
 
 
+def forget_session(client_id: str) -> None:
+    """A clean connect with the server's client id: the broker drops the persistent session (never
+    expiring) that the stopped server left, with anything queued for it."""
+    address = broker_address(BROKER)
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    if address.get("username"):
+        client.username_pw_set(address["username"], address.get("password"))
+    try:
+        client.connect(address["hostname"], address["port"], 5)
+        client.loop(1)
+        client.disconnect()
+    except OSError:
+        pass
+
+
 def cpu_seconds(pid: int) -> float:
     """CPU time (user + system) a process has used so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -200,6 +216,7 @@ async def measure(database_url: str, args: argparse.Namespace, workdir: Path) ->
             event_ms, status_ms = await latencies(server, token, pub, prefix, args.samples)
     finally:
         server.stop()
+        forget_session(env["FACTORY_MQTT_CLIENT_ID"])
     return {"ingest": ingest, "cpu_us": cpu_us,
             "event_p50": statistics.median(event_ms), "event_p99": quantile(event_ms, 0.99),
             "status_p50": statistics.median(status_ms), "status_p99": quantile(status_ms, 0.99)}

@@ -53,7 +53,8 @@ class Machine(Entity):
 
 
 class MachineCount(Base):
-    """What one reading added on a line at a moment: the trend chart's raw points."""
+    """What a machine counted on a line in one second (its readings then, summed): the trend
+    chart's raw points."""
 
     __tablename__ = "machine_counts"
     __table_args__ = (Index("ix_machine_counts_line_at", "line", "at"),)

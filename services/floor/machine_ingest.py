@@ -1,10 +1,17 @@
 """What machines say, applied: counts → production, states → stops, births and deaths → online.
 
-The MQTT consumer (services/floor/mqtt_consumer.py) decodes a message into a `Report` and calls
-`MachineFloor.apply`, which does everything the message means in one write transaction — the
-machine's new baselines and state with the production, stops and events they cause — so the
-consumer can acknowledge the message once that transaction has committed. Counters are absolute:
-the delta from the stored baseline is what counts, so a message delivered twice adds nothing.
+The MQTT consumer (services/floor/mqtt_consumer.py) decodes messages into `Report`s and calls
+`MachineFloor.apply_all` with a batch of them, which does everything they mean in one write
+transaction — the machines' new baselines and states with the production, stops and events they
+cause — so the consumer can acknowledge the batch once that transaction has committed. Counters
+are absolute: the delta from the stored baseline is what counts, so a message delivered twice adds
+nothing.
+
+A batch is worked out in memory first, report by report in arrival order (each machine's deltas,
+states, stops and micro-stops in the order the machine sent them), and its counts are written
+once at the end: the deltas summed per target record — (machine, shift instance, work order or
+product) — each record, its summary rows, stock and work order moved once, and the trend rows
+summed per machine and second. A batch of thousands of counts costs the statements of a few.
 """
 from __future__ import annotations
 
@@ -13,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, insert, select
 
 from core.clock import Clock
 from core.db import Database, UnitOfWork
@@ -55,6 +62,30 @@ class Report:
     device: str | None = None
     line: str | None = None
     node_wide: bool = False  # an NDEATH: every machine of the node
+
+
+class Batch:
+    """One transaction's reports, worked out in memory: what is looked up once per batch, and the
+    counts to write when the batch ends."""
+
+    def __init__(self, uow: UnitOfWork, now: datetime) -> None:
+        self.uow = uow
+        self.now = now  # when the batch is applied: the machines' last message
+        self.machines: dict[tuple[Any, ...], list[Machine]] = {}
+        self.status: dict[int, tuple[Machine, tuple[Any, ...]]] = {}  # machine id → (it, before)
+        self.shifts: list[Any] | None = None
+        self.instances: dict[datetime, Any] = {}  # per second: the shift instance then
+        self.orders: dict[tuple[str, Any, Any], WorkOrder | None] = {}
+        self.ideals: dict[int, float | None] = {}
+        self.silence_checked: set[int] = set()  # machines known to have no silence stop open
+        # (machine id, date, shift, work order, product) → [machine, place, produced, defective]
+        self.records: dict[tuple[Any, ...], list[Any]] = {}
+        # (machine id, second) → [line, good, reject, micro-stops, micro-stop seconds]
+        self.counts: dict[tuple[int, datetime], list[Any]] = {}
+
+    def touched(self, machine: Machine) -> None:
+        if machine.id not in self.status:
+            self.status[machine.id] = (machine, (machine.online, machine.state, machine.fault_code))
 
 
 def machine_tag(machine: Machine) -> str:
@@ -100,23 +131,49 @@ class MachineFloor:
     async def apply_all(self, reports: list[Report]) -> list[str]:
         """Several reports in one transaction, in order; their results."""
         async with self.db.write() as uow:
-            return [await self._apply_report(uow, report) for report in reports]
+            batch = Batch(uow, self.now())
+            results = [await self._apply_report(batch, report) for report in reports]
+            await self._write(batch)
+            return results
 
-    async def _apply_report(self, uow: UnitOfWork, report: Report) -> str:
-        machines = await self._machines(uow, report)
+    async def _write(self, batch: Batch) -> None:
+        """The batch's sums: each record grows once, the trend rows in one INSERT, and one
+        `machine.status` per machine whose status the batch changed."""
+        uow = batch.uow
+        for machine, place, produced, defective in batch.records.values():
+            await _production.add_machine_count(uow, machine, place, produced, defective)
+        if batch.counts:
+            await uow.session.execute(insert(MachineCount), [
+                {"machine_id": machine_id, "line": line, "at": at, "good": good, "reject": reject,
+                 "micro_stops": micro, "micro_stop_seconds": round(seconds, 3)}
+                for (machine_id, at), (line, good, reject, micro, seconds) in batch.counts.items()])
+            uow.touch("machine_counts")
+        changed = [machine for machine, before in batch.status.values()
+                   if (machine.online, machine.state, machine.fault_code) != before]
+        if changed:
+            await uow.session.flush()
+            for machine in changed:
+                uow.emit("lines", "machine.status", _machines.dump(machine))
+
+    async def _apply_report(self, batch: Batch, report: Report) -> str:
+        machines = await self._machines(batch, report)
         if not machines:
             if report.protocol == "sparkplug" and report.device is None and await self._machines(
-                    uow, Report(report.kind, protocol="sparkplug", group=report.group, node=report.node,
-                                node_wide=True)):
+                    batch, Report(report.kind, protocol="sparkplug", group=report.group, node=report.node,
+                                  node_wide=True)):
                 return "unchanged"  # the node's own messages; its devices are the machines
             return "unknown_machine"
-        results = [await self._apply(uow, machine, report) for machine in machines]
+        results = [await self._apply(batch, machine, report) for machine in machines]
         for result in ("backwards", "no_product", "applied"):
             if result in results:
                 return result
         return "unchanged"
 
-    async def _machines(self, uow: UnitOfWork, report: Report) -> list[Machine]:
+    async def _machines(self, batch: Batch, report: Report) -> list[Machine]:
+        """The report's machines, locked; looked up once per batch."""
+        key = (report.protocol, report.line, report.group, report.node, report.device, report.node_wide)
+        if key in batch.machines:
+            return batch.machines[key]
         query = select(Machine).where(Machine.active.is_(True), Machine.protocol == report.protocol)
         if report.protocol == "json":
             query = query.where(Machine.line == report.line)
@@ -125,10 +182,14 @@ class MachineFloor:
             if not report.node_wide:
                 query = query.where(Machine.device_id.is_(None) if report.device is None
                                     else Machine.device_id == report.device)
-        return list((await uow.session.execute(query.order_by(Machine.id).with_for_update())).scalars())
+        query = query.order_by(Machine.id).with_for_update()
+        found = list((await batch.uow.session.execute(query)).scalars())
+        batch.machines[key] = found
+        return found
 
-    async def _apply(self, uow: UnitOfWork, machine: Machine, report: Report) -> str:
-        now = self.now()
+    async def _apply(self, batch: Batch, machine: Machine, report: Report) -> str:
+        now = batch.now
+        batch.touched(machine)
         before = (machine.online, machine.state, machine.fault_code)
         machine.last_message_at = max(now, machine.last_message_at or now)
         result = "unchanged"
@@ -138,42 +199,39 @@ class MachineFloor:
             if not machine.online:
                 machine.online, machine.offline_since = True, None
             for reading in sorted(report.readings, key=lambda r: r.at):
-                outcome = await self._reading(uow, machine, reading, birth=report.kind == "birth")
+                outcome = await self._reading(batch, machine, reading, birth=report.kind == "birth")
                 if outcome != "unchanged" and result not in ("backwards", "no_product"):
                     result = outcome
-        if (machine.online, machine.state, machine.fault_code) != before:
-            await uow.session.flush()
-            uow.emit("lines", "machine.status", _machines.dump(machine))
-            if result == "unchanged":
-                result = "applied"
+        if (machine.online, machine.state, machine.fault_code) != before and result == "unchanged":
+            result = "applied"
         return result
 
     def _offline(self, machine: Machine, now: datetime) -> None:
         if machine.online:
             machine.online, machine.offline_since = False, now
 
-    async def _reading(self, uow: UnitOfWork, machine: Machine, reading: Reading, *, birth: bool) -> str:
+    async def _reading(self, batch: Batch, machine: Machine, reading: Reading, *, birth: bool) -> str:
         values = reading.values
         state = as_state(values.get(machine.state_metric)) if machine.state_metric else None
         if state == OFFLINE:  # a JSON device's last will
-            self._offline(machine, self.now())
+            self._offline(machine, batch.now)
             return "applied"
         code = values.get(machine.fault_metric) if machine.fault_metric else None
         code = None if code in (None, "", 0) else str(code)[:64]
         result = "unchanged"
         if state == RUNNING:
-            result = max(result, await self._state(uow, machine, state, code, reading.at), key=_rank)
-        counted = await self._count(uow, machine, reading, birth)
+            result = max(result, await self._state(batch, machine, state, code, reading.at), key=_rank)
+        counted = await self._count(batch, machine, reading, birth)
         result = max(result, counted, key=_rank)
         if state in (STOPPED, FAULT) or (state is None and code and machine.state == FAULT
                                          and code != machine.fault_code):
-            result = max(result, await self._state(uow, machine, state or FAULT, code, reading.at),
+            result = max(result, await self._state(batch, machine, state or FAULT, code, reading.at),
                          key=_rank)
         return result
 
     # -- counts ---------------------------------------------------------------------------
 
-    async def _count(self, uow: UnitOfWork, machine: Machine, reading: Reading, birth: bool) -> str:
+    async def _count(self, batch: Batch, machine: Machine, reading: Reading, birth: bool) -> str:
         good = as_count(reading.values.get(machine.good_metric)) if machine.good_metric else None
         other_metric = machine.reject_metric or machine.total_metric
         other = as_count(reading.values.get(other_metric)) if other_metric else None
@@ -201,47 +259,64 @@ class MachineFloor:
             produced, defective = more_good + more_other, more_other
         if produced <= 0:
             return "unchanged"
-        place = await self._place(uow, machine, reading.at)
+        place = await self._place(batch, machine, reading.at)
         if place is None:
             return "no_product"
-        micro, micro_seconds = await self._gap(uow, machine, reading, place.pop("ideal"))
-        await _production.add_machine_count(uow, machine, place, produced, defective)
-        uow.session.add(MachineCount(machine_id=machine.id, line=machine.line, at=reading.at,
-                                     good=produced - defective, reject=defective, micro_stops=micro,
-                                     micro_stop_seconds=micro_seconds))
-        uow.touch("machine_counts")
+        micro, micro_seconds = await self._gap(batch, machine, reading, place["ideal"])
+        target = {name: value for name, value in place.items() if name != "ideal"}
+        record = batch.records.setdefault((machine.id, *target.values()), [machine, target, 0, 0])
+        record[2] += produced
+        record[3] += defective
+        row = batch.counts.setdefault((machine.id, reading.at.replace(microsecond=0)),
+                                      [machine.line, 0, 0, 0, 0.0])
+        row[1] += produced - defective
+        row[2] += defective
+        row[3] += micro
+        row[4] += micro_seconds
         if machine.last_count_at is None or reading.at > machine.last_count_at:
             machine.last_count_at = reading.at
         return "applied"
 
-    async def _place(self, uow: UnitOfWork, machine: Machine, at: datetime) -> dict[str, Any] | None:
-        """The shift instance at `at`, and the work order (or the machine's product) it counts for."""
-        session = uow.session
-        moment = at.replace(tzinfo=UTC)
-        instance = current_instance(await all_shifts(session), moment, self.clock.zone)
-        day = instance.date if instance else moment.astimezone(self.clock.zone).date()
+    async def _place(self, batch: Batch, machine: Machine, at: datetime) -> dict[str, Any] | None:
+        """The shift instance at `at`, and the work order (or the machine's product) it counts for:
+        the instance of each reading's own moment, so counts after a shift change go to a record
+        of the new instance. Shifts, work orders and products are read once per batch."""
+        session = batch.uow.session
+        if batch.shifts is None:
+            batch.shifts = await all_shifts(session)
+        second = at.replace(microsecond=0)
+        if second not in batch.instances:
+            batch.instances[second] = current_instance(batch.shifts, second.replace(tzinfo=UTC),
+                                                       self.clock.zone)
+        instance = batch.instances[second]
+        day = instance.date if instance else at.replace(tzinfo=UTC).astimezone(self.clock.zone).date()
         shift = instance.shift if instance else None
         order = None
         if shift is not None:
-            order = (await session.execute(select(WorkOrder).where(
-                WorkOrder.line == machine.line, WorkOrder.date == day, WorkOrder.shift == shift,
-                WorkOrder.status.in_(("released", "in_progress")))
-                .order_by((WorkOrder.status == "in_progress").desc(), WorkOrder.id).limit(1))).scalar()
+            where = (machine.line, day, shift)
+            if where not in batch.orders:
+                batch.orders[where] = (await session.execute(select(WorkOrder).where(
+                    WorkOrder.line == machine.line, WorkOrder.date == day, WorkOrder.shift == shift,
+                    WorkOrder.status.in_(("released", "in_progress")))
+                    .order_by((WorkOrder.status == "in_progress").desc(), WorkOrder.id).limit(1))).scalar()
+            order = batch.orders[where]
         product_id = order.product_id if order is not None else machine.product_id
         if product_id is None:
             return None
-        ideal = await session.scalar(select(Product.ideal_cycle_seconds).where(Product.id == product_id))
         return {"date_produced": day, "shift": shift, "work_order_id": order.id if order else None,
-                "product_id": product_id, "ideal": float(ideal) if ideal else None}
+                "product_id": product_id, "ideal": await self._ideal(batch, product_id)}
 
-    async def _gap(self, uow: UnitOfWork, machine: Machine, reading: Reading,
+    async def _gap(self, batch: Batch, machine: Machine, reading: Reading,
                    ideal: float | None) -> tuple[int, float]:
         """A count after a silence: the silence stop it ends, or the micro-stop it was."""
         if reading.historical or machine.last_count_at is None or reading.at <= machine.last_count_at:
             return 0, 0.0
         gap = (reading.at - machine.last_count_at).total_seconds()
-        if await self._end_stop(uow, machine, reading.at, silence_only=True):
-            return 0, 0.0
+        # Only the sweep opens silence stops, never a batch: one found missing stays missing.
+        if machine.id not in batch.silence_checked:
+            batch.silence_checked.add(machine.id)
+            if await self._end_stop(batch, machine, reading.at, silence_only=True):
+                return 0, 0.0
         micro_limit, stop_limit = limits(machine, ideal)
         if machine.state in (None, RUNNING) and micro_limit < gap < stop_limit:
             return 1, round(gap, 3)
@@ -249,17 +324,17 @@ class MachineFloor:
 
     # -- states and stops -----------------------------------------------------------------
 
-    async def _state(self, uow: UnitOfWork, machine: Machine, state: str, code: str | None,
+    async def _state(self, batch: Batch, machine: Machine, state: str, code: str | None,
                      at: datetime) -> str:
         if state == machine.state and (state != FAULT or code == machine.fault_code):
             return "unchanged"
         machine.state, machine.fault_code = state, code if state == FAULT else None
         if state == RUNNING:
-            await self._end_stop(uow, machine, at)
+            await self._end_stop(batch, machine, at)
         else:
             reason = machine.fault_reasons.get(code) if code and machine.fault_reasons else None
             note = f"{machine.name}: {state}" + (f" (code {code})" if code else "")
-            await self._open_stop(uow, machine, at, reason, note)
+            await self._open_stop(batch.uow, machine, at, reason, note)
         return "applied"
 
     async def _open_stop(self, uow: UnitOfWork, machine: Machine, at: datetime, reason_code: str | None,
@@ -287,9 +362,10 @@ class MachineFloor:
         uow.emit("lines", "line.stopped", stop_payload(stop, self.now()))
         return stop
 
-    async def _end_stop(self, uow: UnitOfWork, machine: Machine, at: datetime, *,
+    async def _end_stop(self, batch: Batch, machine: Machine, at: datetime, *,
                         silence_only: bool = False) -> Stop | None:
         """End the line's open stop if this machine opened it (only a silence stop if asked)."""
+        uow = batch.uow
         query = select(Stop).where(Stop.open_line == machine.line, Stop.reported_by == machine_tag(machine))
         if silence_only:
             query = query.where(Stop.reason == UNASSIGNED, Stop.note.like("%no count%"))
@@ -307,10 +383,15 @@ class MachineFloor:
         """Machines silent past the offline limit go offline; running ones without a count past
         their no-count limit stop (`unassigned`). Returns how many machines changed."""
         now = self.now()
+        # A read first, and a write transaction (locking machines) only for those that may be due:
+        # once a second, it must not hold up the batches of machines that are fine.
         async with self.db.session() as session:
-            candidates = list((await session.execute(select(Machine.id).where(
+            rows = await session.execute(select(
+                Machine.id, Machine.last_message_at, Machine.state, Machine.last_count_at,
+                Machine.no_count_stop_seconds).where(
                 Machine.active.is_(True), Machine.online.is_(True),
-                and_(Machine.last_message_at.is_not(None))))).scalars())
+                and_(Machine.last_message_at.is_not(None))))
+            candidates = [row.id for row in rows if _may_be_due(row, now, self.offline_seconds)]
         if not candidates:
             return 0
         changed = 0
@@ -326,7 +407,7 @@ class MachineFloor:
                     continue
                 if machine.state not in (None, RUNNING) or machine.last_count_at is None:
                     continue
-                ideal = await self._ideal(uow, machine)
+                ideal = await self._ideal(Batch(uow, now), machine.product_id)
                 _, stop_limit = limits(machine, ideal)
                 silent = (now - machine.last_count_at).total_seconds()
                 if silent > stop_limit:
@@ -335,12 +416,26 @@ class MachineFloor:
                     changed += stop is not None
         return changed
 
-    async def _ideal(self, uow: UnitOfWork, machine: Machine) -> float | None:
-        if machine.product_id is None:
+    async def _ideal(self, batch: Batch, product_id: int | None) -> float | None:
+        """A product's ideal cycle in seconds, read once per batch."""
+        if product_id is None:
             return None
-        ideal = await uow.session.scalar(select(Product.ideal_cycle_seconds)
-                                         .where(Product.id == machine.product_id))
-        return float(ideal) if ideal else None
+        if product_id not in batch.ideals:
+            ideal = await batch.uow.session.scalar(select(Product.ideal_cycle_seconds)
+                                                   .where(Product.id == product_id))
+            batch.ideals[product_id] = float(ideal) if ideal else None
+        return batch.ideals[product_id]
+
+
+def _may_be_due(row: Any, now: datetime, offline_seconds: float) -> bool:
+    """Silent past the offline limit, or running without a count past the least its no-count
+    limit can be (the sweep's write transaction then decides with the product's ideal cycle)."""
+    if now - row.last_message_at > timedelta(seconds=offline_seconds):
+        return True
+    if row.state not in (None, RUNNING) or row.last_count_at is None:
+        return False
+    least = row.no_count_stop_seconds or MIN_NO_COUNT_STOP
+    return (now - row.last_count_at).total_seconds() > least
 
 
 def limits(machine: Machine, ideal: float | None) -> tuple[float, float]:

@@ -175,6 +175,9 @@ async def test_silence_stops_a_running_machine_and_short_gaps_are_micro_stops(ap
         plant_time.advance(seconds=25)  # the node stays online: a message keeps it so
         await plant.data("n1", "press", state="running")
         plant_time.advance(seconds=50)  # 75 s without a count: an unassigned stop from the last count
+        # Still talking, so online whichever moment the message before was applied at (the server
+        # shares this loop: it may have taken it before the clock moved, 50 s ago by now).
+        await plant.data("n1", "press", state="running")
 
         async def silence_stop():
             items = (await api.get("/stops?line=L1&open=true", role="user")).json["items"]
@@ -236,6 +239,48 @@ async def test_store_and_forward_lands_in_the_instance_of_its_own_time(api, floo
     await wait_totals(api, (15, 0))
     by_shift = {record["shift"]: record["quantity_produced"] for record in await machine_records(api)}
     assert by_shift == {"early": 10, "late": 5}
+
+
+@pytest.mark.mqtt
+@pytest.mark.plant_clock(at=f"{DAY}T13:59:00Z")
+async def test_counts_after_a_shift_change_go_to_a_record_of_the_new_instance(api, floor, mqtt_names,
+                                                                              plant_time):
+    await press(api, mqtt_names, floor)
+    await connected(api)
+    async with Plant(mqtt_names) as plant:
+        await plant.birth("n1", "press", good=0, reject=0, state="running")
+        await plant.data("n1", "press", good=5, reject=1)  # 13:59: the early shift
+        await wait_totals(api, (6, 1))
+        plant_time.set(f"{DAY}T14:00:30Z")  # the late shift has begun
+        await plant.data("n1", "press", good=8, reject=1)
+        await wait_totals(api, (9, 1))
+        plant_time.set(f"{DAY}T14:01:00Z")
+        await plant.data("n1", "press", good=10, reject=2)
+    await wait_totals(api, (12, 2))
+    records = {r["shift"]: (r["date_produced"], r["quantity_produced"], r["quantity_defective"])
+               for r in await machine_records(api)}
+    assert records == {"early": (DAY, 6, 1), "late": (DAY, 6, 1)}
+    status = await line_status(api)
+    assert status["plan"]["good"] == 5 and status["plan"]["defective"] == 1  # the late instance's own
+
+
+@pytest.mark.mqtt
+@pytest.mark.plant_clock(at=f"{DAY}T14:00:30Z")
+async def test_one_burst_across_a_shift_change_splits_at_each_count_s_own_moment(api, floor, mqtt_names):
+    await api.create("machines", {"name": "Filler", "line": "L1", "protocol": "json",
+                                  "product_id": floor["id"]})
+    await connected(api)
+    async with Plant(mqtt_names) as plant:
+        await plant.json("L1", "count", {"good": 0, "reject": 0, "birth": True})
+        # Buffered by the device and sent at once (likely one batch): two moments before 14:00, two after.
+        for good, at in ((3, "13:59:58"), (4, "13:59:59"), (6, "14:00:00"), (9, "14:00:20")):
+            await plant.json("L1", "count", {"good": good, "reject": 0, "at": f"{DAY}T{at}Z"})
+    await wait_totals(api, (9, 0))
+    records = {r["shift"]: r["quantity_produced"] for r in await machine_records(api)}
+    assert records == {"early": 4, "late": 5}
+    counts = (await api.get(f"/lines/L1/counts?from={DAY}T13:59:00Z&to={DAY}T14:01:00Z&bucket=1m",
+                            role="user")).json
+    assert [item["good"] for item in counts["items"]] == [4, 5]
 
 
 @pytest.mark.mqtt

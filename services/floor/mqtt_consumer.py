@@ -79,7 +79,9 @@ def tap(paho_client: Any, inbox: deque[Received], arrived: asyncio.Event) -> Non
     3.3.2). It takes the place of paho's `_handle_publish` on this one client (QoS 2 still goes
     paho's way); the acknowledgement stays paho's public `ack`, sent after the commit.
     """
-    original = paho_client._handle_publish  # noqa: SLF001
+    original = getattr(paho_client, "_handle_publish", None)
+    if original is None or not hasattr(paho_client, "_in_packet"):
+        return  # a paho without these internals: messages take paho's own (slower) way
 
     def handle_publish() -> int:
         packet = paho_client._in_packet  # noqa: SLF001
@@ -87,18 +89,21 @@ def tap(paho_client: Any, inbox: deque[Received], arrived: asyncio.Event) -> Non
         if qos == 2:
             return original()
         data = packet["packet"]
-        at = 2 + int.from_bytes(data[0:2], "big")
-        topic = bytes(data[2:at]).decode("utf-8", "replace")
-        mid = 0
-        if qos:
-            mid, at = int.from_bytes(data[at:at + 2], "big"), at + 2
-        size, shift = 0, 0
-        while True:  # the properties' length: a variable byte integer
-            byte, at = data[at], at + 1
-            size |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                break
-            shift += 7
+        try:
+            at = 2 + int.from_bytes(data[0:2], "big")
+            topic = bytes(data[2:at]).decode("utf-8", "replace")
+            mid = 0
+            if qos:
+                mid, at = int.from_bytes(data[at:at + 2], "big"), at + 2
+            size, shift = 0, 0
+            while True:  # the properties' length: a variable byte integer
+                byte, at = data[at], at + 1
+                size |= (byte & 0x7F) << shift
+                if not byte & 0x80:
+                    break
+                shift += 7
+        except IndexError:  # a malformed packet: paho's own parser refuses it as it would
+            return original()
         inbox.append(Received(topic, bytes(data[at + size:]), qos, mid))
         arrived.set()
         return 0  # MQTT_ERR_SUCCESS

@@ -47,6 +47,8 @@ class Change:
 
     tables: set[str] = field(default_factory=set)
     events: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    # Production lines whose figures moved though no event names them (a record's old line).
+    lines: set[str] = field(default_factory=set)
 
 
 T = TypeVar("T")

@@ -21,21 +21,20 @@ from services.floor.line_status import line_statuses
 log = logging.getLogger("factory.realtime")
 
 EVERY_LINE = "*"  # a change whose lines are unknown (a shift edited, a stop corrected): all of them
-# Events whose data names the one line they change.
-LINE_EVENTS = frozenset({"production.recorded", "production.deleted", "line.stopped", "line.started",
-                         "work_order.created", "work_order.updated", "machine.status"})
+# Events whose data names the line they change (an updated record's earlier line is in
+# `Change.lines`, put there by the write that moved it).
+LINE_EVENTS = frozenset({"production.recorded", "production.updated", "production.deleted", "line.stopped",
+                         "line.started", "work_order.created", "work_order.updated", "machine.status"})
 # Tables whose changes move figures of lines the events do not name.
 SHOP_TABLES = frozenset({"shifts", "lines", "stops", "stop_reasons", "work_orders"})
 
 
 def changed_lines(change: Change) -> set[str]:
     """The codes of the lines whose figures a committed change moves; EVERY_LINE when unknown."""
-    lines: set[str] = set()
+    lines = set(change.lines)
     for _, name, data in change.events:
         if name in LINE_EVENTS and data.get("line"):
             lines.add(data["line"])
-        elif name == "production.updated":  # its old line is not in the event
-            return {EVERY_LINE}
     if not lines and change.tables & SHOP_TABLES:
         return {EVERY_LINE}
     return lines

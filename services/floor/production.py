@@ -128,6 +128,8 @@ class ProductionService(CrudService):
     async def update(self, uow: UnitOfWork, ident: int, data: dict[str, Any],
                      actor: Principal | None = None) -> ProductionRecord:
         record = await self.get(uow.session, ident, for_update=True)
+        if record.line:  # the event names the line it is on now: the one it leaves moves too
+            uow.change.lines.add(record.line)
         before = {name: getattr(record, name) for name in ("product_id", *RANGE_FIELDS)}
         after = {**before, **{k: v for k, v in data.items() if k in before}}
         check_ranges(after)

@@ -118,3 +118,26 @@ async def test_the_line_filter_and_display_tokens(api, feeds, floor):
     seen = await until(wall, lambda e: status_of(e, "L2") and e["data"]["state"] == "stopped")
     assert {event["data"]["line"] for event in seen} == {"L2"}
     assert [e["event"] for e in seen if e["event"] == "line.stopped"] == ["line.stopped"]
+
+
+@pytest.mark.plant_clock(at=NOW)
+async def test_a_record_moved_to_another_line_moves_both_lines_and_only_them(api, feeds, floor, make):
+    """An edit names the record's new line in its event; the line it left gets its status too, and
+    a line the edit did not touch gets none."""
+    feed, _ = await lines_feed(api, feeds)
+    await make.line("L3")
+    body = {"product_id": floor["gear"]["id"], "employee_id": floor["dana"]["id"], "line": "L1",
+            "shift": "early", "date_produced": DAY, "quantity_produced": 7}
+    record = await api.create("production", body, role="user")
+    # The statuses those writes set off (coalesced, up to a second later) go by first.
+    await until(feed, lambda e: status_of(e) and e["data"]["plan"]["good"] == 7)
+    await asyncio.sleep(1.2)
+    await feed.quiet()
+    assert (await api.patch(f"/production/{record['id']}", {"line": "L2"}, role="admin")).status == 200
+    seen = await until(feed, lambda e: status_of(e, "L1") and e["data"]["plan"]["good"] == 0)
+    seen += await until(feed, lambda e: status_of(e, "L2") and e["data"]["plan"]["good"] == 7) \
+        if not any(status_of(e, "L2") and e["data"]["plan"]["good"] == 7 for e in seen) else []
+    await asyncio.sleep(1.2)
+    later = [frame for frame in await feed.quiet() if frame["type"] == "event"]
+    moved = {e["data"]["line"] for e in seen + later if e["event"] == "line.status"}
+    assert moved == {"L1", "L2"}, moved

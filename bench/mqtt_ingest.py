@@ -38,13 +38,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiomqtt  # noqa: E402
-import paho.mqtt.client as paho  # noqa: E402
 import tornado.httpclient  # noqa: E402
 import tornado.websocket  # noqa: E402
 from paho.mqtt.packettypes import PacketTypes  # noqa: E402
 from paho.mqtt.properties import Properties  # noqa: E402
 
 from services.floor.mqtt_consumer import IN_FLIGHT, broker_address  # noqa: E402
+from tests.brokers import forget_session as forget_from  # noqa: E402
 from tests.databases import mariadb_database  # noqa: E402
 from tests.servers import ServerProcess, server_env  # noqa: E402
 
@@ -146,18 +146,8 @@ async def recorded(url: str, token: str, line: str) -> int:
 
 
 def forget_session(client_id: str) -> None:
-    """A clean connect with the server's client id: the broker drops the persistent session (never
-    expiring) that the stopped server left, with anything queued for it."""
-    address = broker_address(BROKER)
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
-    if address.get("username"):
-        client.username_pw_set(address["username"], address.get("password"))
-    try:
-        client.connect(address["hostname"], address["port"], 5)
-        client.loop(1)
-        client.disconnect()
-    except OSError:
-        pass
+    """The stopped server's persistent session dropped from the bench's broker."""
+    forget_from(BROKER, client_id)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -24,6 +24,7 @@ from core.ratelimit import MemoryRateLimiter, parse_budgets
 from handlers.limits import server_options
 from models import User
 from services.identity.users import UserService
+from tests.brokers import forget_session
 from tests.clocks import FakeClock
 from tests.databases import empty_tables, mariadb_database
 from tests.event_contract import EventContract
@@ -147,17 +148,7 @@ def mqtt_names() -> Any:
     tag = uuid.uuid4().hex[:10]
     names = MqttNames(client_id=f"factory-test-{tag}", prefix=f"factory-test-{tag}", group=f"g{tag}")
     yield names
-    import paho.mqtt.client as paho  # only MQTT tests pay for it
-
-    from services.floor.mqtt_consumer import broker_address
-    address = broker_address(MQTT_URL)
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=names.client_id, clean_session=True)
-    try:
-        client.connect(address["hostname"], address["port"], 5)
-        client.loop(1)
-        client.disconnect()
-    except OSError:
-        pass
+    forget_session(MQTT_URL, names.client_id)
 
 
 class PlantTime:

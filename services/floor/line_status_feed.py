@@ -75,9 +75,12 @@ class LineStatusFeed:
             now = asyncio.get_running_loop().time()
             due = {code for code in self.dirty if self.last.get(code, -math.inf) + self.interval <= now}
             self.dirty -= due
+            # Read now, whether or not a status comes back: a line that has none (deactivated, or
+            # named only by old records) is coalesced like the others, not read again on every commit.
+            # Entries a full interval old say nothing more than a missing one, so they go.
+            self.last = {code: at for code, at in self.last.items() if at + self.interval > now}
+            self.last.update(dict.fromkeys(due, now))
             every = EVERY_LINE in due
-            if every:
-                self.last[EVERY_LINE] = now
             async with self.db.session() as session:
                 statuses = await line_statuses(session, self.clock, None if every else due)
             fresh = []

@@ -5,6 +5,7 @@ import asyncio
 import math
 
 import pytest
+from sqlalchemy import event as sql_event
 
 from tests.feeds import Feed
 
@@ -141,3 +142,32 @@ async def test_a_record_moved_to_another_line_moves_both_lines_and_only_them(api
     later = [frame for frame in await feed.quiet() if frame["type"] == "event"]
     moved = {e["data"]["line"] for e in seen + later if e["event"] == "line.status"}
     assert moved == {"L1", "L2"}, moved
+
+
+@pytest.mark.plant_clock(at=NOW)
+async def test_edits_on_a_deactivated_line_are_read_once_a_second_not_once_a_commit(app, api, floor, io_loop):
+    """A line with no status (deactivated) is coalesced like the others: it was read again after
+    every commit that named it, since only a published status counted as read."""
+    body = {"product_id": floor["gear"]["id"], "employee_id": floor["dana"]["id"], "line": "L2",
+            "shift": "early", "date_produced": DAY, "quantity_produced": 1}
+    record = await api.create("production", body, role="user")
+    assert (await api.patch("/lines/L2", {"active": False}, role="admin")).status == 200
+    await asyncio.sleep(1.2)  # what those two writes set off is done
+    reads: list[str] = []
+
+    def count(conn, cursor, statement: str, *args) -> None:
+        if "lines.code, lines.name, lines.shifts" in statement.replace("`", "") and "IN (" in statement:
+            reads.append(statement)
+
+    engine = app.ctx.db.engine.sync_engine
+    sql_event.listen(engine, "before_cursor_execute", count)
+    try:
+        started = io_loop.asyncio_loop.time()
+        for n in range(2, 22):
+            edited = await api.patch(f"/production/{record['id']}", {"quantity_produced": n}, role="admin")
+            assert edited.status == 200, edited
+        await asyncio.sleep(1.2)  # the last coalesced read
+        took = io_loop.asyncio_loop.time() - started
+    finally:
+        sql_event.remove(engine, "before_cursor_execute", count)
+    assert 1 <= len(reads) <= math.ceil(took) + 1, (len(reads), took)

@@ -8,7 +8,9 @@ processes on the other core:
 - app /ws:    the application, as configured in production: first-message auth, subscribe, the hub's
               bounded per-client queues written by one flush per loop turn; events enter through the
               commit listeners (`Database.announce`, exactly what a committed write triggers), so cache
-              invalidation and the publisher are on the path, the database round trip is not.
+              invalidation and the publisher are on the path, the database round trip is not. The
+              events name a real line with shifts round the clock, so the coalesced `line.status`
+              (one status read of that line a second, as in a hall) runs beside the fan-out.
 
 Each event carries its *scheduled* send time (wall clock); a client's latency is its receive time
 minus that, so a server that falls behind shows it as latency instead of hiding it (no coordinated
@@ -68,10 +70,14 @@ P99_TARGET_MS, KB_TARGET = 20.0, 30.0  # the targets BENCHMARKS.md checks
 QUICK_SECONDS, QUICK_DRAIN = 3.0, 30.0
 
 
+LINE = "ASM-2"  # a real line with shifts round the clock, so each event's line.status is a full read
+SHIFTS = (("early", "06:00", "14:00"), ("late", "14:00", "22:00"), ("night", "22:00", "06:00"))
+
+
 def event_data(n: int, sent: float) -> dict[str, Any]:
     """A production record as the API returns it (about 300 bytes framed), stamped with its send time."""
     return {"id": n, "product_id": 1 + n % 20, "employee_id": 3, "quantity_produced": 120,
-            "quantity_defective": 2, "date_produced": "2026-11-26", "line": "Assembly 2", "shift": "morning",
+            "quantity_defective": 2, "date_produced": "2026-11-26", "line": LINE, "shift": "morning",
             "planned_minutes": 480, "downtime_minutes": 20, "created_at": "2026-11-26T16:00:00Z",
             "updated_at": "2026-11-26T16:00:00Z", "sent": sent}
 
@@ -382,12 +388,23 @@ class Child:
             self.process.wait(10)
 
 
-def sign_in(port: int) -> str:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/auth/login", method="POST",
-                                     data=json.dumps({"username": "admin", "password": PASSWORD}).encode(),
-                                     headers={"Content-Type": "application/json"})
+def post(port: int, path: str, body: dict[str, Any], token: str | None = None) -> dict[str, Any]:
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {})
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method="POST",
+                                     data=json.dumps(body).encode(), headers=headers)
     with urllib.request.urlopen(request) as response:
-        return json.load(response)["access_token"]
+        return json.load(response)
+
+
+def sign_in(port: int) -> str:
+    return post(port, "/auth/login", {"username": "admin", "password": PASSWORD})["access_token"]
+
+
+def make_floor(port: int, token: str) -> None:
+    """The line the events name, and shifts round the clock: the plant's status is read as in a hall."""
+    for name, starts_at, ends_at in SHIFTS:
+        post(port, "/shifts", {"name": name, "starts_at": starts_at, "ends_at": ends_at}, token)
+    post(port, "/lines", {"code": LINE, "name": "Assembly 2"}, token)
 
 
 def quantile(histogram: dict[int, int], q: float) -> float:
@@ -407,6 +424,8 @@ def measure(target: str, args: argparse.Namespace, database_url: str) -> dict[st
     try:
         port = int(server.ask().split()[1])
         token = sign_in(port) if target == "app" else None
+        if token is not None:
+            make_floor(port, token)
         shares = [args.clients // args.client_processes + (i < args.clients % args.client_processes)
                   for i in range(args.client_processes)]
         for _ in shares:

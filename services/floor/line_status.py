@@ -193,8 +193,10 @@ async def plant_status(session: AsyncSession, clock: Clock, codes: Iterable[str]
     names = [line.code for line in lines]
     shifts = await all_shifts(session)
     instance = current_instance(shifts, now, clock.zone)
-    working = [line for line in lines if instance is not None and runs(line.shifts, instance.shift)]
-    idle = [line for line in lines if line not in working]
+    # By code: a result row's == compares every column.
+    running = {line.code for line in lines if instance is not None and runs(line.shifts, instance.shift)}
+    working = [line for line in lines if line.code in running]
+    idle = [line for line in lines if line.code not in running]
     totals: dict[Any, Totals] = {}
     plans: dict[Any, int] = {}
     by_line: dict[str, list[Stop]] = {}
@@ -215,6 +217,9 @@ async def plant_status(session: AsyncSession, clock: Clock, codes: Iterable[str]
     last = await last_results(session, shifts, idle, now, clock) if idle else {}
     machines = await machine_figures(session, names, instance.starts_at if instance else None)
     as_of = iso_utc(now)
+    if instance is not None:  # every working line's shift is this one: its texts made once
+        day, starts_at, ends_at = (instance.date.isoformat(), iso_utc(instance.starts_at),
+                                   iso_utc(instance.ends_at))
     result = []
     weights: list[tuple[dict[str, Any], float]] = []
     for line in lines:
@@ -234,14 +239,13 @@ async def plant_status(session: AsyncSession, clock: Clock, codes: Iterable[str]
             "as_of": as_of,
         }
         own_machines = machines.get(line.code)  # a line whose machines report over MQTT
-        if line in working:
+        if line.code in running:
             assert instance is not None
             key = (instance.date, instance.shift, line.code)
             stops = by_line.get(line.code, [])
             own = figures(instance, now, stops, totals.get(key, Totals()), plans.get(key, 0))
-            status["shift"] = {"name": instance.shift, "date": instance.date.isoformat(),
-                               "starts_at": iso_utc(instance.starts_at), "ends_at": iso_utc(instance.ends_at),
-                               "elapsed": own["elapsed"], "on_break": own["on_break"],
+            status["shift"] = {"name": instance.shift, "date": day, "starts_at": starts_at,
+                               "ends_at": ends_at, "elapsed": own["elapsed"], "on_break": own["on_break"],
                                "break_ends_at": own["break_ends_at"] and iso_utc(own["break_ends_at"])}
             # A machine online on the line says it runs, before anything is counted or planned.
             status["scheduled"] = scheduled(key, totals, plans, stops) or bool(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, case, cast, func, literal_column, select
+from sqlalchemy import Integer, bindparam, case, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import not_found
@@ -54,26 +54,32 @@ async def line_counts(session: AsyncSession, code: str, start: datetime, end: da
     return {"line": line, "bucket": bucket, "items": items}
 
 
+# Built once: the line status reads them on every call (its once-a-second event too).
+_MACHINES_BY_LINE = (
+    select(Machine.line, func.sum(case((Machine.online.is_(True), 1), else_=0)),
+           func.max(Machine.offline_since))
+    .where(Machine.line.in_(bindparam("lines", expanding=True)), Machine.active.is_(True))
+    .group_by(Machine.line))
+_MICRO_STOPS_BY_LINE = (
+    select(MachineCount.line, func.sum(MachineCount.micro_stops), func.sum(MachineCount.micro_stop_seconds))
+    .where(MachineCount.line.in_(bindparam("lines", expanding=True)), MachineCount.at >= bindparam("since"),
+           MachineCount.micro_stops > 0)
+    .group_by(MachineCount.line))
+
+
 async def machine_figures(session: AsyncSession, lines: list[str], since: datetime | None,
                           ) -> dict[str, dict[str, Any]]:
     """Per line with machines: `offline_since` (all its active machines offline: the latest of
     their times, else None) and `micro_stops` since `since` (aware UTC; None: no instance)."""
-    rows = await session.execute(
-        select(Machine.line, func.count(), func.sum(case((Machine.online.is_(True), 1), else_=0)),
-               func.max(Machine.offline_since))
-        .where(Machine.line.in_(lines), Machine.active.is_(True)).group_by(Machine.line))
+    rows = await session.execute(_MACHINES_BY_LINE, {"lines": lines})
     figures: dict[str, dict[str, Any]] = {}
-    for line, _machines, online, offline_since in rows:
+    for line, online, offline_since in rows:
         figures[line] = {"offline_since": (iso_utc(offline_since) if not online and offline_since else None),
                          "offline": not online,
                          "micro_stops": {"count": 0, "seconds": 0.0}}
     if since is not None and figures:
-        counted = await session.execute(
-            select(MachineCount.line, func.sum(MachineCount.micro_stops),
-                   func.sum(MachineCount.micro_stop_seconds))
-            .where(MachineCount.line.in_(list(figures)), MachineCount.at >= _naive(since),
-                   MachineCount.micro_stops > 0)
-            .group_by(MachineCount.line))
+        counted = await session.execute(_MICRO_STOPS_BY_LINE,
+                                        {"lines": list(figures), "since": _naive(since)})
         for line, count, seconds in counted:
             figures[line]["micro_stops"] = {"count": int(count or 0),
                                             "seconds": round(float(seconds or 0), 3)}

@@ -40,6 +40,28 @@ async def _on_connection(url: str, work):
         await engine.dispose()
 
 
+def in_transaction(url: str, work):
+    """Run `work(connection)` (async) in one committed transaction on `url`; its result."""
+
+    async def run():
+        engine = create_async_engine(url)
+        try:
+            async with engine.begin() as connection:
+                return await work(connection)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+PRODUCT_AND_EMPLOYEE = (  # the rows an old record names, as of migration 0002 ({now}: a timestamp)
+    "INSERT INTO products (id, sku, name, price, stock_quantity, reorder_level, created_at, updated_at)"
+    " VALUES (1, 'P1', 'Gear', 1.00, 0, 0, '{now}', '{now}')",
+    "INSERT INTO employees (id, name, position, email, phone, created_at, updated_at)"
+    " VALUES (1, 'Dana', 'Operator', 'd@example.com', '+4930123456', '{now}', '{now}')",
+)
+
+
 @pytest.fixture(params=["sqlite", "mysql"])
 def empty_database(request, tmp_path):
     """An empty database of this test's own: a new SQLite file, or a new MariaDB schema dropped after."""
@@ -97,28 +119,15 @@ def test_the_shop_floor_migration_registers_recorded_lines_and_the_stop_reasons(
 
     async def fill(connection) -> None:
         now = "2026-11-20 08:00:00"
-        await connection.execute(text(
-            "INSERT INTO products (id, sku, name, price, stock_quantity, reorder_level, created_at, "
-            "updated_at)"
-            f" VALUES (1, 'P1', 'Gear', 1.00, 0, 0, '{now}', '{now}')"))
-        await connection.execute(text(
-            "INSERT INTO employees (id, name, position, email, phone, created_at, updated_at)"
-            f" VALUES (1, 'Dana', 'Operator', 'd@example.com', '+4930123456', '{now}', '{now}')"))
+        for sql in PRODUCT_AND_EMPLOYEE:
+            await connection.execute(text(sql.format(now=now)))
         for n, line in enumerate(("L1", "Assembly 1", "L1", None, "Assembly 1")):
             await connection.execute(text(
                 "INSERT INTO production_records (product_id, employee_id, quantity_produced, "
                 "quantity_defective, date_produced, line, created_at, updated_at) "
                 f"VALUES (1, 1, {n + 1}, 0, '2026-11-20', :line, '{now}', '{now}')"), {"line": line})
 
-    async def run(work):
-        engine = create_async_engine(empty_database)
-        try:
-            async with engine.begin() as connection:
-                return await work(connection)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run(fill))
+    in_transaction(empty_database, fill)
     migrate.upgrade(empty_database)
 
     async def read(connection):
@@ -129,7 +138,7 @@ def test_the_shop_floor_migration_registers_recorded_lines_and_the_stop_reasons(
             "SELECT code, planned FROM stop_reasons ORDER BY code"))).all()
         return lines, recorded, reasons
 
-    lines, recorded, reasons = asyncio.run(run(read))
+    lines, recorded, reasons = in_transaction(empty_database, read)
     assert [(code, name, bool(active)) for code, name, active in lines] == [
         ("Assembly-1", "Assembly 1", True), ("L1", "L1", True)]
     assert recorded == ["L1", "Assembly-1", "L1", None, "Assembly-1"]
@@ -157,15 +166,7 @@ def test_0008_backfills_placed_at_and_fills_the_summary_tables(empty_database):
         ):
             await conn.execute(text(sql))
 
-    async def run(work, commit: bool = False):
-        engine = create_async_engine(empty_database)
-        try:
-            async with (engine.begin() if commit else engine.connect()) as conn:
-                return await work(conn)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run(seed, commit=True))
+    in_transaction(empty_database, seed)
     migrate.upgrade(empty_database)
 
     async def read(conn):
@@ -176,7 +177,7 @@ def test_0008_backfills_placed_at_and_fills_the_summary_tables(empty_database):
             "SELECT name, `key`, n FROM rollup_counts WHERE name = 'orders'"))).all()
         return placed, sales, counts
 
-    placed, sales, counts = asyncio.run(run(read))
+    placed, sales, counts = in_transaction(empty_database, read)
     assert str(placed[0]).startswith("2026-03-04 10:11:12") and placed[0] == placed[1]
     assert (str(sales[0]), sales[1], sales[2], sales[3]) == ("2026-03-04", 1, 3, 750)
     assert [tuple(row) for row in counts] == [("orders", "confirmed", 1)]
@@ -191,10 +192,7 @@ def test_0010_places_existing_records_inside_their_shift_instance(empty_database
 
     async def fill(connection) -> None:
         for sql in (
-            "INSERT INTO products (id, sku, name, price, stock_quantity, reorder_level, created_at, "
-            f"updated_at) VALUES (1, 'P1', 'Gear', 1.00, 0, 0, '{now}', '{now}')",
-            "INSERT INTO employees (id, name, position, email, phone, created_at, updated_at)"
-            f" VALUES (1, 'Dana', 'Operator', 'd@example.com', '+4930123456', '{now}', '{now}')",
+            *(row.format(now=now) for row in PRODUCT_AND_EMPLOYEE),
             "INSERT INTO shifts (id, name, starts_at, ends_at, break_minutes, days, created_at, updated_at)"
             f" VALUES (1, 'night', '22:00', '06:00', 30, 'mon,tue,wed,thu,fri', '{now}', '{now}')",
         ):
@@ -205,15 +203,7 @@ def test_0010_places_existing_records_inside_their_shift_instance(empty_database
                 "quantity_defective, date_produced, shift, created_at, updated_at) "
                 f"VALUES (1, 1, {n + 1}, 0, '2026-11-20', :shift, '{now}', '{now}')"), {"shift": shift})
 
-    async def run(work):
-        engine = create_async_engine(empty_database)
-        try:
-            async with engine.begin() as connection:
-                return await work(connection)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run(fill))
+    in_transaction(empty_database, fill)
     migrate.upgrade(empty_database)
 
     async def read(connection):
@@ -224,7 +214,7 @@ def test_0010_places_existing_records_inside_their_shift_instance(empty_database
             "FROM shift_versions"))).all()
         return placed, versions
 
-    placed, versions = asyncio.run(run(read))
+    placed, versions = in_transaction(empty_database, read)
     # The night of the 20th: 22:00 CET (21:00Z) to 06:00 (05:00Z); its middle 01:00Z on the 21st.
     assert [str(moment)[:19] for moment in placed] == ["2026-11-21 01:00:00", "2026-11-20 11:00:00"]
     assert [(v[0], str(v[1]), *v[2:]) for v in versions] == [

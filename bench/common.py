@@ -139,6 +139,15 @@ class ServerProcess:
                 self.process.wait()
 
 
+def mariadb_server() -> str | None:
+    """FACTORY_TEST_MYSQL_URL (the MariaDB server a bench makes its own database on), or None
+    after saying it is missing."""
+    url = os.environ.get("FACTORY_TEST_MYSQL_URL")
+    if not url:
+        print("error: set FACTORY_TEST_MYSQL_URL (a MariaDB server)", file=sys.stderr)
+    return url
+
+
 def announce_port(port: int) -> None:
     """Tell the parent `ServerProcess` which port this child serves on."""
     print(f"PORT {port}", flush=True)

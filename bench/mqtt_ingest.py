@@ -43,6 +43,7 @@ import tornado.websocket  # noqa: E402
 from paho.mqtt.packettypes import PacketTypes  # noqa: E402
 from paho.mqtt.properties import Properties  # noqa: E402
 
+from bench.common import mariadb_server  # noqa: E402
 from services.floor.mqtt_consumer import IN_FLIGHT, broker_address  # noqa: E402
 from tests.brokers import forget_session as forget_from  # noqa: E402
 from tests.databases import mariadb_database  # noqa: E402
@@ -263,9 +264,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--samples", type=int, default=200)
     args = parser.parse_args(argv)
-    mysql = os.environ.get("FACTORY_TEST_MYSQL_URL")
+    mysql = mariadb_server()
     if not mysql:
-        print("error: set FACTORY_TEST_MYSQL_URL (a MariaDB server)", file=sys.stderr)
         return 2
     load = os.getloadavg()
     bare_c = asyncio.run(broker_rate_c(args.messages))

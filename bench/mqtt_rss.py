@@ -23,6 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.common import mariadb_server  # noqa: E402
 from bench.mqtt_ingest import forget_session  # noqa: E402
 from tests.databases import mariadb_database  # noqa: E402
 from tests.servers import SERVER, ServerProcess, run_cli, server_env  # noqa: E402
@@ -48,9 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speed", type=float, default=20)
     parser.add_argument("--every", type=float, default=10)
     args = parser.parse_args(argv)
-    mysql = os.environ.get("FACTORY_TEST_MYSQL_URL")
+    mysql = mariadb_server()
     if not mysql:
-        print("error: set FACTORY_TEST_MYSQL_URL (a MariaDB server)", file=sys.stderr)
         return 2
     load = os.getloadavg()
     with mariadb_database(mysql, "factory_bench_rss") as url, tempfile.TemporaryDirectory() as folder:

@@ -225,6 +225,40 @@ def connect(port: int, token: str | None) -> Link:
 _SENT = re.compile(rb'"sent":([0-9.]+)')
 
 
+def timed(link: Link, now: float, histogram: dict[int, int]) -> int:
+    """Count the complete frames in the link's buffer into the histogram (received at `now`), answer
+    pings, keep what is incomplete; the number of events. The client's cost per frame is kept low
+    (no payload copied, no generator): on one core with 500 links at 100 events/s, a costly client
+    would add its own queueing to the latency it measures."""
+    buf, at, events = link.buffer, 0, 0
+    end = len(buf)
+    while end - at >= 2:
+        size, head = buf[at + 1] & 0x7F, 2
+        if size == 126:
+            if end - at < 4:
+                break
+            size, head = (buf[at + 2] << 8) | buf[at + 3], 4
+        elif size == 127:
+            if end - at < 10:
+                break
+            size, head = struct.unpack_from("!Q", buf, at + 2)[0], 10
+        stop = at + head + size
+        if stop > end:
+            break
+        opcode = buf[at] & 0x0F
+        if opcode == 0x1:
+            match = _SENT.search(buf, at + head, stop)
+            if match:
+                bucket = max(0, int((now - float(match.group(1))) * 1e6) // BUCKET_US)
+                histogram[bucket] = histogram.get(bucket, 0) + 1
+                events += 1
+        elif opcode == 0x9:  # protocol ping: answer, or the server drops us as dead
+            link.sock.sendall(client_frame({"raw": bytes(buf[at + head:stop])}, opcode=0xA))
+        at = stop
+    del buf[:at]
+    return events
+
+
 def run_clients(port: int, token: str | None) -> None:
     """Hold connections and time every event; commands arrive on stdin, one per line."""
     poller = select.epoll()
@@ -271,17 +305,8 @@ def run_clients(port: int, token: str | None) -> None:
                 poller.unregister(fd)
                 del links[fd]
                 continue
-            now = time.time()
             link.buffer += data
-            for opcode, payload in frames(link):
-                if opcode == 0x1:
-                    match = _SENT.search(payload)
-                    if match:
-                        bucket = max(0, int((now - float(match.group(1))) * 1e6) // BUCKET_US)
-                        histogram[bucket] = histogram.get(bucket, 0) + 1
-                        received += 1
-                elif opcode == 0x9:  # protocol ping: answer, or the server drops us as dead
-                    link.sock.sendall(client_frame({"raw": payload}, opcode=0xA))
+            received += timed(link, time.time(), histogram)
 
 
 # -- CPU per delivery, in one process (`ws_fanout.py cpu`) ----------------------------------------

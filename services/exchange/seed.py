@@ -3,7 +3,8 @@
 `python server.py seed --size N` fills an empty database. Size 1 is a small plant (a few hundred
 orders and production records over four weeks); orders, production and customers grow linearly
 with N (250 orders and 250 production records per unit). Rows are plain tuples written in
-batches: executemany on SQLite, LOAD DATA LOCAL INFILE over parallel connections on MySQL/MariaDB.
+batches: executemany on SQLite, LOAD DATA LOCAL INFILE over parallel connections on MySQL/MariaDB,
+where the big tables' plain secondary keys are set aside for the load and built by sort after it.
 The stock ledger is kept exact: each product's movements (opening balance, daily production,
 daily shipments) sum to its stock_quantity and never dip below zero.
 """
@@ -28,6 +29,7 @@ from core.db import Database
 from models import ROLLUP_TABLES
 from services.analytics.rollups import PRODUCTION_SUMS, forget_known_rows
 from services.exchange.bulk import BulkWriter
+from services.exchange.deferred_indexes import DeferredIndexes
 from services.exchange.seed_data import (
     CITIES,
     COMPANY_HEADS,
@@ -53,6 +55,8 @@ from services.floor.shift_time import instance_on, plan_of
 
 BUSINESS_TABLES = ("products", "customers", "employees", "orders", "production_records")
 BATCH_ROWS = 20000
+# The big tables: their plain secondary keys are built after their rows, by sort (DeferredIndexes).
+INDEXED_AFTER = ("customers", "orders", "order_items", "production_records", "stock_movements")
 ORDER_QUANTITIES = (20, 25, 50, 50, 100, 100, 150, 200, 250, 300, 400, 500, 800)
 # Status by the order's age in days: later statuses as orders get older.
 STATUS_BY_AGE = (
@@ -232,7 +236,8 @@ class Seeder:
                 await uow.session.execute(text(f"DELETE FROM {table}"))
         with tqdm(total=self.plan.orders + self.plan.production, unit=" rows", file=sys.stderr,
                   desc="seeding orders and production", mininterval=0.5, dynamic_ncols=True) as progress:
-            async with BulkWriter(self.db, COLUMNS, TEXT_COLUMNS, progress.update) as writer:
+            async with (DeferredIndexes(self.db, INDEXED_AFTER) as indexes,
+                        BulkWriter(self.db, COLUMNS, TEXT_COLUMNS, progress.update) as writer):
                 self.products = self.make_products(ids["products"])
                 await writer.insert("products", [row for row, _ in self.products], counted=False)
                 self.customer_ids = range(ids["customers"], ids["customers"] + self.plan.customers)
@@ -242,11 +247,15 @@ class Seeder:
                 await writer.insert("employees", [row for row, _ in self.employees], counted=False)
                 for table, batch in self.make_orders(ids["orders"], ids["order_items"]):
                     await writer.insert(table, batch, counted=table == "orders")
+                await writer.drain()
+                indexes.build_soon("customers", "orders", "order_items")
                 for batch in self.make_production(ids["production_records"]):
                     await writer.insert("production_records", batch)
                 movements, stock = self.make_ledger(ids["stock_movements"])
                 for batch in batched(iter(movements)):
                     await writer.insert("stock_movements", batch, counted=False)
+                await writer.drain()
+                indexes.build_soon("production_records", "stock_movements")
                 await writer.execute("UPDATE products SET stock_quantity = ?, reorder_level = ? WHERE id = ?",
                                      stock)
                 for table, rows in self.summary_rows():

@@ -202,6 +202,7 @@ class Seeder:
         self.order_statuses: dict[str, int] = defaultdict(int)
         self.output: dict[tuple[int, int], list[int]] = {}  # records, produced, defective, planned, running
         self.crew_output: dict[tuple[int, int], list[int]] = {}
+        self.instances: dict[tuple[int, int, int], tuple[int, int]] = {}  # (day, shift, line): write_floor
 
     def stamp(self, day: int, second: int) -> str:
         """`YYYY-MM-DD HH:MM:SS.000000` for a second of a history day (or later), never after now."""
@@ -249,6 +250,7 @@ class Seeder:
                     await writer.insert("production_records", batch)
                 await writer.drain()
                 indexes.build_soon("customers", "production_records")
+                await self.write_summary(writer, self.production_summary_rows())
                 for table, batch in self.make_orders(ids["orders"], ids["order_items"]):
                     await writer.insert(table, batch, counted=table == "orders")
                 movements, stock = self.make_ledger(ids["stock_movements"])
@@ -258,11 +260,9 @@ class Seeder:
                 indexes.build_soon("orders", "order_items", "stock_movements")
                 await writer.execute("UPDATE products SET stock_quantity = ?, reorder_level = ? WHERE id = ?",
                                      stock)
-                for table, rows in self.summary_rows():
-                    for batch in batched(iter(rows)):
-                        await writer.insert(table, batch, counted=False)
-                await writer.drain()
-                # The floor reads production records only: it goes on beside the orders' key builds.
+                await self.write_summary(writer, self.sales_summary_rows())
+                # The floor reads production records only: it goes on beside the orders' key builds
+                # and the last summary rows' loads.
                 self.counts.update(await self.write_floor())
         self.counts["stock movements"] = len(movements)
         forget_known_rows()
@@ -270,13 +270,21 @@ class Seeder:
                  "stock movements")
         return {name: self.counts[name] for name in (*shown, *(n for n in self.counts if n not in shown))}
 
+    @staticmethod
+    async def write_summary(writer: BulkWriter, tables: Iterator[tuple[str, list[tuple]]]) -> None:
+        for table, rows in tables:
+            for batch in batched(iter(rows)):
+                await writer.insert(table, batch, counted=False)
+
     async def write_floor(self) -> dict[str, int]:
         """Lines, shifts, the plan and stops, from the records just written."""
         by_line: dict[int, int] = {}
         for _, facts in self.products:
             by_line.setdefault(facts["line"], facts["id"])
-        first_day = date.fromisoformat(self.day_text[0])
-        return await seed_shop_floor(self.db, self.clock, self.plan.lines, by_line, first_day, self.rng)
+        days = [date.fromisoformat(day) for day in self.day_text]
+        made = {(days[day], SHIFTS[shift][0], line_code(line)): sums
+                for (day, shift, line), sums in self.instances.items()}
+        return await seed_shop_floor(self.db, self.clock, self.plan.lines, by_line, days[0], self.rng, made)
 
     async def next_ids(self) -> dict[str, int]:
         async with self.db.engine.connect() as conn:
@@ -456,9 +464,12 @@ class Seeder:
                 weights = [0.5 + draw() for _ in range(many)]
                 total = sum(weights)
                 crew = crews.get((line, shift)) or any_crew
+                lowest, units = None, 0
                 for weight in weights:
                     product_id, index, cycle, defects = made_on[line][int(draw() * len(made_on[line]))]
                     produced = max(1, round(ideal * weight / total / cycle))
+                    units += produced
+                    lowest = product_id if lowest is None or product_id < lowest else lowest
                     rate = min(0.04, defects * ((3 + draw() * 2) if draw() < 0.05 else (0.5 + draw())))
                     defective = min(produced, int(produced * rate + draw() * 0.5))
                     planned = max(1, round(shift_minutes * share * weight / total))
@@ -483,25 +494,16 @@ class Seeder:
                     if len(batch) >= BATCH_ROWS:
                         yield batch
                         batch = []
+                if lowest is not None:  # the instance's lowest product and units, for the floor's plan
+                    self.instances[(day, shift, line)] = (lowest, units)
         yield batch
         self.counts["production records"] = record_id - first_id
 
-    def summary_rows(self) -> Iterator[tuple[str, list[tuple]]]:
-        """The summary tables' rows from the sums kept while making orders and production: what
-        `server.py rebuild-rollups` would compute from the rows (every record has a line and times)."""
+    def production_summary_rows(self) -> Iterator[tuple[str, list[tuple]]]:
+        """The production summary tables' rows from the sums kept while making the records: what
+        `server.py rebuild-rollups` would compute from them (every record has a line and times)."""
         product_ids = [facts["id"] for _, facts in self.products]
         lines = [line_code(facts["line"]) for _, facts in self.products]
-        yield "rollup_sales_day", [(day, product_ids[index], units, revenue)
-                                   for (day, index), (units, revenue) in sorted(self.sales.items())]
-        per_product: dict[int, list[int]] = {}
-        for (_, index), (units, revenue) in self.sales.items():
-            sums = per_product.setdefault(index, [0, 0])
-            sums[0] += units
-            sums[1] += revenue
-        yield "rollup_sales_product", [(product_ids[index], units, revenue)
-                                       for index, (units, revenue) in sorted(per_product.items())]
-        yield "rollup_customer_value", [(customer, *sums)
-                                        for customer, sums in sorted(self.customer_value.items())]
         yield "rollup_production_day", [(self.day_text[day], product_ids[index], lines[index], *sums, 0)
                                         for (day, index), sums in sorted(self.output.items())]
         totals: dict[int, list[int]] = {}
@@ -514,6 +516,22 @@ class Seeder:
         crews = sorted(self.crew_output.items())
         yield "rollup_production_employee", [(employee, product_ids[index], *sums, 0)
                                              for (employee, index), sums in crews]
+
+    def sales_summary_rows(self) -> Iterator[tuple[str, list[tuple]]]:
+        """The sales summary tables' rows and the row counts, from the sums kept while making orders
+        and production: what `server.py rebuild-rollups` would compute from the rows."""
+        product_ids = [facts["id"] for _, facts in self.products]
+        yield "rollup_sales_day", [(day, product_ids[index], units, revenue)
+                                   for (day, index), (units, revenue) in sorted(self.sales.items())]
+        per_product: dict[int, list[int]] = {}
+        for (_, index), (units, revenue) in self.sales.items():
+            sums = per_product.setdefault(index, [0, 0])
+            sums[0] += units
+            sums[1] += revenue
+        yield "rollup_sales_product", [(product_ids[index], units, revenue)
+                                       for index, (units, revenue) in sorted(per_product.items())]
+        yield "rollup_customer_value", [(customer, *sums)
+                                        for customer, sums in sorted(self.customer_value.items())]
         records = sum(sums[0] for sums in self.output.values())
         yield "rollup_counts", [*(("orders", status, n) for status, n in sorted(self.order_statuses.items())),
                                 ("production_records", "", records)]

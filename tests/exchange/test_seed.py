@@ -9,7 +9,7 @@ from sqlalchemy import distinct, func, inspect, select
 
 from core.clock import Clock
 from core.config import Settings
-from models import Order, OrderItem, Product, ProductionRecord, Shift, StockMovement
+from models import Order, OrderItem, Product, ProductionRecord, Shift, StockMovement, WorkOrder
 from services.exchange.bulk import BulkWriter
 from services.exchange.deferred_indexes import DeferredIndexes
 from services.exchange.seed import INDEXED_AFTER, Plan, Seeder, run_seed
@@ -307,3 +307,28 @@ async def test_keys_of_a_table_with_rows_are_left_alone(app, make):
             assert during["orders"][0] == []  # every plain key, the one backing the customer key too
             assert during["orders"][1] == migrated["orders"][1]
     assert await schema_of(app.ctx.db, ("customers", "orders")) == migrated
+
+
+async def test_the_past_plan_is_what_the_seeded_records_made(app, settings):
+    """The seeder sums each instance's units as it makes the records: every instance before
+    yesterday gets one completed work order for its lowest product, planning what the records
+    hold plus a twentieth, exactly as summed from the rows."""
+    clock = Clock(settings.timezone)
+    assert await seed_in_thread(settings, 2) == 0
+    recent = clock.today() - timedelta(days=1)
+    made = func.sum(ProductionRecord.quantity_produced)
+    async with app.ctx.db.session() as session:
+        from_rows = {(day, shift, line): (product_id, int(units) + int(units) // 20)
+                     for day, shift, line, product_id, units in (await session.execute(
+                         select(ProductionRecord.date_produced, ProductionRecord.shift, ProductionRecord.line,
+                                func.min(ProductionRecord.product_id), made)
+                         .where(ProductionRecord.date_produced < recent)
+                         .group_by(ProductionRecord.date_produced, ProductionRecord.shift,
+                                   ProductionRecord.line))).all()}
+        planned = (await session.execute(
+            select(WorkOrder.date, WorkOrder.shift, WorkOrder.line, WorkOrder.product_id,
+                   WorkOrder.planned_quantity, WorkOrder.status).where(WorkOrder.date < recent))).all()
+    assert len(from_rows) > 50
+    by_instance = {(day, shift, line): (product, n) for day, shift, line, product, n, _ in planned}
+    assert by_instance == from_rows
+    assert len(planned) == len(from_rows) and {row[-1] for row in planned} == {"completed"}

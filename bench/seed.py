@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -67,6 +68,25 @@ def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def mariadb_cpu_seconds() -> float | None:
+    """CPU seconds the local `mariadbd` (or `mysqld`) has used so far, None when none runs here.
+
+    The whole server process: it includes background flushing and anyone else's queries."""
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "comm").read_text().strip() in ("mariadbd", "mysqld"):
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+                return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except OSError:
+            continue
+    return None
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=FULL_SIZE,
@@ -96,12 +116,13 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "FACTORY_DATABASE_URL": url.render_as_string(hide_password=False)}
     try:
         subprocess.run([PYTHON, "server.py", "migrate"], cwd=ROOT, env=env, check=True, capture_output=True)
-        load_before = loadavg()
+        load_before, server_before, python_before = loadavg(), mariadb_cpu_seconds(), children_cpu_seconds()
         started = time.perf_counter()
         seeded = subprocess.run([PYTHON, "server.py", "seed", "--size", str(args.size)], cwd=ROOT, env=env,
                                 stdout=subprocess.PIPE, text=True)
         seconds = time.perf_counter() - started
-        load_after = loadavg()
+        load_after, server_after = loadavg(), mariadb_cpu_seconds()
+        python_cpu = children_cpu_seconds() - python_before
         print(seeded.stdout.strip())
         if seeded.returncode != 0:
             print(f"error: seed exited with {seeded.returncode}", file=sys.stderr)
@@ -115,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     main_rows = counts["orders"] + counts["production_records"]
     print(f"seed --size {args.size} into {name}: {seconds:.1f} s, load average {load_before} before, "
           f"{load_after} after")
+    measured = server_before is not None and server_after is not None
+    server_cpu = f"{server_after - server_before:.1f} s" if measured else "not measured (no local mariadbd)"
+    print(f"  CPU: seed process {python_cpu:.1f} s, mariadbd {server_cpu} (the whole server)")
     for table, n in counts.items():
         print(f"  {table:<20} {n:>12,}")
     print(f"  {'all rows':<20} {total:>12,}  {total / seconds:,.0f} rows/s "

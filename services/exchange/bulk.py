@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import asyncio
+import queue
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
-import aiomysql
+import pymysql
 
 from core.db import Database
 
@@ -15,7 +17,13 @@ MYSQL_WRITERS = 3
 
 class BulkWriter:
     """Writes batches of rows: executemany on SQLite; on MySQL, `LOAD DATA LOCAL INFILE` of
-    tab-separated text that several connections run while the caller makes the next batch.
+    tab-separated text that writer threads send on connections of their own while the caller
+    makes the next batch.
+
+    Threads, not tasks on the caller's event loop: making rows keeps that loop busy for hundreds
+    of milliseconds at a time, and MariaDB asks for a LOAD DATA file only after the statement
+    arrives, so a task's load would wait for the loop while the server sits idle. A thread waits
+    on its socket without the GIL and answers between the maker's bytecodes.
 
     LOAD DATA costs MariaDB markedly less CPU than multi-row INSERTs of the same rows (no SQL to
     parse); a server with local_infile off gets the multi-row INSERTs instead. The first batch of
@@ -35,8 +43,9 @@ class BulkWriter:
         self.separator = ""
         self.infile = True
         self.on_written = on_written
-        self.queue: asyncio.Queue[tuple[str, str, int, int] | None] = asyncio.Queue(maxsize=MYSQL_WRITERS * 2)
-        self.workers: list[asyncio.Task[None]] = []
+        self.jobs: queue.Queue[tuple[str, str, int, int] | None] = queue.Queue(maxsize=MYSQL_WRITERS * 2)
+        self.workers: list[threading.Thread] = []
+        self.written = threading.Lock()  # one progress report at a time
         self.started: set[str] = set()
         self.error: BaseException | None = None
         self.folder: tempfile.TemporaryDirectory[str] | None = None
@@ -50,15 +59,20 @@ class BulkWriter:
             self.templates = {table: "\t".join(row) + "\n" if self.infile else "(" + ",".join(row) + ")"
                               for table, row in zip(self.columns, fields, strict=True)}
             self.folder = tempfile.TemporaryDirectory(prefix="factory-seed-")
-            self.workers = [asyncio.create_task(self._mysql_worker(Path(self.folder.name) / f"{n}.tsv"))
+            _, options = self.db.engine.dialect.create_connect_args(self.db.engine.url)
+            self.workers = [threading.Thread(target=self._mysql_worker, name=f"bulk-writer-{n}", daemon=True,
+                                             args=(options, Path(self.folder.name) / f"{n}.tsv"))
                             for n in range(MYSQL_WRITERS)]
+            for worker in self.workers:
+                worker.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         try:
             for _ in self.workers:
-                await self.queue.put(None)
-            await asyncio.gather(*self.workers)
+                await self._put(None)
+            for worker in self.workers:
+                await asyncio.to_thread(worker.join)
         finally:
             if self.folder is not None:
                 self.folder.cleanup()
@@ -79,8 +93,8 @@ class BulkWriter:
             self.on_written(len(rows) if counted else 0)
             return
         template = self.templates[table]
-        await self.queue.put((table, self.separator.join([template % row for row in rows]), len(rows),
-                              len(rows) if counted else 0))
+        await self._put((table, self.separator.join([template % row for row in rows]), len(rows),
+                         len(rows) if counted else 0))
         if table not in self.started:  # see the class's docstring
             self.started.add(table)
             await self.drain()
@@ -92,26 +106,33 @@ class BulkWriter:
             await conn.exec_driver_sql(statement if self.db.is_sqlite else statement.replace("?", "%s"), rows)
 
     async def drain(self) -> None:
-        await self.queue.join()
+        if self.workers:
+            await asyncio.to_thread(self.jobs.join)
         if self.error is not None:
             raise self.error
 
-    async def _mysql_worker(self, path: Path) -> None:
+    async def _put(self, job: tuple[str, str, int, int] | None) -> None:
+        try:
+            self.jobs.put_nowait(job)
+        except queue.Full:  # the writers are behind: wait for them off the event loop
+            await asyncio.to_thread(self.jobs.put, job)
+
+    def _mysql_worker(self, options: dict[str, object], path: Path) -> None:
         conn = None
         try:
-            conn = await self._connect()
+            conn = self._connect(options)
         except Exception as exc:
             self.error = self.error or exc
         # Keep taking jobs after a failure, so the producer never blocks on a full queue.
-        while (job := await self.queue.get()) is not None:
+        while (job := self.jobs.get()) is not None:
             try:
                 if self.error is None and conn is not None:
-                    await self._load(conn, path, *job)
+                    self._load(conn, path, *job)
             except Exception as exc:
                 self.error = self.error or exc
             finally:
-                self.queue.task_done()
-        self.queue.task_done()
+                self.jobs.task_done()
+        self.jobs.task_done()
         if conn is not None:
             conn.close()
 
@@ -119,27 +140,30 @@ class BulkWriter:
         async with self.db.engine.connect() as conn:
             return bool((await conn.exec_driver_sql("SELECT @@local_infile")).scalar())
 
-    async def _connect(self) -> aiomysql.Connection:
-        _, options = self.db.engine.dialect.create_connect_args(self.db.engine.url)
-        conn = await aiomysql.connect(**{**options, "local_infile": True, "autocommit": True})
-        async with conn.cursor() as cursor:
+    @staticmethod
+    def _connect(options: dict[str, object]) -> pymysql.connections.Connection:
+        options = {**options, "local_infile": True, "autocommit": True}
+        options["database"] = options.pop("db", None)  # aiomysql's name for it; PyMySQL's is deprecated
+        conn = pymysql.connect(**options)
+        with conn.cursor() as cursor:
             # Consistent rows into empty tables: per-row key checks would only cost time.
-            await cursor.execute("SET SESSION foreign_key_checks = 0, unique_checks = 0")
+            cursor.execute("SET SESSION foreign_key_checks = 0, unique_checks = 0")
         return conn
 
-    async def _load(self, conn: aiomysql.Connection, path: Path, table: str, text: str, rows: int,
-                    counted: int) -> None:
+    def _load(self, conn: pymysql.connections.Connection, path: Path, table: str, text: str, rows: int,
+              counted: int) -> None:
         names = ", ".join(f"`{name}`" for name in self.columns[table])  # `key` is a keyword
-        async with conn.cursor() as cursor:
+        with conn.cursor() as cursor:
             if self.infile:
                 path.write_text(text, encoding="utf-8")
-                loaded = await cursor.execute(f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE `{table}` "
-                                              f"CHARACTER SET utf8mb4 ({names})")
+                loaded = cursor.execute(f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE `{table}` "
+                                        f"CHARACTER SET utf8mb4 ({names})")
             else:
-                loaded = await cursor.execute(f"INSERT INTO `{table}` ({names}) VALUES {text}")
+                loaded = cursor.execute(f"INSERT INTO `{table}` ({names}) VALUES {text}")
             # LOAD DATA LOCAL skips duplicate keys and coerces bad values with only a warning.
-            await cursor.execute("SELECT @@warning_count")
-            (warnings,) = await cursor.fetchone()
+            cursor.execute("SELECT @@warning_count")
+            (warnings,) = cursor.fetchone()
         if loaded != rows or warnings:
             raise RuntimeError(f"{table}: loaded {loaded} of {rows} rows with {warnings} warnings")
-        self.on_written(counted)
+        with self.written:
+            self.on_written(counted)

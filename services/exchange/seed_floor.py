@@ -6,7 +6,7 @@ import random
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, and_, cast, func, insert, literal, select, update
+from sqlalchemy import and_, func, insert, select, update
 
 from core.clock import Clock
 from core.db import Database
@@ -27,8 +27,12 @@ def line_code(index: int) -> str:
 
 
 async def seed_shop_floor(db: Database, clock: Clock, lines: int, products_by_line: dict[int, int],
-                          first_day: date, rng: random.Random) -> dict[str, int]:
-    """Write the floor after the production records; returns the row counts."""
+                          first_day: date, rng: random.Random,
+                          made: dict[tuple[date, str, str], tuple[int, int]]) -> dict[str, int]:
+    """Write the floor after the production records; returns the row counts.
+
+    `made` is what the seeded records hold per instance, (date, shift, line): the lowest product
+    id and the units made, summed by the seeder as it made them (not summed again from the rows)."""
     now, today = clock.now(), clock.today()
     stamp = clock.utcnow()
     codes = [line_code(n) for n in range(lines)]
@@ -47,15 +51,12 @@ async def seed_shop_floor(db: Database, clock: Clock, lines: int, products_by_li
         shifts = [plan_of(shift) for shift in shifts]
         # Past instances: what was made, plus a little — the plan is met now and then, not always.
         recent = today - timedelta(days=1)
-        made = func.sum(ProductionRecord.quantity_produced)
-        await session.execute(insert(WorkOrder).from_select(
-            ["product_id", "line", "shift", "date", "planned_quantity", "status", "created_at", "updated_at"],
-            select(func.min(ProductionRecord.product_id), ProductionRecord.line, ProductionRecord.shift,
-                   ProductionRecord.date_produced, cast(made + made / 20, Integer), literal("completed"),
-                   literal(stamp), literal(stamp))
-            .where(ProductionRecord.date_produced < recent, ProductionRecord.line.is_not(None),
-                   ProductionRecord.shift.is_not(None))
-            .group_by(ProductionRecord.date_produced, ProductionRecord.shift, ProductionRecord.line)))
+        past = {key: sums for key, sums in made.items() if key[0] < recent}
+        if past:
+            await session.execute(insert(WorkOrder), [
+                {"product_id": product_id, "line": line, "shift": shift, "date": day,
+                 "planned_quantity": units + units // 20, "status": "completed", "created_at": stamp,
+                 "updated_at": stamp} for (day, shift, line), (product_id, units) in sorted(past.items())])
         # Yesterday and today, instance by instance: finished, running (paced per line) or to come.
         running = current_instance(shifts, now, clock.zone)
         if running is not None:
@@ -74,7 +75,7 @@ async def seed_shop_floor(db: Database, clock: Clock, lines: int, products_by_li
                                "shift": instance.shift, "date": instance.date, "planned_quantity": planned,
                                "status": status, "created_at": stamp, "updated_at": stamp})
         await session.execute(insert(WorkOrder), orders)
-        ran = set(await good_by_instance(session, first_day, today))
+        ran = set(past) | set(made_by)  # the instances with production, as gathered above
         stops = make_stops(codes, shifts, first_day, clock, running, rng, ran)
         if stops:
             await session.execute(insert(Stop), stops)

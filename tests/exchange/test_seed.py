@@ -5,13 +5,14 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import distinct, func, select
+from sqlalchemy import distinct, func, inspect, select
 
 from core.clock import Clock
 from core.config import Settings
-from models import Order, OrderItem, Product, ProductionRecord, Shift, StockMovement
+from models import Order, OrderItem, Product, ProductionRecord, Shift, StockMovement, WorkOrder
 from services.exchange.bulk import BulkWriter
-from services.exchange.seed import Plan, run_seed
+from services.exchange.deferred_indexes import DeferredIndexes
+from services.exchange.seed import INDEXED_AFTER, Plan, Seeder, run_seed
 from services.exchange.seed_data import (
     CITIES,
     COMPANY_HEADS,
@@ -249,3 +250,85 @@ async def test_every_seeded_record_lies_in_its_shift_instance(app, settings):
                  if derive(plans, at.replace(tzinfo=UTC), clock) != {"shift": shift, "date_produced": day}
                  or at.replace(tzinfo=UTC) > moment]
     assert misplaced == []
+
+
+async def schema_of(db, tables=INDEXED_AFTER) -> dict[str, object]:
+    """Each table's indexes and foreign keys as SQLAlchemy reads them, and on MySQL its whole
+    CREATE TABLE (the keys' order too), without the AUTO_INCREMENT counter."""
+    def read(conn) -> dict[str, object]:
+        inspector = inspect(conn)
+        return {table: (sorted((index["name"], tuple(index["column_names"]), bool(index["unique"]))
+                               for index in inspector.get_indexes(table)),
+                        sorted((key["name"], tuple(key["constrained_columns"]), key["referred_table"])
+                               for key in inspector.get_foreign_keys(table)))
+                for table in tables}
+
+    async with db.engine.connect() as conn:
+        shown = await conn.run_sync(read)
+        if not db.is_sqlite:
+            for table in tables:
+                create = (await conn.exec_driver_sql(f"SHOW CREATE TABLE `{table}`")).one()[1]
+                shown[f"{table} as created"] = " ".join(part for part in create.split()
+                                                       if not part.startswith("AUTO_INCREMENT="))
+    return shown
+
+
+async def test_the_seeded_tables_end_with_the_migrated_indexes(app, settings):
+    """The seed builds the big tables' secondary keys after their rows (MySQL): the schema it leaves
+    is the migrated one, every key in place."""
+    migrated = await schema_of(app.ctx.db)
+    assert any(index for indexes, _ in (migrated[table] for table in INDEXED_AFTER) for index in indexes)
+    assert await seed_in_thread(settings) == 0
+    assert await schema_of(app.ctx.db) == migrated
+
+
+async def test_a_seed_that_fails_midway_puts_the_keys_back(app, settings, monkeypatch):
+    migrated = await schema_of(app.ctx.db)
+
+    def broken(self, first_id):
+        raise RuntimeError("made to fail")
+        yield
+
+    monkeypatch.setattr(Seeder, "make_production", broken)
+    with pytest.raises(RuntimeError, match="made to fail"):
+        await seed_in_thread(settings)
+    assert await schema_of(app.ctx.db) == migrated
+
+
+async def test_keys_of_a_table_with_rows_are_left_alone(app, make):
+    """Only an empty table's keys are set aside: a table with rows keeps them while others load."""
+    await make.customer()
+    migrated = await schema_of(app.ctx.db, ("customers", "orders"))
+    async with DeferredIndexes(app.ctx.db, ("customers", "orders")) as indexes:
+        during = await schema_of(app.ctx.db, ("customers", "orders"))
+        assert during["customers"] == migrated["customers"]
+        if not app.ctx.db.is_sqlite:
+            assert list(indexes.set_aside) == ["orders"]
+            assert during["orders"][0] == []  # every plain key, the one backing the customer key too
+            assert during["orders"][1] == migrated["orders"][1]
+    assert await schema_of(app.ctx.db, ("customers", "orders")) == migrated
+
+
+async def test_the_past_plan_is_what_the_seeded_records_made(app, settings):
+    """The seeder sums each instance's units as it makes the records: every instance before
+    yesterday gets one completed work order for its lowest product, planning what the records
+    hold plus a twentieth, exactly as summed from the rows."""
+    clock = Clock(settings.timezone)
+    assert await seed_in_thread(settings, 2) == 0
+    recent = clock.today() - timedelta(days=1)
+    made = func.sum(ProductionRecord.quantity_produced)
+    async with app.ctx.db.session() as session:
+        from_rows = {(day, shift, line): (product_id, int(units) + int(units) // 20)
+                     for day, shift, line, product_id, units in (await session.execute(
+                         select(ProductionRecord.date_produced, ProductionRecord.shift, ProductionRecord.line,
+                                func.min(ProductionRecord.product_id), made)
+                         .where(ProductionRecord.date_produced < recent)
+                         .group_by(ProductionRecord.date_produced, ProductionRecord.shift,
+                                   ProductionRecord.line))).all()}
+        planned = (await session.execute(
+            select(WorkOrder.date, WorkOrder.shift, WorkOrder.line, WorkOrder.product_id,
+                   WorkOrder.planned_quantity, WorkOrder.status).where(WorkOrder.date < recent))).all()
+    assert len(from_rows) > 50
+    by_instance = {(day, shift, line): (product, n) for day, shift, line, product, n, _ in planned}
+    assert by_instance == from_rows
+    assert len(planned) == len(from_rows) and {row[-1] for row in planned} == {"completed"}

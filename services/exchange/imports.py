@@ -21,6 +21,7 @@ from typing import Any, cast
 from marshmallow import ValidationError, fields
 from sqlalchemy import func, select
 
+from core.clock import Clock
 from core.db import UnitOfWork
 from core.errors import DomainError, Invalid
 from models import (
@@ -144,9 +145,11 @@ def flatten_messages(messages: Any, prefix: str = "") -> Iterator[tuple[str, str
 class Importer:
     """Reads, validates and writes one resource's rows."""
 
-    def __init__(self, resource: str, *, restore: bool = False) -> None:
+    def __init__(self, resource: str, *, restore: bool = False, clock: Clock | None = None) -> None:
         self.resource = resource
         self.service = SERVICES[resource]()
+        if clock is not None and getattr(self.service, "uses_clock", False):
+            self.service.clock = clock  # the app's: "now" and the plant's zone place a production record
         self.schema = self.service.schema()
         self.restore = restore
         self.is_orders = resource == "orders"

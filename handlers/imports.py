@@ -71,7 +71,7 @@ class ImportHandler(BaseHandler):
         content_type = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         if content_type not in ("text/csv", "application/json"):
             raise ApiError(415, "Send the rows as text/csv or application/json.")
-        importer = Importer(self.resource, restore=params["restore"])
+        importer = Importer(self.resource, restore=params["restore"], clock=self.ctx.clock)
         # A refusal (ImportRejected, an Invalid) is the usual 422, its errors a list of {row, field, message}.
         if content_type == "text/csv":
             rows = read_csv_body(importer, self.body)

@@ -32,6 +32,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects import mysql, sqlite
@@ -135,9 +136,10 @@ async def add_all(session: AsyncSession, table: Table, key_names: tuple[str, ...
     and the same values, in a few multi-row statements instead of one per key and row.
 
     On MariaDB the missing keys' zero rows are made first, committed on the side pool (as `add`
-    does), and then one `INSERT … ON DUPLICATE KEY UPDATE x = x + new.x` per few hundred keys,
-    in key order, only meets existing primary keys: it takes their record locks, as an UPDATE
-    would, never a gap lock. SQLite takes the same statement as ON CONFLICT DO UPDATE.
+    does, without waiting for a lock: see `_ensure_rows`), and then one `INSERT … ON DUPLICATE KEY
+    UPDATE x = x + new.x` per few hundred keys, in key order, meets existing primary keys: it takes
+    their record locks, as an UPDATE would (and, where a duplicate ends an index page, the gap
+    after it). SQLite takes the same statement as ON CONFLICT DO UPDATE.
     """
     if not sums:
         return
@@ -176,28 +178,29 @@ async def _ensure_rows(session: AsyncSession, table: Table, key_names: tuple[str
     side = _side_engine(engine)
     columns = [table.c[name] for name in key_names]
     async with side.connect() as conn:
-        for start in range(0, len(missing), BULK_KEYS):
-            batch = missing[start:start + BULK_KEYS]
-            # A plain read of which exist (it waits on no lock): one per leading key value.
-            groups: dict[Any, set[Any]] = defaultdict(set)
-            for key in batch:
-                groups[key[0] if len(key) > 1 else None].add(key[1] if len(key) > 1 else key[0])
-            found = set()
-            for first, seconds in groups.items():
-                query = select(*columns).where(columns[-1 if first is None else 1].in_(sorted(seconds)))
-                if first is not None:
-                    query = query.where(columns[0] == first)
-                found.update(tuple(row) for row in (await conn.execute(query)).all())
-            zero = {**{name: 0 for name in delta_names}, **{name: None for name in extra_names}}
-            new = [{**dict(zip(key_names, key, strict=True)), **zero} for key in batch
-                   if key not in found]
-            if new:
-                try:
-                    await conn.execute(mysql.insert(table).prefix_with("IGNORE"), new)
-                except OperationalError as exc:  # a writer holds one of them: it exists then
-                    if getattr(exc.orig, "args", (None,))[0] != LOCK_WAIT_TIMEOUT:
-                        raise
-            await conn.commit()
+        # Never wait for a lock here: the caller's own transaction may hold the gap a new row goes
+        # into (MariaDB's ON DUPLICATE KEY UPDATE locks the gap after a duplicate that ends a page:
+        # an import's earlier chunks do), and waiting on it only times out (1 s per batch, measured);
+        # the caller's upsert makes what is not made here, as it does after any lock wait.
+        await conn.exec_driver_sql("SET SESSION innodb_lock_wait_timeout = 0")
+        try:
+            for start in range(0, len(missing), BULK_KEYS):
+                batch = missing[start:start + BULK_KEYS]
+                # A plain read of which exist (it waits on no lock): one, by the primary key.
+                query = select(*columns).where(tuple_(*columns).in_(batch))
+                found = {tuple(row) for row in (await conn.execute(query)).all()}
+                zero = {**{name: 0 for name in delta_names}, **{name: None for name in extra_names}}
+                new = [{**dict(zip(key_names, key, strict=True)), **zero} for key in batch
+                       if key not in found]
+                if new:
+                    try:
+                        await conn.execute(mysql.insert(table).prefix_with("IGNORE"), new)
+                    except OperationalError as exc:  # a writer holds one of them: it exists then
+                        if getattr(exc.orig, "args", (None,))[0] != LOCK_WAIT_TIMEOUT:
+                            raise
+                await conn.commit()
+        finally:
+            await conn.exec_driver_sql("SET SESSION innodb_lock_wait_timeout = 1")
     for key in missing:
         known[(table.name, *key)] = True
 

@@ -7,7 +7,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm.util import identity_key
 
 from core.db import UnitOfWork
-from core.errors import conflict, not_found
+from core.errors import Conflict, conflict, not_found
 from core.statements import run
 from models import Product, StockMovement, utcnow
 from schemas.common import MAX_INT
@@ -46,9 +46,7 @@ async def move_stock(uow: UnitOfWork, product_id: int, delta: int, reason: str, 
             raise not_found("Product", product_id)
         await session.refresh(product)
         if delta > 0:
-            raise conflict(f"Stock of product {product_id} ({product.sku}) cannot exceed {MAX_INT}: "
-                           f"{product.stock_quantity} in stock, {delta} more.",
-                           errors={"stock_quantity": [f"Would exceed {MAX_INT}."]})
+            raise over_the_limit(product_id, product.sku, product.stock_quantity, delta)
         raise conflict(f"Not enough stock of product {product_id} ({product.sku}): "
                        f"{product.stock_quantity} in stock, {-delta} needed.",
                        errors={"stock_quantity": ["Insufficient stock."]})
@@ -64,6 +62,12 @@ async def move_stock(uow: UnitOfWork, product_id: int, delta: int, reason: str, 
     uow.touch("products", "stock_movements")
     emit_stock_events(uow, _product_out.dump(product), delta, reason)
     return product
+
+
+def over_the_limit(product_id: int, sku: str, stock: int, delta: int) -> Conflict:
+    """The 409 for `delta` more units of a product that has `stock`, past the INT column's limit."""
+    return conflict(f"Stock of product {product_id} ({sku}) cannot exceed {MAX_INT}: {stock} in stock, "
+                    f"{delta} more.", errors={"stock_quantity": [f"Would exceed {MAX_INT}."]})
 
 
 def emit_stock_events(uow: UnitOfWork, product: dict[str, Any], delta: int, reason: str) -> None:

@@ -1,15 +1,16 @@
-"""The write of a plain orders import, a chunk at a time: what `OrderService.create` does row by
-row, with the same rules and results, in a handful of statements per chunk. (Production imports
-go through `ProductionService.create`: each record is placed in its shift instance by its time,
-which needs the line's shift history per row.)
+"""The write of a plain orders or production import, a chunk at a time: what `OrderService.create`
+and `ProductionService.create` do row by row, with the same rules and results, in a handful of
+statements per chunk.
 
 Per chunk: one read of the customers or employees it names, one of its products (locked by the
-import beforehand, in id order, as every writer locks them), one multi-row INSERT of its orders or
-records (their ids are consecutive: see `insert_rows`), one of the order lines or stock movements,
-one UPDATE per product whose stock moved, and the summary-table deltas summed per key and added
-once per key (`rollups.add_all`). The rows, prices, totals, stock, ledger (each movement's
-`balance_after` as the one-at-a-time path leaves it), summary tables and row counts come out the
-same; only the per-row live events are not made (an import announces itself once).
+import beforehand, in id order, as every writer locks them) and, for production, one of its lines
+and every shift's versions (each record is placed in its shift instance by its time with the
+production service's own `check_record`, the rules `create` applies); one multi-row INSERT of its
+orders or records (their ids are consecutive: see `insert_rows`), one of the order lines or stock
+movements, one UPDATE per product whose stock moved, and the summary-table deltas summed per key
+and added once per key (`rollups.add_all`). The rows, prices, totals, stock, ledger (each
+movement's `balance_after` as the one-at-a-time path leaves it), summary tables and row counts
+come out the same; only the per-row live events are not made (an import announces itself once).
 """
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ from decimal import Decimal
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Table, insert, literal_column, select
+from sqlalchemy import Table, bindparam, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.clock import Clock
 from core.db import UnitOfWork
 from core.errors import DomainError, invalid
 from core.multirow import insert_many, with_defaults
@@ -42,9 +44,11 @@ from models import (
     utcnow,
 )
 from models import CustomerValue as CustomerValueRow
-from schemas.common import money
+from schemas.common import MAX_INT, money
 from services.analytics.rollups import NO_LINE, add_all, cents, earlier, later, production_sums
+from services.catalog.stock import over_the_limit
 from services.common.crud import archived_message
+from services.floor.production import Known, check_record, good_units
 from services.sales.orders import MAX_TOTAL, OrderService
 
 _orders, _items, _records = Order.__table__, OrderItem.__table__, ProductionRecord.__table__
@@ -218,6 +222,58 @@ async def count_sales(session: AsyncSession, orders: list[dict[str, Any]],
 
 
 # -- production --------------------------------------------------------------------------------
+
+async def write_production(uow: UnitOfWork, chunk: Sequence[dict[str, Any]], actor: Any,
+                           clock: Clock) -> list[int]:
+    """Record a chunk of production (each `ProductionRecordSchema().load` output) as
+    `ProductionService.create` would: placed in time, good units into stock through the ledger."""
+    session = uow.session
+    known = await Known.read(session, chunk)  # the products locked by the import before its first chunk
+    stock = {ident: row.stock_quantity for ident, row in known.products.items()}
+    now = utcnow()
+    records = []
+    for index, data in enumerate(chunk):
+        try:
+            check_record(known, clock, data)
+            units = good_units(data)
+            if units and stock[data["product_id"]] + units > MAX_INT:
+                product = known.products[data["product_id"]]
+                raise over_the_limit(product.id, product.sku, stock[product.id], units)
+        except DomainError as exc:
+            raise RowRefused(index, exc) from None
+        stock[data["product_id"]] += units
+        record = {name: data.get(name) for name in _RECORD_FIELDS}  # one key set for the multi-row INSERT
+        record.update(source="api", machine_id=None, created_at=now, updated_at=now)
+        records.append(record)
+    ids = await insert_rows(session, _records, records)
+    user_id = getattr(actor, "user_id", None)
+    balance = {ident: row.stock_quantity for ident, row in known.products.items()}
+    movements = []
+    for record_id, record in zip(ids, records, strict=True):
+        units = good_units(record)
+        if units:
+            balance[record["product_id"]] += units
+            movements.append({"product_id": record["product_id"], "delta": units,
+                              "balance_after": balance[record["product_id"]], "reason": "production",
+                              "note": f"Production record {record_id}", "order_id": None,
+                              "production_record_id": record_id, "user_id": user_id,
+                              "created_at": now, "updated_at": now})
+    if movements:
+        await insert_many(session, _INSERT_MOVEMENTS, movements)
+        moved = [{"product_id": ident, "stock": balance[ident], "now": now}
+                 for ident in sorted(balance) if balance[ident] != known.products[ident].stock_quantity]
+        await session.execute(_SET_STOCK, moved)
+        uow.touch("products", "stock_movements")
+    uow.touch("production_records")
+    await count_production(session, records)
+    return ids
+
+
+_RECORD_FIELDS = ("product_id", "employee_id", "quantity_produced", "quantity_defective", "produced_at",
+                  "date_produced", "line", "shift", "planned_minutes", "downtime_minutes", "work_order_id")
+_SET_STOCK = (update(_products).where(_products.c.id == bindparam("product_id"))
+              .values(stock_quantity=bindparam("stock"), updated_at=bindparam("now")))
+
 
 async def count_production(session: AsyncSession, records: list[dict[str, Any]]) -> None:
     """`production_counts(+1)` for every record of a chunk, summed per key."""

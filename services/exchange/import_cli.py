@@ -43,9 +43,10 @@ async def import_path(settings: Settings, resource: str, path: Path, *, dry_run:
     db = Database(settings.database_url, timeout=max(settings.db_timeout, 10.0))
     # The import's summary event goes to the outbox (webhooks) in its transaction, and a running
     # server publishes it to its live feed (CommandEventRelay): this process has no feed of its own.
-    db.before_commit(CommandOutbox(Clock(settings.timezone)))
+    clock = Clock(settings.timezone)
+    db.before_commit(CommandOutbox(clock))
     try:
-        return await import_file(db, Importer(resource, restore=restore), path, dry_run=dry_run,
+        return await import_file(db, Importer(resource, restore=restore, clock=clock), path, dry_run=dry_run,
                                  progress=progress)
     finally:
         await db.dispose()

@@ -21,6 +21,7 @@ from typing import Any, cast
 from marshmallow import ValidationError, fields
 from sqlalchemy import func, select
 
+from core.clock import Clock
 from core.db import UnitOfWork
 from core.errors import DomainError, Invalid
 from models import (
@@ -42,7 +43,7 @@ from services.catalog.employees import EmployeeService
 from services.catalog.products import ProductService
 from services.common.crud import CrudService, archived_message
 from services.exchange import csv_io
-from services.exchange.bulk_import import RowRefused, write_orders
+from services.exchange.bulk_import import RowRefused, write_orders, write_production
 from services.exchange.row_loads import fast_loader
 from services.floor.production import ProductionService, check_ranges
 from services.sales.orders import MAX_TOTAL, OrderService
@@ -144,9 +145,11 @@ def flatten_messages(messages: Any, prefix: str = "") -> Iterator[tuple[str, str
 class Importer:
     """Reads, validates and writes one resource's rows."""
 
-    def __init__(self, resource: str, *, restore: bool = False) -> None:
+    def __init__(self, resource: str, *, restore: bool = False, clock: Clock | None = None) -> None:
         self.resource = resource
         self.service = SERVICES[resource]()
+        if clock is not None and getattr(self.service, "uses_clock", False):
+            self.service.clock = clock  # the app's: "now" and the plant's zone place a production record
         self.schema = self.service.schema()
         self.restore = restore
         self.is_orders = resource == "orders"
@@ -155,11 +158,10 @@ class Importer:
         self.line_kinds = ({name: kind(f) for name, f in nested[1].load_fields.items()} if nested else {})
         self.errors: list[RowError] = []
         self.error_count = 0
-        # Plain orders are written a chunk at a time (bulk_import), clean rows loaded
-        # without marshmallow's per-row cost (row_loads); a restore goes row by row.
+        # Plain orders and production are written a chunk at a time (bulk_import), clean rows
+        # loaded without marshmallow's per-row cost (row_loads); a restore goes row by row.
         self.fast_load = None if restore else fast_loader(resource, self.schema)
-        # Production goes row by row: each record's shift instance comes from its time (produced_at).
-        self.bulk = not restore and resource == "orders"
+        self.bulk = not restore and resource in ("orders", "production")
         # What the rules have seen so far, across the chunks of a file: unique values and ids (by
         # their first row), and the products named (locked in id order before the first write).
         self.seen: dict[str, dict[Any, int]] = {}
@@ -516,13 +518,16 @@ class Importer:
 
     async def write_bulk(self, uow: UnitOfWork, rows: AsyncIterable[Prepared], actor: Any) -> Written:
         """Orders or production a chunk at a time, with the services' rules (see bulk_import)."""
-        write = write_orders
         written = Written()
         chunk: list[Prepared] = []
 
         async def flush() -> None:
+            rows = [prepared.data for prepared in chunk]
             try:
-                written.add(await write(uow, [prepared.data for prepared in chunk], actor))
+                if self.is_orders:
+                    written.add(await write_orders(uow, rows, actor))
+                else:
+                    written.add(await write_production(uow, rows, actor, self.service.clock))
             except RowRefused as exc:
                 self.refuse(chunk[exc.index], exc.error)
             chunk.clear()

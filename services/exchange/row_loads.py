@@ -74,15 +74,16 @@ class OrderLoad:
 
 
 class ProductionLoad:
-    """A production record's fields, the optional ones defaulted as the schema defaults them."""
+    """A production record's fields, the optional ones defaulted as the schema defaults them; its
+    time as `produced_at` (a UTC moment), `date_produced` (a day) or both, as given."""
 
-    REQUIRED = frozenset({"product_id", "employee_id", "quantity_produced", "date_produced"})
+    REQUIRED = frozenset({"product_id", "employee_id", "quantity_produced"})
     OPTIONAL = {"quantity_defective": 0, "line": None, "shift": None, "planned_minutes": None,
                 "downtime_minutes": None, "work_order_id": None}
 
     def __init__(self, schema: Schema) -> None:
         self.fields = schema.fields
-        self.known = self.REQUIRED | set(self.OPTIONAL)
+        self.known = self.REQUIRED | set(self.OPTIONAL) | {"date_produced", "produced_at"}
         self.dates: dict[Any, Any] = {}  # a file's rows share a few hundred dates
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any] | None:
@@ -93,19 +94,28 @@ class ProductionLoad:
         produced = row["quantity_produced"]
         if type(produced) is not int or not 1 <= produced <= MAX_INT:
             return None
-        day = row["date_produced"]
-        if type(day) is not str:
-            return None
-        date = self.dates.get(day)
-        if date is None:
+        data = {**self.OPTIONAL, "product_id": row["product_id"], "employee_id": row["employee_id"],
+                "quantity_produced": produced}
+        if "date_produced" in row:
+            day = row["date_produced"]
+            if type(day) is not str:
+                return None
+            date = self.dates.get(day)
+            if date is None:
+                try:
+                    date = self.fields["date_produced"].deserialize(day)
+                except ValidationError:
+                    return None
+                if len(self.dates) < 10_000:
+                    self.dates[day] = date
+            data["date_produced"] = date
+        if "produced_at" in row:
+            if type(row["produced_at"]) is not str:
+                return None
             try:
-                date = self.fields["date_produced"].deserialize(day)
+                data["produced_at"] = self.fields["produced_at"].deserialize(row["produced_at"])
             except ValidationError:
                 return None
-            if len(self.dates) < 10_000:
-                self.dates[day] = date
-        data = {**self.OPTIONAL, "product_id": row["product_id"], "employee_id": row["employee_id"],
-                "quantity_produced": produced, "date_produced": date}
         for name in ("quantity_defective", "planned_minutes", "downtime_minutes", "work_order_id"):
             if name in row:
                 value = row[name]

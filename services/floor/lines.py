@@ -80,7 +80,12 @@ async def active_line(session: AsyncSession, code: str, field: str = "line", *,
     query = select(Line).where(same_text(Line.code, code, session.bind.dialect.name))
     if for_update:
         query = query.with_for_update()
-    line = (await session.execute(query)).scalar()
+    return usable_line((await session.execute(query)).scalar(), code, field)
+
+
+def usable_line(line: Any, code: str, field: str = "line") -> Any:
+    """`line` (a row with `code` and `active`, found by `code`) when it is usable, or a 422 naming
+    `field`: no such line, or not active."""
     if line is None:
         raise invalid({field: [f"No line has the code {code!r}."]})
     if not line.active:

@@ -1,6 +1,8 @@
 """Production records: good units go into stock through the ledger, and come out again on change."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, bindparam, insert, select
@@ -11,14 +13,14 @@ from core.db import UnitOfWork
 from core.errors import Conflict, conflict, invalid
 from core.security import Principal
 from core.statements import run
-from models import Employee, Product, ProductionRecord, RowCount, WorkOrder, utcnow
+from models import Employee, Line, Product, ProductionRecord, RowCount, WorkOrder, utcnow
 from schemas.production import ProductionListQuery, ProductionRecordSchema
 from services.analytics.rollups import production_counts
 from services.catalog.stock import move_stock
 from services.common.crud import PAGING, CrudService, archived_message
-from services.floor.lines import active_line
-from services.floor.production_time import place
-from services.floor.shifts import known_shift
+from services.floor.lines import active_line, usable_line
+from services.floor.production_time import ShiftBook, place, place_in
+from services.floor.shifts import all_shifts, known_shift, no_shift
 from services.floor.work_orders import WorkOrderService, after_record, record_against
 
 # Statements of the hot write path, built once (only their parameters change).
@@ -268,21 +270,74 @@ class ProductionService(CrudService):
         ids = sorted(set(product_ids))
         found = dict((await (run(uow.session, LOCK_PRODUCT, {"id": ids[0]}) if len(ids) == 1
                              else run(uow.session, LOCK_PRODUCTS, {"ids": ids}))).rows)
-        errors: dict[str, list[str]] = {}
-        missing = [pid for pid in product_ids if pid not in found]
-        product_id, usable_employee = usable
-        if missing:
-            errors["product_id"] = [f"Product {missing[0]} does not exist."]
-        elif product_id is not None and not found[product_id]:
-            errors["product_id"] = [archived_message("Product", product_id)]
         active = (None if employee_id is None else
                   (await run(uow.session, EMPLOYEE_ACTIVE, {"id": employee_id})).scalar())
-        if employee_id is not None and active is None:
-            errors["employee_id"] = [f"Employee {employee_id} does not exist."]
-        elif employee_id is not None and employee_id == usable_employee and not active:
-            errors["employee_id"] = [archived_message("Employee", employee_id)]
-        if errors:
-            raise invalid(errors)
+        check_references(found, product_ids, employee_id, active, usable)
+
+
+@dataclass
+class Known:
+    """What recording a chunk of records (an import's) reads once: the lines, every shift with its
+    versions, the products and the employees they name."""
+
+    lines: dict[str, Any]  # code → (code, active, shifts)
+    book: ShiftBook
+    products: dict[int, Any]  # id → (id, sku, active, stock_quantity)
+    employees: dict[int, bool]  # id → active
+
+    @classmethod
+    async def read(cls, session: AsyncSession, chunk: Sequence[dict[str, Any]]) -> Known:
+        codes = {data["line"] for data in chunk if data.get("line") is not None}
+        lines = {row.code: row for row in (await session.execute(
+            select(Line.code, Line.active, Line.shifts).where(Line.code.in_(codes)))).all()} if codes else {}
+        products = {row.id: row for row in (await session.execute(
+            select(Product.id, Product.sku, Product.active, Product.stock_quantity)
+            .where(Product.id.in_({data["product_id"] for data in chunk})))).all()}
+        employees = dict((await session.execute(select(Employee.id, Employee.active).where(
+            Employee.id.in_({data["employee_id"] for data in chunk if data["employee_id"] is not None}))
+        )).all())
+        book = ShiftBook(await all_shifts(session), {code: row.shifts for code, row in lines.items()})
+        return cls(lines, book, products, employees)
+
+
+def check_record(known: Known, clock: Clock, data: dict[str, Any]) -> None:
+    """What `ProductionService.create` checks and sets before it writes a record without a work
+    order, in the same order and with the same refusals, from what `known` holds: its ranges, its
+    line and shift, its place in time (`place_in`, the one set of placement rules), its product and
+    employee. Stock is the caller's: it moves a chunk's records together."""
+    check_ranges(data)
+    given = set(data)
+    if data.get("line") is not None:
+        data["line"] = usable_line(known.lines.get(data["line"]), data["line"]).code
+    if data.get("shift") is not None and not known.book.named(data["shift"]):
+        raise no_shift(data["shift"])
+    if data.get("work_order_id") is not None:
+        raise invalid({"work_order_id": ["Record against a work order through POST /production."]})
+    place_in(known.book, clock, data, given)
+    product = known.products.get(data["product_id"])
+    check_references({} if product is None else {product.id: product.active}, [data["product_id"]],
+                     data["employee_id"], known.employees.get(data["employee_id"]),
+                     usable=(data["product_id"], data["employee_id"]))
+
+
+def check_references(products: dict[int, Any], product_ids: list[int], employee_id: int | None,
+                     employee_active: bool | None, usable: tuple[int | None, int | None]) -> None:
+    """422 naming the field for a product not among `products` (id → whether active) or an
+    employee not found (`employee_active` None); `usable` names the (product, employee) that must
+    also be active."""
+    errors: dict[str, list[str]] = {}
+    missing = [pid for pid in product_ids if pid not in products]
+    product_id, usable_employee = usable
+    if missing:
+        errors["product_id"] = [f"Product {missing[0]} does not exist."]
+    elif product_id is not None and not products[product_id]:
+        errors["product_id"] = [archived_message("Product", product_id)]
+    if employee_id is not None and employee_active is None:
+        errors["employee_id"] = [f"Employee {employee_id} does not exist."]
+    elif employee_id is not None and employee_id == usable_employee and not employee_active:
+        errors["employee_id"] = [archived_message("Employee", employee_id)]
+    if errors:
+        raise invalid(errors)
 
 
 _work_orders = WorkOrderService()

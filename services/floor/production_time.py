@@ -8,6 +8,7 @@ min(now, the instance's end).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -40,38 +41,78 @@ def instance_at(shifts: list[ShiftPlan], moment: datetime, zone: Any) -> ShiftIn
     return None
 
 
-async def line_shifts(session: AsyncSession, line: str | None) -> list[ShiftPlan]:
-    """The shifts the line runs (its calendar; every shift without a line or calendar)."""
+@dataclass(frozen=True)
+class ShiftBook:
+    """What placing records in time reads: every shift with its versions, and the calendars of the
+    lines named (a line's comma-separated shift names; a line without one runs every shift)."""
+
+    shifts: list[ShiftPlan]
+    calendars: dict[str, str | None] = field(default_factory=dict)
+
+    def of_line(self, line: str | None) -> list[ShiftPlan]:
+        """The shifts the line runs (its calendar; every shift without a line or calendar)."""
+        calendar = None if line is None else self.calendars.get(line)
+        if calendar is None:
+            return self.shifts
+        names = calendar.split(",")
+        return [shift for shift in self.shifts if shift.name in names]
+
+    def named(self, name: str) -> list[ShiftPlan]:
+        return [shift for shift in self.shifts if shift.name == name]
+
+
+def placed_by(values: dict[str, Any], given: set[str]) -> str:
+    """How a record is placed: by its `moment` (produced_at), its `day` (date_produced, with or
+    without shift), or `now`."""
+    if "produced_at" in given:
+        return "moment"
+    if values.get("date_produced") is not None and "date_produced" in given:
+        return "day"
+    return "now"
+
+
+async def shift_book(session: AsyncSession, values: dict[str, Any], given: set[str],
+                     work_order: WorkOrder | None = None) -> ShiftBook:
+    """The part of the book that placing this one record reads: nothing for a day without a shift;
+    every shift for a day with one; every shift and the line's calendar for a moment."""
+    form = placed_by(values, given)
+    if form == "day" and values.get("shift") is None and work_order is None:
+        return ShiftBook([])
     shifts = await all_shifts(session)
-    if line is None:
-        return shifts
-    calendar = await session.scalar(_CALENDAR, {"code": line})
-    if calendar is None:
-        return shifts
-    names = calendar.split(",")
-    return [shift for shift in shifts if shift.name in names]
+    line = values.get("line")
+    if form == "day" or line is None:
+        return ShiftBook(shifts)
+    return ShiftBook(shifts, {line: await session.scalar(_CALENDAR, {"code": line})})
 
 
 async def place(session: AsyncSession, clock: Clock, values: dict[str, Any],
                 given: set[str], work_order: WorkOrder | None = None) -> None:
     """Set `produced_at`, `shift` and `date_produced` of a record from what the client gave
     (`given`: the field names it sent); 422 naming the field for a time or instance not yet come."""
+    place_in(await shift_book(session, values, given, work_order), clock, values, given, work_order)
+
+
+def place_in(book: ShiftBook, clock: Clock, values: dict[str, Any], given: set[str],
+             work_order: WorkOrder | None = None) -> None:
+    """`place` with the shifts already read: the one set of placement rules, for one record
+    (`place`) or a chunk of an import read once (`book` holding every line it names)."""
     now = clock.now()
-    if "produced_at" in given:
+    form = placed_by(values, given)
+    if form == "moment":
         moment = aware(values["produced_at"])
         if moment > now:
             raise invalid({"produced_at": ["Must not be in the future."]})
-        derived = derive(await line_shifts(session, values.get("line")), moment, clock)
+        derived = derive(book.of_line(values.get("line")), moment, clock)
         for name in ("shift", "date_produced"):
             if name in given and values.get(name) is not None and values[name] != derived[name]:
                 raise invalid({name: [f"Differs from what produced_at gives ({derived[name]})."]})
         values.update(derived, produced_at=naive(moment))
-    elif values.get("date_produced") is not None and "date_produced" in given:
+    elif form == "day":
         if values.get("shift") is None and work_order is not None:
             values["shift"] = work_order.shift
         day = values["date_produced"]
         if values.get("shift") is not None:
-            shifts = [s for s in await all_shifts(session) if s.name == values["shift"]]
+            shifts = book.named(values["shift"])
             instance = instance_on(shifts[0], day, clock.zone) if shifts else None
             if instance is None:
                 raise invalid({"date_produced": [f"Shift {values['shift']} does not run on {day}."]})
@@ -86,8 +127,7 @@ async def place(session: AsyncSession, clock: Clock, values: dict[str, Any],
     else:
         if "shift" in given and values.get("shift") is not None:
             raise invalid({"date_produced": ["Needed with shift (or send produced_at)."]})
-        values.update(derive(await line_shifts(session, values.get("line")), now, clock),
-                      produced_at=naive(now))
+        values.update(derive(book.of_line(values.get("line")), now, clock), produced_at=naive(now))
     if work_order is not None and (values.get("shift"), values["date_produced"]) != (
             work_order.shift, work_order.date):
         raise invalid({"work_order_id": [

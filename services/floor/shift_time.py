@@ -32,10 +32,13 @@ class Definition:
 
 @dataclass
 class ShiftPlan:
-    """A shift by name with its versions, oldest first."""
+    """A shift by name with its versions, oldest first (complete before its first instance is
+    asked for: `instance_on` keeps what it works out, per date and zone)."""
 
     name: str
     versions: list[Definition] = field(default_factory=list)
+    instances: dict[tuple[date, ZoneInfo], ShiftInstance | None] = field(
+        default_factory=dict, repr=False, compare=False)
 
     def on(self, day: date) -> Definition | None:
         """The definition an instance starting on `day` runs under."""
@@ -110,7 +113,15 @@ def local_moment(day: date, clock: str, zone: ZoneInfo) -> datetime:
 
 def instance_on(shift: ShiftPlan, day: date, zone: ZoneInfo) -> ShiftInstance | None:
     """The shift's instance starting on `day` under the definition of that day, or None when it
-    does not run that weekday."""
+    does not run that weekday. Worked out once per plan, date and zone (an import places thousands
+    of records on a few hundred days)."""
+    key = (day, zone)
+    if key not in shift.instances:
+        shift.instances[key] = _instance_on(shift, day, zone)
+    return shift.instances[key]
+
+
+def _instance_on(shift: ShiftPlan, day: date, zone: ZoneInfo) -> ShiftInstance | None:
     definition = shift.on(day)
     if definition is None or WEEKDAYS[day.weekday()] not in definition.days.split(","):
         return None

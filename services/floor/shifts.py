@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import Clock
 from core.db import UnitOfWork
-from core.errors import conflict, invalid, not_found
+from core.errors import DomainError, conflict, invalid, not_found
 from models import Shift, ShiftVersion, WorkOrder
 from models.shift import format_breaks, parse_breaks, window_minutes
 from schemas.shift import ShiftListQuery, ShiftSchema
@@ -161,8 +161,12 @@ async def known_shift(session: AsyncSession, name: str, field: str = "shift") ->
     shift = (await session.execute(
         select(Shift).where(same_text(Shift.name, name, session.bind.dialect.name)))).scalar()
     if shift is None:
-        raise invalid({field: [f"No shift is called {name!r}."]})
+        raise no_shift(name, field)
     return shift
+
+
+def no_shift(name: str, field: str = "shift") -> DomainError:
+    return invalid({field: [f"No shift is called {name!r}."]})
 
 
 # Every shift's versions in one statement, built once. A shift without versions (a row written

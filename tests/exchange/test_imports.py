@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from sqlalchemy import func, select
 
 from models import Product, StockMovement
@@ -185,6 +186,38 @@ async def test_one_summary_event_per_import(api, make, feeds):
     assert events[0]["topic"] == "production"
     assert events[0]["data"] == {"resource": "production", "rows": 20, "restore": False, "by": "test_admin"}
     assert events[-1]["data"]["id"] == marker["id"]
+
+
+@pytest.mark.plant_clock(at="2026-11-27T20:00:00Z", zone="Europe/Berlin")
+async def test_imported_records_are_placed_by_the_plant_clock_as_posted_ones(api, make):
+    """An import places each record in time as `POST /production` does: the app's clock and the
+    plant's zone (Berlin, CET), the line's shifts, a night shift belonging to the day it started."""
+    await make.shift("night", "22:00", "06:00")
+    await make.line("L1")
+    product, employee = await make.product(), await make.employee()
+    base = {"product_id": product["id"], "employee_id": employee["id"], "quantity_produced": 3}
+    bodies = [{**base, "line": "L1", "produced_at": "2026-11-26T23:30:00Z"},  # 00:30 local: the 26th's night
+              {**base, "produced_at": "2026-11-26T23:30:00Z"},  # every shift without a line
+              {**base, "line": "L1", "produced_at": "2026-11-27T12:00:00Z"},  # between shifts: the plant day
+              {**base, "date_produced": "2026-11-26", "shift": "night"},  # placed at the instance's end
+              {**base, "date_produced": "2026-11-27"},  # plant-local noon
+              {**base, "line": "L1"}]  # now: 21:00 local, no shift yet
+    imported = await api.post("/imports/production", bodies, role="admin")
+    assert imported.status == 200, imported
+    posted = [await api.create("production", body) for body in bodies]
+    page = await api.get(f"/production?per_page=50&product_id={product['id']}", role="user")
+    assert page.status == 200, page
+    records = page.json["items"][:len(bodies)]
+    placed = ("line", "shift", "date_produced", "produced_at")
+    assert [{k: r[k] for k in placed} for r in records] == [{k: r[k] for k in placed} for r in posted]
+    assert [(r["shift"], r["date_produced"]) for r in records] == [
+        ("night", "2026-11-26"), ("night", "2026-11-26"), (None, "2026-11-27"), ("night", "2026-11-26"),
+        (None, "2026-11-27"), (None, "2026-11-27")]
+    refused = await api.post("/imports/production", [*bodies, {**base, "date_produced": "2026-11-27",
+                                                                "shift": "night"}], role="admin")
+    assert refused.status == 422  # tonight's night shift has not started at 21:00 local
+    assert refused.json["errors"] == [{"row": 7, "field": "shift", "message": (
+        "Shift night of 2026-11-27 has not started (it starts at 2026-11-27T21:00:00Z).")}]
 
 
 async def ledger_matches_stock(app) -> None:

@@ -43,7 +43,7 @@ def test_orders(row):
 @settings(max_examples=600, deadline=None)
 @given(st.fixed_dictionaries({}, optional={
     "product_id": ints, "employee_id": ints, "quantity_produced": ints, "quantity_defective": ints,
-    "date_produced": dates, "line": texts, "shift": texts,
+    "date_produced": dates, "produced_at": times, "line": texts, "shift": texts,
     "planned_minutes": st.one_of(ints, st.integers(1439, 1441)),
     "downtime_minutes": ints, "work_order_id": ints, "note": st.just("x")}))
 def test_production(row):
@@ -58,3 +58,6 @@ def test_clean_rows_take_the_fast_load():
     production = fast_loader("production", ProductionRecordSchema())
     assert production({"product_id": 1, "employee_id": 2, "quantity_produced": 5,
                        "date_produced": "2026-11-20", "line": "A"}) is not None
+    assert production({"product_id": 1, "employee_id": 2, "quantity_produced": 5,
+                       "produced_at": "2026-11-20T05:06:07Z", "line": "A"}) is not None
+    assert production({"product_id": 1, "employee_id": 2, "quantity_produced": 5}) is not None

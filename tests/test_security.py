@@ -5,7 +5,6 @@ The roles × routes matrix lives in tests/identity/test_roles.py, driven by the 
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -28,6 +27,7 @@ from services.floor.production import ProductionService
 from services.identity.users import UserService
 from services.sales.orders import OrderService
 from tests.conftest import PASSWORDS, SECRET
+from tests.waiting import line_status_settled
 
 # Forging an HS512 token with the (HS256-sized) test key is the point, not a mistake.
 pytestmark = pytest.mark.filterwarnings("ignore:The HMAC key is")
@@ -44,15 +44,6 @@ async def snapshot(app: Any) -> dict[str, int]:
     async with app.ctx.db.session() as session:
         return {table.name: await session.scalar(select(func.count()).select_from(table))
                 for table in Base.metadata.sorted_tables}
-
-
-async def line_status_settled(app: Any) -> None:
-    """Wait until the coalesced line.status events of earlier commits are out (at most ~1 s each)."""
-    feed = app.ctx.line_status
-    for _ in range(60):
-        if not feed.dirty and feed._timer is None and feed._task is None:
-            return
-        await asyncio.sleep(0.05)
 
 
 async def unchanged(app: Any, api: Any, action: Callable[[], Awaitable[Any]], *rows: str) -> Any:

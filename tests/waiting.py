@@ -32,3 +32,10 @@ async def answered(awaitable: Awaitable[T], timeout: float = GUARD) -> T:
         return await asyncio.wait_for(awaitable, timeout)
     except TimeoutError:
         raise AssertionError(f"no answer within the {timeout:.0f} s hang guard") from None
+
+
+async def line_status_settled(app: Any) -> None:
+    """Wait until the coalesced line.status events of earlier commits are out (at most ~1 s each)."""
+    feed = app.ctx.line_status
+    assert await eventually(lambda: not feed.dirty and feed._timer is None and feed._task is None), \
+        "line.status still pending"

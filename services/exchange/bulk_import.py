@@ -265,6 +265,7 @@ async def write_production(uow: UnitOfWork, chunk: Sequence[dict[str, Any]], act
         await session.execute(_SET_STOCK, moved)
         uow.touch("products", "stock_movements")
     uow.touch("production_records")
+    uow.change.lines.update(record["line"] for record in records if record.get("line"))  # their status moved
     await count_production(session, records)
     return ids
 

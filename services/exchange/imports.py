@@ -349,6 +349,9 @@ class Importer:
                     self.fail(raw.row, name, " ".join(exc.messages))
         if self.resource == "production":
             self.check_source(raw, kept)
+            if data.get("date_produced") is None:  # a restore writes the record as exported: not placed
+                self.fail(raw.row, "date_produced",
+                          "A restored record needs its date_produced (as exported).")
         if not self.is_orders:
             return self.error_count == before
         if kept.setdefault("status", "pending") not in ORDER_STATUSES:
@@ -505,6 +508,8 @@ class Importer:
                     uow.session.add(created)
                     await uow.session.flush()
                     await record_written(uow.session, created)
+                    if created.line:  # no event names it: the line's status follows the commit
+                        uow.change.lines.add(created.line)
                 else:
                     created = await self.service.create(uow, {**prepared.data, **self.kept_columns(prepared)},
                                                         actor)
@@ -552,7 +557,7 @@ class Importer:
         announces itself once), written rows leave the session; customers, products and employees
         they refer to stay, so the next rows find them without a query."""
         await uow.session.flush()
-        uow.change.events.clear()
+        drop_events(uow)
         written = (self.service.model, OrderItem, StockMovement)
         for row in [row for row in uow.session.identity_map.values() if isinstance(row, written)]:
             if row in uow.session:
@@ -590,11 +595,20 @@ class Importer:
         """Replace the rows' own live events with one summary event for the whole import."""
         summary = {"resource": self.resource, "rows": count, "restore": self.restore,
                    "by": getattr(actor, "username", None)}
-        uow.change.events.clear()
+        drop_events(uow)
         if self.resource in SUMMARY_EVENTS and count:
             topic, name = SUMMARY_EVENTS[self.resource]
             uow.emit(topic, name, summary)
         return summary
+
+
+def drop_events(uow: UnitOfWork) -> None:
+    """Drop the rows' own events (the import announces itself once), keeping the lines their
+    production events name: those lines' figures moved, and their status follows the commit."""
+    change = uow.change
+    change.lines.update(data["line"] for topic, _, data in change.events
+                        if topic == "production" and data.get("line"))
+    change.events.clear()
 
 
 def kind(schema_field: fields.Field) -> str:

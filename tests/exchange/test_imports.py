@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from models import Product, StockMovement
 from services.exchange.imports import SERVICES
+from tests.waiting import line_status_settled
 
 CSV_TYPE = {"Content-Type": "text/csv"}
 EXPORT = {"Accept": "text/csv"}
@@ -400,3 +401,40 @@ async def test_a_large_import_leaves_the_server_answering_meanwhile(api, make):
     done = await answered_meanwhile("")
     assert done.index("import") >= 2, done[:5]
     assert (await api.get("/orders?per_page=1", role="user")).json["meta"]["total"] == count
+
+
+@pytest.mark.plant_clock(at="2026-11-27T08:00:00Z")
+@pytest.mark.parametrize("query", ["", "?restore=true"], ids=["chunked", "restore"])
+async def test_an_import_moves_the_status_of_the_lines_it_wrote(app, api, make, feeds, query):
+    """The rows' own events give way to one summary event; the lines they were on still get their
+    line.status, showing the imported counts."""
+    await make.shift("early", "06:00", "14:00")
+    for code in ("L1", "L2"):
+        await make.line(code)
+    product, employee = await make.product(ideal_cycle_seconds=20), await make.employee()
+    await line_status_settled(app)  # the lines' own statuses are out: what follows is the import's
+    feed = await feeds(await api.token("user"))
+    await feed.subscribe(["lines"])
+    rows = [{"product_id": product["id"], "employee_id": employee["id"], "line": "L1", "quantity_produced": 5,
+             "produced_at": "2026-11-27T07:00:00Z",
+             **({"id": 100 + n, "date_produced": "2026-11-27", "shift": "early"} if query else {})}
+            for n in range(4)]
+    imported = await api.post(f"/imports/production{query}", rows, role="admin")
+    assert imported.status == 200, imported
+    (event,) = await feed.events(1)
+    assert (event["event"], event["data"]["line"], event["data"]["plan"]["good"]) == ("line.status", "L1", 20)
+    assert event["data"] == next(item for item in (await api.get("/lines/status", role="user")).json["items"]
+                                 if item["line"] == "L1")
+
+
+async def test_a_restored_record_without_its_date_is_a_422_naming_it(api, make):
+    """A restore writes records as exported, not placed: one without date_produced is refused
+    (it was a 409 with an unhandled NOT NULL error), and nothing is written."""
+    product, employee = await make.product(), await make.employee()
+    row = {"id": 7, "product_id": product["id"], "employee_id": employee["id"], "quantity_produced": 5,
+           "produced_at": "2026-11-20T07:00:00Z"}
+    refused = await api.post("/imports/production?restore=true", [row], role="admin")
+    assert refused.status == 422, refused
+    assert refused.json["errors"] == [{"row": 1, "field": "date_produced",
+                                       "message": "A restored record needs its date_produced (as exported)."}]
+    assert (await api.get("/production", role="user")).json["items"] == []

@@ -142,15 +142,20 @@ def shift_book() -> ShiftBook:
     return ShiftBook(plans, {f"L{n}": ("Early,Late" if n % 2 else None) for n in range(1, LINES + 1)})
 
 
+async def connect(url: str) -> aiomysql.Connection:
+    """A plain aiomysql connection to the database `url` names, outside any transaction."""
+    parsed = make_url(url)
+    return await aiomysql.connect(host=parsed.host or "127.0.0.1", port=parsed.port or 3306,
+                                  user=parsed.username or "root", password=parsed.password or "",
+                                  db=parsed.database, autocommit=False)
+
+
 async def bare_records(url: str, plan: list[tuple[int, int, int, int, int, datetime]]) -> float:
     """The same records (placed beforehand, untimed) and their stock movements as multi-row INSERTs
     of 1,000 rows, one transaction; seconds."""
     book, clock = shift_book(), Clock(ZONE)
     placed = [derive(book.of_line(f"L{line}"), at, clock) for *_, line, at in plan]
-    parsed = make_url(url)
-    conn = await aiomysql.connect(host=parsed.host or "127.0.0.1", port=parsed.port or 3306,
-                                  user=parsed.username or "root", password=parsed.password or "",
-                                  db=parsed.database, autocommit=False)
+    conn = await connect(url)
     try:
         started = time.monotonic()
         stock = dict.fromkeys(range(1, PRODUCTS + 1), 0)
@@ -183,10 +188,7 @@ async def bare_records(url: str, plan: list[tuple[int, int, int, int, int, datet
 
 async def bare_inserts(url: str, plan: list[tuple[int, int, int]]) -> float:
     """The same orders and lines as multi-row INSERTs of 1,000 rows, one transaction; seconds."""
-    parsed = make_url(url)
-    conn = await aiomysql.connect(host=parsed.host or "127.0.0.1", port=parsed.port or 3306,
-                                  user=parsed.username or "root", password=parsed.password or "",
-                                  db=parsed.database, autocommit=False)
+    conn = await connect(url)
     try:
         started = time.monotonic()
         async with conn.cursor() as cursor:

@@ -294,3 +294,32 @@ async def test_a_batch_skips_values_taken_in_the_database_and_earlier_in_the_bat
                                                StockMovement.reason, StockMovement.note)
                                         .join(Product, Product.id == StockMovement.product_id))).all()
     assert ledger == [("LEGACY-1", 5, 5, "opening", "Opening balance")]
+
+
+async def test_a_batch_the_unique_index_refuses_is_taken_row_by_row(api, app, settings, tmp_path):
+    """MariaDB's collation takes "josé@…" and "jose@…" for one email, which the batch's own check (by
+    lower case) does not: its unique index refuses the batch, which is then written row by row, with
+    the row path's outcome. SQLite tells them apart, as the row path there does."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'accents.db'}"
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(LEGACY_SCHEMA[3]))
+            await conn.execute(text("INSERT INTO customers (id, name, email, phone) VALUES "
+                                    "(1, 'José', 'josé@plant.example', '+4930111'), "
+                                    "(2, 'Jose', 'jose@plant.example', '+4930222'), "
+                                    "(3, 'Other', 'other@plant.example', '+4930333')"))
+        async with engine.connect() as conn:
+            run = LegacyImport(app.ctx.db, conn, progress=False)
+            await run.run()
+    finally:
+        await engine.dispose()
+    customers = (await api.get("/customers?sort_by=id", role="admin")).json["items"]
+    if settings.is_sqlite:
+        assert not run.row_by_row and run.imported["customers"] == 3
+        assert [c["name"] for c in customers] == ["José", "Jose", "Other"]
+    else:
+        assert run.row_by_row == Counter({"customers": 1})
+        assert run.skipped["customers"] == Counter({"Another customer already has this email.": 1})
+        assert sorted(run.mapped["customers"]) == [1, 3]
+        assert [c["name"] for c in customers] == ["José", "Other"]

@@ -3,6 +3,8 @@
 Its tables (users, employees, products, customers, orders, production) are read a batch at a time;
 each row is validated by this API's schemas and written with its legacy id recorded in
 `legacy_ids`, in the same transaction, so a second run skips every row the first one took.
+Customers, employees and products are checked and written a batch at a time
+(`write_entities`), orders and production too (`write_history`); users one row at a time.
 Soft-deleted rows (`deleted_at` set) become archived rows; float money is rounded to cents;
 products get SKU `LEGACY-<id>`; production without an employee goes to one archived employee,
 "Unassigned (imported)". A production record has no line or shift: it is placed (`produced_at`) at
@@ -157,7 +159,8 @@ class LegacyImport:
         """One transaction per batch: the rows and their legacy ids together, so a re-run resumes."""
         done = self.mapped.setdefault(table, {})
         fresh = [row for row in rows if row["id"] not in done]
-        self.skipped[table]["already imported"] += len(rows) - len(fresh)
+        if len(fresh) < len(rows):  # (a zero would print as "0 × already imported")
+            self.skipped[table]["already imported"] += len(rows) - len(fresh)
         if not fresh:
             return
         added: dict[int, int] = {}

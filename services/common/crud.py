@@ -359,7 +359,7 @@ class CrudService:
         if session.bind.dialect.name == "sqlite":
             column = func.lower(column)
             values = {value.lower() for value in values}
-        found = (await session.execute(select(column).where(column.in_(values)))).scalars()
+        found = (await session.execute(select(column).where(column.in_(sorted(values))))).scalars()
         return {value.lower() for value in found}
 
     async def flush(self, uow: UnitOfWork) -> None:

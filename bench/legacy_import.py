@@ -79,6 +79,16 @@ def build(path: Path, orders: int, records: int, seed: int = 7) -> int:
     return sum(len(rows) for rows in tables.values())
 
 
+def progress_bars(stderr: str) -> list[str]:
+    """Each table's last progress bar (rows, time taken, rate) from the command's stderr."""
+    last: dict[str, str] = {}
+    for line in stderr.replace("\r", "\n").splitlines():
+        table = line.split(":", 1)[0].strip()
+        if table in ("users", "employees", "products", "customers", "orders", "production"):
+            last[table] = line.strip()
+    return list(last.values())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=100_000)
@@ -102,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     after = os.getloadavg()
     print(result.stdout.strip())
+    for bar in progress_bars(result.stderr):
+        print(f"    {bar}")
     rate = args.orders / took
     print(f"import-legacy: {args.orders:,} orders and {records:,} production records ({rows:,} rows) in "
           f"{took:.1f} s: {rate:,.0f} orders/s, {rows / took:,.0f} rows/s (target 5,000 orders/s)")

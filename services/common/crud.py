@@ -1,6 +1,7 @@
 """CrudService: list, read, create, update and delete for one model, with its rules as data."""
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from core.db import UnitOfWork, integrity_field
-from core.errors import bad_query, conflict, invalid, not_found
+from core.errors import DomainError, bad_query, conflict, invalid, not_found
 from core.security import Principal
 from models import Entity
 from services.common.listing import Serializer, after, parsed
@@ -342,8 +343,24 @@ class CrudService:
             if exclude_id is not None:
                 query = query.where(self.model.id != exclude_id)
             if await session.scalar(query.limit(1)) is not None:
-                raise conflict(f"Another {self.label.lower()} already has this {name}.",
-                               errors={name: ["Already in use."]})
+                raise self.unique_conflict(name)
+
+    def unique_conflict(self, name: str) -> DomainError:
+        """The 409 of a value of unique field `name` that another row already has."""
+        return conflict(f"Another {self.label.lower()} already has this {name}.",
+                        errors={name: ["Already in use."]})
+
+    async def taken(self, session: AsyncSession, name: str, values: Collection[str]) -> set[str]:
+        """Which of `values` (lowercased) rows already have in unique field `name`, compared as
+        `check_unique` compares one value: one query for many (a bulk load checks a batch at once)."""
+        if not values:
+            return set()
+        column = getattr(self.model, name)
+        if session.bind.dialect.name == "sqlite":
+            column = func.lower(column)
+            values = {value.lower() for value in values}
+        found = (await session.execute(select(column).where(column.in_(sorted(values))))).scalars()
+        return {value.lower() for value in found}
 
     async def flush(self, uow: UnitOfWork) -> None:
         """Flush, turning a unique race lost to another request into a 409."""
@@ -352,8 +369,7 @@ class CrudService:
         except IntegrityError as exc:
             field = integrity_field(exc, self.unique_fields)
             if field:
-                raise conflict(f"Another {self.label.lower()} already has this {field}.",
-                               errors={field: ["Already in use."]}) from None
+                raise self.unique_conflict(field) from None
             raise
 
 

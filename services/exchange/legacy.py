@@ -3,6 +3,8 @@
 Its tables (users, employees, products, customers, orders, production) are read a batch at a time;
 each row is validated by this API's schemas and written with its legacy id recorded in
 `legacy_ids`, in the same transaction, so a second run skips every row the first one took.
+Customers, employees and products are checked and written a batch at a time
+(`write_entities`), orders and production too (`write_history`); users one row at a time.
 Soft-deleted rows (`deleted_at` set) become archived rows; float money is rounded to cents;
 products get SKU `LEGACY-<id>`; production without an employee goes to one archived employee,
 "Unassigned (imported)". A production record has no line or shift: it is placed (`produced_at`) at
@@ -23,7 +25,7 @@ from typing import Any
 from marshmallow import ValidationError
 from sqlalchemy import insert, select, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from tqdm import tqdm
 
@@ -33,7 +35,7 @@ from core.db import Database, UnitOfWork
 from core.errors import DomainError
 from core.multirow import insert_many
 from core.security import normalize_username
-from models import ORDER_STATUSES, Employee, LegacyId, User, utcnow
+from models import ORDER_STATUSES, Employee, LegacyId, Product, StockMovement, User, utcnow
 from schemas.customer import CustomerSchema
 from schemas.employee import EmployeeSchema
 from schemas.product import ProductSchema
@@ -42,10 +44,15 @@ from services.catalog.customers import CustomerService
 from services.catalog.employees import EmployeeService
 from services.catalog.products import ProductService
 from services.common.crud import same_text
-from services.exchange.bulk_import import write_history_orders, write_history_records
+from services.exchange.bulk_import import insert_rows, write_history_orders, write_history_records
 from services.floor.production_time import noon_of
 
 TABLES = ("users", "employees", "products", "customers", "orders", "production")
+# Tables written a batch at a time (`write_entities`), by their service and `LegacyImport.<entity>_of`.
+ENTITIES = {"employees": EmployeeService, "products": ProductService, "customers": CustomerService}
+ENTITY_OF = {"employees": "employee_of", "products": "product_of", "customers": "customer_of"}
+EMPLOYEE, CUSTOMER, PRODUCT = EmployeeSchema(), CustomerSchema(), ProductSchema()
+INSERT_MOVEMENT = insert(StockMovement.__table__)
 BATCH = 500
 CENT = Decimal("0.01")
 UNASSIGNED = ("unassigned", 0)  # its legacy_ids key: one per database, re-used by every run
@@ -117,6 +124,7 @@ class LegacyImport:
         self.imported: Counter[str] = Counter()
         self.skipped: dict[str, Counter[str]] = {table: Counter() for table in TABLES}
         self.mapped: dict[str, dict[int, int]] = {}
+        self.row_by_row: Counter[str] = Counter()  # entity batches a unique index sent down the row path
 
     async def run(self) -> None:
         async with self.db.session() as session:
@@ -151,7 +159,8 @@ class LegacyImport:
         """One transaction per batch: the rows and their legacy ids together, so a re-run resumes."""
         done = self.mapped.setdefault(table, {})
         fresh = [row for row in rows if row["id"] not in done]
-        self.skipped[table]["already imported"] += len(rows) - len(fresh)
+        if len(fresh) < len(rows):  # (a zero would print as "0 × already imported")
+            self.skipped[table]["already imported"] += len(rows) - len(fresh)
         if not fresh:
             return
         added: dict[int, int] = {}
@@ -160,6 +169,16 @@ class LegacyImport:
             done.update(added)
             self.imported[table] += len(added)
             return
+        if table in ENTITIES:
+            try:
+                await self.write_entities(table, fresh, added)
+            except IntegrityError:  # a value MariaDB's collation equates and Python's lower() didn't
+                added.clear()       # nothing of the batch was written: take it row by row
+                self.row_by_row[table] += 1
+            else:
+                done.update(added)
+                self.imported[table] += len(added)
+                return
         async with self.db.write() as uow:
             for row in fresh:
                 try:
@@ -207,28 +226,94 @@ class LegacyImport:
         return user.id
 
     async def load_employees(self, uow: UnitOfWork, row: dict[str, Any]) -> int:
-        data = validated(EmployeeSchema(), {"name": row.get("name") or "", "email": row.get("email") or "",
-                                            "position": row.get("position") or "Unknown",
-                                            "phone": row.get("phone") or ""})
-        created = await EmployeeService().create(uow, {**data, **self.archived(row), **self.times(row)})
-        return created.id
+        return (await EmployeeService().create(uow, self.employee_of(row))).id
 
     async def load_customers(self, uow: UnitOfWork, row: dict[str, Any]) -> int:
-        data = validated(CustomerSchema(), {
-            "name": row.get("name") or "", "email": row.get("email") or "", "phone": row.get("phone") or "",
-            **({"address": row["address"]} if row.get("address") else {})})
-        created = await CustomerService().create(uow, {**data, **self.archived(row), **self.times(row)})
-        return created.id
+        return (await CustomerService().create(uow, self.customer_of(row))).id
 
     async def load_products(self, uow: UnitOfWork, row: dict[str, Any]) -> int:
+        return (await ProductService().create(uow, self.product_of(row))).id
+
+    def employee_of(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A legacy employee as `EmployeeService.create` takes it (Skip when the schema refuses it)."""
+        data = validated(EMPLOYEE, {"name": row.get("name") or "", "email": row.get("email") or "",
+                                    "position": row.get("position") or "Unknown",
+                                    "phone": row.get("phone") or ""})
+        return {**data, **self.archived(row), **self.times(row)}
+
+    def customer_of(self, row: dict[str, Any]) -> dict[str, Any]:
+        data = validated(CUSTOMER, {
+            "name": row.get("name") or "", "email": row.get("email") or "", "phone": row.get("phone") or "",
+            **({"address": row["address"]} if row.get("address") else {})})
+        return {**data, **self.archived(row), **self.times(row)}
+
+    def product_of(self, row: dict[str, Any]) -> dict[str, Any]:
         stock = row.get("stock_quantity") or 0
-        data = validated(ProductSchema(), {
+        data = validated(PRODUCT, {
             "sku": f"LEGACY-{row['id']}", "name": row.get("name") or f"Product {row['id']}",
             "price": str(cents(row.get("price"))),
             "stock_quantity": int(stock) if isinstance(stock, int | float) and stock >= 0 else -1,
             **({"description": row["description"]} if row.get("description") else {})})
-        created = await ProductService().create(uow, {**data, **self.archived(row), **self.times(row)})
-        return created.id
+        return {**data, **self.archived(row), **self.times(row)}
+
+    async def write_entities(self, table: str, rows: list[dict[str, Any]], added: dict[int, int]) -> None:
+        """Customers, employees or products, a batch in a few statements, as `load_<table>` leaves them
+        row by row: each row validated (`<entity>_of`), each unique field checked for the whole batch
+        in one query and against the rows kept before it (the first wins; later ones get the
+        service's conflict), the kept rows and their legacy ids written with multi-row INSERTs, and
+        for products the opening balance `ProductService.after_create` writes. IntegrityError (the
+        batch rolled back, nothing counted) if a unique index refuses a value the check let through:
+        MariaDB's collation equates more than `lower()` does (accents)."""
+        service = ENTITIES[table]()
+        make = getattr(self, ENTITY_OF[table])
+        skipped: Counter[str] = Counter()
+        made: list[tuple[int, dict[str, Any]]] = []
+        for row in rows:
+            try:
+                made.append((row["id"], make(row)))
+            except Skip as why:
+                skipped[str(why)] += 1
+        async with self.db.write() as uow:
+            taken = {name: await service.taken(uow.session, name, {data[name] for _, data in made})
+                     for name in service.unique_fields}
+            kept: list[tuple[int, dict[str, Any]]] = []
+            for legacy, data in made:
+                clash = next((name for name in service.unique_fields if data[name].lower() in taken[name]),
+                             None)
+                if clash is not None:
+                    skipped[service.unique_conflict(clash).detail] += 1
+                    continue
+                for name in service.unique_fields:
+                    taken[name].add(data[name].lower())
+                kept.append((legacy, data))
+            if kept:
+                ids = await self.insert_entities(uow, service, [data for _, data in kept])
+                await insert_many(uow.session, INSERT_LEGACY_ID, [
+                    {"source_table": table, "legacy_id": legacy, "new_id": new}
+                    for (legacy, _), new in zip(kept, ids, strict=True)])
+                added.update((legacy, new) for (legacy, _), new in zip(kept, ids, strict=True))
+        self.skipped[table].update(skipped)
+
+    @staticmethod
+    async def insert_entities(uow: UnitOfWork, service: Any, made: list[dict[str, Any]]) -> list[int]:
+        """`made` (service create data) as new rows of the service's table; their ids. Every row gets
+        the same columns: a column a row leaves out takes its fixed default, or NULL, as the ORM's."""
+        table = service.table
+        now = utcnow()
+        rows = [{"created_at": now, "updated_at": now, **data} for data in made]
+        names = {name for row in rows for name in row}
+        fill = {column.key: column.default.arg if column.default is not None and column.default.is_scalar
+                else None for column in table.c if column.key in names}
+        ids = await insert_rows(uow.session, table, [{**fill, **row} for row in rows])
+        uow.touch(table.name)
+        if table is Product.__table__:  # ProductService.after_create: the opening balance
+            await insert_many(uow.session, INSERT_MOVEMENT, [
+                {"product_id": ident, "delta": row["stock_quantity"], "balance_after": row["stock_quantity"],
+                 "reason": "opening", "note": "Opening balance", "order_id": None,
+                 "production_record_id": None, "user_id": None, "created_at": now, "updated_at": now}
+                for ident, row in zip(ids, rows, strict=True) if row.get("stock_quantity")])
+            uow.touch(StockMovement.__tablename__)
+        return ids
 
     async def write_history(self, table: str, rows: list[dict[str, Any]], added: dict[int, int]) -> None:
         """Orders or production, a batch in a few statements (history is most of the old database):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections import Counter
 from datetime import datetime
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from models import Product, StockMovement, User
+from services.exchange.legacy import LegacyImport
 from tests.conftest import MYSQL_URL, skip_unless_available
 from tests.databases import mariadb_database
 from tests.servers import newcomer_env, run_cli
@@ -146,6 +148,7 @@ async def test_the_legacy_database_loads_completely_and_a_rerun_imports_nothing(
     assert "production: 2 imported, 2 skipped" in first.stdout
     assert "deleted in the legacy system" in first.stdout
     assert "1 × date_produced is in the future" in first.stdout
+    assert " 0 × " not in first.stdout  # only the reasons that skipped something
     for table in ("users", "employees", "products", "customers", "orders", "production"):
         assert table in first.stderr  # a progress bar per table
 
@@ -215,3 +218,109 @@ def test_an_unsupported_url_is_a_one_line_error(tmp_path, settings):
     assert result.returncode == 2 and result.stderr.startswith("error: unsupported database")
     missing = run_cli(tmp_path, "import-legacy", "mysql://root@127.0.0.1:1/nothing", env=env)
     assert missing.returncode == 1 and "cannot read the legacy database" in missing.stderr
+
+
+
+DUPLICATES = {  # one batch per table: (id, name, email, phone) or (id, name, price, stock_quantity)
+    "customers": [(1, "Acme", "buyer@acme.example", "+15559876543"),
+                  (2, "Taken", "Taken@Shop.example", "+15550000001"),      # in the database
+                  (3, "Acme again", "BUYER@acme.example", "+15550000002"),  # row 1's
+                  (4, "Other", "other@x.example", "+15559876543"),          # phones need not be unique
+                  (5, "Bad", "not-an-email", "+15550000003")],
+    "employees": [(1, "Ann", "ann@plant.example", "(555) 123-4567"),
+                  (2, "Bob", "bob@plant.example", "555-123-4567"),          # row 1's phone
+                  (3, "Ann 2", "ANN@plant.example", "+4930999"),            # row 1's email
+                  (4, "Eve", "eve@plant.example", "+4930111"),              # email in the database
+                  (5, "Fay", "fay@plant.example", "+49 30 222"),            # phone in the database
+                  (6, "Bob 2", "bob@plant.example", "+4930333")],           # row 2 was skipped: free
+    "products": [(1, "Gear", 2.5, 5), (2, "Taken", 1.0, 7), (3, "Empty", 1.0, 0)],  # LEGACY-2 is taken
+}
+
+
+async def build_duplicates(url: str) -> None:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            for ddl in LEGACY_SCHEMA[1:4]:
+                await conn.execute(text(ddl))
+            for table, rows in DUPLICATES.items():
+                names = (("id", "name", "price", "stock_quantity") if table == "products"
+                         else ("id", "name", "email", "phone"))
+                columns = names + (("position",) if table == "employees" else ())
+                await conn.execute(text(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                                        f"({', '.join(':' + name for name in columns)})"),
+                                   [{"position": "Operator", **dict(zip(names, row, strict=True))}
+                                    for row in rows])
+    finally:
+        await engine.dispose()
+
+
+async def test_a_batch_skips_values_taken_in_the_database_and_earlier_in_the_batch(api, app, tmp_path):
+    """A unique value already in the database, or taken by an earlier row of the same batch (whatever
+    its case or phone format), is skipped with the service's conflict, as the row-at-a-time path
+    skipped it; a row skipped for one value does not take its other values."""
+    for path, body in (("/customers", {"name": "Shop", "email": "taken@shop.example", "phone": "+4940123"}),
+                       ("/employees", {"name": "Eve", "position": "Op", "email": "EVE@plant.example",
+                                       "phone": "+4940777"}),
+                       ("/employees", {"name": "Gil", "position": "Op", "email": "gil@plant.example",
+                                       "phone": "+4930222"}),
+                       ("/products", {"sku": "legacy-2", "name": "Mine", "price": "1.00"})):
+        assert (await api.post(path, body, role="admin")).status == 201
+    url = f"sqlite+aiosqlite:///{tmp_path / 'duplicates.db'}"
+    await build_duplicates(url)
+    legacy = create_async_engine(url)
+    try:
+        async with legacy.connect() as conn:
+            run = LegacyImport(app.ctx.db, conn, progress=False)
+            await run.run()
+    finally:
+        await legacy.dispose()
+    assert (run.imported["customers"], run.imported["employees"], run.imported["products"]) == (2, 2, 2)
+    assert run.skipped["customers"] == Counter({"Another customer already has this email.": 2,
+                                                "email: Not a valid email address.": 1})
+    assert run.skipped["employees"] == Counter({"Another employee already has this email.": 2,
+                                                "Another employee already has this phone.": 2})
+    assert run.skipped["products"] == Counter({"Another product already has this sku.": 1})
+    assert sorted(run.mapped["customers"]) == [1, 4] and sorted(run.mapped["employees"]) == [1, 6]
+    assert not run.row_by_row  # each batch was checked and written at once
+
+    customers = (await api.get("/customers?sort_by=id", role="admin")).json["items"]
+    assert [(c["name"], c["email"]) for c in customers] == [
+        ("Shop", "taken@shop.example"), ("Acme", "buyer@acme.example"), ("Other", "other@x.example")]
+    employees = (await api.get("/employees?sort_by=id", role="admin")).json["items"]
+    assert [(e["name"], e["phone"]) for e in employees] == [
+        ("Eve", "+4940777"), ("Gil", "+4930222"), ("Ann", "5551234567"), ("Bob 2", "+4930333")]
+    async with app.ctx.db.session() as session:
+        ledger = (await session.execute(select(Product.sku, StockMovement.delta, StockMovement.balance_after,
+                                               StockMovement.reason, StockMovement.note)
+                                        .join(Product, Product.id == StockMovement.product_id))).all()
+    assert ledger == [("LEGACY-1", 5, 5, "opening", "Opening balance")]
+
+
+async def test_a_batch_the_unique_index_refuses_is_taken_row_by_row(api, app, settings, tmp_path):
+    """MariaDB's collation takes "josé@…" and "jose@…" for one email, which the batch's own check (by
+    lower case) does not: its unique index refuses the batch, which is then written row by row, with
+    the row path's outcome. SQLite tells them apart, as the row path there does."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'accents.db'}"
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(LEGACY_SCHEMA[3]))
+            await conn.execute(text("INSERT INTO customers (id, name, email, phone) VALUES "
+                                    "(1, 'José', 'josé@plant.example', '+4930111'), "
+                                    "(2, 'Jose', 'jose@plant.example', '+4930222'), "
+                                    "(3, 'Other', 'other@plant.example', '+4930333')"))
+        async with engine.connect() as conn:
+            run = LegacyImport(app.ctx.db, conn, progress=False)
+            await run.run()
+    finally:
+        await engine.dispose()
+    customers = (await api.get("/customers?sort_by=id", role="admin")).json["items"]
+    if settings.is_sqlite:
+        assert not run.row_by_row and run.imported["customers"] == 3
+        assert [c["name"] for c in customers] == ["José", "Jose", "Other"]
+    else:
+        assert run.row_by_row == Counter({"customers": 1})
+        assert run.skipped["customers"] == Counter({"Another customer already has this email.": 1})
+        assert sorted(run.mapped["customers"]) == [1, 3]
+        assert [c["name"] for c in customers] == ["José", "Other"]

@@ -448,14 +448,23 @@ class Importer:
     async def check_places(self, session: Any, rows: list[Prepared]) -> None:
         """A record's `line` is an active line's code and its `shift` a shift's name, as through the API;
         a work order is named through the API only (its totals and status move with each record)."""
-        lines = dict((await session.execute(select(Line.code, Line.active))).all())
-        shifts = set((await session.execute(select(Shift.name))).scalars())
+        # Matched ignoring case and stored as the line and shift spell them, as the API does.
+        lines = {code.lower(): (code, active) for code, active in
+                 (await session.execute(select(Line.code, Line.active))).all()}
+        shifts = {name.lower(): name for name in (await session.execute(select(Shift.name))).scalars()}
         for prepared in rows:
             line, shift = prepared.data.get("line"), prepared.data.get("shift")
-            if line is not None and not lines.get(line) and not self.restore:
-                self.fail(prepared.row, "line", f"No active line has the code {line!r}.")
-            if shift is not None and shift not in shifts and not self.restore:
-                self.fail(prepared.row, "shift", f"No shift is called {shift!r}.")
+            if line is not None:
+                code, active = lines.get(line.lower(), (None, False))
+                if active or (code is not None and self.restore):
+                    prepared.data["line"] = code
+                elif not self.restore:
+                    self.fail(prepared.row, "line", f"No active line has the code {line!r}.")
+            if shift is not None:
+                if shift.lower() in shifts:
+                    prepared.data["shift"] = shifts[shift.lower()]
+                elif not self.restore:
+                    self.fail(prepared.row, "shift", f"No shift is called {shift!r}.")
             if prepared.data.get("work_order_id") is not None:
                 self.fail(prepared.row, "work_order_id",
                           "Record against a work order through POST /production.")

@@ -438,3 +438,21 @@ async def test_a_restored_record_without_its_date_is_a_422_naming_it(api, make):
     assert refused.json["errors"] == [{"row": 1, "field": "date_produced",
                                        "message": "A restored record needs its date_produced (as exported)."}]
     assert (await api.get("/production", role="user")).json["items"] == []
+
+
+@pytest.mark.plant_clock(at="2026-11-27T12:00:00Z")
+async def test_an_import_takes_a_line_and_shift_in_any_case_as_the_api_does(api, make):
+    """`l1` and `EARLY` name line L1 and shift early through POST /production; an import takes them
+    too, and stores them as the line and shift spell them."""
+    await make.shift("early", "06:00", "14:00")
+    await make.line("L1")
+    product, employee = await make.product(), await make.employee()
+    base = {"product_id": product["id"], "employee_id": employee["id"], "quantity_produced": 2, "line": "l1"}
+    body = {**base, "shift": "EARLY", "date_produced": "2026-11-27"}
+    posted = await api.create("production", body)
+    imported = await api.post("/imports/production", [body, {**base, "produced_at": "2026-11-27T07:00:00Z"}],
+                              role="admin")
+    assert imported.status == 200, imported
+    items = (await api.get(f"/production?per_page=50&product_id={product['id']}", role="user")).json["items"]
+    assert (posted["line"], posted["shift"]) == ("L1", "early")
+    assert [(r["line"], r["shift"]) for r in items] == [("L1", "early")] * 3
